@@ -1,0 +1,941 @@
+"""Typed stack config: every `cache-patterns:*` key, parsed once before any resource exists.
+
+`parse()` is pure (plain data in, frozen dataclasses out, or one ConfigError listing every problem);
+`load()` reads what the Pulumi engine passed to the program, including keys `pulumi.Config` would
+silently ignore. The README's config reference is generated from the schema below.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import schema, sizing
+from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
+                     Obj, Quantity, Str, Tagged, show)
+
+NAMESPACE = "cache-patterns"
+ENVIRONMENTS = ("production", "staging", "development")
+# Oldest and newest Kubernetes minor versions every stack is validated against (kubernetes-validate).
+K8S_OLDEST, K8S_NEWEST = (1, 28), (1, 37)
+# Native sidecars (init containers with restartPolicy: Always) are on by default from 1.29.
+NATIVE_SIDECAR_SINCE = (1, 29)
+MAXMEMORY_POLICIES = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)
+ENGINES = ("redis", "valkey")
+# Default images of in-cluster caches, by (engine, version): tags current in 2026-11; pin a digest
+# (`image: name:tag@sha256:...`) in production. Redis 7.2 is the last BSD-licensed Redis line
+# (7.4+ is RSALv2/SSPLv1, 8.0+ adds AGPLv3); Valkey stays BSD-3-Clause.
+ENGINE_IMAGES = {
+    ("valkey", "8.1"): ("valkey/valkey:8.1.11-alpine", "BSD-3-Clause"),
+    ("valkey", "9.0"): ("valkey/valkey:9.0.8-alpine", "BSD-3-Clause"),
+    ("redis", "7.2"): ("redis:7.2.11-alpine", "BSD-3-Clause"),
+}
+DEFAULT_ENGINE_VERSION = {"valkey": "8.1", "redis": "7.2"}
+
+DNS_LABEL = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+# Cache names become parts of DNS names (`<stack>-<cache>-...`), so they are short DNS labels.
+CACHE_NAME = Str(pattern=DNS_LABEL, pattern_doc="a DNS label (lower-case letters, digits, '-')", max_len=24)
+APP_NAME = Str(pattern=DNS_LABEL, pattern_doc="a DNS label (lower-case letters, digits, '-')", max_len=40)
+NAMESPACE_NAME = Str(pattern=DNS_LABEL, pattern_doc="a Kubernetes namespace name", max_len=63)
+ENV_NAME = Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_doc="an environment variable name")
+LABEL_VALUE = Str(pattern=r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", pattern_doc="a label value", max_len=63, min_len=0)
+LABEL_KEY = Str(pattern=r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?",
+                pattern_doc="a label key", max_len=317)
+# An image is `repository[:tag][@sha256:<64 hex>]` with a tag or a digest; `latest` alone is refused
+# because it is not a version (a digest pins it, so `name:latest@sha256:...` is accepted).
+IMAGE = Str(
+    pattern=r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+            r"((:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})",
+    pattern_doc="an image reference with a version tag or an @sha256 digest (not :latest)",
+)
+HTTP_PATH = Str(pattern=r"/[^\s]*", pattern_doc="an HTTP path starting with /")
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+K8S_VERSION = Str(
+    pattern=r"1\.(2[89]|3[0-7])",
+    pattern_doc=f"a quoted Kubernetes minor version from {'.'.join(map(str, K8S_OLDEST))} "
+                f"to {'.'.join(map(str, K8S_NEWEST))}, such as \"1.33\"",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataclasses: what the rest of the program sees.
+
+@dataclass(frozen=True, kw_only=True)
+class Probes:
+    readiness_path: str | None
+    liveness_path: str | None
+    startup_path: str | None
+    initial_delay: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    cpu: int                  # request, millicores
+    cpu_limit: int | None     # millicores; absent = no CPU limit (no throttling)
+    memory: int               # request, bytes
+    memory_limit: int         # bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peer:
+    """An ingress source for an app's NetworkPolicy: pods in a namespace, optionally by label."""
+    namespace: str
+    pod_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    name: str
+    namespace: str
+    image: str
+    replicas: int
+    port: int
+    resources: Resources
+    probes: Probes
+    env: Mapping[str, str]
+    cache: str
+    password_env: bool
+    allow_from: tuple[Peer, ...]
+    writable_paths: tuple[str, ...]
+    run_as_user: int
+    mount_service_account_token: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class L1Config:
+    memory: int
+    cpu: int
+    ttl_cap: int              # ms
+    maxmemory_policy: str
+    maxmemory_percent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capacity:
+    keys: int
+    value_bytes: int
+    key_bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SidecarCache:
+    pattern: str
+    engine: str
+    version: str
+    image: str | None
+    memory: int | None
+    capacity: Capacity | None
+    cpu: int
+    cpu_limit: int | None
+    maxmemory_policy: str
+    maxmemory_percent: int
+    default_ttl: int | None
+    port: int
+
+    @property
+    def memory_limit(self) -> int:
+        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 128 * sizing.MI)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsConfig:
+    """TLS for an in-cluster cache: a certificate Secret the user provides, or one cert-manager issues.
+    TLS is on exactly when one of the two is given."""
+    certificate_secret: str | None
+    issuer: str | None
+    issuer_kind: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate_secret is not None or self.issuer is not None
+
+
+NO_TLS = TlsConfig(certificate_secret=None, issuer=None, issuer_kind="ClusterIssuer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatefulSetCache:
+    pattern: str
+    engine: str
+    version: str
+    image: str | None
+    replicas: int
+    memory: int | None
+    capacity: Capacity | None
+    cpu: int
+    cpu_limit: int | None
+    maxmemory_policy: str
+    maxmemory_percent: int
+    default_ttl: int | None
+    storage: int | None
+    storage_class: str | None
+    persistence: str
+    retain_volumes: bool
+    auth: bool
+    tls: TlsConfig
+    sentinels: int
+    quorum: int | None
+    down_after: int
+    failover_timeout: int
+    min_replicas_to_write: int
+    min_replicas_max_lag: int
+    exporter: bool
+    l1: L1Config | None
+
+    @property
+    def memory_limit(self) -> int:
+        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 512 * sizing.MI)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rotation:
+    generation: int
+    strategy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogDelivery:
+    slow: bool
+    engine: bool
+    retention_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerlessLimits:
+    data_storage_gb: int
+    ecpu_per_second: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalCache:
+    pattern: str
+    kind: str
+    engine: str
+    version: str
+    maxmemory_policy: str
+    default_ttl: int | None
+    auth: bool
+    tls: bool
+    # elasticache / elasticache-serverless
+    node_type: str | None
+    replicas: int
+    shards: int | None
+    at_rest_encryption: bool
+    kms_key_arn: str | None
+    snapshot_retention: int
+    snapshot_window: str | None
+    maintenance_window: str | None
+    auto_minor_version_upgrade: bool
+    parameters: Mapping[str, str]
+    logs: LogDelivery
+    rotation: Rotation
+    limits: ServerlessLimits | None
+    # endpoint
+    host: str | None
+    port: int
+    read_host: str | None
+    read_port: int | None
+    username: str | None
+    ca_certificate: str | None
+    cluster: bool
+    l1: L1Config | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorCache:
+    pattern: str
+    kind: str
+    engine: str
+    version: str
+    image: str | None
+    replicas: int
+    shards: int
+    sentinels: int
+    memory: int | None
+    capacity: Capacity | None
+    cpu: int
+    cpu_limit: int | None
+    maxmemory_policy: str
+    maxmemory_percent: int
+    default_ttl: int | None
+    storage: int | None
+    storage_class: str | None
+    auth: bool
+    tls: TlsConfig
+    exporter: bool
+    l1: L1Config | None
+
+    @property
+    def memory_limit(self) -> int:
+        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 512 * sizing.MI)
+
+
+CacheConfig = SidecarCache | StatefulSetCache | ExternalCache | OperatorCache
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkFrom:
+    stack: str
+    vpc_id_output: str
+    subnet_ids_output: str
+    client_security_group_ids_output: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsConfig:
+    region: str
+    vpc_id: str | None
+    subnet_ids: tuple[str, ...]
+    client_security_group_ids: tuple[str, ...]
+    network_from: NetworkFrom | None
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorInstall:
+    install: bool
+    namespace: str
+    chart: str
+    repository: str
+    version: str | None
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    stack: str
+    environment: str
+    namespace: str
+    kubernetes_version: str
+    kube_context: str | None
+    cluster_domain: str
+    manage_namespaces: bool
+    caches: Mapping[str, CacheConfig]
+    apps: tuple[AppConfig, ...]
+    aws: AwsConfig | None
+    operators: Mapping[str, OperatorInstall]
+    # Plaintext of `cache-patterns:passwords` (a secret key): only read to validate its shape and
+    # wrapped in pulumi.Output.secret before any resource sees it. Never printed.
+    passwords: Mapping[str, str]
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def k8s_version(self) -> tuple[int, int]:
+        return _version(self.kubernetes_version)
+
+    @property
+    def native_sidecars(self) -> bool:
+        return self.k8s_version >= NATIVE_SIDECAR_SINCE
+
+    def apps_of(self, cache: str) -> tuple[AppConfig, ...]:
+        return tuple(a for a in self.apps if a.cache == cache)
+
+
+def resolve_memory(memory: int | None, capacity: Capacity | None, percent: int, default: int) -> int:
+    if memory is not None:
+        return memory
+    if capacity is not None:
+        return sizing.plan_memory(capacity.keys, capacity.value_bytes, capacity.key_bytes, percent)
+    return default
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema.
+
+def _env_default(production: Any, staging: Any, development: Any) -> Any:
+    return lambda ctx: {"production": production, "staging": staging}.get(ctx.environment, development)
+
+
+MEMORY_LIMIT = Quantity("bytes", min=sizing.MIN_REDIS_MEMORY, max=1024 * sizing.GI)
+CPU = Quantity("cpu", min=1, max=64_000)
+PERCENT = Int(10, 95)
+TTL = Duration(min_ms=1000, max_ms=365 * 86_400_000, whole_seconds=True)
+
+CAPACITY = Obj(Capacity, [
+    Field("keys", Int(1, 10**10), REQUIRED, "How many keys the cache must hold."),
+    Field("valueBytes", Quantity("bytes", min=1), REQUIRED, "Average value size (a quantity: 512, 4Ki)."),
+    Field("keyBytes", Quantity("bytes", min=1, max=512 * sizing.MI), 32, "Average key length in bytes."),
+], "what will be cached", doc="Sizing: the memory limit is planned from these instead of `memory`.")
+
+
+def _check_l1(l1: L1Config, path: str, ctx: Ctx) -> None:
+    try:
+        sizing.maxmemory_for_limit(l1.memory, l1.maxmemory_percent)
+    except sizing.SizingError as exc:
+        ctx.error(f"{path}.memory", f"{exc}, got {sizing.format_bytes(l1.memory)}")
+
+
+L1 = Obj(L1Config, [
+    Field("memory", Quantity("bytes", min=sizing.MIN_REDIS_MEMORY, max=16 * sizing.GI), 64 * sizing.MI,
+          "Memory limit of the L1 sidecar in each app pod (never persistent).", default_doc="64Mi"),
+    Field("cpu", CPU, 25, "CPU request of the L1 sidecar.", default_doc="25m"),
+    Field("ttlCap", Duration(min_ms=1000, max_ms=86_400_000, whole_seconds=True), 30_000,
+          "Longest an L1 copy lives; also bounded by the L2 entry's remaining TTL.", default_doc="30s"),
+    Field("maxmemoryPolicy", Str(choices=MAXMEMORY_POLICIES), "allkeys-lru", "Eviction in L1."),
+    Field("maxmemoryPercent", PERCENT, 80, "Share of the L1 memory limit given to `maxmemory`."),
+], "two-tier L1", check=_check_l1,
+    doc="Two-tier: a sidecar L1 in every bound app pod in front of this shared cache.")
+
+
+def _common(pattern: str, engine_default: str = "valkey") -> list[Field]:
+    return [
+        Field("pattern", Str(choices=[pattern]), REQUIRED,
+              "external | statefulset | sidecar | operator: where the cache runs."),
+        Field("engine", Str(choices=ENGINES), engine_default,
+              "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not)."),
+        Field("version", Str(pattern=r"\d+(\.\d+){0,2}", pattern_doc="a version such as 8.1"), None,
+              "Engine version; picks the default image or the ElastiCache engine version.",
+              default_doc="newest in the image table for the engine"),
+        Field("maxmemoryPolicy", Str(choices=MAXMEMORY_POLICIES), "allkeys-lru",
+              "What Redis does at maxmemory: evict (allkeys-*) or refuse writes (noeviction, for session stores)."),
+        Field("defaultTtl", TTL, None, "TTL apps apply when they give none (CACHE_DEFAULT_TTL); bounds `l1.ttlCap`."),
+    ]
+
+
+def _in_cluster(memory_default: str) -> list[Field]:
+    return [
+        Field("image", IMAGE, None, "Engine image; pin a digest in production.", default_doc="from the image table"),
+        Field("memory", MEMORY_LIMIT, None, "Container memory limit (and request); maxmemory is derived from it.",
+              default_doc=f"planned from `capacity`, else {memory_default}"),
+        Field("capacity", CAPACITY, None, "Plan `memory` from what will be cached (instead of `memory`)."),
+        Field("cpu", CPU, 100, "CPU request.", default_doc="100m"),
+        Field("cpuLimit", CPU, None, "CPU limit (absent: none, so Redis is never throttled)."),
+        Field("maxmemoryPercent", PERCENT, 80, "Share of the memory limit given to `maxmemory`."),
+    ]
+
+
+def default_image(engine: str, version: str | None) -> str | None:
+    """The image table's entry for an in-cluster cache, or None where the table has none."""
+    entry = ENGINE_IMAGES.get((engine, version or DEFAULT_ENGINE_VERSION[engine]))
+    return entry[0] if entry else None
+
+
+def _check_memory(c: Any, path: str, ctx: Ctx) -> None:
+    if c.image is None and c.pattern != "operator" and default_image(c.engine, c.version) is None:
+        known = ", ".join(v for e, v in ENGINE_IMAGES if e == c.engine)
+        ctx.error(f"{path}.version", f"no default {c.engine} image for version {c.version!r} (table: {known}); "
+                                     f"set `image` to a pinned image of that version")
+    if c.memory is not None and c.capacity is not None:
+        ctx.error(f"{path}.capacity", "give `memory` or `capacity`, not both")
+        return
+    try:
+        sizing.maxmemory_for_limit(c.memory_limit, c.maxmemory_percent)
+    except sizing.SizingError as exc:
+        ctx.error(f"{path}.memory", str(exc))
+    if c.cpu_limit is not None and c.cpu > c.cpu_limit:
+        ctx.error(f"{path}.cpu", f"request {sizing.format_millicores(c.cpu)} is above cpuLimit "
+                                 f"{sizing.format_millicores(c.cpu_limit)}")
+
+
+def _check_l1_ttl(c: Any, path: str, ctx: Ctx) -> None:
+    l1 = getattr(c, "l1", None)
+    if l1 is not None and c.default_ttl is not None and l1.ttl_cap > c.default_ttl:
+        ctx.error(f"{path}.l1.ttlCap", f"must not be longer than defaultTtl "
+                                       f"({schema.Duration.fmt(c.default_ttl)}), got {schema.Duration.fmt(l1.ttl_cap)}")
+
+
+def _check_sidecar(c: SidecarCache, path: str, ctx: Ctx) -> None:
+    _check_memory(c, path, ctx)
+
+
+SIDECAR = Obj(SidecarCache, _common("sidecar") + _in_cluster("128Mi") + [
+    Field("port", Int(1024, 65535), 6379, "Loopback port of the sidecar (it also listens on a unix socket)."),
+], "pattern: sidecar", check=_check_sidecar,
+    doc="Pattern 3: a Redis next to every app container, on 127.0.0.1 and a unix socket; no auth, no persistence.")
+
+
+TLS = Obj(TlsConfig, [
+    Field("certificateSecret", Str(pattern=DNS_LABEL, pattern_doc="a Secret name"), None,
+          "A kubernetes.io/tls Secret (with ca.crt) you provide, in the cache's namespace.", reference=True),
+    Field("issuer", Str(pattern=DNS_LABEL, pattern_doc="a cert-manager issuer name"), None,
+          "A cert-manager issuer that issues the certificate (instead of certificateSecret)."),
+    Field("issuerKind", Str(choices=["Issuer", "ClusterIssuer"]), "ClusterIssuer", "Kind of that issuer."),
+], "TLS: on when a certificate source is given")
+
+
+def _check_tls(tls: TlsConfig, path: str, ctx: Ctx) -> None:
+    if tls.certificate_secret is not None and tls.issuer is not None:
+        ctx.error(f"{path}.tls", "give one of certificateSecret or issuer, not both")
+    elif not tls.enabled and ctx.environment == "production":
+        ctx.error(f"{path}.tls", "production requires TLS for every cache reached over the network: "
+                                 "set tls.certificateSecret or tls.issuer")
+
+
+def _check_auth(c: Any, path: str, ctx: Ctx) -> None:
+    if not c.auth and ctx.environment != "development":
+        ctx.error(f"{path}.auth", f"auth can only be turned off in development, got false in {ctx.environment}")
+
+
+def _check_replicas(c: Any, path: str, ctx: Ctx) -> None:
+    if ctx.environment == "production" and c.replicas < 1:
+        ctx.error(f"{path}.replicas", f"production needs at least 1 replica for failover, got {c.replicas}")
+
+
+def _check_statefulset(c: StatefulSetCache, path: str, ctx: Ctx) -> None:
+    _check_memory(c, path, ctx)
+    _check_auth(c, path, ctx)
+    _check_replicas(c, path, ctx)
+    _check_tls(c.tls, path, ctx)
+    _check_l1_ttl(c, path, ctx)
+    if c.persistence != "none" and c.storage is None:
+        ctx.error(f"{path}.persistence", f"{c.persistence!r} needs `storage` (a volume size)")
+    if c.sentinels % 2 == 0:
+        ctx.error(f"{path}.sentinels", f"must be odd so a majority exists after a partition, got {c.sentinels}")
+    quorum = c.quorum if c.quorum is not None else c.sentinels // 2 + 1
+    if not c.sentinels // 2 + 1 <= quorum <= c.sentinels:
+        ctx.error(f"{path}.quorum", f"must be a majority of {c.sentinels} Sentinels "
+                                    f"({c.sentinels // 2 + 1} to {c.sentinels}), got {quorum}")
+    if c.min_replicas_to_write > c.replicas:
+        ctx.error(f"{path}.minReplicasToWrite", f"must be <= replicas ({c.replicas}) or every write is refused, "
+                                                f"got {c.min_replicas_to_write}")
+
+
+STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi") + [
+    Field("replicas", Int(0, 8), _env_default(2, 1, 1), "Read replicas beside the primary (pods = 1 + replicas).",
+          default_doc="2 in production, else 1"),
+    Field("storage", Quantity("bytes", min=sizing.MI), None, "Volume size per pod (absent: no persistence)."),
+    Field("storageClass", Str(pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", pattern_doc="a StorageClass name"), None,
+          "StorageClass of the volumes.", default_doc="the cluster's default"),
+    Field("persistence", Str(choices=["none", "rdb", "aof"]), "none",
+          "none: a pure cache; rdb: snapshots on the volume; aof: append-only file (needs storage)."),
+    Field("retainVolumes", Bool(), _env_default(True, False, False),
+          "Keep the volumes when the StatefulSet is deleted or scaled down.", default_doc="true in production, else false"),
+    Field("auth", Bool(), True, "Require a password (generated, 48 alphanumeric characters)."),
+    Field("tls", TLS, NO_TLS, "TLS for clients, replication and Sentinel (required in production).",
+          default_doc="off"),
+    Field("sentinels", Int(3, 7), 3, "Sentinel processes (odd, at least 3)."),
+    Field("quorum", Int(1, 7), None, "Sentinels that must agree the primary is down.", default_doc="a majority"),
+    Field("downAfter", Duration(min_ms=1000, max_ms=600_000), 5000,
+          "Silence before a Sentinel calls the primary down.", default_doc="5s"),
+    Field("failoverTimeout", Duration(min_ms=3000, max_ms=3_600_000), 30_000, "Sentinel failover-timeout.",
+          default_doc="30s"),
+    Field("minReplicasToWrite", Int(0, 8), 0,
+          "Refuse writes unless this many replicas are connected (bounds write loss on a partition)."),
+    Field("minReplicasMaxLag", Duration(min_ms=1000, max_ms=600_000), 10_000,
+          "How stale a replica may be and still count for minReplicasToWrite.", default_doc="10s"),
+    Field("exporter", Bool(), False, "Run a redis_exporter sidecar for Prometheus."),
+    Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
+], "pattern: statefulset", check=_check_statefulset,
+    doc="Pattern 2: a StatefulSet with one primary, `replicas` replicas and Sentinel failover.")
+
+
+def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
+    _check_l1_ttl(c, path, ctx)
+    _check_auth(c, path, ctx)
+    if c.kind == "endpoint":
+        if c.host is None:
+            ctx.error(f"{path}.host", "is required with kind: endpoint")
+        if not c.tls and ctx.environment == "production":
+            ctx.error(f"{path}.tls", "production requires TLS to an external cache, got false")
+        if c.ca_certificate is not None and not c.tls:
+            ctx.error(f"{path}.caCertificate", "is only used with tls: true")
+    else:
+        for key, value in (("host", c.host), ("readHost", c.read_host), ("caCertificate", c.ca_certificate)):
+            if value is not None:
+                ctx.error(f"{path}.{key}", f"only applies to kind: endpoint, got {show(value)} with kind: {c.kind}")
+        if not c.tls:
+            ctx.error(f"{path}.tls", "ElastiCache in-transit encryption is always on, got false")
+    if c.kind == "elasticache":
+        if c.node_type is None:
+            ctx.error(f"{path}.nodeType", "is required with kind: elasticache (such as cache.r7g.large)")
+        _check_replicas(c, path, ctx)
+    if c.kind == "elasticache-serverless" and c.limits is None:
+        ctx.error(f"{path}.limits", "is required with kind: elasticache-serverless (it caps the bill)")
+
+
+ROTATION = Obj(Rotation, [
+    Field("generation", Int(1, 10_000), 1, "Bump to generate a new AUTH password."),
+    Field("strategy", Str(choices=["rotate", "set"]), "rotate",
+          "rotate: old and new password both work (roll the apps); set: only the new one."),
+], "password rotation")
+
+LOGS = Obj(LogDelivery, [
+    Field("slow", Bool(), True, "Deliver the slow log to CloudWatch Logs."),
+    Field("engine", Bool(), True, "Deliver the engine log to CloudWatch Logs."),
+    Field("retentionDays", Int(1, 3653), 30, "CloudWatch Logs retention."),
+], "log delivery")
+
+LIMITS = Obj(ServerlessLimits, [
+    Field("dataStorageGb", Int(1, 5000), REQUIRED, "Maximum data storage in GB."),
+    Field("ecpuPerSecond", Int(1000, 15_000_000), REQUIRED, "Maximum ElastiCache Processing Units per second."),
+], "serverless usage limits")
+
+EXTERNAL = Obj(ExternalCache, _common("external") + [
+    Field("kind", Str(choices=["elasticache", "elasticache-serverless", "endpoint"]), "elasticache",
+          "elasticache (replication group), elasticache-serverless, or endpoint (any existing Redis)."),
+    Field("auth", Bool(), True, "Require a password (AUTH token / user password)."),
+    Field("tls", Bool(), True, "Connect with TLS (always on for ElastiCache)."),
+    Field("nodeType", Str(pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", pattern_doc="a cache node type such as cache.r7g.large"),
+          None, "ElastiCache node type."),
+    Field("replicas", Int(0, 5), _env_default(2, 1, 0), "Read replicas per shard.", default_doc="2 in production, 1 in staging, else 0"),
+    Field("shards", Int(1, 500), None, "Cluster mode: number of shards (absent: cluster mode off)."),
+    Field("atRestEncryption", Bool(), True, "Encrypt data at rest."),
+    Field("kmsKeyArn", Str(pattern=r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[-a-f0-9]+", pattern_doc="a KMS key ARN"),
+          None, "Customer-managed KMS key for at-rest encryption.", default_doc="the AWS-managed key"),
+    Field("snapshotRetention", Int(0, 35), _env_default(7, 1, 1), "Days of automatic snapshots.",
+          default_doc="7 in production, else 1"),
+    Field("snapshotWindow", Str(pattern=r"\d\d:\d\d-\d\d:\d\d", pattern_doc="hh:mm-hh:mm (UTC)"), None, "Daily snapshot window."),
+    Field("maintenanceWindow", Str(pattern=r"(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d-(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d",
+                                   pattern_doc="ddd:hh:mm-ddd:hh:mm (UTC)"), None, "Weekly maintenance window."),
+    Field("autoMinorVersionUpgrade", Bool(), True, "Apply minor engine upgrades in the maintenance window."),
+    Field("parameters", MapOf(Str(pattern=r".+", pattern_doc="a value"), Str(pattern=r"[a-z][-a-z0-9]*",
+          pattern_doc="a parameter name")), {}, "Extra parameter-group parameters.", default_doc="none"),
+    Field("logs", LOGS, lambda ctx: LogDelivery(slow=True, engine=True, retention_days=30),
+          "Log delivery to CloudWatch.", default_doc="slow and engine logs, 30 days"),
+    Field("rotation", ROTATION, lambda ctx: Rotation(generation=1, strategy="rotate"),
+          "AUTH password rotation (see the rotation workflow).", default_doc="generation 1"),
+    Field("limits", LIMITS, None, "Serverless usage limits."),
+    Field("host", Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP"),
+          None, "kind: endpoint: the primary endpoint."),
+    Field("port", Int(1, 65535), 6379, "Port of the primary endpoint."),
+    Field("readHost", Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP"),
+          None, "kind: endpoint: a read endpoint (replicas)."),
+    Field("readPort", Int(1, 65535), None, "Port of the read endpoint.", default_doc="`port`"),
+    Field("username", Str(pattern=r"[A-Za-z0-9_-]+", pattern_doc="an ACL user name"), None,
+          "kind: endpoint: ACL user (absent: the default user)."),
+    Field("caCertificate", Str(pattern=r"(?s)-----BEGIN CERTIFICATE-----.+-----END CERTIFICATE-----\s*",
+                               pattern_doc="a PEM CA certificate"), None,
+          "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA)."),
+    Field("cluster", Bool(), False, "kind: endpoint: the server runs in cluster mode."),
+    Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
+], "pattern: external", check=_check_external,
+    doc="Pattern 1: AWS ElastiCache, or an existing endpoint (Memorystore, Azure Cache, any Redis).")
+
+
+def _check_operator(c: OperatorCache, path: str, ctx: Ctx) -> None:
+    _check_memory(c, path, ctx)
+    _check_auth(c, path, ctx)
+    _check_replicas(c, path, ctx)
+    _check_tls(c.tls, path, ctx)
+    _check_l1_ttl(c, path, ctx)
+    if c.engine != "redis":
+        ctx.error(f"{path}.engine", f"the operators run their own Redis images, got {c.engine!r} (allowed: redis)")
+
+
+OPERATOR = Obj(OperatorCache, _common("operator", engine_default="redis") + _in_cluster("512Mi") + [
+    Field("kind", Str(choices=["ot-replication", "ot-cluster", "spotahome-failover"]), "ot-replication",
+          "Which custom resource: OT-CONTAINER-KIT RedisReplication (+Sentinel) or RedisCluster, or Spotahome RedisFailover."),
+    Field("replicas", Int(0, 8), _env_default(2, 1, 1), "Read replicas per primary (per shard for ot-cluster).",
+          default_doc="2 in production, else 1"),
+    Field("shards", Int(3, 100), 3, "ot-cluster: number of shards (primaries)."),
+    Field("sentinels", Int(3, 7), 3, "Sentinels (ot-replication, spotahome-failover)."),
+    Field("storage", Quantity("bytes", min=sizing.MI), None, "Volume size per pod (absent: no persistence)."),
+    Field("storageClass", Str(pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", pattern_doc="a StorageClass name"), None,
+          "StorageClass of the volumes."),
+    Field("auth", Bool(), True, "Require a password."),
+    Field("tls", TLS, NO_TLS, "TLS (OT-CONTAINER-KIT only; required in production).", default_doc="off"),
+    Field("exporter", Bool(), False, "Run the operator's redis_exporter sidecar."),
+    Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
+], "pattern: operator", check=_check_operator,
+    doc="Pattern 5: custom resources of a Redis operator (which may be installed by this stack).")
+
+CACHE = Tagged("pattern", {"external": EXTERNAL, "statefulset": STATEFULSET, "sidecar": SIDECAR,
+                           "operator": OPERATOR}, "a cache")
+
+
+def _check_resources(r: Resources, path: str, ctx: Ctx) -> None:
+    if r.memory > r.memory_limit:
+        ctx.error(f"{path}.memory", f"request {sizing.format_bytes(r.memory)} is above memoryLimit "
+                                    f"{sizing.format_bytes(r.memory_limit)}")
+    if r.cpu_limit is not None and r.cpu > r.cpu_limit:
+        ctx.error(f"{path}.cpu", f"request {sizing.format_millicores(r.cpu)} is above cpuLimit "
+                                 f"{sizing.format_millicores(r.cpu_limit)}")
+
+
+RESOURCES = Obj(Resources, [
+    Field("cpu", CPU, 100, "CPU request.", default_doc="100m"),
+    Field("cpuLimit", CPU, None, "CPU limit.", default_doc="none"),
+    Field("memory", Quantity("bytes", min=4 * sizing.MI), 128 * sizing.MI, "Memory request.", default_doc="128Mi"),
+    Field("memoryLimit", Quantity("bytes", min=4 * sizing.MI), 256 * sizing.MI, "Memory limit.", default_doc="256Mi"),
+], "app resources", check=_check_resources)
+
+PROBES = Obj(Probes, [
+    Field("readinessPath", HTTP_PATH, None, "HTTP readiness path.", default_doc="a TCP check of `port`"),
+    Field("livenessPath", HTTP_PATH, None, "HTTP liveness path.", default_doc="a TCP check of `port`"),
+    Field("startupPath", HTTP_PATH, None, "HTTP startup path.", default_doc="the liveness check"),
+    Field("initialDelay", Int(0, 600), 0, "Seconds before the first readiness and liveness check."),
+], "probes")
+
+PEER = Obj(Peer, [
+    Field("namespace", NAMESPACE_NAME, REQUIRED, "Namespace of the pods allowed in."),
+    Field("podLabels", MapOf(LABEL_VALUE, LABEL_KEY), {}, "Only pods with these labels.", default_doc="all pods"),
+], "ingress source")
+
+RESERVED_ENV = re.compile(r"CACHE_.*")
+SECRETISH = re.compile(r"(?i).*(passw(or)?d|secret|token|api_?key|credential).*")
+
+
+def _check_app(app: AppConfig, path: str, ctx: Ctx) -> None:
+    for key in app.env:
+        if RESERVED_ENV.fullmatch(key):
+            ctx.error(f"{path}.env.{key}", "CACHE_* variables are set by the cache binding (see the env contract)")
+        elif SECRETISH.fullmatch(key):
+            ctx.error(f"{path}.env.{key}", "looks like a secret: env values are plain text in the Deployment; "
+                                           "use a Kubernetes Secret, not stack config")
+    for p in app.writable_paths:
+        if p in ("/", "/etc", "/etc/cache-patterns", "/run/cache"):
+            ctx.error(f"{path}.writablePaths", f"{p!r} would hide files the pod needs")
+    if app.port in (6379, 26379) :
+        ctx.error(f"{path}.port", f"{app.port} is taken by the cache sidecar or Sentinel; pick another port")
+
+
+APP = Obj(AppConfig, [
+    Field("name", APP_NAME, REQUIRED, "Deployment and Service name (stable; renaming replaces the app)."),
+    Field("namespace", NAMESPACE_NAME, lambda ctx: ctx.namespace, "Namespace.", default_doc="the stack's `namespace`"),
+    Field("image", IMAGE, REQUIRED, "Image (`name:tag`, `name@sha256:...` or both)."),
+    Field("replicas", Int(0, 100), 1, "Pods in the app's Deployment (for apps, the Kubernetes meaning)."),
+    Field("port", Int(1024, 65535), 8080, "Container port, also the Service port."),
+    Field("resources", RESOURCES, lambda ctx: Resources(cpu=100, cpu_limit=None, memory=128 * sizing.MI,
+                                                        memory_limit=256 * sizing.MI),
+          "Requests and limits.", default_doc="100m / 128Mi, limit 256Mi"),
+    Field("probes", PROBES, lambda ctx: Probes(readiness_path=None, liveness_path=None, startup_path=None,
+                                               initial_delay=0),
+          "Readiness, liveness and startup probes.", default_doc="TCP checks of `port`"),
+    Field("env", MapOf(Str(min_len=0, max_len=4096), ENV_NAME), {}, "Extra plain environment variables.",
+          default_doc="none"),
+    Field("cache", CACHE_NAME, REQUIRED, "Name of the cache (under `caches`) the app binds to."),
+    Field("passwordEnv", Bool(), False,
+          "Also put the password in CACHE_PASSWORD (secretKeyRef) and CACHE_URL; by default it is only a file."),
+    Field("allowFrom", ListOf(PEER), None, "Who may reach the app's port.", default_doc="pods of its own namespace"),
+    Field("writablePaths", ListOf(Str(pattern=r"/[-A-Za-z0-9_./]*", pattern_doc="an absolute path")), ("/tmp",),
+          "emptyDir mounts (the root filesystem is read-only).", default_doc="/tmp"),
+    Field("runAsUser", Int(10000, 2**31 - 1), 10001, "UID (and GID) the app runs as."),
+    Field("mountServiceAccountToken", Bool(), False, "Mount the service account token."),
+], "an app", check=_check_app)
+
+
+def AWS_ID(prefix: str, doc: str) -> Str:
+    return Str(pattern=prefix + r"-[0-9a-f]{8,17}", pattern_doc=doc)
+
+NETWORK_FROM = Obj(NetworkFrom, [
+    Field("stack", Str(pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}", pattern_doc="a stack name org/project/stack"),
+          REQUIRED, "The stack that owns the cluster and its VPC."),
+    Field("vpcIdOutput", Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_doc="an output name"), "vpcId",
+          "Its output holding the VPC id."),
+    Field("subnetIdsOutput", Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_doc="an output name"), "privateSubnetIds",
+          "Its output holding the private subnet ids."),
+    Field("clientSecurityGroupIdsOutput", Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_doc="an output name"),
+          "nodeSecurityGroupIds", "Its output holding the node/pod security group id(s)."),
+], "network from a stack")
+
+
+def _check_aws(a: AwsConfig, path: str, ctx: Ctx) -> None:
+    explicit = a.vpc_id is not None or a.subnet_ids or a.client_security_group_ids
+    if a.network_from is not None and explicit:
+        ctx.error(f"{path}.networkFrom", "give the network explicitly (vpcId, subnetIds, clientSecurityGroupIds) "
+                                         "or networkFrom, not both")
+    elif a.network_from is None:
+        if a.vpc_id is None:
+            ctx.error(f"{path}.vpcId", "is required unless networkFrom names the cluster's stack")
+        if len(a.subnet_ids) < 2:
+            ctx.error(f"{path}.subnetIds", f"needs at least 2 private subnets (in different AZs), got {len(a.subnet_ids)}")
+        if not a.client_security_group_ids:
+            ctx.error(f"{path}.clientSecurityGroupIds", "needs the cluster's node/pod security group(s)")
+
+
+AWS = Obj(AwsConfig, [
+    Field("region", Str(pattern=r"[a-z]{2}(-[a-z]+)+-\d", pattern_doc="an AWS region such as eu-west-1"), REQUIRED,
+          "Region of the ElastiCache resources."),
+    Field("vpcId", AWS_ID("vpc", "a VPC id"), None, "VPC of the cluster."),
+    Field("subnetIds", ListOf(AWS_ID("subnet", "a subnet id")), (), "Private subnets for the subnet group.",
+          default_doc="none"),
+    Field("clientSecurityGroupIds", ListOf(AWS_ID("sg", "a security group id")), (),
+          "Security groups of the cluster's nodes/pods: the only sources admitted.", default_doc="none"),
+    Field("networkFrom", NETWORK_FROM, None, "Read the network from the cluster's stack (StackReference)."),
+    Field("tags", MapOf(Str(max_len=256, min_len=0), Str(pattern=r"[^\s].{0,127}", pattern_doc="a tag key")), {},
+          "Tags on every AWS resource.", default_doc="none"),
+], "AWS", check=_check_aws)
+
+def _check_operator_install(o: OperatorInstall, path: str, ctx: Ctx) -> None:
+    if o.install and o.version is None:
+        ctx.error(f"{path}.version", "is required with install: true (pin the chart version)")
+
+
+OPERATOR_INSTALL = Obj(OperatorInstall, [
+    Field("install", Bool(), False, "Install the operator with its Helm chart (else: assume it is installed)."),
+    Field("namespace", NAMESPACE_NAME, "redis-operator", "Namespace of the operator."),
+    Field("chart", Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name"), None,
+          "Chart name.", default_doc="the operator's chart"),
+    Field("repository", Str(pattern=r"(https|oci)://\S+", pattern_doc="an https:// or oci:// URL"), None,
+          "Chart repository.", default_doc="the operator's repository"),
+    Field("version", Str(pattern=r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", pattern_doc="a pinned chart version"), None,
+          "Chart version (required with install: true)."),
+    Field("values", MapOf(Anything(), Str(pattern=r".+", pattern_doc="a key")), {}, "Extra chart values.",
+          default_doc="none"),
+], "operator install", check=_check_operator_install)
+
+
+def _top_fields() -> list[Field]:
+    return [
+        Field("environment", Str(choices=ENVIRONMENTS), REQUIRED,
+              "What the stack is for; production and staging tighten defaults and checks (see the table)."),
+        Field("namespace", NAMESPACE_NAME, lambda ctx: ctx.stack, "Namespace of the stack's caches and default namespace of its apps.",
+              default_doc="the stack name"),
+        Field("kubernetesVersion", K8S_VERSION, "1.33",
+              "Kubernetes minor version of the target cluster: selects native or plain-container sidecars and "
+              "the schema the render is validated against."),
+        Field("kubeContext", Str(pattern=r"\S+", pattern_doc="a kubeconfig context name"), None,
+              "kubeconfig context of the explicit Kubernetes provider.", default_doc="the current context"),
+        Field("clusterDomain", Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                                   pattern_doc="a DNS domain"), "cluster.local", "The cluster's DNS domain."),
+        Field("manageNamespaces", Bool(), True,
+              "Create the namespaces (labelled for the restricted Pod Security Standard); false: they exist."),
+        Field("caches", MapOf(CACHE, CACHE_NAME, min_items=1, what="caches"), REQUIRED,
+              "Named caches; each app binds to one by name."),
+        Field("apps", ListOf(APP), (), "Apps wired to a cache.", default_doc="none"),
+        Field("aws", AWS, None, "AWS region and network (for ElastiCache)."),
+        Field("operators", MapOf(OPERATOR_INSTALL, Str(choices=["ot-container-kit", "spotahome"])), {},
+              "Operator installs, by operator.", default_doc="none: operators are assumed installed"),
+        Field("passwords", MapOf(Str(secret=True, min_len=1), CACHE_NAME), {},
+              "Secret: passwords of `kind: endpoint` caches by cache name "
+              "(`pulumi config set --secret --path 'passwords.<cache>'`).", default_doc="none"),
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Top:
+    environment: str
+    namespace: str
+    kubernetes_version: str
+    kube_context: str | None
+    cluster_domain: str
+    manage_namespaces: bool
+    caches: Mapping[str, CacheConfig]
+    apps: tuple[AppConfig, ...]
+    aws: AwsConfig | None
+    operators: Mapping[str, OperatorInstall]
+    passwords: Mapping[str, str]
+
+
+TOP = Obj(_Top, _top_fields(), "stack config")
+TOP_KEYS = tuple(TOP.keys())
+# Keys whose value is an object or list: Pulumi passes them to the program as JSON text.
+STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "passwords"})
+SECRET_KEYS = frozenset({"passwords"})
+
+
+def _check_stack(top: _Top, ctx: Ctx) -> None:
+    names: dict[str, int] = {}
+    for i, app in enumerate(top.apps):
+        if app.name in names:
+            ctx.error(f"apps[{i}].name", f"{app.name!r} is already the name of apps[{names[app.name]}]; app names are unique")
+        names.setdefault(app.name, i)
+        cache = top.caches.get(app.cache)
+        if cache is None:
+            ctx.error(f"apps[{i}].cache", f"{app.cache!r} is not a cache of this stack (caches: {', '.join(top.caches)})")
+            continue
+        if app.password_env and not _has_auth(cache):
+            ctx.error(f"apps[{i}].passwordEnv", f"cache {app.cache!r} has no password to put in the environment")
+        if app.password_env and cache.pattern == "external" and cache.kind == "endpoint":
+            pw = top.passwords.get(app.cache, "")
+            if not re.fullmatch(r"[A-Za-z0-9._~-]*", pw):
+                ctx.error(f"passwords.{app.cache}", "must be URL-safe (letters, digits, ._~-) for CACHE_URL with "
+                                                    f"passwordEnv (apps[{i}]), got <secret>")
+    for name, cache in top.caches.items():
+        if cache.pattern == "external" and cache.kind == "endpoint":
+            if cache.auth and name not in top.passwords:
+                ctx.error(f"passwords.{name}", "is required for an endpoint cache with auth: set it with "
+                                               f"`pulumi config set --secret --path 'passwords.{name}' <password>`")
+            if not cache.auth and name in top.passwords:
+                ctx.error(f"passwords.{name}", "is set but the cache has auth: false")
+        if cache.pattern == "external" and cache.kind != "endpoint" and top.aws is None:
+            ctx.error(f"caches.{name}", f"kind: {cache.kind} needs the `aws` key (region and network)")
+    for name in top.passwords:
+        cache = top.caches.get(name)
+        if cache is None or not (cache.pattern == "external" and cache.kind == "endpoint"):
+            ctx.error(f"passwords.{name}", "only endpoint caches take a password from config; the others generate one")
+    used = {c.kind.split("-")[0] for c in top.caches.values() if c.pattern == "operator"}
+    for op in top.operators:
+        short = {"ot-container-kit": "ot", "spotahome": "spotahome"}[op]
+        if short not in used:
+            ctx.error(f"operators.{op}", "no cache of this stack uses this operator")
+
+
+def _has_auth(cache: CacheConfig) -> bool:
+    return cache.pattern != "sidecar" and cache.auth
+
+
+def parse(values: Mapping[str, Any], stack: str) -> StackConfig:
+    """Parse a stack's `cache-patterns:*` config (short keys, decoded values) into a StackConfig.
+
+    Raises ConfigError listing every problem."""
+    ctx = Ctx(stack=stack)
+    env = values.get("environment")
+    if env in ENVIRONMENTS:
+        ctx.environment = env
+    # Apps default to the stack's namespace; it is parsed here first so the default can use it.
+    ns = values.get("namespace", stack)
+    ctx.namespace = ns if isinstance(ns, str) else stack  # type: ignore[attr-defined]
+    if "namespace" not in values and not re.fullmatch(DNS_LABEL, stack):
+        ctx.error("namespace", f"is required: the stack name {stack!r} is not a valid namespace name")
+    k8s = values.get("kubernetesVersion")
+    if isinstance(k8s, (int, float, str)) and not isinstance(k8s, bool) and re.fullmatch(r"1\.[1-9]", str(k8s)):
+        ctx.error("kubernetesVersion", f"must be a quoted minor version such as \"1.30\" (YAML reads an unquoted "
+                                       f"1.30 as the number 1.3), got {k8s!r}")
+        values = {k: v for k, v in values.items() if k != "kubernetesVersion"}
+    top = TOP.parse(dict(values), "", ctx)
+    if top is not schema.INVALID:
+        _check_stack(top, ctx)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return StackConfig(stack=stack, **{f.attr: getattr(top, f.attr) for f in TOP.fields})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the engine passed.
+
+def decode(raw: Mapping[str, str], stack: str) -> dict[str, Any]:
+    """Turn the engine's flat config (`cache-patterns:caches` -> JSON text) into parse() input.
+
+    Keys of other namespaces are left alone, except provider namespaces: this program builds its
+    providers explicitly, so `kubernetes:*` and `aws:*` would silently do nothing."""
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for full_key, text in sorted(raw.items()):
+        ns, _, key = full_key.partition(":")
+        if ns in ("kubernetes", "aws"):
+            hint = {"kubernetes:context": "kubeContext", "aws:region": "aws.region"}.get(full_key, "the cache-patterns keys")
+            problems.append((full_key, f"is ignored because this program's providers are explicit; set {hint} instead"))
+            continue
+        if ns != NAMESPACE:
+            continue
+        if key not in TOP_KEYS:
+            ctx = Ctx(stack=stack)
+            schema.unknown_key(ctx, f"{NAMESPACE}:{key}", key, list(TOP_KEYS))
+            problems.extend(ctx.problems)
+            continue
+        if key in STRUCTURED_KEYS:
+            try:
+                values[key] = json.loads(text) if isinstance(text, str) else text
+            except json.JSONDecodeError:
+                problems.append((key, f"must be an object or list, got {show(text, key in SECRET_KEYS)}"))
+        elif key == "manageNamespaces" and text in ("true", "false"):
+            values[key] = text == "true"
+        else:
+            values[key] = text
+    if problems:
+        raise ConfigError(problems)
+    return values
+
+
+def load() -> StackConfig:
+    """Read and validate this program's config from the Pulumi engine, before any resource exists."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw = dict(runtime_config.CONFIG.get()) or runtime_config.get_config_env()
+    stack = pulumi.get_stack()
+    return parse(decode(raw, stack), stack)

@@ -1,0 +1,47 @@
+"""What every stack needs before any cache: explicit providers and the namespaces (restricted PSS)."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import StackConfig
+
+PSS_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+
+
+def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
+    """The explicit Kubernetes provider every component inherits: built from this stack's config,
+    never from ambient `kubernetes:*` settings, so a stack cannot deploy to the wrong cluster by
+    accident of whatever kubeconfig context is current."""
+    return k8s.Provider("k8s", context=cfg.kube_context, delete_unreachable=False)
+
+
+def aws_provider(cfg: StackConfig):
+    """The explicit AWS provider, only for stacks with ElastiCache (tags on every resource)."""
+    if cfg.aws is None:
+        return None
+    import pulumi_aws as aws
+
+    tags = {"cache-patterns:stack": cfg.stack, "cache-patterns:environment": cfg.environment, **cfg.aws.tags}
+    return aws.Provider("aws", region=cfg.aws.region, default_tags={"tags": tags})
+
+
+def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.v1.Namespace]:
+    """The stack's namespace and every app namespace, labelled to enforce the restricted Pod Security
+    Standard. Protected in production: deleting a namespace deletes everything in it."""
+    if not cfg.manage_namespaces:
+        return []
+    names = sorted({cfg.namespace, *(a.namespace for a in cfg.apps)})
+    return [
+        k8s.core.v1.Namespace(
+            f"ns-{name}",
+            metadata={"name": name, "labels": {**PSS_LABELS, "app.kubernetes.io/part-of": "cache-patterns"}},
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.production)),
+        )
+        for name in names
+    ]
