@@ -26,6 +26,36 @@ PASSWORD_KEY = "password"
 CHECKSUM_ANNOTATION = "cache-patterns.io/binding-checksum"
 
 
+# The env contract, documented once: (name, meaning, what its absence means). `{P}` is CACHE, CACHE_L1
+# or CACHE_L2. The README table is generated from this list and a test keeps both in step.
+ENV_DOC: list[tuple[str, str, str]] = [
+    ("CACHE_CONTRACT_VERSION", "Version of this contract (`1`); bumped only for incompatible changes.", "never absent"),
+    ("CACHE_NAME", "Name of the cache in the stack config (`caches.<name>`).", "never absent"),
+    ("CACHE_PATTERN", "Pattern of the (shared) cache: sidecar, statefulset, external, operator.", "never absent"),
+    ("CACHE_DEFAULT_TTL", "Seconds an entry lives when the app gives no TTL.", "no default TTL: entries live until evicted"),
+    ("{P}_HOST", "Host of the write (primary) endpoint. Under two-tier, `CACHE_HOST` is the shared tier (L2).", "never absent"),
+    ("{P}_PORT", "Port of the write endpoint.", "never absent"),
+    ("{P}_TLS", "`true`: connect with TLS (rediss://).", "never absent (`false`)"),
+    ("{P}_CLUSTER", "`true`: the server runs Redis Cluster; use a cluster-aware client.", "never absent (`false`)"),
+    ("{P}_SOCKET", "Unix socket path of a Redis in the same pod; prefer it to host/port.", "no local socket"),
+    ("{P}_TLS_CA_FILE", "CA bundle to verify the server certificate (a private CA).", "verify against the system trust store"),
+    ("{P}_READ_HOST", "Host of the read endpoint (replicas).", "read from `{P}_HOST`"),
+    ("{P}_READ_PORT", "Port of the read endpoint.", "absent with `{P}_READ_HOST`"),
+    ("{P}_SENTINELS", "Comma-separated `host:port` of the Sentinels, for Sentinel-aware clients.", "not a Sentinel setup"),
+    ("{P}_SENTINEL_MASTER", "Master name to ask the Sentinels for.", "absent with `{P}_SENTINELS`"),
+    ("{P}_SENTINEL_PASSWORD_FILE", "File holding the Sentinels' password.", "the Sentinels take no password"),
+    ("{P}_USERNAME", "ACL user to authenticate as.", "the `default` user"),
+    ("{P}_PASSWORD_FILE", "File holding the password, mounted from a Kubernetes Secret; it changes in place when the "
+                          "Secret is rotated, so re-read it when (re)connecting.", "no auth"),
+    ("{P}_PASSWORD", "The password itself (`secretKeyRef`), only for apps with `passwordEnv: true`.", "read the file"),
+    ("{P}_URL", "A complete `redis://` / `rediss://` / `unix://` URL (the password via `$({P}_PASSWORD)`).",
+     "auth is on and the app did not opt in to `passwordEnv`: build the URL from the parts"),
+    ("CACHE_L1_TTL_CAP", "Two-tier: the longest an L1 copy may live, in seconds (also bounded by the L2 entry's TTL).",
+     "no L1 tier"),
+    ("CACHE_L1_INVALIDATION_CHANNEL", "Two-tier: the pub/sub channel on L2 carrying invalidations.", "no L1 tier"),
+]
+
+
 @dataclass(frozen=True)
 class SecretRef:
     """A key of a Kubernetes Secret in the app's namespace. Never the value."""

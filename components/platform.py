@@ -36,7 +36,10 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     Standard. Protected in production: deleting a namespace deletes everything in it."""
     if not cfg.manage_namespaces:
         return []
-    names = sorted({cfg.namespace, *(a.namespace for a in cfg.apps)})
+    names = {a.namespace for a in cfg.apps}
+    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()):
+        names.add(cfg.namespace)
+    names = sorted(names)
     return [
         k8s.core.v1.Namespace(
             f"ns-{name}",

@@ -47,7 +47,8 @@ def parse_quantity(value: object) -> Decimal:
     if not isinstance(value, (int, str, Decimal)):
         raise QuantityError(f"not a quantity: {value!r}")
     text = str(value)
-    if not text or text != text.strip():
+    # The client's Decimal() tolerates spaces ("1 Gi"); the Kubernetes grammar does not.
+    if not text or any(c.isspace() for c in text):
         raise QuantityError(f"not a quantity: {value!r}")
     try:
         number = _k8s_parse_quantity(text)

@@ -7,8 +7,10 @@ providers would: auto-named Kubernetes objects, random passwords, ElastiCache en
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import threading
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +84,15 @@ def output_hook(*types: str) -> Callable[[MockHook], MockHook]:
     return register
 
 
+def _load_hooks() -> None:
+    from tools import mock_outputs  # noqa: F401  (registers OUTPUT_HOOKS / CALL_HOOKS)
+
+
 class ProgramMocks(pmocks.Mocks):
     """Provider answers for the resources this program uses."""
 
     def __init__(self, password: str = PLACEHOLDER_PASSWORD, stack_outputs: dict[str, dict] | None = None):
+        _load_hooks()
         self.password = password
         # StackReference outputs by stack name, for network-from-stack configs.
         self.stack_outputs = stack_outputs or {}
@@ -131,6 +138,21 @@ class RecordingMonitor(pmocks.MockMonitor):
         self.registered: list[Registered] = []
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC name)
+        try:
+            return self._register(request)
+        finally:
+            # The SDK gives each executor thread its own event loop and never closes it; closed
+            # here, or the garbage collector closes it at exit and prints a spurious traceback.
+            if threading.current_thread() is not threading.main_thread():
+                try:
+                    loop = asyncio.get_event_loop_policy().get_event_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is not None and not loop.is_running():
+                    loop.close()
+                    asyncio.set_event_loop(None)
+
+    def _register(self, request):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response

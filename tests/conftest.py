@@ -1,0 +1,38 @@
+"""Shared fixtures: stack runs under mocks (cached per session), and the live-binary policy."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tools import harness
+
+REQUIRE_LIVE = os.environ.get("CACHE_PATTERNS_REQUIRE_LIVE") == "1"
+CANARY = "CANARY0cache0patterns0leak0check0xyzzy0123456789ab"
+
+
+def need_binary(name: str) -> str:
+    """The path of a binary the live tests run; skipped with a reason if absent, failed in CI."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
+    if path is None:
+        message = f"{name} is not installed (Debian package; .ci/run installs it)"
+        if REQUIRE_LIVE:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+_runs: dict[tuple[str, str], harness.Run] = {}
+
+
+def stack_run(stack: str, password: str = harness.PLACEHOLDER_PASSWORD) -> harness.Run:
+    """The program evaluated for a committed stack file (cached: evaluation is deterministic)."""
+    key = (stack, password)
+    if key not in _runs:
+        _runs[key] = harness.run(stack, password=password, stack_outputs=STACK_OUTPUTS)
+    return _runs[key]
+
+
+# What a StackReference to the cluster's stack returns in tests (stacks may use networkFrom).
+STACK_OUTPUTS: dict[str, dict] = {}

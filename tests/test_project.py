@@ -1,0 +1,86 @@
+"""The project file: what Pulumi's project schema allows (scalar config types only), in step with the
+program's own config schema, and the layout the README promises."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import yaml
+
+from components import config, schema
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+# Pulumi's project schema (sdk/go/common/workspace/project.json): a config declaration is a scalar
+# default, or an object with `type` in string|integer|boolean|array (array needs `items`), and only
+# the keys type, items, description, secret, default.
+DECLARATION_KEYS = {"type", "items", "description", "secret", "default"}
+SIMPLE_TYPES = {"string", "integer", "boolean", "array"}
+SPEC_TYPES = {schema.Str: "string", schema.Bool: "boolean", schema.Int: "integer"}
+
+
+def test_project_basics():
+    assert PROJECT["name"] == "cache-patterns"
+    runtime = PROJECT["runtime"]
+    assert (runtime["name"] if isinstance(runtime, dict) else runtime) == "python"
+    assert PROJECT["stackConfigDir"] == "stacks" and (ROOT / "stacks").is_dir()
+    assert set(PROJECT) <= {"name", "runtime", "description", "config", "stackConfigDir", "main", "options",
+                            "author", "website", "license", "backend", "template", "plugins"}
+
+
+def _check_declaration(key, decl):
+    if not isinstance(decl, dict):
+        assert isinstance(decl, (str, int, bool)), f"{key}: a bare default must be a scalar"
+        return
+    assert set(decl) <= DECLARATION_KEYS, f"{key}: unexpected {set(decl) - DECLARATION_KEYS}"
+    assert decl.get("type") in SIMPLE_TYPES, f"{key}: type {decl.get('type')!r} is not one Pulumi can declare"
+    if decl["type"] == "array":
+        assert "items" in decl, f"{key}: an array needs items"
+        _check_declaration(f"{key}.items", decl["items"])
+
+
+def test_config_block_declares_only_types_pulumi_can_type():
+    for key, decl in PROJECT["config"].items():
+        _check_declaration(key, decl)
+
+
+def test_declared_keys_are_the_scalar_keys_of_the_program_schema_with_the_same_type():
+    fields = {f.key: f for f in config.TOP.fields}
+    scalar = {k for k, f in fields.items() if type(f.spec) in SPEC_TYPES}
+    assert set(PROJECT["config"]) == scalar
+    for key, decl in PROJECT["config"].items():
+        assert decl["type"] == SPEC_TYPES[type(fields[key].spec)]
+        # one source of truth for defaults: the program's schema
+        assert "default" not in decl
+
+
+def test_main_only_composes():
+    source = (ROOT / "__main__.py").read_text()
+    tree = ast.parse(source)
+    assert len(source.splitlines()) <= 45
+    assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body)
+
+
+def test_rendered_output_is_git_ignored():
+    assert "rendered/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_dependencies_are_pinned():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert "==" in line, f"unpinned: {line}"
+    assert (ROOT / "constraints.txt").exists()
+
+
+def test_every_component_has_a_module_docstring_and_typed_component_tokens():
+    for path in (ROOT / "components").glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), f"{path.name} has no module docstring"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "__init__" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.count(":") == 2:
+                    assert first.value.startswith("cache-patterns:index:"), f"{path.name}: token {first.value}"

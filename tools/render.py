@@ -1,0 +1,195 @@
+"""Offline render: evaluate the real program for a stack under Pulumi's mocks and write every
+Kubernetes object it would create as YAML under rendered/<stack>/, with a readable summary.
+
+It is a preview for review, not a deployment: auto-generated names and secrets get deterministic
+placeholders (the real ones come from `pulumi up`), and what a Helm release would install is not shown.
+
+    python -m tools.render [STACK ...] [--all] [--out DIR] [--crds DIR] [--no-validate]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.schema import ConfigError
+from tools import harness, validate
+
+REDACTED = "<redacted: generated or set as a secret; see `pulumi up`>"
+HEADER = ("# Rendered by `./run render` under Pulumi mocks: a preview for review. Names of auto-named\n"
+          "# objects and all secret values are placeholders; the real ones come from `pulumi up`.\n")
+
+
+def clean(value: Any) -> Any:
+    """Mock values as a manifest would hold them: integral floats back to ints, keys sorted."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: clean(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def redact(value: Any, secrets: set[str]) -> Any:
+    if isinstance(value, str):
+        return REDACTED if any(s and s in value for s in secrets) else value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    return value
+
+
+def manifest_of(res: harness.Registered, secrets: set[str]) -> dict:
+    obj = clean(res.manifest)
+    if obj.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if key in obj:
+                obj[key] = {k: REDACTED for k in obj[key]}
+    obj = redact(obj, secrets)
+    ordered = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    ordered.update({k: v for k, v in obj.items() if k not in ordered})
+    return ordered
+
+
+def file_name(obj: dict) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace') or '_cluster'}/{obj['kind']}-{meta['name']}.yaml"
+
+
+class Result:
+    def __init__(self, stack: str, run: harness.Run, manifests: list[dict], problems: list[str], seconds: float):
+        self.stack, self.run, self.manifests, self.problems, self.seconds = stack, run, manifests, problems, seconds
+
+
+def render(stack: str, out: Path | None, crds: Path | None = None, check: bool = True) -> Result:
+    started = time.perf_counter()
+    run = harness.run(stack)
+    secrets = {harness.PLACEHOLDER_PASSWORD}
+    manifests = [manifest_of(r, secrets) for r in run.k8s_objects]
+    problems: list[str] = []
+    if check:
+        version = harness.load_stack_config(stack).get("cache-patterns:kubernetesVersion", "1.33")
+        index = None
+        for obj in manifests:
+            if validate.is_custom(obj):
+                if crds is not None:
+                    from tools import crds as crd_tools
+                    index = index or crd_tools.load(crds)
+                    problems += crd_tools.validate(obj, index)
+            else:
+                problems += validate.validate_k8s(obj, str(version))
+    if out is not None:
+        target = out / stack
+        if target.exists():
+            shutil.rmtree(target)
+        for obj in manifests:
+            path = target / file_name(obj)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(HEADER + yaml.safe_dump(obj, sort_keys=False, width=120))
+        (target / "SUMMARY.txt").write_text(summary(stack, run, manifests, problems, crds, check))
+    return Result(stack, run, manifests, problems, time.perf_counter() - started)
+
+
+def _pods(obj: dict) -> str:
+    spec = (obj.get("spec") or {})
+    tpl = (spec.get("template") or {}).get("spec") or {}
+    if not tpl:
+        return ""
+    inits = [c for c in tpl.get("initContainers", []) if c.get("restartPolicy") == "Always"]
+    parts = [f"{spec.get('replicas', 1)} pod(s): " + ", ".join(c["name"] for c in tpl.get("containers", []))]
+    if inits:
+        parts.append("native sidecar(s): " + ", ".join(f"{c['name']} ({c['image']})" for c in inits))
+    return "; ".join(parts)
+
+
+def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[str], crds: Path | None,
+            check: bool) -> str:
+    cfg = harness.load_stack_config(stack)
+    lines = [
+        f"stack {stack}: environment {cfg.get('cache-patterns:environment')}, "
+        f"Kubernetes {cfg.get('cache-patterns:kubernetesVersion', '1.33')}",
+        "A preview under Pulumi mocks: auto-generated names and secrets are placeholders; `pulumi up` makes the real ones.",
+        "",
+        f"Kubernetes objects ({len(manifests)}):",
+    ]
+    for obj in sorted(manifests, key=lambda o: (o["metadata"].get("namespace") or "", o["kind"], o["metadata"]["name"])):
+        detail = _pods(obj)
+        lines.append(f"  {validate.describe(obj):<70} {detail}".rstrip())
+    others = [r for r in run.resources if r.custom and not r.is_k8s_object and not r.type.startswith("pulumi:providers")]
+    lines += ["", f"Other resources ({len(others)}):"]
+    for r in others:
+        note = " [protected]" if r.protect else ""
+        secret = f" (secret inputs: {', '.join(sorted(r.secret_inputs))})" if r.secret_inputs else ""
+        lines.append(f"  {r.type} {r.name}{note}{secret}")
+        if r.type.startswith("kubernetes:helm"):
+            lines.append(f"    Helm release: chart {r.inputs.get('chart')} {r.inputs.get('version', '')} from "
+                         f"{(r.inputs.get('repositoryOpts') or {}).get('repo', '')} into namespace "
+                         f"{r.inputs.get('namespace')}; the objects the chart creates are NOT shown "
+                         f"(Helm renders nothing under mocks)")
+    lines += ["", "Stack outputs:"]
+    for name, out in run.outputs.items():
+        if out.secret:
+            shown = "[secret]"
+        elif isinstance(out.value, (dict, list)):
+            shown = yaml.safe_dump(clean(out.value), sort_keys=True, width=110).rstrip()
+        else:
+            shown = str(out.value)
+        lines.append(f"  {name}:")
+        lines += [f"    {line}" for line in shown.splitlines()]
+    lines.append("")
+    if not check:
+        lines.append("Validation: skipped (--no-validate)")
+    else:
+        version = cfg.get("cache-patterns:kubernetesVersion", "1.33")
+        customs = sum(1 for o in manifests if validate.is_custom(o))
+        lines.append(f"Validation: Kubernetes {version} schemas, strict: "
+                     f"{len(manifests) - customs} built-in objects")
+        if customs:
+            lines.append(f"            custom resources: {customs} " +
+                         (f"against the CRDs in {crds}" if crds else "NOT validated (give --crds DIR)"))
+        lines += [f"  PROBLEM {p}" for p in problems] or ["  all valid"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./run render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stacks", nargs="*", help="stack names (stacks/Pulumi.<stack>.yaml); default: local")
+    parser.add_argument("--all", action="store_true", help="render every stack in stacks/")
+    parser.add_argument("--out", default=str(harness.ROOT / "rendered"), help="output folder (default: rendered/)")
+    parser.add_argument("--crds", help="validate custom resources against the CRD YAML files in this folder "
+                                       "(for example `kubectl get crd NAME -o yaml` from your cluster)")
+    parser.add_argument("--no-validate", action="store_true", help="skip schema validation")
+    args = parser.parse_args(argv)
+    stacks = harness.list_stacks() if args.all else (args.stacks or ["local"])
+    crds = validate.crds_dir(args.crds) if args.crds else None
+    if args.crds and crds is None:
+        print(f"--crds: {args.crds} is not a folder", file=sys.stderr)
+        return 2
+    status = 0
+    for stack in stacks:
+        if not harness.stack_file(stack).exists():
+            print(f"no stack file {harness.stack_file(stack)} (stacks: {', '.join(harness.list_stacks())})",
+                  file=sys.stderr)
+            return 2
+        try:
+            result = render(stack, Path(args.out), crds, check=not args.no_validate)
+        except ConfigError as exc:
+            print(f"stack {stack}: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print((Path(args.out) / stack / "SUMMARY.txt").read_text(), end="")
+        print(f"-> {len(result.manifests)} objects written to {Path(args.out) / stack}/ in {result.seconds:.2f} s\n")
+        if result.problems:
+            status = max(status, 1)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
