@@ -4,6 +4,7 @@ from __future__ import annotations
 import pulumi
 
 from .config import ConfigError, StackConfig
+from .external import ExternalCache
 from .sidecar import Sidecar
 from .two_tier import TwoTier
 
@@ -13,6 +14,17 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
     settings = cfg.caches[name]
     if settings.pattern == "sidecar":
         cache = Sidecar(name, settings, cfg.native_sidecars)
+    elif settings.pattern == "external":
+        cache = ExternalCache(name, {
+            "settings": settings, "stack": cfg.stack, "production": cfg.production, "aws": cfg.aws,
+            "namespaces": sorted({a.namespace for a in cfg.apps_of(name)}), "cluster_domain": cfg.cluster_domain,
+            # The one place the plaintext of an endpoint password meets a resource: wrapped here.
+            "password": pulumi.Output.secret(cfg.passwords[name]) if name in cfg.passwords else None,
+        }, opts)
+    elif settings.pattern == "operator":
+        from . import operator
+
+        cache = operator.build(name, cfg, opts)
     else:
         raise ConfigError([(f"caches.{name}.pattern", f"{settings.pattern!r} is not available in this build")])
     l1 = getattr(settings, "l1", None)

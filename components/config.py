@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import schema, sizing
+from . import naming, schema, sizing
 from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
@@ -216,6 +216,36 @@ class ServerlessLimits:
     ecpu_per_second: int
 
 
+# ElastiCache (node-based) engine versions this program creates, and their parameter group family.
+# Families: AWS "Engine specific parameters" (docs.aws.amazon.com/AmazonElastiCache/latest/dg/
+# ParameterGroups.Engine.html): valkey8 covers 8.0-8.2, "Valkey 7.2 parameters are the same as Redis
+# OSS 7", Valkey 9.0 has its own section (family valkey9); the CreateCacheParameterGroup API lists
+# valkey8 | valkey7 | redis6.x | redis7 | ... Versions: "Supported engines and versions" (same guide).
+# Redis OSS before 6 is left out: no AUTH rotation strategies or RBAC there.
+ELASTICACHE_FAMILIES = {
+    ("valkey", "7.2"): "valkey7",
+    ("valkey", "8.0"): "valkey8",
+    ("valkey", "8.1"): "valkey8",
+    ("valkey", "8.2"): "valkey8",
+    ("valkey", "9.0"): "valkey9",
+    ("redis", "6.0"): "redis6.x",
+    ("redis", "6.2"): "redis6.x",
+    ("redis", "7.0"): "redis7",
+    ("redis", "7.1"): "redis7",
+}
+# Valkey 8.1 matches the in-cluster image table, so moving a cache between patterns keeps its engine;
+# ElastiCache's newest Redis OSS is 7.1 (the image table's 7.2 is not offered there).
+ELASTICACHE_DEFAULT_VERSION = {"valkey": "8.1", "redis": "7.1"}
+# Serverless caches: Valkey 7.2+ and Redis OSS 7.0+, addressed by major version only.
+SERVERLESS_MAJORS = {"valkey": ("7", "8", "9"), "redis": ("7",)}
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+# ElastiCache ids (replication group, serverless cache, user, user group): at most 40 characters,
+# a letter first, no "--", no trailing "-" (terraform-provider-aws validateReplicationGroupID).
+ELASTICACHE_ID_MAX = 40
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExternalCache:
     pattern: str
@@ -250,6 +280,21 @@ class ExternalCache:
     cluster: bool
     l1: L1Config | None
 
+    @property
+    def engine_version(self) -> str:
+        """The ElastiCache engine version (major.minor): `version`, else the default of the engine."""
+        return self.version or ELASTICACHE_DEFAULT_VERSION[self.engine]
+
+    @property
+    def parameter_family(self) -> str | None:
+        """The parameter group family of (engine, version), or None where ElastiCache has none."""
+        return ELASTICACHE_FAMILIES.get((self.engine, self.engine_version))
+
+    @property
+    def cluster_mode(self) -> bool:
+        """Sharded (Redis Cluster protocol): `shards` set, any serverless cache, or `cluster: true`."""
+        return self.shards is not None or self.kind == "elasticache-serverless" or self.cluster
+
 
 @dataclass(frozen=True, kw_only=True)
 class OperatorCache:
@@ -273,11 +318,17 @@ class OperatorCache:
     auth: bool
     tls: TlsConfig
     exporter: bool
+    sentinel_image: str | None
     l1: L1Config | None
 
     @property
     def memory_limit(self) -> int:
         return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 512 * sizing.MI)
+
+    @property
+    def operator(self) -> str:
+        """The operator that reconciles this cache's custom resource (a key of `operators`)."""
+        return "spotahome" if self.kind == "spotahome-failover" else "ot-container-kit"
 
 
 CacheConfig = SidecarCache | StatefulSetCache | ExternalCache | OperatorCache
@@ -440,11 +491,25 @@ def _check_memory(c: Any, path: str, ctx: Ctx) -> None:
                                  f"{sizing.format_millicores(c.cpu_limit)}")
 
 
+def cluster_mode(c: Any) -> bool:
+    """Whether a cache speaks the Redis Cluster protocol: ElastiCache with shards or serverless, an
+    endpoint declared cluster, or an OT-CONTAINER-KIT RedisCluster."""
+    if c.pattern == "external":
+        return c.cluster_mode
+    return c.pattern == "operator" and c.kind == "ot-cluster"
+
+
 def _check_l1_ttl(c: Any, path: str, ctx: Ctx) -> None:
     l1 = getattr(c, "l1", None)
-    if l1 is not None and c.default_ttl is not None and l1.ttl_cap > c.default_ttl:
+    if l1 is None:
+        return
+    if c.default_ttl is not None and l1.ttl_cap > c.default_ttl:
         ctx.error(f"{path}.l1.ttlCap", f"must not be longer than defaultTtl "
                                        f"({schema.Duration.fmt(c.default_ttl)}), got {schema.Duration.fmt(l1.ttl_cap)}")
+    if cluster_mode(c):
+        ctx.error(f"{path}.l1", "two-tier over a cluster-mode (sharded) L2 is not supported: the invalidation "
+                                "channel and the client's read-through assume one L2 endpoint; drop `l1` or use a "
+                                "non-sharded L2")
 
 
 def _check_sidecar(c: SidecarCache, path: str, ctx: Ctx) -> None:
@@ -532,9 +597,59 @@ STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi"
     doc="Pattern 2: a StatefulSet with one primary, `replicas` replicas and Sentinel failover.")
 
 
+def _window(text: str, path: str, ctx: Ctx) -> tuple[int, int] | None:
+    """(start, length) in minutes of a `hh:mm-hh:mm` (daily) or `ddd:hh:mm-ddd:hh:mm` (weekly) window,
+    start counted from Monday 00:00 for weekly ones; None (after an error) when out of range."""
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    points = []
+    for part in text.split("-"):
+        *day, hh, mm = part.split(":")
+        if int(hh) > 23 or int(mm) > 59:
+            ctx.error(path, f"{part!r} is not a time of day (hh:mm, UTC), got {text!r}")
+            return None
+        points.append((days.index(day[0]) * 1440 if day else 0) + int(hh) * 60 + int(mm))
+    period = 7 * 1440 if text[0].isalpha() else 1440
+    length = (points[1] - points[0]) % period
+    # ElastiCache refuses windows shorter than 60 minutes, and maintenance windows over 24 hours.
+    if not 60 <= length <= 1440:
+        ctx.error(path, f"must span 60 minutes to 24 hours, got {length} minutes ({text!r})")
+        return None
+    return points[0], length
+
+
+def _elasticache_id(stack: str, cache: str, suffix: str, what: str, path: str, ctx: Ctx) -> None:
+    """Report, as a config error on `path`, a derived ElastiCache id AWS would refuse."""
+    try:
+        name = naming.physical_name(stack, cache, suffix, max_len=ELASTICACHE_ID_MAX, what=what)
+    except naming.NameError_ as exc:
+        ctx.error(path, str(exc).removeprefix(f"caches.{cache}: "))
+        return
+    if "--" in name:
+        ctx.error(path, f"the {what} name {name!r} contains '--', which ElastiCache refuses (rename the stack or cache)")
+
+
 def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
     _check_l1_ttl(c, path, ctx)
     _check_auth(c, path, ctx)
+    cache = path.rpartition(".")[2]
+    only = {
+        "elasticache": ("nodeType", "shards", "parameters", "maintenanceWindow"),
+        "elasticache-serverless": ("limits",),
+        "endpoint": ("host", "readHost", "readPort", "username", "caCertificate", "cluster"),
+    }
+    given = {"nodeType": c.node_type, "shards": c.shards, "parameters": c.parameters or None,
+             "maintenanceWindow": c.maintenance_window, "limits": c.limits, "host": c.host,
+             "readHost": c.read_host, "readPort": c.read_port, "username": c.username,
+             "caCertificate": c.ca_certificate, "cluster": c.cluster or None}
+    if c.kind == "endpoint":
+        given.update(kmsKeyArn=c.kms_key_arn, snapshotWindow=c.snapshot_window)
+        only["elasticache"] += ("kmsKeyArn", "snapshotWindow")
+    for kind, keys in only.items():
+        for key in keys:
+            if kind != c.kind and given.get(key) is not None:
+                hint = " (cluster mode on ElastiCache: set `shards`)" if key == "cluster" else ""
+                ctx.error(f"{path}.{key}", f"only applies to kind: {kind}, got {show(given[key])} "
+                                           f"with kind: {c.kind}{hint}")
     if c.kind == "endpoint":
         if c.host is None:
             ctx.error(f"{path}.host", "is required with kind: endpoint")
@@ -542,22 +657,59 @@ def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
             ctx.error(f"{path}.tls", "production requires TLS to an external cache, got false")
         if c.ca_certificate is not None and not c.tls:
             ctx.error(f"{path}.caCertificate", "is only used with tls: true")
-    else:
-        for key, value in (("host", c.host), ("readHost", c.read_host), ("caCertificate", c.ca_certificate)):
-            if value is not None:
-                ctx.error(f"{path}.{key}", f"only applies to kind: endpoint, got {show(value)} with kind: {c.kind}")
-        if not c.tls:
-            ctx.error(f"{path}.tls", "ElastiCache in-transit encryption is always on, got false")
+        if c.read_port is not None and c.read_host is None:
+            ctx.error(f"{path}.readPort", "needs readHost")
+        if c.rotation != Rotation(generation=1, strategy="rotate"):
+            ctx.error(f"{path}.rotation", "does not apply to kind: endpoint: change the password at its source, then "
+                                          f"`pulumi config set --secret --path 'passwords.{cache}'`")
+        return
+    if not c.tls:
+        ctx.error(f"{path}.tls", "ElastiCache in-transit encryption is always on, got false")
+    if c.parameter_family is None:
+        known = ", ".join(v for e, v in ELASTICACHE_FAMILIES if e == c.engine)
+        ctx.error(f"{path}.version", f"ElastiCache has no {c.engine} {c.engine_version!r} with a parameter group "
+                                     f"family (major.minor, one of: {known})")
+    if c.snapshot_retention < 1 and ctx.environment == "production":
+        ctx.error(f"{path}.snapshotRetention", "production keeps at least 1 day of snapshots, got 0")
+    if c.kms_key_arn is not None and not c.at_rest_encryption:
+        ctx.error(f"{path}.kmsKeyArn", "needs atRestEncryption: true")
+    if c.logs.retention_days not in LOG_RETENTION_DAYS:
+        ctx.error(f"{path}.logs.retentionDays", f"CloudWatch Logs only keeps logs for one of "
+                                                f"{', '.join(map(str, LOG_RETENTION_DAYS))} days, got {c.logs.retention_days}")
+    for key in ("maxmemory-policy", "cluster-enabled"):
+        if key in c.parameters:
+            instead = "maxmemoryPolicy" if key == "maxmemory-policy" else "shards (cluster mode)"
+            ctx.error(f"{path}.parameters.{key}", f"is derived from {instead}; set that instead")
+    snapshot = _window(c.snapshot_window, f"{path}.snapshotWindow", ctx) if c.snapshot_window else None
     if c.kind == "elasticache":
         if c.node_type is None:
             ctx.error(f"{path}.nodeType", "is required with kind: elasticache (such as cache.r7g.large)")
         _check_replicas(c, path, ctx)
-    if c.kind == "elasticache-serverless" and c.limits is None:
-        ctx.error(f"{path}.limits", "is required with kind: elasticache-serverless (it caps the bill)")
+        _elasticache_id(ctx.stack, cache, "", "replication group id", path, ctx)
+        maint = _window(c.maintenance_window, f"{path}.maintenanceWindow", ctx) if c.maintenance_window else None
+        if snapshot and maint:
+            week = 7 * 1440
+            busy = {(maint[0] + m) % week for m in range(maint[1])}
+            if any((day * 1440 + snapshot[0] + m) % week in busy for day in range(7) for m in range(snapshot[1])):
+                ctx.error(f"{path}.snapshotWindow", f"{c.snapshot_window!r} overlaps maintenanceWindow "
+                                                    f"{c.maintenance_window!r}; ElastiCache refuses overlapping windows")
+    if c.kind == "elasticache-serverless":
+        if c.limits is None:
+            ctx.error(f"{path}.limits", "is required with kind: elasticache-serverless (it caps the bill)")
+        if c.engine_version.split(".")[0] not in SERVERLESS_MAJORS[c.engine]:
+            ctx.error(f"{path}.version", f"serverless {c.engine} needs major version "
+                                         f"{' or '.join(SERVERLESS_MAJORS[c.engine])}, got {c.engine_version!r}")
+        if c.port != 6379:
+            ctx.error(f"{path}.port", f"serverless caches listen on 6379 (and 6380 for reads), got {c.port}")
+        if not c.at_rest_encryption:
+            ctx.error(f"{path}.atRestEncryption", "serverless caches are always encrypted at rest, got false")
+        for suffix, what in (("", "serverless cache"), ("default", "ElastiCache user id")):
+            _elasticache_id(ctx.stack, cache, suffix, what, path, ctx)
 
 
 ROTATION = Obj(Rotation, [
-    Field("generation", Int(1, 10_000), 1, "Bump to generate a new AUTH password."),
+    Field("generation", Int(1, 10_000), 1, "Bump (with strategy: rotate) to generate a new AUTH token or serverless "
+          "user password; ElastiCache kinds only."),
     Field("strategy", Str(choices=["rotate", "set"]), "rotate",
           "rotate: old and new password both work (roll the apps); set: only the new one."),
 ], "password rotation")
@@ -565,7 +717,8 @@ ROTATION = Obj(Rotation, [
 LOGS = Obj(LogDelivery, [
     Field("slow", Bool(), True, "Deliver the slow log to CloudWatch Logs."),
     Field("engine", Bool(), True, "Deliver the engine log to CloudWatch Logs."),
-    Field("retentionDays", Int(1, 3653), 30, "CloudWatch Logs retention."),
+    Field("retentionDays", Int(1, 3653), 30, "CloudWatch Logs retention: one of the periods it accepts "
+          "(1, 3, 5, 7, 14, 30, 60, 90, 180, 365, ...)."),
 ], "log delivery")
 
 LIMITS = Obj(ServerlessLimits, [
@@ -573,19 +726,28 @@ LIMITS = Obj(ServerlessLimits, [
     Field("ecpuPerSecond", Int(1000, 15_000_000), REQUIRED, "Maximum ElastiCache Processing Units per second."),
 ], "serverless usage limits")
 
-EXTERNAL = Obj(ExternalCache, _common("external") + [
+# A node type such as cache.r7g.large: the cache.<family>.<size> ElastiCache sells (not an EC2 or RDS type).
+NODE_TYPE = Str(pattern=r"cache\.(t[234]g?|m[3-7]g?d?|r[3-7]g?d?|c7gn)\.(micro|small|medium|large|[1-9]?[0-9]?xlarge)",
+                pattern_doc="an ElastiCache node type such as cache.r7g.large or cache.m7g.xlarge")
+EXTERNAL_VERSION = Field("version", Str(pattern=r"\d+(\.\d+){0,2}", pattern_doc="a version such as 8.1"), None,
+                         "Engine version (major.minor) of an ElastiCache cache; informational for kind: endpoint.",
+                         default_doc="valkey 8.1, redis 7.1")
+
+EXTERNAL = Obj(ExternalCache, [EXTERNAL_VERSION if f.key == "version" else f for f in _common("external")] + [
     Field("kind", Str(choices=["elasticache", "elasticache-serverless", "endpoint"]), "elasticache",
           "elasticache (replication group), elasticache-serverless, or endpoint (any existing Redis)."),
     Field("auth", Bool(), True, "Require a password (AUTH token / user password)."),
     Field("tls", Bool(), True, "Connect with TLS (always on for ElastiCache)."),
-    Field("nodeType", Str(pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", pattern_doc="a cache node type such as cache.r7g.large"),
-          None, "ElastiCache node type."),
-    Field("replicas", Int(0, 5), _env_default(2, 1, 0), "Read replicas per shard.", default_doc="2 in production, 1 in staging, else 0"),
-    Field("shards", Int(1, 500), None, "Cluster mode: number of shards (absent: cluster mode off)."),
+    Field("nodeType", NODE_TYPE, None, "ElastiCache node type (kind: elasticache)."),
+    Field("replicas", Int(0, 5), _env_default(2, 1, 0), "kind: elasticache: read replicas per shard (Multi-AZ and "
+          "automatic failover with 1 or more).", default_doc="2 in production, 1 in staging, else 0"),
+    Field("shards", Int(1, 500), None, "kind: elasticache: cluster mode with this many shards, each with `replicas` "
+          "replicas (absent: cluster mode off, one primary)."),
     Field("atRestEncryption", Bool(), True, "Encrypt data at rest."),
     Field("kmsKeyArn", Str(pattern=r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[-a-f0-9]+", pattern_doc="a KMS key ARN"),
           None, "Customer-managed KMS key for at-rest encryption.", default_doc="the AWS-managed key"),
-    Field("snapshotRetention", Int(0, 35), _env_default(7, 1, 1), "Days of automatic snapshots.",
+    Field("snapshotRetention", Int(0, 35), _env_default(7, 1, 1), "Days of automatic snapshots (at least 1 in "
+          "production).",
           default_doc="7 in production, else 1"),
     Field("snapshotWindow", Str(pattern=r"\d\d:\d\d-\d\d:\d\d", pattern_doc="hh:mm-hh:mm (UTC)"), None, "Daily snapshot window."),
     Field("maintenanceWindow", Str(pattern=r"(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d-(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d",
@@ -597,10 +759,11 @@ EXTERNAL = Obj(ExternalCache, _common("external") + [
           "Log delivery to CloudWatch.", default_doc="slow and engine logs, 30 days"),
     Field("rotation", ROTATION, lambda ctx: Rotation(generation=1, strategy="rotate"),
           "AUTH password rotation (see the rotation workflow).", default_doc="generation 1"),
-    Field("limits", LIMITS, None, "Serverless usage limits."),
+    Field("limits", LIMITS, None, "kind: elasticache-serverless: usage limits (required; they cap the bill)."),
     Field("host", Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP"),
           None, "kind: endpoint: the primary endpoint."),
-    Field("port", Int(1, 65535), 6379, "Port of the primary endpoint."),
+    Field("port", Int(1, 65535), 6379, "Port of the primary endpoint; for kind: elasticache the port the nodes "
+          "listen on (changing it replaces the cache)."),
     Field("readHost", Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP"),
           None, "kind: endpoint: a read endpoint (replicas)."),
     Field("readPort", Int(1, 65535), None, "Port of the read endpoint.", default_doc="`port`"),
@@ -615,14 +778,56 @@ EXTERNAL = Obj(ExternalCache, _common("external") + [
     doc="Pattern 1: AWS ElastiCache, or an existing endpoint (Memorystore, Azure Cache, any Redis).")
 
 
+# Default images of operator caches, by (operator, Redis version): (Redis image, Sentinel image).
+# OT-CONTAINER-KIT needs its own images (their entrypoints turn the operator's env vars into
+# redis.conf / sentinel.conf); Spotahome configures stock Redis images itself.
+OPERATOR_IMAGES = {
+    ("ot-container-kit", "7.0"): ("quay.io/opstree/redis:v7.0.15", "quay.io/opstree/redis-sentinel:v7.0.15"),
+    ("spotahome", "7.2"): ("redis:7.2.11-alpine", "redis:7.2.11-alpine"),
+}
+DEFAULT_OPERATOR_VERSION = {"ot-container-kit": "7.0", "spotahome": "7.2"}
+# Longest custom resource name each kind takes. Spotahome refuses names over 48 characters
+# (api/redisfailover/v1/validate.go, maxNameLength). For OT the limit comes from the names it
+# derives: the StatefulSet `<name>-s` (Sentinel) / `<name>-follower` gets a controller-revision-hash
+# label `<statefulset>-<hash of up to 10 characters>`, and label values hold at most 63 characters.
+OPERATOR_NAME_LIMITS = {"ot-replication": 50, "ot-cluster": 43, "spotahome-failover": 48}
+
+
 def _check_operator(c: OperatorCache, path: str, ctx: Ctx) -> None:
+    from .naming import NameError_, physical_name
+
     _check_memory(c, path, ctx)
     _check_auth(c, path, ctx)
     _check_replicas(c, path, ctx)
-    _check_tls(c.tls, path, ctx)
     _check_l1_ttl(c, path, ctx)
     if c.engine != "redis":
         ctx.error(f"{path}.engine", f"the operators run their own Redis images, got {c.engine!r} (allowed: redis)")
+    if c.kind == "spotahome-failover":
+        if c.tls.enabled:
+            ctx.error(f"{path}.tls", "kind spotahome-failover has no TLS (RedisFailover has no TLS setting); "
+                                     "use kind: ot-replication for TLS")
+        elif ctx.environment == "production":
+            ctx.error(f"{path}.kind", "spotahome-failover cannot be used in production: production requires TLS, "
+                                      "which the (unmaintained) Spotahome operator does not offer; use ot-replication")
+    else:
+        _check_tls(c.tls, path, ctx)
+    if c.kind == "ot-cluster":
+        if c.sentinel_image is not None:
+            ctx.error(f"{path}.sentinelImage", "kind ot-cluster runs no Sentinel (cluster mode fails over by itself)")
+    elif c.sentinels % 2 == 0:
+        ctx.error(f"{path}.sentinels", f"must be odd so a majority exists after a partition, got {c.sentinels}")
+    version = c.version or DEFAULT_OPERATOR_VERSION[c.operator]
+    needs_table = c.image is None or (c.kind != "ot-cluster" and c.sentinel_image is None)
+    if needs_table and (c.operator, version) not in OPERATOR_IMAGES:
+        known = ", ".join(v for op, v in OPERATOR_IMAGES if op == c.operator)
+        ctx.error(f"{path}.version", f"no default {c.operator} image for Redis {version!r} (table: {known}); "
+                                     f"set `image`{'' if c.kind == 'ot-cluster' else ' and `sentinelImage`'} to pinned "
+                                     f"images of that version")
+    cache = path.rsplit(".", 1)[-1]
+    try:
+        physical_name(ctx.stack, cache, max_len=OPERATOR_NAME_LIMITS[c.kind], what=f"{c.kind} resource")
+    except NameError_ as exc:
+        ctx.error(path, str(exc).split(": ", 1)[1])
 
 
 OPERATOR = Obj(OperatorCache, _common("operator", engine_default="redis") + _in_cluster("512Mi") + [
@@ -638,6 +843,8 @@ OPERATOR = Obj(OperatorCache, _common("operator", engine_default="redis") + _in_
     Field("auth", Bool(), True, "Require a password."),
     Field("tls", TLS, NO_TLS, "TLS (OT-CONTAINER-KIT only; required in production).", default_doc="off"),
     Field("exporter", Bool(), False, "Run the operator's redis_exporter sidecar."),
+    Field("sentinelImage", IMAGE, None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
+          default_doc="from the operator image table"),
     Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
 ], "pattern: operator", check=_check_operator,
     doc="Pattern 5: custom resources of a Redis operator (which may be installed by this stack).")
@@ -744,6 +951,10 @@ def _check_aws(a: AwsConfig, path: str, ctx: Ctx) -> None:
             ctx.error(f"{path}.subnetIds", f"needs at least 2 private subnets (in different AZs), got {len(a.subnet_ids)}")
         if not a.client_security_group_ids:
             ctx.error(f"{path}.clientSecurityGroupIds", "needs the cluster's node/pod security group(s)")
+    for key, ids in (("subnetIds", a.subnet_ids), ("clientSecurityGroupIds", a.client_security_group_ids)):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            ctx.error(f"{path}.{key}", f"lists {', '.join(dupes)} more than once")
 
 
 AWS = Obj(AwsConfig, [

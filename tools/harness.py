@@ -113,7 +113,8 @@ class ProgramMocks(pmocks.Mocks):
         hook = OUTPUT_HOOKS.get(args.typ)
         if hook is not None:
             outputs = hook(args, outputs)
-        return f"{args.name}-id", outputs
+        # A hook may give the provider's id (`sg-...`) as `__id`; otherwise a readable one.
+        return outputs.pop("__id", f"{args.name}-id"), outputs
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict, list | None]:
         hook = CALL_HOOKS.get(args.token)

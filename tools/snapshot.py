@@ -36,8 +36,9 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "random:index/randomPassword:RandomPassword": ("length", "special", "upper", "lower", "numeric", "keepers"),
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         "replicationGroupId", "atRestEncryptionEnabled", "kmsKeyId", "subnetGroupName", "port",
-        "clusterMode", "numNodeGroups#cluster", "preferredCacheClusterAzs", "dataTieringEnabled"),
-    "aws:elasticache/serverlessCache:ServerlessCache": ("name", "engine", "kmsKeyId", "subnetIds"),
+        "clusterMode", "numNodeGroups#cluster", "preferredCacheClusterAzs", "dataTieringEnabled", "networkType"),
+    "aws:elasticache/serverlessCache:ServerlessCache": ("name", "engine", "majorEngineVersion", "kmsKeyId",
+                                                        "subnetIds"),
     "aws:elasticache/subnetGroup:SubnetGroup": ("name",),
     "aws:elasticache/parameterGroup:ParameterGroup": ("name", "family"),
     "aws:elasticache/user:User": ("userId", "userName", "engine"),

@@ -1,0 +1,430 @@
+"""Pattern 1, external: a managed cache (AWS ElastiCache, node-based or serverless) or an existing
+endpoint (GCP Memorystore, Azure Cache for Redis, any Redis), wired into every app namespace.
+
+Choose it when nobody should operate Redis: failover, patching, snapshots and encryption are the
+provider's. It costs money by the hour (node type x nodes, or serverless ECPUs and GB-hours), pays
+for cross-AZ traffic, and puts a network hop outside the cluster in front of every request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NotRequired, Sequence, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from . import k8s as kb
+from . import naming, passwords
+from .config import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation
+from .contract import CacheBinding, CacheConnection, FileRef, SecretRef
+
+PRIMARY_PORT = 6379
+# ElastiCache Serverless answers on the same host name at 6379 (primary) and 6380 (reads from the
+# nearest replica): AWS "Best Practices for using Read Replicas", Amazon ElastiCache User Guide.
+SERVERLESS_READ_PORT = 6380
+# The app user of a serverless cache: every key (~*) and channel (&*, for two-tier invalidations),
+# every command ElastiCache allows. The `default` user every user group must contain is switched off.
+APP_ACCESS = "on ~* &* +@all"
+DISABLED_ACCESS = "off -@all"
+
+
+class ExternalCacheArgs(TypedDict):
+    settings: ExternalSettings
+    """The cache's config (`caches.<name>` with `pattern: external`)."""
+    stack: str
+    """Stack name: the first part of every physical name (replication group id, users, groups)."""
+    production: bool
+    """Protect and retain the cache itself (never the token: rotating it replaces its generator)."""
+    namespaces: Sequence[str]
+    """Namespaces of the bound apps; each gets the password Secret (and CA ConfigMap, ExternalName)."""
+    cluster_domain: str
+    """The cluster's DNS domain, for ExternalName Service host names."""
+    aws: NotRequired[AwsConfig | None]
+    """Region and network; required for the ElastiCache kinds, unused for kind: endpoint."""
+    password: NotRequired[pulumi.Input[str] | None]
+    """kind: endpoint: the password from secret config (already a secret Output); absent without auth."""
+
+
+@dataclass(frozen=True)
+class _Network:
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    client_security_group_ids: pulumi.Input[Sequence[str]]
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """Where the cache answers, before it is shaped into one namespace's binding."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    read_host: pulumi.Input[str] | None = None
+    read_port: pulumi.Input[int] | None = None
+    username: pulumi.Input[str] | None = None
+    # The password as apps must see it: a secret Output that resolves only once the server accepts it.
+    password: pulumi.Output[str] | None = None
+
+
+def _as_list(value: Any, key: str, stack: str, output: str) -> list[str]:
+    """A StackReference output holding one id or a list of ids, as a list (errors name the config key)."""
+    if isinstance(value, str) and value:
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ValueError(f"aws.networkFrom.{key}: output {output!r} of stack {stack!r} must be an id or a "
+                     f"non-empty list of ids, got {value!r}")
+
+
+def _subnets(value: Any, stack: str, output: str) -> list[str]:
+    ids = _as_list(value, "subnetIdsOutput", stack, output)
+    if len(ids) < 2:
+        raise ValueError(f"aws.networkFrom.subnetIdsOutput: output {output!r} of stack {stack!r} needs at least "
+                         f"2 private subnets (in different AZs), got {len(ids)}")
+    return ids
+
+
+def _vpc(value: Any, stack: str, output: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"aws.networkFrom.vpcIdOutput: output {output!r} of stack {stack!r} must be a VPC id, "
+                         f"got {value!r}")
+    return value
+
+
+def _first(items: Sequence[Any] | None, attr: str) -> Any:
+    """`attr` of the first endpoint (typed output objects, or plain dicts)."""
+    if not items:
+        return None
+    item = items[0]
+    return item.get(attr) if isinstance(item, dict) else getattr(item, attr)
+
+
+class ExternalCache(pulumi.ComponentResource):
+    """An ElastiCache replication group or serverless cache, or an existing endpoint, as a BoundCache:
+    the same binding shape as every other pattern, with the password in a Secret of each app namespace."""
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+
+    def __init__(self, name: str, args: ExternalCacheArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cache-patterns:index:ExternalCache", name, None, opts)
+        s = args["settings"]
+        self._name, self._settings, self._stack = name, s, args["stack"]
+        self._production = args["production"]
+        self._labels = kb.labels(name, "cache", f"{self._stack}-{name}")
+        self._ids: dict[str, pulumi.Input[str]] = {}
+        if s.kind == "endpoint":
+            endpoint = _Endpoint(host=s.host, port=s.port, read_host=s.read_host,
+                                 read_port=(s.read_port or s.port) if s.read_host is not None else None,
+                                 username=s.username, password=args.get("password") if s.auth else None)
+        else:
+            aws_cfg = args.get("aws")
+            if aws_cfg is None:
+                raise ValueError(f"caches.{name}: kind: {s.kind} needs the `aws` config (region and network)")
+            network = self._network(aws_cfg)
+            ports = [PRIMARY_PORT, SERVERLESS_READ_PORT] if s.kind == "elasticache-serverless" else [s.port]
+            sg = self._security_group(network, ports)
+            self._ids["securityGroupId"] = sg.id
+            if s.kind == "elasticache":
+                endpoint = self._replication_group(network, sg)
+            else:
+                endpoint = self._serverless(network, sg)
+
+        self.host = pulumi.Output.from_input(endpoint.host)
+        self.port = pulumi.Output.from_input(endpoint.port)
+        self._endpoint = endpoint
+        self._bindings = {ns: self._bind(ns, endpoint, args["cluster_domain"]) for ns in sorted(set(args["namespaces"]))}
+        self.register_outputs({"host": self.host, "port": self.port, **self._ids})
+
+    # -----------------------------------------------------------------------------------------
+    # What the program sees.
+
+    def binding(self, namespace: str) -> CacheBinding:
+        if namespace not in self._bindings:
+            raise KeyError(f"caches.{self._name}: no binding for namespace {namespace!r} "
+                           f"(bound namespaces: {', '.join(self._bindings) or 'none'})")
+        return self._bindings[namespace]
+
+    @property
+    def discovery(self) -> dict[str, pulumi.Input]:
+        s, e = self._settings, self._endpoint
+        out: dict[str, pulumi.Input] = {
+            "pattern": "external", "kind": s.kind, "host": e.host, "port": e.port, "tls": s.tls,
+            "cluster": s.cluster_mode, "auth": s.auth,
+        }
+        if s.kind != "endpoint":
+            out.update(engine=s.engine, version=s.engine_version, **self._ids)
+        if e.read_host is not None:
+            out.update(readHost=e.read_host, readPort=e.read_port)
+        if e.username is not None:
+            out["username"] = e.username
+        return out
+
+    # -----------------------------------------------------------------------------------------
+    # Network: from stack config, or from the stack that owns the Kubernetes cluster.
+
+    def _network(self, a: AwsConfig) -> _Network:
+        if a.network_from is None:
+            return _Network(vpc_id=a.vpc_id, subnet_ids=list(a.subnet_ids),
+                            client_security_group_ids=list(a.client_security_group_ids))
+        nf = a.network_from
+        ref = pulumi.StackReference(f"{self._name}-network", stack_name=nf.stack,
+                                    opts=pulumi.ResourceOptions(parent=self))
+        # Validated when the outputs arrive: a wrong shape fails the deployment naming the config key,
+        # before any cache resource is created with it.
+        return _Network(
+            vpc_id=ref.get_output(nf.vpc_id_output).apply(lambda v: _vpc(v, nf.stack, nf.vpc_id_output)),
+            subnet_ids=ref.get_output(nf.subnet_ids_output).apply(lambda v: _subnets(v, nf.stack, nf.subnet_ids_output)),
+            # The cluster stack may export one security group (a string) or several (a list).
+            client_security_group_ids=ref.get_output(nf.client_security_group_ids_output).apply(
+                lambda v: _as_list(v, "clientSecurityGroupIdsOutput", nf.stack, nf.client_security_group_ids_output)),
+        )
+
+    def _physical(self, suffix: str = "", max_len: int = 255, what: str = "ElastiCache") -> str:
+        return naming.physical_name(self._stack, self._name, suffix, max_len=max_len, what=what)
+
+    def _tags(self, physical: str) -> dict[str, str]:
+        # Stack and environment come from the provider's default tags.
+        return {"Name": physical, "cache-patterns:cache": self._name}
+
+    def _security_group(self, network: _Network, ports: list[int]) -> aws.ec2.SecurityGroup:
+        """Admits the cache port(s) only from the cluster's node/pod security groups.
+
+        Inline rules, not one SecurityGroupIngressRule per source group: the sources may come from a
+        StackReference, whose length is unknown while the program runs (a resource per item would have
+        to be created inside apply). Inline rules are also authoritative: a rule added by hand in the
+        console is removed by the next `pulumi up`. `egress: []` removes AWS's default allow-all egress;
+        ElastiCache nodes never open connections to clients."""
+        physical = self._physical("cache")
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-sg",
+            name=physical,
+            # Name and description cannot change in place: both hold only what never changes.
+            description=f"cache-patterns {self._stack}/{self._name}: ElastiCache clients from the cluster only",
+            vpc_id=network.vpc_id,
+            ingress=[{
+                "description": f"Cache {'reads' if port == SERVERLESS_READ_PORT else 'clients'} (TLS) "
+                               f"from the cluster node and pod security groups",
+                "protocol": "tcp", "from_port": port, "to_port": port,
+                "security_groups": network.client_security_group_ids,
+            } for port in ports],
+            egress=[],
+            tags=self._tags(physical),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # kind: elasticache
+
+    def _replication_group(self, network: _Network, sg: aws.ec2.SecurityGroup) -> _Endpoint:
+        s, name = self._settings, self._name
+        child = pulumi.ResourceOptions(parent=self)
+        cluster = s.shards is not None
+        subnet_name = self._physical("subnets")
+        subnets = aws.elasticache.SubnetGroup(
+            f"{name}-subnets", name=subnet_name, description=f"cache-patterns {self._stack}/{name}: private subnets",
+            subnet_ids=network.subnet_ids, tags=self._tags(subnet_name), opts=child)
+        family = s.parameter_family
+        params = {"maxmemory-policy": s.maxmemory_policy, **s.parameters}
+        if cluster:
+            params["cluster-enabled"] = "yes"
+        # The family is part of the name: an engine major upgrade makes a new group (family cannot
+        # change in place), created before the old one is deleted, with no name clash.
+        params_name = self._physical(family.replace(".", "-"))
+        parameter_group = aws.elasticache.ParameterGroup(
+            f"{name}-params", name=params_name, family=family,
+            description=f"cache-patterns {self._stack}/{name} ({family})",
+            parameters=[{"name": k, "value": v} for k, v in sorted(params.items())],
+            tags=self._tags(params_name), opts=child)
+        deliveries = []
+        for log_type, enabled in (("slow-log", s.logs.slow), ("engine-log", s.logs.engine)):
+            if enabled:
+                log_name = f"/cache-patterns/{self._stack}/{name}/{log_type}"
+                group = aws.cloudwatch.LogGroup(
+                    f"{name}-{log_type}", name=log_name, retention_in_days=s.logs.retention_days,
+                    tags=self._tags(log_name), opts=child)
+                deliveries.append({"destination": group.name, "destination_type": "cloudwatch-logs",
+                                   "log_format": "json", "log_type": log_type})
+        rg_id = self._physical(max_len=ELASTICACHE_ID_MAX, what="replication group id")
+        has_replica = s.replicas > 0
+        shape: dict[str, Any] = (
+            {"cluster_mode": "enabled", "num_node_groups": s.shards, "replicas_per_node_group": s.replicas}
+            if cluster else {"cluster_mode": "disabled", "num_cache_clusters": 1 + s.replicas})
+        auth: dict[str, Any] = {}
+        token = None
+        if s.auth:
+            # Not protected even in production: a rotation replaces this generator.
+            token = passwords.generate(f"{name}-auth-token", self, s.rotation.generation)
+            # Sent on every token change (never on create); terraform-provider-aws also sends it when
+            # only the strategy changes, which is how run 2 of a rotation turns ROTATE into SET.
+            # The token is deliberately not in ignore_changes: a rotation must reach the server.
+            auth = {"auth_token": token, "auth_token_update_strategy": _token_strategy(s.rotation)}
+        group = aws.elasticache.ReplicationGroup(
+            f"{name}-replication-group",
+            replication_group_id=rg_id,
+            description=f"cache-patterns {self._stack}/{name}",
+            engine=s.engine,
+            engine_version=s.engine_version,
+            node_type=s.node_type,
+            port=s.port,
+            parameter_group_name=parameter_group.name,
+            subnet_group_name=subnets.name,
+            security_group_ids=[sg.id],
+            transit_encryption_enabled=True,
+            transit_encryption_mode="required",
+            at_rest_encryption_enabled=s.at_rest_encryption,
+            kms_key_id=s.kms_key_arn,
+            # Failover needs somewhere to fail over to; cluster mode requires the flag regardless.
+            automatic_failover_enabled=has_replica or cluster,
+            multi_az_enabled=has_replica,
+            # r6gd nodes only run with data tiering on (AWS refuses them otherwise).
+            data_tiering_enabled=True if ".r6gd." in (s.node_type or "") else None,
+            snapshot_retention_limit=s.snapshot_retention,
+            snapshot_window=s.snapshot_window,
+            maintenance_window=s.maintenance_window,
+            auto_minor_version_upgrade=s.auto_minor_version_upgrade,
+            # Changes land when `pulumi up` runs, so the state never claims what AWS has queued.
+            apply_immediately=True,
+            log_delivery_configurations=deliveries,
+            tags=self._tags(rg_id),
+            **shape, **auth,
+            # The id is fixed, so a replacement must delete first; in production protect refuses it.
+            opts=pulumi.ResourceOptions(parent=self, protect=self._production, retain_on_delete=self._production,
+                                        delete_before_replace=True),
+        )
+        self._ids.update(replicationGroupId=rg_id, arn=group.arn)
+        port = s.port
+        # The app Secrets are built from the token only once the group has it (created, or ROTATEd):
+        # apps roll to the new token after the server accepts it, never before.
+        password = pulumi.Output.all(group.arn, token).apply(lambda v: v[1]) if token is not None else None
+        if cluster:
+            return _Endpoint(host=group.configuration_endpoint_address, port=port, password=password)
+        return _Endpoint(host=group.primary_endpoint_address, port=port,
+                         read_host=group.reader_endpoint_address if has_replica else None,
+                         read_port=port if has_replica else None, password=password)
+
+    # -----------------------------------------------------------------------------------------
+    # kind: elasticache-serverless
+
+    def _serverless(self, network: _Network, sg: aws.ec2.SecurityGroup) -> _Endpoint:
+        s, name = self._settings, self._name
+        limits = s.limits
+        assert limits is not None  # config requires it for this kind
+        cache_name = self._physical(max_len=ELASTICACHE_ID_MAX, what="serverless cache")
+        user_group_id = None
+        username = None
+        current = None
+        dependencies: list[pulumi.Input[str]] = []
+        if s.auth:
+            # Serverless caches have no AUTH token, only RBAC. Every user group must contain a user
+            # named `default` (CloudFormation AWS::ElastiCache::UserGroup, UserIds; botocore
+            # DefaultUserRequired), so it is there, switched off, with a password nobody is given.
+            named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+            default_id = self._physical("default", ELASTICACHE_ID_MAX, "ElastiCache user id")
+            default_user = aws.elasticache.User(
+                f"{name}-default-user", user_id=default_id, user_name="default", engine=s.engine,
+                access_string=DISABLED_ACCESS,
+                authentication_mode={"type": "password",
+                                     "passwords": [passwords.generate(f"{name}-default-user-password", self)]},
+                tags=self._tags(default_id), opts=named)
+            app_id = self._physical("app", ELASTICACHE_ID_MAX, "ElastiCache user id")
+            current, accepted = self._app_passwords(s.rotation)
+            app_user = aws.elasticache.User(
+                f"{name}-app-user", user_id=app_id, user_name=app_id, engine=s.engine, access_string=APP_ACCESS,
+                authentication_mode={"type": "password", "passwords": accepted},
+                tags=self._tags(app_id), opts=named)
+            group_id = self._physical(max_len=ELASTICACHE_ID_MAX, what="ElastiCache user group id")
+            group = aws.elasticache.UserGroup(
+                f"{name}-users", user_group_id=group_id, engine=s.engine,
+                user_ids=[default_user.user_id, app_user.user_id], tags=self._tags(group_id), opts=named)
+            user_group_id, username = group.user_group_id, app_id
+            dependencies.append(app_user.arn)
+            self._ids["userGroupId"] = group_id
+        snapshot_time = s.snapshot_window.split("-")[0] if s.snapshot_window else None
+        cache = aws.elasticache.ServerlessCache(
+            f"{name}-serverless",
+            name=cache_name,
+            description=f"cache-patterns {self._stack}/{name}",
+            engine=s.engine,
+            major_engine_version=s.engine_version.split(".")[0],
+            cache_usage_limits={"data_storage": {"maximum": limits.data_storage_gb, "unit": "GB"},
+                                "ecpu_per_seconds": [{"maximum": limits.ecpu_per_second}]},
+            kms_key_id=s.kms_key_arn,
+            security_group_ids=[sg.id],
+            subnet_ids=network.subnet_ids,
+            snapshot_retention_limit=s.snapshot_retention,
+            daily_snapshot_time=snapshot_time,
+            user_group_id=user_group_id,
+            tags=self._tags(cache_name),
+            opts=pulumi.ResourceOptions(parent=self, protect=self._production, retain_on_delete=self._production,
+                                        delete_before_replace=True),
+        )
+        self._ids.update(serverlessCacheName=cache_name, arn=cache.arn)
+        password = (pulumi.Output.all(cache.arn, *dependencies, current).apply(lambda v: v[-1])
+                    if current is not None else None)
+        return _Endpoint(
+            host=cache.endpoints.apply(lambda eps: _first(eps, "address")),
+            port=cache.endpoints.apply(lambda eps: int(_first(eps, "port") or PRIMARY_PORT)),
+            read_host=cache.reader_endpoints.apply(lambda eps: _first(eps, "address")),
+            read_port=cache.reader_endpoints.apply(lambda eps: int(_first(eps, "port") or SERVERLESS_READ_PORT)),
+            username=username, password=password,
+        )
+
+    def _app_passwords(self, rotation: Rotation) -> tuple[pulumi.Output[str], list[pulumi.Output[str]]]:
+        """The app user's password and every password the user accepts. An ElastiCache user holds up
+        to two passwords, so rotation uses two generators that take turns: slot a changes on odd
+        generations, slot b on even ones; the other slot still holds the previous password, accepted
+        until `strategy: set` drops it (the same two runs as the AUTH token's ROTATE, then SET)."""
+        gen = rotation.generation
+        slot_a = passwords.generate(f"{self._name}-app-password-a", self, (gen + 1) // 2)
+        if gen == 1:
+            return slot_a, [slot_a]
+        slot_b = passwords.generate(f"{self._name}-app-password-b", self, gen // 2)
+        current, previous = (slot_a, slot_b) if gen % 2 else (slot_b, slot_a)
+        return current, [current, previous] if rotation.strategy == "rotate" else [current]
+
+    # -----------------------------------------------------------------------------------------
+    # One app namespace's view.
+
+    def _bind(self, ns: str, e: _Endpoint, cluster_domain: str) -> CacheBinding:
+        s = self._settings
+        host, read_host = e.host, e.read_host
+        ca = None
+        if s.kind == "endpoint" and not s.tls:
+            # A stable in-cluster name only without TLS: a TLS client checks the certificate against
+            # the host it dialled, which must then be the real endpoint.
+            host = self._external_name(ns, "", s.host, s.port, cluster_domain)
+            if e.read_host is not None:
+                read_host = self._external_name(ns, "read", s.read_host, e.read_port, cluster_domain)
+        if s.kind == "endpoint" and s.tls and s.ca_certificate is not None:
+            config_map = k8s.core.v1.ConfigMap(
+                f"{self._name}-ca-{ns}", metadata={"namespace": ns, "labels": self._labels},
+                data={"ca.crt": s.ca_certificate}, opts=pulumi.ResourceOptions(parent=self))
+            ca = FileRef(kind="configMap", name=config_map.metadata.name)
+        secret: SecretRef | None = None
+        if e.password is not None:
+            secret = passwords.namespace_secret(f"{self._name}-password-{ns}", ns, e.password, self, self._labels)
+        connection = CacheConnection(
+            host=host, port=e.port, tls=s.tls, ca=ca, username=e.username, password=secret,
+            read_host=read_host, read_port=e.read_port if read_host is not None else None,
+            cluster=s.cluster_mode,
+        )
+        return CacheBinding(cache=self._name, pattern="external", connection=connection,
+                            default_ttl_seconds=s.default_ttl // 1000 if s.default_ttl else None)
+
+    def _external_name(self, ns: str, suffix: str, target: str, port: int, cluster_domain: str) -> str:
+        service = self._physical(suffix, 63, "Service")
+        k8s.core.v1.Service(
+            f"{self._name}-endpoint{'-' + suffix if suffix else ''}-{ns}",
+            metadata={"name": service, "namespace": ns, "labels": self._labels},
+            spec={"type": "ExternalName", "externalName": target,
+                  "ports": [{"name": "redis", "port": port, "protocol": "TCP"}]},
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        return f"{service}.{ns}.svc.{cluster_domain}"
+
+
+def _token_strategy(rotation: Rotation) -> str:
+    """ROTATE keeps the old token valid beside the new one; SET (allowed only after ROTATE) keeps only
+    the new one. Values and semantics: ModifyReplicationGroup AuthTokenUpdateStrategy (AWS SDK docs)."""
+    return "SET" if rotation.strategy == "set" else "ROTATE"

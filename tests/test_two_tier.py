@@ -1,0 +1,77 @@
+"""Pattern 4, the infrastructure half: an `l1` block adds a loopback L1 to every bound app pod and the
+CACHE_L1_* / CACHE_L2_* vars, and touches nothing of the L2 it sits in front of."""
+from __future__ import annotations
+
+import pytest
+
+from components import config, two_tier
+from components.schema import ConfigError
+from tests.test_app import PATTERNS, base, deployment
+from tools import harness
+
+L1 = {"memory": "64Mi", "ttlCap": "20s"}
+SHARED = {name: c for name, c in PATTERNS.items() if name not in ("sidecar", "two-tier")}
+
+
+def run_or_skip(cfg):
+    try:
+        return harness.run("t", cfg)
+    except ConfigError as exc:
+        if "not available in this build" in str(exc):
+            pytest.skip(str(exc))
+        raise
+
+
+def l2_view(run):
+    """Every resource that is not the app's own objects: the L2, with URN and inputs."""
+    return {r.urn: r.inputs for r in run.resources if "AppDeployment" not in r.urn}
+
+
+@pytest.mark.parametrize("pattern", SHARED)
+def test_adding_or_removing_l1_leaves_every_l2_resource_identical(pattern):
+    without = run_or_skip(base(SHARED[pattern]))
+    with_l1 = run_or_skip(base({**SHARED[pattern], "l1": L1}))
+    assert l2_view(with_l1) == l2_view(without)
+
+
+@pytest.mark.parametrize("pattern", SHARED)
+def test_l1_pod_and_env(pattern):
+    run = run_or_skip(base({**SHARED[pattern], "l1": L1}))
+    pod = deployment(run)["spec"]["template"]["spec"]
+    (l1,) = [c for c in pod["initContainers"] if c["name"] == "cache-l1"]
+    assert l1["restartPolicy"] == "Always"
+    # the L1 is optional for the client (it falls back to L2): it must not make the pod unready
+    assert "readinessProbe" not in l1
+    args = l1["args"]
+    assert args[args.index("--save") + 1] == "" and args[args.index("--appendonly") + 1] == "no"
+    assert args[args.index("--bind") + 1] == "127.0.0.1"
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    plain = run_or_skip(base(SHARED[pattern]))
+    plain_env = {e["name"]: e.get("value") for e in deployment(plain)["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["CACHE_HOST"] == plain_env["CACHE_HOST"] == env["CACHE_L2_HOST"]
+    assert env["CACHE_PORT"] == env["CACHE_L2_PORT"]
+    assert env["CACHE_L1_SOCKET"] == "/run/cache/redis.sock" and env["CACHE_L1_TTL_CAP"] == "20"
+    assert env["CACHE_L1_INVALIDATION_CHANNEL"] == two_tier.invalidation_channel("t", "main")
+
+
+def test_l1_memory_and_policy_come_from_the_l1_block():
+    cfg = config.parse({"environment": "development", "caches": {"c": {
+        "pattern": "statefulset", "l1": {"memory": "96Mi", "maxmemoryPolicy": "allkeys-lfu"}}}}, "t")
+    tier = two_tier.TwoTier(l2=None, stack="t", cache="c", l1=cfg.caches["c"].l1, native=True)
+    c = tier.pod.init_containers[0]
+    assert c["resources"]["limits"]["memory"] == "96Mi"
+    assert c["args"][c["args"].index("--maxmemory-policy") + 1] == "allkeys-lfu"
+
+
+def test_invalidation_channels_are_per_stack_and_cache():
+    assert two_tier.invalidation_channel("prod", "pages") != two_tier.invalidation_channel("staging", "pages")
+    assert two_tier.invalidation_channel("prod", "pages") != two_tier.invalidation_channel("prod", "sessions")
+
+
+@pytest.mark.parametrize("cache", [
+    {"pattern": "external", "kind": "endpoint", "host": "r.example.com", "cluster": True, "auth": False},
+    {"pattern": "operator", "kind": "ot-cluster"},
+])
+def test_l1_over_a_sharded_l2_is_refused_with_a_reason(cache):
+    with pytest.raises(ConfigError, match=r"caches\.c\.l1: two-tier over a cluster-mode"):
+        config.parse({"environment": "development", "caches": {"c": {**cache, "l1": {}}}}, "t")
