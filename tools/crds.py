@@ -100,6 +100,13 @@ def load(folder: str | Path) -> Index:
     return index
 
 
+def covers(obj: dict, index: Index) -> bool:
+    """Whether the folder has any CRD of the object's API group (an operator's group is all or
+    nothing; a group absent altogether, such as cert-manager's, was simply not given)."""
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return any(v.group == group for v in index.versions.values())
+
+
 def validate(obj: dict, index: Index) -> list[str]:
     """Every problem of one custom resource, each as `<Kind ns/name>: <path>: <what is wrong>`."""
     where = describe(obj)

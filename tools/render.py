@@ -74,6 +74,7 @@ def render(stack: str, out: Path | None, crds: Path | None = None, check: bool =
     secrets = {harness.PLACEHOLDER_PASSWORD}
     manifests = [manifest_of(r, secrets) for r in run.k8s_objects]
     problems: list[str] = []
+    unchecked: list[str] = []
     if check:
         version = harness.load_stack_config(stack).get("cache-patterns:kubernetesVersion", "1.33")
         index = None
@@ -82,7 +83,10 @@ def render(stack: str, out: Path | None, crds: Path | None = None, check: bool =
                 if crds is not None:
                     from tools import crds as crd_tools
                     index = index or crd_tools.load(crds)
-                    problems += crd_tools.validate(obj, index)
+                    if crd_tools.covers(obj, index):
+                        problems += crd_tools.validate(obj, index)
+                    else:
+                        unchecked.append(validate.describe(obj))
             else:
                 problems += validate.validate_k8s(obj, str(version))
     if out is not None:
@@ -93,7 +97,7 @@ def render(stack: str, out: Path | None, crds: Path | None = None, check: bool =
             path = target / file_name(obj)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(HEADER + yaml.safe_dump(obj, sort_keys=False, width=120))
-        (target / "SUMMARY.txt").write_text(summary(stack, run, manifests, problems, crds, check))
+        (target / "SUMMARY.txt").write_text(summary(stack, run, manifests, problems, crds, check, unchecked))
     return Result(stack, run, manifests, problems, time.perf_counter() - started)
 
 
@@ -110,7 +114,7 @@ def _pods(obj: dict) -> str:
 
 
 def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[str], crds: Path | None,
-            check: bool) -> str:
+            check: bool, unchecked: list[str] = ()) -> str:
     cfg = harness.load_stack_config(stack)
     lines = [
         f"stack {stack}: environment {cfg.get('cache-patterns:environment')}, "
@@ -154,6 +158,7 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
         if customs:
             lines.append(f"            custom resources: {customs} " +
                          (f"against the CRDs in {crds}" if crds else "NOT validated (give --crds DIR)"))
+        lines += [f"  not validated (the CRD folder has no CRD of its API group): {u}" for u in unchecked]
         lines += [f"  PROBLEM {p}" for p in problems] or ["  all valid"]
     return "\n".join(lines) + "\n"
 
