@@ -506,10 +506,6 @@ def _check_l1_ttl(c: Any, path: str, ctx: Ctx) -> None:
     if c.default_ttl is not None and l1.ttl_cap > c.default_ttl:
         ctx.error(f"{path}.l1.ttlCap", f"must not be longer than defaultTtl "
                                        f"({schema.Duration.fmt(c.default_ttl)}), got {schema.Duration.fmt(l1.ttl_cap)}")
-    if cluster_mode(c):
-        ctx.error(f"{path}.l1", "two-tier over a cluster-mode (sharded) L2 is not supported: the invalidation "
-                                "channel and the client's read-through assume one L2 endpoint; drop `l1` or use a "
-                                "non-sharded L2")
 
 
 def _check_sidecar(c: SidecarCache, path: str, ctx: Ctx) -> None:

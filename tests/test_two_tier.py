@@ -69,9 +69,32 @@ def test_invalidation_channels_are_per_stack_and_cache():
 
 
 @pytest.mark.parametrize("cache", [
-    {"pattern": "external", "kind": "endpoint", "host": "r.example.com", "cluster": True, "auth": False},
+    {"pattern": "external", "kind": "endpoint", "host": "r.example.com", "cluster": True},
     {"pattern": "operator", "kind": "ot-cluster"},
 ])
-def test_l1_over_a_sharded_l2_is_refused_with_a_reason(cache):
-    with pytest.raises(ConfigError, match=r"caches\.c\.l1: two-tier over a cluster-mode"):
-        config.parse({"environment": "development", "caches": {"c": {**cache, "l1": {}}}}, "t")
+def test_l1_over_a_sharded_l2_tells_the_client_that_l2_is_a_cluster(cache):
+    """The client speaks Redis Cluster to L2 (tested against a real 3-node cluster in tests/client);
+    invalidations use classic PUBLISH, which a cluster delivers to subscribers on every node."""
+    run = run_or_skip(base({**cache, "l1": L1}))
+    env = {e["name"]: e.get("value") for e in deployment(run)["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["CACHE_L2_CLUSTER"] == "true" and env["CACHE_CLUSTER"] == "true"
+    assert env["CACHE_L1_CLUSTER"] == "false"
+
+
+def test_prod_l1_leaves_every_aws_resource_identical():
+    """The `prod` stack's catalog has an L1; without it, every AWS resource (and every other non-app
+    resource) has the same URN and the same inputs."""
+    cfg = harness.load_stack_config("prod")
+    assert cfg["cache-patterns:caches"]["catalog"].get("l1"), "prod's catalog should have an l1 block"
+    without = {**cfg, "cache-patterns:caches": {
+        name: {k: v for k, v in c.items() if k != "l1"} for name, c in cfg["cache-patterns:caches"].items()}}
+    with_run, without_run = harness.run("prod", cfg), harness.run("prod", without)
+    aws = lambda run: {r.urn: r.inputs for r in run.resources if r.type.startswith("aws:")}  # noqa: E731
+    assert aws(with_run) and aws(with_run) == aws(without_run)
+    assert l2_view(with_run) == l2_view(without_run)
+    storefront = deployment_named(with_run, "storefront")
+    assert any(c["name"] == "cache-l1" for c in storefront["spec"]["template"]["spec"]["initContainers"])
+
+
+def deployment_named(run, name):
+    return next(o for o in run.manifests() if o["kind"] == "Deployment" and o["metadata"]["name"] == name)

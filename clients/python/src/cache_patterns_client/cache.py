@@ -1,0 +1,459 @@
+"""TwoTierCache: read-through over a pod-local L1 redis and a shared L2, kept coherent by pub/sub invalidation.
+
+Choose it when reads dominate and a copy up to CACHE_L1_TTL_CAP old is acceptable if an invalidation is
+lost. Cost: an L1 hit is one loopback round trip; a miss adds one L2 round trip and one L1 write; a
+write is one L2 round trip (SET and PUBLISH pipelined) plus one L1 DEL.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import Callable, List, Mapping, Optional, Tuple, Type, Union, cast
+
+import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import (ClusterDownError, ConnectionError, ReadOnlyError, RedisClusterException,
+                              RedisError, TimeoutError)
+
+from . import protocol
+from .connect import ClientOptions, L2Client, l1_client, l2_client, subscriber_client
+from .errors import ConfigurationError, L2Unavailable
+from .settings import CacheSettings
+
+log = logging.getLogger("cache_patterns_client")
+
+KeyT = Union[str, bytes]
+ValueT = Union[bytes, bytearray, memoryview, str]
+TTLT = Union[int, float, timedelta, None]
+
+# Errors that mean "L2 cannot serve now" rather than "this call is wrong". READONLY is a write that
+# reached a demoted primary during a failover.
+_UNAVAILABLE: Tuple[Type[BaseException], ...] = (
+    ConnectionError, TimeoutError, ClusterDownError, RedisClusterException, ReadOnlyError, OSError)
+
+# Populate guard: a generation counter per key bucket. 1024 buckets keep the chance that an
+# unrelated write refuses a populate near (writes/s x L2 round trip) / 1024; 64 locks are enough
+# because a lock is held only for one L1 write.
+_BUCKETS = 1024
+_LOCKS = 64
+_Snapshot = Tuple[int, int, int]  # (bucket, global generation, bucket generation)
+
+
+@dataclass
+class CacheStats:
+    """Counters for dashboards and tests. Plain ints: exact in one thread, approximate under races."""
+
+    l1_hits: int = 0
+    l2_hits: int = 0
+    l2_misses: int = 0
+    populates: int = 0
+    populates_refused: int = 0
+    invalidations_received: int = 0
+    own_invalidations_skipped: int = 0
+    l1_flushes: int = 0
+    l1_errors: int = 0
+    l2_errors: int = 0
+    publish_errors: int = 0
+    subscriptions: int = 0
+
+    @property
+    def l1_hit_ratio(self) -> float:
+        reads = self.l1_hits + self.l2_hits + self.l2_misses
+        return self.l1_hits / reads if reads else 0.0
+
+
+class TwoTierCache:
+    """A cache client over an optional L1 (pod-local sidecar) and a shared L2.
+
+    Values are bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is
+    `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
+    """
+
+    def __init__(self, l2: L2Client, *, l1: Optional[redis.Redis] = None, channel: Optional[str] = None,
+                 ttl_cap: Optional[float] = None, default_ttl: Optional[float] = None,
+                 options: Optional[ClientOptions] = None, subscriber: Optional[redis.Redis] = None,
+                 encoding: str = "utf-8") -> None:
+        """`l2`/`l1` are ready redis-py clients (give them short timeouts); `channel` and `ttl_cap`
+        (seconds) are required with an L1. `subscriber` is the client the invalidation subscription
+        runs on (default: `l2`; required when `l2` is a RedisCluster)."""
+        if l1 is not None:
+            if not channel:
+                raise ConfigurationError("channel: required when an L1 is given")
+            if ttl_cap is None or not ttl_cap > 0:
+                raise ConfigurationError(f"ttl_cap: must be > 0 seconds when an L1 is given, got {ttl_cap!r}")
+        if default_ttl is not None and not default_ttl > 0:
+            raise ConfigurationError(f"default_ttl: must be > 0 seconds, got {default_ttl!r}")
+        self.options = options or ClientOptions()
+        self.encoding = encoding
+        self.stats = CacheStats()
+        self._l2 = l2
+        self._l1 = l1
+        self._channel = channel
+        self._default_ttl = default_ttl
+        self._cap_ms = max(1, int(ttl_cap * 1000)) if ttl_cap is not None else 0
+        self._origin = os.urandom(8).hex()
+        self._cluster = isinstance(l2, RedisCluster)
+
+        self._gen: List[int] = [0] * _BUCKETS
+        self._global_gen = 0
+        self._locks = [threading.Lock() for _ in range(_LOCKS)]
+        self._recover_lock = threading.Lock()
+        # L1 starts "down": the first use flushes it (or the subscription does), because copies left
+        # by an earlier process may have missed invalidations.
+        self._l1_ok = False
+        self._l1_retry_at = 0.0
+        self._l2_retry_at = 0.0
+        self._subscribed = False
+        self._ready = threading.Event()
+        self._closed = threading.Event()
+        # Test seam: called between the L2 read and the L1 populate, to make the populate race
+        # deterministic. Not part of the API.
+        self._after_l2_read: Optional[Callable[[bytes], None]] = None
+
+        self._thread: Optional[threading.Thread] = None
+        if l1 is not None:
+            if subscriber is None and self._cluster:
+                raise ConfigurationError("subscriber: required when l2 is a RedisCluster")
+            self._sub_client = subscriber if subscriber is not None else l2
+            self._thread = threading.Thread(target=self._subscription_loop, name="cache-invalidation", daemon=True)
+            self._thread.start()
+            self._ready.wait(self.options.subscribe_wait)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, options: Optional[ClientOptions] = None,
+                 encoding: str = "utf-8") -> "TwoTierCache":
+        """Build the cache from the env contract: L1 sidecar when CACHE_L1_HOST is set (unix socket
+        preferred), L2 from CACHE_L2_* with password file, TLS + CA, Sentinel or cluster."""
+        settings = CacheSettings.from_env(environ)
+        opts = options or ClientOptions()
+        l2 = l2_client(settings.l2, opts)
+        l1 = l1_client(settings.l1, opts) if settings.l1 is not None else None
+        return cls(l2, l1=l1, channel=settings.invalidation_channel, ttl_cap=settings.l1_ttl_cap,
+                   default_ttl=settings.default_ttl, options=opts,
+                   subscriber=subscriber_client(settings.l2, l2, opts) if l1 is not None else None,
+                   encoding=encoding)
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    def get(self, key: KeyT) -> Optional[bytes]:
+        """The value, or None on a miss. Raises L2Unavailable only when L1 cannot answer and L2 is down."""
+        l1 = self._l1
+        if l1 is not None and (self._l1_ok or self._l1_recover()):
+            try:
+                value = l1.get(key)
+            except RedisError as exc:
+                self._l1_down(exc)
+            else:
+                if value is not None:
+                    self.stats.l1_hits += 1
+                    return cast(bytes, value)
+        return self._read_through(key)
+
+    def get_str(self, key: KeyT) -> Optional[str]:
+        """Like get, decoded with the cache's encoding."""
+        value = self.get(key)
+        return None if value is None else value.decode(self.encoding)
+
+    def _read_through(self, key: KeyT) -> Optional[bytes]:
+        self._check_l2()
+        populate = self._l1_ok and self._subscribed
+        pttl = -2
+        try:
+            if populate:
+                snapshot = self._snapshot(key)
+                started = time.monotonic()
+                # GET and PTTL in one round trip. Not atomic, and need not be: a change between them
+                # is a write, and the write's invalidation refuses or removes this populate.
+                pipe = self._l2.pipeline(transaction=False)
+                pipe.get(key)
+                pipe.pttl(key)
+                value, pttl = pipe.execute()
+            else:
+                value = self._l2.get(key)
+        except _UNAVAILABLE as exc:
+            raise self._l2_down(exc, "read") from exc
+        self._l2_retry_at = 0.0
+        if value is None:
+            self.stats.l2_misses += 1
+            return None
+        self.stats.l2_hits += 1
+        if populate and pttl != -2:
+            hook = self._after_l2_read
+            if hook is not None:
+                hook(value)
+            if pttl == -1:
+                ttl_ms = self._cap_ms
+            else:
+                # The L1 copy must not outlive the L2 entry: its clock started when PTTL was
+                # measured, which was after `started`, so subtract everything since then.
+                elapsed_ms = math.ceil((time.monotonic() - started) * 1000)
+                ttl_ms = min(pttl - elapsed_ms, self._cap_ms)
+            if ttl_ms > 0:
+                self._populate(key, value, ttl_ms, snapshot)
+        return cast(bytes, value)
+
+    def _populate(self, key: KeyT, value: bytes, ttl_ms: int, snapshot: _Snapshot) -> None:
+        bucket, global_gen, bucket_gen = snapshot
+        l1 = self._l1
+        assert l1 is not None
+        with self._locks[bucket % _LOCKS]:
+            # Refused when any invalidation of this bucket (or a flush) happened since the snapshot
+            # taken before the L2 read: the value read may be older than that write. Invalidations
+            # after this point take the same lock, so they run after the SET and then delete it.
+            if (not self._subscribed or not self._l1_ok or self._global_gen != global_gen
+                    or self._gen[bucket] != bucket_gen):
+                self.stats.populates_refused += 1
+                return
+            try:
+                l1.set(key, value, px=ttl_ms)
+            except RedisError as exc:
+                self._l1_down(exc)
+                return
+        self.stats.populates += 1
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    def set(self, key: KeyT, value: ValueT, ttl: TTLT = None) -> None:
+        """Write to L2 (ttl in seconds or a timedelta; None: CACHE_DEFAULT_TTL, else no expiry), drop
+        the local L1 copy, and tell other pods to drop theirs. Raises L2Unavailable."""
+        data = self._encode(value)
+        px = self._px(ttl)
+        self._write(key, lambda pipe: pipe.set(key, data, px=px))
+
+    def delete(self, key: KeyT) -> bool:
+        """Delete from L2 and from every pod's L1. True when L2 held the key. Raises L2Unavailable."""
+        result = self._write(key, lambda pipe: pipe.delete(key))
+        return bool(result)
+
+    def _write(self, key: KeyT, command: Callable[[redis.client.Pipeline], object]) -> object:
+        self._check_l2()
+        channel = self._channel
+        message = protocol.encode_key(self._origin, key) if channel else None
+        published = False
+        try:
+            if channel and message is not None and not self._cluster:
+                # The write and its invalidation share one round trip; on one connection PUBLISH
+                # runs after the write, so no pod can re-read the old value after being told.
+                pipe = self._l2.pipeline(transaction=False)
+                command(pipe)
+                pipe.publish(channel, message)
+                result = pipe.execute()[0]
+                published = True
+            else:
+                pipe = self._l2.pipeline(transaction=False)
+                command(pipe)
+                result = pipe.execute()[0]
+        except _UNAVAILABLE as exc:
+            # Unknown whether L2 applied it; the local copy goes either way.
+            self._invalidate_local(key)
+            raise self._l2_down(exc, "write") from exc
+        self._l2_retry_at = 0.0
+        self._invalidate_local(key)
+        if channel and message is not None and not published:
+            self._publish(channel, message)
+        return result
+
+    def _publish(self, channel: str, message: bytes) -> None:
+        try:
+            self._l2.publish(channel, message)
+        except _UNAVAILABLE as exc:
+            # The write is on L2; other pods keep their copy until it expires (the TTL cap).
+            self.stats.publish_errors += 1
+            log.warning("cache invalidation not published (other pods stale for at most the L1 TTL cap): %s", exc)
+
+    # ---- local invalidation and L1 health -------------------------------------------------------
+
+    def _snapshot(self, key: KeyT) -> _Snapshot:
+        bucket = _bucket(key)
+        return bucket, self._global_gen, self._gen[bucket]
+
+    def _invalidate_local(self, key: KeyT) -> None:
+        """Drop the key from L1 and refuse populates of its bucket that started before now."""
+        l1 = self._l1
+        if l1 is None:
+            return
+        bucket = _bucket(key)
+        with self._locks[bucket % _LOCKS]:
+            self._gen[bucket] += 1
+        if self._l1_ok:
+            try:
+                l1.delete(key)
+            except RedisError as exc:
+                # Marking L1 down forces a flush before it is read again: the copy must not survive.
+                self._l1_down(exc)
+
+    def _flush_l1(self, reason: str) -> bool:
+        """Empty L1 and refuse every populate in flight. Returns whether L1 is usable afterwards."""
+        l1 = self._l1
+        if l1 is None:
+            return False
+        for lock in self._locks:
+            lock.acquire()
+        try:
+            self._global_gen += 1
+            try:
+                l1.flushdb(asynchronous=True)
+            except RedisError as exc:
+                self._l1_down(exc)
+                return False
+            self._l1_ok = True
+            self.stats.l1_flushes += 1
+            log.debug("L1 flushed: %s", reason)
+            return True
+        finally:
+            for lock in self._locks:
+                lock.release()
+
+    def _l1_recover(self) -> bool:
+        """Slow path of every L1 use while L1 is marked down: at most once per retry interval, flush
+        it and use it again."""
+        if self._l1 is None or time.monotonic() < self._l1_retry_at:
+            return False
+        if not self._recover_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._l1_ok:
+                return True
+            self._l1_retry_at = time.monotonic() + self.options.l1_retry_interval
+            return self._flush_l1("L1 back after an error")
+        finally:
+            self._recover_lock.release()
+
+    def _l1_down(self, exc: BaseException) -> None:
+        self._l1_ok = False
+        self._l1_retry_at = time.monotonic() + self.options.l1_retry_interval
+        self.stats.l1_errors += 1
+        log.debug("L1 unavailable, bypassing it for %.1fs: %s", self.options.l1_retry_interval, exc)
+
+    def _check_l2(self) -> None:
+        if self._l2_retry_at and time.monotonic() < self._l2_retry_at:
+            raise L2Unavailable("L2 failed moments ago; not retrying until "
+                                f"{self.options.l2_retry_interval}s have passed")
+
+    def _l2_down(self, exc: BaseException, what: str) -> L2Unavailable:
+        self._l2_retry_at = time.monotonic() + self.options.l2_retry_interval
+        self.stats.l2_errors += 1
+        return L2Unavailable(f"L2 {what} failed: {exc}")
+
+    # ---- invalidation subscription --------------------------------------------------------------
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the invalidation subscription is up (always True without an L1)."""
+        if self._l1 is None:
+            return True
+        return self._ready.wait(timeout)
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether invalidations are being received now (L1 is populated only then)."""
+        return self._subscribed
+
+    def _subscription_loop(self) -> None:
+        backoff = 0.05
+        interval = self.options.health_check_interval
+        while not self._closed.is_set():
+            pubsub = None
+            try:
+                pubsub = self._sub_client.pubsub(ignore_subscribe_messages=False)  # type: ignore[no-untyped-call]
+                pubsub.subscribe(self._channel)
+                last_rx = time.monotonic()
+                ping_sent: Optional[float] = None
+                while not self._closed.is_set():
+                    message = pubsub.get_message(timeout=min(0.2, interval))
+                    now = time.monotonic()
+                    if message is None:
+                        if ping_sent is not None and now - ping_sent >= interval:
+                            raise TimeoutError("no reply to PING on the invalidation subscription")
+                        if ping_sent is None and now - last_rx >= interval:
+                            pubsub.ping()
+                            ping_sent = now
+                        continue
+                    last_rx, ping_sent = now, None
+                    self._on_message(message)
+                    backoff = 0.05
+            except Exception as exc:  # the thread must survive anything and resubscribe
+                if not self._closed.is_set():
+                    log.warning("cache invalidation subscription lost, L1 not populated until it is back: %s", exc)
+            finally:
+                self._subscribed = False
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:  # closing a broken connection may fail; nothing to do
+                        pass
+            self._closed.wait(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    def _on_message(self, message: dict) -> None:  # type: ignore[type-arg]
+        kind = message["type"]
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "subscribe":
+            # Every (re)subscription, including redis-py's silent reconnects, lands here. Anything
+            # published while we were not subscribed is lost, so the whole L1 goes.
+            self.stats.subscriptions += 1
+            self._flush_l1("invalidation subscription (re)connected")
+            self._subscribed = True
+            self._ready.set()
+        elif kind == "message":
+            self.stats.invalidations_received += 1
+            inv = protocol.decode(message["data"])
+            if inv.origin == self._origin.encode():
+                self.stats.own_invalidations_skipped += 1
+            elif inv.flush:
+                self._flush_l1("flush message" if inv.origin else "unreadable invalidation message")
+            else:
+                assert inv.key is not None
+                self._invalidate_local(inv.key)
+
+    # ---- helpers and lifecycle ------------------------------------------------------------------
+
+    def _encode(self, value: ValueT) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, str):
+            return value.encode(self.encoding)
+        if isinstance(value, (bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(f"value: must be bytes or str, got {type(value).__name__}")
+
+    def _px(self, ttl: TTLT) -> Optional[int]:
+        seconds: Optional[float]
+        if ttl is None:
+            seconds = self._default_ttl
+        elif isinstance(ttl, timedelta):
+            seconds = ttl.total_seconds()
+        else:
+            seconds = float(ttl)
+        if seconds is None:
+            return None
+        if not seconds > 0 or math.isinf(seconds):
+            raise ValueError(f"ttl: must be a finite number of seconds > 0, got {ttl!r}")
+        return max(1, round(seconds * 1000))
+
+    def close(self) -> None:
+        """Stop the subscription thread and close every connection. Idempotent."""
+        self._closed.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        for client in (self._l1, self._l2, getattr(self, "_sub_client", None)):
+            if client is not None:
+                client.close()
+
+    def __enter__(self) -> "TwoTierCache":
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+
+def _bucket(key: KeyT) -> int:
+    raw = key.encode() if isinstance(key, str) else key
+    return zlib.crc32(raw) % _BUCKETS

@@ -1,0 +1,168 @@
+"""Parse the cache-patterns env contract (version 1) into frozen settings, without connecting.
+
+Pure and cheap: `CacheSettings.from_env()` reads a mapping (os.environ by default) once at startup.
+Error messages name the variable and the value that was refused.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from .errors import ConfigurationError
+
+CONTRACT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    """How to reach one tier (L1 sidecar or shared L2), as the contract describes it."""
+
+    host: str
+    port: int = 6379
+    socket: Optional[str] = None
+    tls: bool = False
+    tls_ca_file: Optional[str] = None
+    cluster: bool = False
+    username: Optional[str] = None
+    password_file: Optional[str] = None
+    password: Optional[str] = None
+    sentinels: Tuple[Tuple[str, int], ...] = ()
+    sentinel_master: Optional[str] = None
+    sentinel_password_file: Optional[str] = None
+    # READ_HOST/READ_PORT are parsed for completeness; the client does not read from replicas
+    # (a lagging replica would reopen the populate race, see the README).
+    read_host: Optional[str] = None
+    read_port: Optional[int] = None
+
+    def __repr__(self) -> str:
+        # The password never appears in logs or tracebacks.
+        shown = "***" if self.password is not None else None
+        return (f"TierSettings(host={self.host!r}, port={self.port}, socket={self.socket!r}, tls={self.tls}, "
+                f"cluster={self.cluster}, sentinels={self.sentinels!r}, password_file={self.password_file!r}, "
+                f"password={shown})")
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The whole contract for one app container."""
+
+    l2: TierSettings
+    l1: Optional[TierSettings] = None
+    name: Optional[str] = None
+    pattern: Optional[str] = None
+    default_ttl: Optional[float] = None        # seconds; None: entries written without ttl never expire
+    l1_ttl_cap: Optional[float] = None         # seconds; set whenever l1 is
+    invalidation_channel: Optional[str] = None  # set whenever l1 is
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "CacheSettings":
+        """Read the contract. Absent CACHE_L1_HOST means a single tier over CACHE_L2_* (or CACHE_*)."""
+        env = os.environ if environ is None else environ
+        version = env.get("CACHE_CONTRACT_VERSION")
+        if version is not None and version != CONTRACT_VERSION:
+            raise ConfigurationError(f"CACHE_CONTRACT_VERSION: this client speaks {CONTRACT_VERSION!r}, got {version!r}")
+        # CACHE_L2_* and CACHE_* carry the same values; L2_ is preferred because it cannot be confused
+        # with the L1 tier when both are present.
+        prefix = "CACHE_L2" if "CACHE_L2_HOST" in env else "CACHE"
+        l2 = _tier(env, prefix)
+        l1: Optional[TierSettings] = None
+        cap: Optional[float] = None
+        channel: Optional[str] = None
+        if "CACHE_L1_HOST" in env:
+            l1 = _tier(env, "CACHE_L1")
+            if l1.cluster or l1.sentinels or l1.tls:
+                raise ConfigurationError("CACHE_L1_*: the L1 tier must be a plain loopback redis (no TLS, cluster, Sentinel)")
+            cap = _seconds(env, "CACHE_L1_TTL_CAP", required=True)
+            channel = env.get("CACHE_L1_INVALIDATION_CHANNEL") or None
+            if channel is None:
+                raise ConfigurationError("CACHE_L1_INVALIDATION_CHANNEL: required when CACHE_L1_HOST is set")
+        return cls(l2=l2, l1=l1, name=env.get("CACHE_NAME"), pattern=env.get("CACHE_PATTERN"),
+                   default_ttl=_seconds(env, "CACHE_DEFAULT_TTL", required=False),
+                   l1_ttl_cap=cap, invalidation_channel=channel)
+
+
+def _tier(env: Mapping[str, str], prefix: str) -> TierSettings:
+    host = env.get(f"{prefix}_HOST")
+    if not host:
+        raise ConfigurationError(f"{prefix}_HOST: required (is the container bound to a cache?)")
+    sentinels = _sentinels(env, f"{prefix}_SENTINELS")
+    master = env.get(f"{prefix}_SENTINEL_MASTER") or None
+    if sentinels and master is None:
+        raise ConfigurationError(f"{prefix}_SENTINEL_MASTER: required when {prefix}_SENTINELS is set")
+    username = env.get(f"{prefix}_USERNAME") or None
+    password_file = env.get(f"{prefix}_PASSWORD_FILE") or None
+    password = env.get(f"{prefix}_PASSWORD")
+    if username is not None and password_file is None and password is None:
+        raise ConfigurationError(f"{prefix}_USERNAME: set, but neither {prefix}_PASSWORD_FILE nor {prefix}_PASSWORD is")
+    read_host = env.get(f"{prefix}_READ_HOST") or None
+    return TierSettings(
+        host=host,
+        port=_port(env, f"{prefix}_PORT", 6379),
+        socket=env.get(f"{prefix}_SOCKET") or None,
+        tls=_bool(env, f"{prefix}_TLS"),
+        tls_ca_file=env.get(f"{prefix}_TLS_CA_FILE") or None,
+        cluster=_bool(env, f"{prefix}_CLUSTER"),
+        username=username,
+        password_file=password_file,
+        password=password,
+        sentinels=sentinels,
+        sentinel_master=master,
+        sentinel_password_file=env.get(f"{prefix}_SENTINEL_PASSWORD_FILE") or None,
+        read_host=read_host,
+        read_port=_port(env, f"{prefix}_READ_PORT", 6379) if read_host else None,
+    )
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise ConfigurationError(f"{name}: must be 'true' or 'false', got {env.get(name)!r}")
+    return raw == "true"
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"{name}: must be a TCP port (1-65535), got {raw!r}")
+    return port
+
+
+def _seconds(env: Mapping[str, str], name: str, required: bool) -> Optional[float]:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ConfigurationError(f"{name}: required when CACHE_L1_HOST is set")
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigurationError(f"{name}: must be a number of seconds > 0, got {raw!r}")
+    return value
+
+
+def _sentinels(env: Mapping[str, str], name: str) -> Tuple[Tuple[str, int], ...]:
+    raw = env.get(name)
+    if not raw:
+        return ()
+    out = []
+    for item in raw.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host:
+            raise ConfigurationError(f"{name}: each entry must be host:port, got {item.strip()!r}")
+        try:
+            number = int(port)
+        except ValueError:
+            number = -1
+        if not 0 < number < 65536:
+            raise ConfigurationError(f"{name}: each entry must be host:port, got {item.strip()!r}")
+        out.append((host.strip("[]"), number))
+    return tuple(out)

@@ -1,0 +1,1 @@
+"""Tests of the app-side two-tier cache client (clients/python)."""
