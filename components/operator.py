@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import k8s as kb
-from . import passwords, sizing
+from . import passwords, sizing, tls
 from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
                      OperatorCache, OperatorInstall, StackConfig)
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
@@ -454,45 +454,12 @@ class RedisOperatorCache(pulumi.ComponentResource):
     def _tls(self, name: str, args: RedisOperatorCacheArgs, labels: dict,
              app_namespaces: list[str]) -> tuple[Any, dict[str, FileRef], list[pulumi.Resource]]:
         """(server certificate Secret name, CA file per app namespace, resources to wait for)."""
-        s = args["settings"]
-        if not s.tls.enabled:
-            return None, {}, []
-        if s.tls.certificate_secret is not None:
-            # A Secret the user provides: the same name (at least its ca.crt) must exist in each
-            # app namespace, since pods only mount Secrets of their own namespace.
-            return s.tls.certificate_secret, {ns: FileRef("secret", s.tls.certificate_secret) for ns in app_namespaces}, []
-        issuer = {"name": s.tls.issuer, "kind": s.tls.issuer_kind, "group": "cert-manager.io"}
-        key = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
-        secret = physical_name(args["stack"], args["cache"], "tls", max_len=63, what="TLS Secret")
-        names = [f"{svc}.{self.namespace}.svc" for svc in self.endpoints.services]
-        names += [f"*.{svc}.{self.namespace}.svc" for svc in self.endpoints.pod_services]
-        domain = args["cluster_domain"]
-        dns_names = [n for base in names for n in (base, f"{base}.{domain}")] + list(self.endpoints.services)
-        certificate = k8s.apiextensions.CustomResource(
-            f"{name}-certificate",
-            api_version="cert-manager.io/v1",
-            kind="Certificate",
-            metadata={"name": secret, "namespace": self.namespace, "labels": labels},
-            spec={"secretName": secret, "issuerRef": issuer, "dnsNames": dns_names, "privateKey": key,
-                  "usages": ["server auth", "client auth"]},
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
-        )
-        # The issuer's CA reaches each app namespace in a client certificate's Secret (`ca.crt`),
-        # issued there by the same issuer: no copy of a Secret across namespaces.
-        ca_secret = physical_name(args["stack"], args["cache"], "ca", max_len=63, what="CA Secret")
-        ca: dict[str, FileRef] = {}
-        for ns in app_namespaces:
-            k8s.apiextensions.CustomResource(
-                f"{name}-ca-{ns}",
-                api_version="cert-manager.io/v1",
-                kind="Certificate",
-                metadata={"name": ca_secret, "namespace": ns, "labels": labels},
-                spec={"secretName": ca_secret, "issuerRef": issuer, "commonName": f"{ca_secret}.{ns}",
-                      "privateKey": key, "usages": ["client auth"]},
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
-            )
-            ca[ns] = FileRef("secret", ca_secret)
-        return secret, ca, [certificate]
+        names = tls.dns_names(self.endpoints.services, self.endpoints.pod_services, self.namespace,
+                              args["cluster_domain"])
+        made = tls.certificates(self, name, tls=args["settings"].tls, stack=args["stack"], cache=args["cache"],
+                                namespace=self.namespace, names=names, app_namespaces=app_namespaces,
+                                labels=labels)
+        return made.server_secret, made.ca, made.waits
 
     def _connection(self, namespace: str) -> CacheConnection:
         s, e = self.settings, self.endpoints

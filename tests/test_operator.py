@@ -456,7 +456,6 @@ BAD = [
     ("an install no cache uses", {**BASE, "operators": {"spotahome": {"install": True, "version": "3.3.0"}}},
      "operators.spotahome", "no cache of this stack uses this operator"),
     ("an unknown kind", with_cache(kind="spotahome-cluster"), "caches.c.kind", "is not one of"),
-    ("cluster with an L1", with_cache(kind="ot-cluster", l1={"memory": "64Mi"}), "caches.c.l1", "is not supported"),
 ]
 
 
