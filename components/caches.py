@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pulumi
 
-from .config import ConfigError, StackConfig
+from .config import StackConfig
 from .external import ExternalCache
 from .sidecar import Sidecar
+from .statefulset import RedisStatefulSet
 from .two_tier import TwoTier
 
 
@@ -21,12 +22,15 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
             # The one place the plaintext of an endpoint password meets a resource: wrapped here.
             "password": pulumi.Output.secret(cfg.passwords[name]) if name in cfg.passwords else None,
         }, opts)
-    elif settings.pattern == "operator":
+    elif settings.pattern == "statefulset":
+        cache = RedisStatefulSet(name, {
+            "cache": name, "settings": settings, "stack": cfg.stack, "namespace": cfg.namespace,
+            "apps": cfg.apps_of(name), "environment": cfg.environment, "cluster_domain": cfg.cluster_domain,
+        }, opts)
+    else:
         from . import operator
 
         cache = operator.build(name, cfg, opts)
-    else:
-        raise ConfigError([(f"caches.{name}.pattern", f"{settings.pattern!r} is not available in this build")])
     l1 = getattr(settings, "l1", None)
     if l1 is not None:
         cache = TwoTier(cache, cfg.stack, name, l1, cfg.native_sidecars)

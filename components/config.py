@@ -190,6 +190,7 @@ class StatefulSetCache:
     min_replicas_to_write: int
     min_replicas_max_lag: int
     exporter: bool
+    metrics_namespace: str
     l1: L1Config | None
 
     @property
@@ -562,6 +563,18 @@ def _check_statefulset(c: StatefulSetCache, path: str, ctx: Ctx) -> None:
     if c.min_replicas_to_write > c.replicas:
         ctx.error(f"{path}.minReplicasToWrite", f"must be <= replicas ({c.replicas}) or every write is refused, "
                                                 f"got {c.min_replicas_to_write}")
+    from .naming import NameError_, physical_name
+
+    try:
+        physical_name(ctx.stack, path.rsplit(".", 1)[-1], max_len=STATEFULSET_NAME_LIMIT, what="StatefulSet")
+    except NameError_ as exc:
+        ctx.error(path, str(exc).split(": ", 1)[1])
+
+
+# `<stack>-<cache>` names the Redis StatefulSet, its Services and pods; the Sentinel StatefulSet is
+# `<name>-sentinel`, and a StatefulSet's pods carry a controller-revision-hash label
+# `<statefulset>-<up to 10 characters>` that must fit a 63-character label value: 63 - 11 - 9 = 43.
+STATEFULSET_NAME_LIMIT = 43
 
 
 STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi") + [
@@ -588,6 +601,8 @@ STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi"
     Field("minReplicasMaxLag", Duration(min_ms=1000, max_ms=600_000), 10_000,
           "How stale a replica may be and still count for minReplicasToWrite.", default_doc="10s"),
     Field("exporter", Bool(), False, "Run a redis_exporter sidecar for Prometheus."),
+    Field("metricsNamespace", NAMESPACE_NAME, "monitoring",
+          "Namespace whose pods may scrape the exporter (the NetworkPolicy admits only them)."),
     Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
 ], "pattern: statefulset", check=_check_statefulset,
     doc="Pattern 2: a StatefulSet with one primary, `replicas` replicas and Sentinel failover.")

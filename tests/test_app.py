@@ -137,7 +137,7 @@ def _app_view(name):
         if "not available in this build" in str(exc):
             pytest.skip(f"{name} is not built yet")
         raise
-    res = next(r for r in run.resources if r.type == "kubernetes:apps/v1:Deployment")
+    res = next(r for r in run.resources if r.type == "kubernetes:apps/v1:Deployment" and r.name == "api-deployment")
     dep = deployment(run)
     env = [e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]]
     return res.urn, dep["metadata"]["name"], dep["spec"]["selector"], dep["spec"]["template"]["spec"]["containers"][0]["image"], env

@@ -177,8 +177,11 @@ def test_no_urn_or_replace_forcing_field_changed_without_a_snapshot_update(stack
 
 
 def _secretish_values(node, path=""):
-    """(path, value) of every plaintext value under a key named like a password, token or secret."""
-    refs = {f.key for f in _all_fields() if f.reference}
+    """(path, value) of every plaintext value under a key named like a password, token or secret.
+    Keys the schema declares as references to a Kubernetes Secret, or as a flag or number (such as
+    `passwordEnv: true`), cannot hold one."""
+    from components import schema
+    refs = {f.key for f in _all_fields() if f.reference or isinstance(f.spec, (schema.Bool, schema.Int))}
     if isinstance(node, dict):
         if set(node) == {"secure"}:
             return
@@ -225,3 +228,5 @@ def test_the_plaintext_secret_check_catches_a_plain_password():
     assert len(list(_secretish_values(data))) == 2
     assert not list(_secretish_values({"config": {"cache-patterns:passwords": {"secure": "v1:xyz"}}}))
     assert not list(_secretish_values({"config": {"cache-patterns:caches": {"x": {"tls": {"certificateSecret": "tls"}}}}}))
+    assert not list(_secretish_values({"config": {"cache-patterns:apps": [{"passwordEnv": True}]}}))
+    assert list(_secretish_values({"config": {"cache-patterns:apps": [{"env": {"API_TOKEN": "abc"}}]}}))

@@ -1,0 +1,365 @@
+"""Pattern 2, in-cluster StatefulSet: one primary and `replicas` replicas with Sentinel failover, a
+stable write endpoint (HAProxy) for clients that do not speak Sentinel, and per-pod DNS names.
+
+Choose it for a shared cache inside the cluster with automatic failover and no cloud dependency.
+It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their volumes and upgrades.
+"""
+from __future__ import annotations
+
+from typing import Sequence, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import contract, ha, passwords, sizing, tls
+from . import k8s as kb
+from .config import AppConfig, StatefulSetCache, default_image
+from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
+from .naming import physical_name
+
+HAPROXY_IMAGE = "haproxy:3.2-alpine"
+EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
+EXPORTER_PORT = 9121
+SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
+HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+# Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
+# (explicitly named, so the old one is deleted first).
+IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
+
+
+class RedisStatefulSetArgs(TypedDict):
+    cache: str
+    """The cache's name in the stack config (`caches.<name>`)."""
+    settings: StatefulSetCache
+    """Its settings: replicas, Sentinels, sizing, storage, auth, TLS, exporter."""
+    stack: str
+    """The stack name; with `cache` it derives the names apps and Sentinels resolve."""
+    namespace: str
+    """Namespace of the Redis, Sentinel and HAProxy workloads."""
+    apps: Sequence[AppConfig]
+    """The apps bound to this cache: a password Secret in each of their namespaces, and the only
+    pods the NetworkPolicies admit."""
+    environment: str
+    """production protects the data workload and keeps its volumes; development has no PDBs."""
+    cluster_domain: str
+    """The cluster's DNS domain, for per-pod names."""
+
+
+class RedisStatefulSet(pulumi.ComponentResource):
+    """Redis StatefulSet + headless Service, a Sentinel StatefulSet + headless Service, an HAProxy
+    Deployment behind the write and read Services, PDBs, NetworkPolicies, ConfigMaps and the password."""
+
+    def __init__(self, name: str, args: RedisStatefulSetArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cache-patterns:index:RedisStatefulSet", name, None, opts)
+        s, ns, apps = args["settings"], args["namespace"], list(args["apps"])
+        production = args["environment"] == "production"
+        budgets = args["environment"] != "development"
+        sts_name = physical_name(args["stack"], args["cache"], max_len=43, what="StatefulSet")
+        self.names = ha.PodNames(statefulset=sts_name, namespace=ns, servers=s.replicas + 1, sentinels=s.sentinels,
+                                 cluster_domain=args["cluster_domain"])
+        self.plan = ha.plan(s, self.names)
+        self.settings, self.cache = s, args["cache"]
+        self.write_service, self.read_service = sts_name, f"{sts_name}-read"
+        app_namespaces = sorted({a.namespace for a in apps})
+        image = s.image or default_image(s.engine, s.version)
+        child = pulumi.ResourceOptions(parent=self)
+        named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        labels = {role: kb.labels(sts_name, role, sts_name) for role in ("redis", "sentinel", "endpoint")}
+        selectors = {role: {**kb.selector(sts_name, sts_name), "app.kubernetes.io/component": role}
+                     for role in labels}
+
+        # The password: generated once, in a Secret beside the workloads (mounted as a file) and in
+        # every app namespace (pods only mount Secrets of their own namespace).
+        self._passwords: dict[str, SecretRef] = {}
+        server_secret: SecretRef | None = None
+        if s.auth:
+            password = passwords.generate(f"{name}-password", self, protect=production)
+            server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"])
+            for app_ns in app_namespaces:
+                self._passwords[app_ns] = server_secret if app_ns == ns else passwords.namespace_secret(
+                    f"{name}-auth-{app_ns}", app_ns, password, self, labels["redis"])
+
+        dns = tls.dns_names([self.write_service, self.read_service, self.names.headless, self.names.sentinel_headless],
+                            [self.names.headless, self.names.sentinel_headless], ns, args["cluster_domain"])
+        self._tls = tls.certificates(self, name, tls=s.tls, stack=args["stack"], cache=args["cache"], namespace=ns,
+                                     names=dns, app_namespaces=app_namespaces, labels=labels["redis"])
+        self.tls_names = dns if s.tls.enabled else []
+
+        confs = {role: k8s.core.v1.ConfigMap(
+            f"{name}-{role}-conf", metadata={"namespace": ns, "labels": labels[key]}, data=self.plan.files(role),
+            opts=child) for role, key in (("redis", "redis"), ("sentinel", "sentinel"), ("haproxy", "endpoint"))}
+
+        def volumes(role: str) -> list[dict]:
+            vols = [{"name": "conf", "configMap": {"name": confs[role].metadata.name, "defaultMode": 0o555}},
+                    {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}]
+            if server_secret is not None:
+                vols.append({"name": contract.AUTH_VOLUME, "secret": {
+                    "secretName": server_secret.name, "defaultMode": 0o440,
+                    "items": [{"key": contract.PASSWORD_KEY, "path": "password"}]}})
+            if self._tls.server_secret is not None and role != "haproxy":
+                vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440}})
+            elif self._tls.server_secret is not None:
+                vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440,
+                                                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+            return vols
+
+        def mounts(role: str) -> list[dict]:
+            out = [{"name": "conf", "mountPath": ha.CONF_DIR, "readOnly": True},
+                   {"name": "run", "mountPath": ha.RUN_DIR}]
+            if server_secret is not None:
+                out.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
+            if self._tls.server_secret is not None:
+                out.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+            return out
+
+        def spread(role: str) -> dict:
+            """Pods of one role on different nodes and zones where the cluster has them (preferred, so a
+            small cluster still schedules them)."""
+            return {
+                "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                    "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                                       "labelSelector": {"matchLabels": selectors[role]}}}]}},
+                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                               "whenUnsatisfiable": "ScheduleAnyway",
+                                               "labelSelector": {"matchLabels": selectors[role]}}],
+            }
+
+        def pod(role: str, containers: list[dict], extra_volumes: list[dict] = (), grace: int = 30) -> dict:
+            return {
+                "metadata": {"labels": labels[role]},
+                "spec": {
+                    "securityContext": kb.pod_security_context(),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": grace,
+                    "containers": containers,
+                    "volumes": volumes({"endpoint": "haproxy"}.get(role, role)) + list(extra_volumes),
+                    **spread(role),
+                },
+            }
+
+        # --- Redis -------------------------------------------------------------------------------
+        memory = sizing.format_bytes(s.memory_limit)
+        redis_resources = {"requests": {"cpu": sizing.format_millicores(s.cpu), "memory": memory},
+                           "limits": {"memory": memory}}
+        if s.cpu_limit is not None:
+            redis_resources["limits"]["cpu"] = sizing.format_millicores(s.cpu_limit)
+        redis_container = {
+            "name": "redis", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": self.plan.command("redis"), "env": self.plan.env("redis"),
+            "ports": [{"name": "redis", "containerPort": ha.REDIS_PORT, "protocol": "TCP"}],
+            "resources": redis_resources, "securityContext": kb.container_security_context(),
+            "volumeMounts": mounts("redis") + [{"name": "data", "mountPath": ha.DATA_DIR}],
+            "lifecycle": self.plan.lifecycle(), **self.plan.probes("redis"),
+        }
+        containers = [redis_container]
+        if s.exporter:
+            containers.append(self._exporter(s.auth))
+        data_volumes: list[dict] = []
+        claims: list[dict] = []
+        if s.storage is not None:
+            claim_spec: dict = {"accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}}
+            if s.storage_class:
+                claim_spec["storageClassName"] = s.storage_class
+            claims.append({"metadata": {"name": "data", "labels": labels["redis"]}, "spec": claim_spec})
+        else:
+            # No persistence: replicas still write the primary's snapshot to disk during a full sync.
+            data_volumes.append({"name": "data", "emptyDir": {"sizeLimit": sizing.format_bytes(2 * s.memory_limit)}})
+
+        self.headless = k8s.core.v1.Service(
+            f"{name}-headless",
+            metadata={"name": self.names.headless, "namespace": ns, "labels": labels["redis"]},
+            spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selectors["redis"],
+                  "ports": [{"name": "redis", "port": ha.REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}]},
+            opts=named,
+        )
+        retention = "Retain" if s.retain_volumes else "Delete"
+        sts_spec: dict = {
+            "serviceName": self.names.headless,
+            "replicas": s.replicas + 1,
+            # Parallel: after a full outage every pod starts at once and the start-up script finds the
+            # primary among them. OrderedReady would hold pod-1 until pod-0 is Ready, while pod-0 may
+            # be waiting to learn that pod-1 is the primary Sentinel last elected.
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "selector": {"matchLabels": selectors["redis"]},
+            "template": pod("redis", containers, data_volumes, self.plan.termination_grace_period_s),
+        }
+        if claims:
+            sts_spec["volumeClaimTemplates"] = claims
+            sts_spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": retention, "whenScaled": retention}
+        self.statefulset = k8s.apps.v1.StatefulSet(
+            f"{name}-redis",
+            metadata={"name": sts_name, "namespace": ns, "labels": labels["redis"]},
+            spec=sts_spec,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
+                                        protect=production, depends_on=[self.headless, *self._tls.waits]),
+        )
+
+        # --- Sentinels (their own StatefulSet: see the README for why) ------------------------------
+        sentinel_headless = k8s.core.v1.Service(
+            f"{name}-sentinel-headless",
+            metadata={"name": self.names.sentinel_headless, "namespace": ns, "labels": labels["sentinel"]},
+            spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selectors["sentinel"],
+                  "ports": [{"name": "sentinel", "port": ha.SENTINEL_PORT, "targetPort": "sentinel",
+                             "protocol": "TCP"}]},
+            opts=named,
+        )
+        sentinel_container = {
+            "name": "sentinel", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": self.plan.command("sentinel"), "env": self.plan.env("sentinel"),
+            "ports": [{"name": "sentinel", "containerPort": ha.SENTINEL_PORT, "protocol": "TCP"}],
+            "resources": SENTINEL_RESOURCES, "securityContext": kb.container_security_context(),
+            "volumeMounts": mounts("sentinel"), **self.plan.probes("sentinel"),
+        }
+        k8s.apps.v1.StatefulSet(
+            f"{name}-sentinel",
+            metadata={"name": self.names.sentinel_statefulset, "namespace": ns, "labels": labels["sentinel"]},
+            spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
+                  "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
+                  "selector": {"matchLabels": selectors["sentinel"]},
+                  "template": pod("sentinel", [sentinel_container])},
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
+                                        depends_on=[sentinel_headless, *self._tls.waits]),
+        )
+
+        # --- The write and read endpoints (HAProxy) ------------------------------------------------
+        endpoint_replicas = 2 if budgets else 1
+        haproxy_container = {
+            "name": "haproxy", "image": HAPROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "command": self.plan.command("haproxy"), "env": self.plan.env("haproxy"),
+            "ports": [{"name": "write", "containerPort": ha.REDIS_PORT, "protocol": "TCP"},
+                      {"name": "read", "containerPort": ha.READ_PORT, "protocol": "TCP"},
+                      {"name": "health", "containerPort": ha.HEALTH_PORT, "protocol": "TCP"}],
+            "resources": HAPROXY_RESOURCES, "securityContext": kb.container_security_context(),
+            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run"], **self.plan.probes("haproxy"),
+        }
+        endpoint_pod = pod("endpoint", [haproxy_container])
+        endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
+        k8s.apps.v1.Deployment(
+            f"{name}-endpoint",
+            metadata={"namespace": ns, "labels": labels["endpoint"]},
+            spec={"replicas": endpoint_replicas, "selector": {"matchLabels": selectors["endpoint"]},
+                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                  "template": endpoint_pod},
+            opts=child,
+        )
+        for service, port, suffix in ((self.write_service, "write", "write"), (self.read_service, "read", "read")):
+            k8s.core.v1.Service(
+                f"{name}-{suffix}",
+                metadata={"name": service, "namespace": ns, "labels": labels["endpoint"]},
+                spec={"type": "ClusterIP", "selector": selectors["endpoint"],
+                      "ports": [{"name": "redis", "port": ha.REDIS_PORT, "targetPort": port, "protocol": "TCP"}]},
+                opts=named,
+            )
+
+        # --- Disruption budgets and network policies ----------------------------------------------
+        if budgets:
+            limits = self.plan.pdb_max_unavailable
+            for role, max_unavailable in (("redis", limits["redis"]), ("sentinel", limits["sentinel"]),
+                                          ("endpoint", 1)):
+                if role == "endpoint" and endpoint_replicas < 2:
+                    continue
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-{role}-pdb",
+                    metadata={"namespace": ns, "labels": labels[role]},
+                    spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selectors[role]}},
+                    opts=child,
+                )
+        self._network_policies(name, ns, apps, labels, selectors, s)
+
+        self._connections = {app_ns: self._connection(app_ns) for app_ns in app_namespaces}
+        self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
+                               "write": self.write_service, "read": self.read_service})
+
+    def _exporter(self, auth: bool) -> dict:
+        """redis_exporter beside Redis. The password is read from the mounted file into the exporter's
+        own environment at start, never written into the pod spec."""
+        target = f"redis{'s' if self.settings.tls.enabled else ''}://$(POD_NAME).{self.names.domain(self.names.headless)}:{ha.REDIS_PORT}"
+        env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+               {"name": "REDIS_ADDR", "value": target}]
+        if self.settings.tls.enabled:
+            env.append({"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_DIR}/ca.crt"})
+        start = ('REDIS_PASSWORD="$(cat ' + contract.PASSWORD_FILE + ')" exec redis_exporter') if auth \
+            else "exec redis_exporter"
+        mounts = []
+        if auth:
+            mounts.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
+        if self.settings.tls.enabled:
+            mounts.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+        return {
+            "name": "exporter", "image": EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", start], "env": env,
+            "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
+            "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context(),
+            "volumeMounts": mounts,
+            "livenessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 30},
+        }
+
+    def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
+                          s: StatefulSetCache) -> None:
+        """Ingress only from who needs it: the bound apps' pods (in any namespace), this cache's own
+        Redis, Sentinel and HAProxy pods, and the metrics scraper's namespace when the exporter runs."""
+        own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
+        app_from = kb.app_peers(apps)
+
+        def port(p: int) -> dict:
+            return {"port": p, "protocol": "TCP"}
+
+        rules = {
+            # Apps reach Redis pods directly when a Sentinel-aware client follows Sentinel's answer.
+            "redis": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],
+            "sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],
+            "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]}],
+        }
+        if s.exporter:
+            rules["redis"].append({"from": [kb.namespace_peer(s.metrics_namespace)], "ports": [port(EXPORTER_PORT)]})
+        for role, ingress in rules.items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{role}-ingress",
+                metadata={"namespace": ns, "labels": labels[role]},
+                spec={"podSelector": {"matchLabels": selectors[role]}, "policyTypes": ["Ingress"],
+                      "ingress": [r for r in ingress if r["from"]]},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _connection(self, namespace: str) -> CacheConnection:
+        s, names = self.settings, self.names
+        password = self._passwords.get(namespace)
+        return CacheConnection(
+            host=names.domain(self.write_service), port=ha.REDIS_PORT, tls=s.tls.enabled,
+            ca=self._tls.ca.get(namespace), password=password,
+            read_host=names.domain(self.read_service), read_port=ha.REDIS_PORT,
+            sentinel=SentinelRef(addresses=tuple(str(a) for a in names.sentinel_addresses()),
+                                 master_name=self.plan.topology.master_name, password=password),
+        )
+
+    def binding(self, namespace: str) -> CacheBinding:
+        if namespace not in self._connections:
+            raise ValueError(f"cache {self.cache!r} has no app in namespace {namespace!r}")
+        s = self.settings
+        return CacheBinding(cache=self.cache, pattern="statefulset", connection=self._connections[namespace],
+                            default_ttl_seconds=s.default_ttl // 1000 if s.default_ttl else None)
+
+    @property
+    def discovery(self) -> dict:
+        names = self.names
+        out = {
+            "pattern": "statefulset",
+            "statefulset": names.statefulset,
+            "namespace": names.namespace,
+            "headlessService": names.domain(names.headless),
+            "pods": [str(a.host) for a in names.server_addresses()],
+            "write": f"{names.domain(self.write_service)}:{ha.REDIS_PORT}",
+            "read": f"{names.domain(self.read_service)}:{ha.REDIS_PORT}",
+            "sentinels": [str(a) for a in names.sentinel_addresses()],
+            "sentinelMaster": self.plan.topology.master_name,
+            "tls": self.settings.tls.enabled,
+            "maxmemoryBytes": self.plan.server.maxmemory,
+        }
+        if self.tls_names:
+            out["certificateNames"] = self.tls_names
+        return out
+
