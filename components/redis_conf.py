@@ -74,3 +74,169 @@ def local_directives(s: LocalServer) -> list[Directive]:
         ("loglevel", ("notice",)),
         ("tcp-keepalive", ("60",)),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pattern 2: a replicated member and its Sentinel. These render the read-only templates of the
+# ConfigMap; the start-up scripts (components/scripts) add what differs per pod or is secret
+# (password, announced address, replicaof, the Sentinel's monitored primary) in a writable copy.
+
+PERSISTENCE = ("none", "rdb", "aof")
+# Redis's own default snapshot schedule: after 1 h if 1 key changed, 5 min if 100, 1 min if 10000.
+RDB_SAVE = ("3600", "1", "300", "100", "60", "10000")
+ALL_INTERFACES = ("*", "-::*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsFiles:
+    """Where a pod finds its TLS key pair and the CA that signed every member's certificate."""
+
+    cert_file: str = "/etc/cache-patterns/tls-server/tls.crt"
+    key_file: str = "/etc/cache-patterns/tls-server/tls.key"
+    ca_file: str = "/etc/cache-patterns/tls-server/ca.crt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicatedServer:
+    """One member of a primary/replica set (every pod gets the same file; the role is decided at
+    start-up). `auth` only says a password exists: its value is added by the start-up script."""
+
+    maxmemory: int
+    maxmemory_policy: str
+    port: int = 6379
+    data_dir: str = "/data"
+    persistence: str = "none"
+    auth: bool = True
+    tls: TlsFiles | None = None
+    min_replicas_to_write: int = 0
+    min_replicas_max_lag_ms: int = 10_000
+    bind: tuple[str, ...] = ALL_INTERFACES
+
+    def __post_init__(self) -> None:
+        if self.persistence not in PERSISTENCE:
+            raise ValueError(f"persistence must be one of {', '.join(PERSISTENCE)}, got {self.persistence!r}")
+        if self.min_replicas_to_write < 0 or self.min_replicas_max_lag_ms < 1:
+            raise ValueError("min_replicas_to_write must be >= 0 and min_replicas_max_lag_ms >= 1")
+
+
+def _listen(port: int, tls: TlsFiles | None, bind: tuple[str, ...]) -> list[Directive]:
+    out: list[Directive] = [("bind", bind)]
+    if tls is None:
+        return out + [("port", (str(port),))]
+    # TLS only: a plain-text port would carry the password (AUTH) in the clear. The TLS port keeps
+    # the usual number so clients and probes change one flag, not their address.
+    return out + [
+        ("port", ("0",)),
+        ("tls-port", (str(port),)),
+        ("tls-cert-file", (tls.cert_file,)),
+        ("tls-key-file", (tls.key_file,)),
+        ("tls-ca-cert-file", (tls.ca_file,)),
+        # Clients prove who they are with the password, not a certificate of their own.
+        ("tls-auth-clients", ("no",)),
+        # Replicas (and Sentinel, for its links) connect over TLS too.
+        ("tls-replication", ("yes",)),
+    ]
+
+
+def replicated_directives(s: ReplicatedServer) -> list[Directive]:
+    """redis.conf of a replicated member, without the per-pod and secret lines the start-up script
+    appends (`requirepass`, `masterauth`, `replica-announce-ip/port`, `replicaof`)."""
+    out = _listen(s.port, s.tls, s.bind)
+    out += [
+        # Protected mode refuses other pods only when there is no password; with auth off
+        # (development only) it would refuse the replicas and Sentinels themselves.
+        ("protected-mode", ("yes" if s.auth else "no",)),
+        ("dir", (s.data_dir,)),
+        ("dbfilename", ("dump.rdb",)),
+        ("save", RDB_SAVE if s.persistence == "rdb" else ("",)),
+        ("appendonly", ("yes" if s.persistence == "aof" else "no",)),
+    ]
+    if s.persistence == "aof":
+        out.append(("appendfsync", ("everysec",)))
+    out += [
+        ("maxmemory", (str(s.maxmemory),)),
+        ("maxmemory-policy", (s.maxmemory_policy,)),
+        ("lazyfree-lazy-eviction", ("yes",)),
+        ("lazyfree-lazy-expire", ("yes",)),
+        # A replica drops its old data set in the background when a full resync begins.
+        ("replica-lazy-flush", ("yes",)),
+        ("replica-read-only", ("yes",)),
+        # The primary streams the snapshot to replicas over the socket: no RDB file on its disk,
+        # which matters when persistence is off and `dir` is a small emptyDir.
+        ("repl-diskless-sync", ("yes",)),
+        # Start that stream 1 s after a replica asks (default 5 s, to batch replicas): a restarted
+        # replica is back sooner, at the price of a second fork when replicas ask seconds apart.
+        ("repl-diskless-sync-delay", ("1",)),
+        # A replica that starts empty (every restart without persistence) loads the stream straight
+        # into memory instead of writing a temporary RDB into `dir` first.
+        ("repl-diskless-load", ("on-empty-db",)),
+        ("min-replicas-to-write", (str(s.min_replicas_to_write),)),
+        # Redis counts this lag in whole seconds; round up so the bound is never tighter than asked.
+        ("min-replicas-max-lag", (str(-(-s.min_replicas_max_lag_ms // 1000)),)),
+        ("logfile", ("",)),
+        ("loglevel", ("notice",)),
+        ("tcp-keepalive", ("60",)),
+    ]
+    return out
+
+
+def replicated_conf(s: ReplicatedServer) -> str:
+    return to_conf(replicated_directives(s), header=(
+        "redis.conf template of a replicated member (cache-patterns). Read-only: redis-start.sh\n"
+        "copies it and appends the password, the announced address and replicaof."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentinelSettings:
+    """One Sentinel group watching one primary. `initial_primary` ("host:port", ordinal 0) goes in the
+    template's monitor line; sentinel-start.sh replaces it with the current primary it discovers."""
+
+    master_name: str
+    initial_primary: str
+    quorum: int
+    port: int = 26379
+    work_dir: str = "/run/cache-patterns"
+    down_after_ms: int = 5000
+    failover_timeout_ms: int = 30_000
+    parallel_syncs: int = 1
+    auth: bool = True
+    tls: TlsFiles | None = None
+    bind: tuple[str, ...] = ALL_INTERFACES
+
+    def __post_init__(self) -> None:
+        if not self.master_name or any(c.isspace() for c in self.master_name):
+            raise ValueError(f"master_name must be a non-empty word, got {self.master_name!r}")
+        host, _, port = self.initial_primary.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"initial_primary must be host:port, got {self.initial_primary!r}")
+        if self.quorum < 1:
+            raise ValueError(f"quorum must be >= 1, got {self.quorum}")
+
+
+def sentinel_directives(s: SentinelSettings) -> list[Directive]:
+    """sentinel.conf without the lines sentinel-start.sh appends (`sentinel announce-ip/port`,
+    `requirepass`, `sentinel auth-pass`). Order matters: hostnames must be resolvable before the
+    monitor line names one, and per-master settings must follow the monitor line."""
+    host, _, port = s.initial_primary.rpartition(":")
+    name = s.master_name
+    return _listen(s.port, s.tls, s.bind) + [
+        ("protected-mode", ("yes" if s.auth else "no",)),
+        ("dir", (s.work_dir,)),
+        ("logfile", ("",)),
+        # Pod names, not pod IPs: an IP changes when a pod is rescheduled, the name does not.
+        ("sentinel", ("resolve-hostnames", "yes")),
+        ("sentinel", ("announce-hostnames", "yes")),
+        # Nobody can point Sentinel at a script through SENTINEL SET.
+        ("sentinel", ("deny-scripts-reconfig", "yes")),
+        ("sentinel", ("monitor", name, host, port, str(s.quorum))),
+        ("sentinel", ("down-after-milliseconds", name, str(s.down_after_ms))),
+        ("sentinel", ("failover-timeout", name, str(s.failover_timeout_ms))),
+        ("sentinel", ("parallel-syncs", name, str(s.parallel_syncs))),
+    ]
+
+
+def sentinel_conf(s: SentinelSettings) -> str:
+    return to_conf(sentinel_directives(s), header=(
+        "sentinel.conf template (cache-patterns). Read-only: sentinel-start.sh copies it into a\n"
+        "writable directory (Sentinel rewrites its config), names the current primary in the monitor\n"
+        "line and appends the password and the announced address."))

@@ -1,0 +1,57 @@
+"""Fixtures of the live StatefulSet-pattern tests: a set of real Redis, Sentinel and HAProxy processes
+per test module, started through the pod scripts as a non-root user and stopped by PID."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from .cluster import Cluster, make_tls, new_root, require_binaries, which
+
+
+# Modules with a failed test: their cluster directory is kept for the logs.
+_FAILED = pytest.StashKey[set]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report = yield
+    if report.failed and isinstance(item, pytest.Function):
+        item.session.stash.setdefault(_FAILED, set()).add(item.module.__name__)
+    return report
+
+
+def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: object) -> Iterator[Cluster]:
+    """Start a cluster, hand it to the module's tests, stop every process by PID. On a failure the
+    directory (logs, rendered files) is kept and the last log lines are printed."""
+    require_binaries()
+    root = new_root(prefix)
+    cluster = Cluster(root, **kwargs)  # type: ignore[arg-type]
+    cluster.start_all()
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()
+        module = request.module.__name__
+        if module in request.session.stash.get(_FAILED, set()):
+            print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=25)}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """3 Redis + 3 Sentinels + HAProxy, scripts under busybox sh when it is installed (what the
+    alpine images run), else dash. min-replicas-to-write 1 with a 2 s lag bound, down-after 1.5 s."""
+    yield from running_cluster(request, "cp-ha-", busybox=which("busybox") is not None,
+                               min_replicas_to_write=1, min_replicas_max_lag_ms=2000)
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The same with TLS on (a CA made here with openssl), scripts under dash (Debian's sh)."""
+    require_binaries()
+    tls = make_tls(Path(tmp_path_factory.mktemp("ca")))
+    yield from running_cluster(request, "cp-ha-tls-", tls=tls, busybox=False)
