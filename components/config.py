@@ -128,7 +128,10 @@ class Capacity:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SidecarCache:
+class InClusterCache:
+    """What every cache running in the cluster has: its engine, image and sizing."""
+
+    DEFAULT_MEMORY = 512 * sizing.MI
     pattern: str
     engine: str
     version: str
@@ -140,11 +143,17 @@ class SidecarCache:
     maxmemory_policy: str
     maxmemory_percent: int
     default_ttl: int | None
-    port: int
 
     @property
     def memory_limit(self) -> int:
-        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 128 * sizing.MI)
+        """The container memory limit: `memory`, else planned from `capacity`, else the default."""
+        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, self.DEFAULT_MEMORY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SidecarCache(InClusterCache):
+    DEFAULT_MEMORY = 128 * sizing.MI
+    port: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,19 +173,8 @@ NO_TLS = TlsConfig(certificate_secret=None, issuer=None, issuer_kind="ClusterIss
 
 
 @dataclass(frozen=True, kw_only=True)
-class StatefulSetCache:
-    pattern: str
-    engine: str
-    version: str
-    image: str | None
+class StatefulSetCache(InClusterCache):
     replicas: int
-    memory: int | None
-    capacity: Capacity | None
-    cpu: int
-    cpu_limit: int | None
-    maxmemory_policy: str
-    maxmemory_percent: int
-    default_ttl: int | None
     storage: int | None
     storage_class: str | None
     persistence: str
@@ -192,10 +190,6 @@ class StatefulSetCache:
     exporter: bool
     metrics_namespace: str
     l1: L1Config | None
-
-    @property
-    def memory_limit(self) -> int:
-        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 512 * sizing.MI)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,22 +292,11 @@ class ExternalCache:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OperatorCache:
-    pattern: str
+class OperatorCache(InClusterCache):
     kind: str
-    engine: str
-    version: str
-    image: str | None
     replicas: int
     shards: int
     sentinels: int
-    memory: int | None
-    capacity: Capacity | None
-    cpu: int
-    cpu_limit: int | None
-    maxmemory_policy: str
-    maxmemory_percent: int
-    default_ttl: int | None
     storage: int | None
     storage_class: str | None
     auth: bool
@@ -321,10 +304,6 @@ class OperatorCache:
     exporter: bool
     sentinel_image: str | None
     l1: L1Config | None
-
-    @property
-    def memory_limit(self) -> int:
-        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, 512 * sizing.MI)
 
     @property
     def operator(self) -> str:
@@ -364,8 +343,9 @@ class OperatorInstall:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StackConfig:
-    stack: str
+class _TopKeys:
+    """The top-level `cache-patterns:*` keys, as the schema parses them."""
+
     environment: str
     namespace: str
     kubernetes_version: str
@@ -379,6 +359,13 @@ class StackConfig:
     # Plaintext of `cache-patterns:passwords` (a secret key): only read to validate its shape and
     # wrapped in pulumi.Output.secret before any resource sees it. Never printed.
     passwords: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig(_TopKeys):
+    """The whole stack's config: every top-level key (see `_TopKeys`) and the stack's name."""
+
+    stack: str
 
     @property
     def production(self) -> bool:
@@ -1027,29 +1014,14 @@ def _top_fields() -> list[Field]:
     ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Top:
-    environment: str
-    namespace: str
-    kubernetes_version: str
-    kube_context: str | None
-    cluster_domain: str
-    manage_namespaces: bool
-    caches: Mapping[str, CacheConfig]
-    apps: tuple[AppConfig, ...]
-    aws: AwsConfig | None
-    operators: Mapping[str, OperatorInstall]
-    passwords: Mapping[str, str]
-
-
-TOP = Obj(_Top, _top_fields(), "stack config")
+TOP = Obj(_TopKeys, _top_fields(), "stack config")
 TOP_KEYS = tuple(TOP.keys())
 # Keys whose value is an object or list: Pulumi passes them to the program as JSON text.
 STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "passwords"})
 SECRET_KEYS = frozenset({"passwords"})
 
 
-def _check_stack(top: _Top, ctx: Ctx) -> None:
+def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
     names: dict[str, int] = {}
     for i, app in enumerate(top.apps):
         if app.name in names:

@@ -381,16 +381,8 @@ def test_endpoint_objects_validate_strictly(version):
              "readHost": "redis-ro.internal.example"}
     for r in (cached(stack({"memorystore": with_ca}, aws=None, passwords=["memorystore"])),
               cached(stack({"legacy": plain}, environment="development", aws=None, passwords=["legacy"]))):
-        problems = [p for obj in r.manifests() for p in validate.validate_k8s(_ints(obj), version)]
+        problems = [p for obj in r.manifests() for p in validate.validate_k8s(obj, version)]
         assert not problems, "\n".join(problems)
-
-
-def _ints(obj: Any) -> Any:
-    if isinstance(obj, float) and obj.is_integer():
-        return int(obj)
-    if isinstance(obj, dict):
-        return {k: _ints(v) for k, v in obj.items()}
-    return [_ints(v) for v in obj] if isinstance(obj, list) else obj
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,17 +69,8 @@ def manifests(run: harness.Run, kind: str) -> list[dict]:
 
 def the_cr(run: harness.Run) -> dict:
     (cr,) = [m for m in run.manifests() if validate.group_of(m) in OPERATOR_GROUPS]
-    return _ints(cr)
+    return harness.ints(cr)
 
-
-def _ints(value):
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
 
 
 def app_env(run: harness.Run, app: str) -> dict[str, str]:
@@ -102,10 +93,10 @@ def test_every_custom_resource_of_every_variant_validates_against_its_crd(varian
     run = run_variant(variant)
     customs = [m for m in run.manifests() if validate.group_of(m) in OPERATOR_GROUPS]
     assert len(customs) == 1
-    assert crds.validate(_ints(customs[0]), index) == []
+    assert crds.validate(harness.ints(customs[0]), index) == []
     for obj in run.manifests():
         if not validate.is_custom(obj):
-            assert validate.validate_k8s(_ints(obj), "1.33") == [], obj["kind"]
+            assert validate.validate_k8s(harness.ints(obj), "1.33") == [], obj["kind"]
 
 
 def test_the_kind_and_api_version_are_the_operators(index):
@@ -285,7 +276,7 @@ def test_apps_in_both_namespaces_get_the_operator_services_sentinels_and_cluster
 def test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only():
     run = run_variant("replication+sentinel (the platform stack)")
     (policy,) = [p for p in manifests(run, "NetworkPolicy") if p["metadata"]["namespace"] == "platform-cache"]
-    spec = _ints(policy["spec"])
+    spec = harness.ints(policy["spec"])
     assert spec["podSelector"] == operator.pod_selector("ot-replication", "platform-sessions")
     assert spec["podSelector"]["matchExpressions"][0]["values"] == ["platform-sessions", "platform-sessions-s"]
     apps, own, op, metrics = spec["ingress"]
@@ -296,10 +287,10 @@ def test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only():
     assert own == {"from": [{"podSelector": spec["podSelector"]}]}
     assert op["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "redis-operator"}}}]
     assert metrics["ports"] == [{"port": 9121, "protocol": "TCP"}]
-    no_exporter = _ints([p for p in manifests(run_variant("replication, no storage, no exporter, with an L1"), "NetworkPolicy")
+    no_exporter = harness.ints([p for p in manifests(run_variant("replication, no storage, no exporter, with an L1"), "NetworkPolicy")
                          if p["metadata"]["namespace"] == "platform-cache"][0]["spec"])
     assert len(no_exporter["ingress"]) == 3
-    cluster = _ints([p for p in manifests(run_variant("cluster without storage"), "NetworkPolicy")
+    cluster = harness.ints([p for p in manifests(run_variant("cluster without storage"), "NetworkPolicy")
                      if p["metadata"]["namespace"] == "platform-cache"][0]["spec"])
     assert [p["port"] for p in cluster["ingress"][0]["ports"]] == [6379]
     spotahome = operator.pod_selector("spotahome-failover", "x")
@@ -345,7 +336,7 @@ def test_the_helm_release_is_pinned_and_the_custom_resource_waits_for_it():
         "install": True, "namespace": "ops-redis", "version": "0.26.0", "values": {"redisOperator": {"webhook": False}}}})
     run = harness.run(STACK, cfg)
     release = run.one("kubernetes:helm.sh/v3:Release")
-    inputs = _ints(release.inputs)
+    inputs = harness.ints(release.inputs)
     assert (inputs["chart"], inputs["version"], inputs["namespace"], inputs["name"]) == \
         ("redis-operator", "0.26.0", "ops-redis", "redis-operator")
     assert inputs["repositoryOpts"] == {"repo": "https://ot-container-kit.github.io/helm-charts/"}
@@ -380,7 +371,7 @@ def test_one_release_per_operator_serves_every_cache_of_the_stack():
 
 
 def test_spotahome_installs_its_own_chart():
-    release = _ints(run_variant("spotahome with storage and exporter").one("kubernetes:helm.sh/v3:Release").inputs)
+    release = harness.ints(run_variant("spotahome with storage and exporter").one("kubernetes:helm.sh/v3:Release").inputs)
     assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == \
         ("redis-operator", "3.3.0", "https://spotahome.github.io/redis-operator")
 

@@ -34,7 +34,7 @@ def test_stack_evaluates_with_objects_and_outputs(stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_builtin_objects_validate_strictly(stack, version):
     problems = [p for obj in stack_run(stack).manifests() if not validate.is_custom(obj)
-                for p in validate.validate_k8s(_ints(obj), version)]
+                for p in validate.validate_k8s(obj, version)]
     assert not problems, "\n".join(problems)
 
 
@@ -42,7 +42,7 @@ def test_builtin_objects_validate_strictly(stack, version):
 def test_builtin_objects_validate_for_the_stack_own_version(stack):
     version = harness.load_stack_config(stack).get("cache-patterns:kubernetesVersion", "1.33")
     problems = [p for obj in stack_run(stack).manifests() if not validate.is_custom(obj)
-                for p in validate.validate_k8s(_ints(obj), version)]
+                for p in validate.validate_k8s(obj, version)]
     assert not problems, "\n".join(problems)
 
 
@@ -59,7 +59,7 @@ def test_custom_resources_validate_against_operator_crds(stack):
     covered = [o for o in customs if crds.covers(o, index)]
     if not covered:
         pytest.skip(f"{folder} has no CRD of the groups of {[validate.describe(o) for o in customs]}")
-    problems = [p for obj in covered for p in crds.validate(_ints(obj), index)]
+    problems = [p for obj in covered for p in crds.validate(obj, index)]
     assert not problems, "\n".join(problems)
 
 
@@ -128,16 +128,6 @@ def _strings(value):
         for v in value:
             yield from _strings(v)
 
-
-def _ints(obj):
-    """Mock numbers arrive as floats; a manifest holds ints."""
-    if isinstance(obj, float) and obj.is_integer():
-        return int(obj)
-    if isinstance(obj, dict):
-        return {k: _ints(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_ints(v) for v in obj]
-    return obj
 
 
 def _forms(secret: str) -> list[str]:

@@ -63,7 +63,18 @@ class Registered:
         meta = dict(obj.get("metadata") or {})
         meta["name"] = (self.outputs.get("metadata") or {}).get("name")
         obj["metadata"] = meta
-        return obj
+        return ints(obj)
+
+
+def ints(value: Any) -> Any:
+    """Numbers reach the mocks as floats (the wire format has one number type); a manifest holds ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [ints(v) for v in value]
+    return value
 
 
 def _auto_name(name: str) -> str:

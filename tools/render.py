@@ -27,8 +27,7 @@ HEADER = ("# Rendered by `./run render` under Pulumi mocks: a preview for review
 
 def clean(value: Any) -> Any:
     """Mock values as a manifest would hold them: integral floats back to ints, keys sorted."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    value = harness.ints(value)
     if isinstance(value, dict):
         return {k: clean(value[k]) for k in sorted(value)}
     if isinstance(value, list):
