@@ -100,6 +100,28 @@ def render(stack: str, out: Path | None, crds: Path | None = None, check: bool =
     return Result(stack, run, manifests, problems, time.perf_counter() - started)
 
 
+# What a reviewer wants to see of each cloud resource (never a secret input).
+SUMMARY_KEYS = {
+    "aws:elasticache/replicationGroup:ReplicationGroup": (
+        "replicationGroupId", "engine", "engineVersion", "nodeType", "numCacheClusters", "numNodeGroups",
+        "replicasPerNodeGroup", "multiAzEnabled", "automaticFailoverEnabled", "transitEncryptionMode",
+        "atRestEncryptionEnabled", "kmsKeyId", "snapshotRetentionLimit", "authTokenUpdateStrategy"),
+    "aws:elasticache/serverlessCache:ServerlessCache": ("name", "engine", "majorEngineVersion", "cacheUsageLimits",
+                                                        "snapshotRetentionLimit", "userGroupId"),
+    "aws:ec2/securityGroup:SecurityGroup": ("name", "vpcId", "ingress", "egress"),
+    "aws:elasticache/subnetGroup:SubnetGroup": ("name", "subnetIds"),
+    "aws:elasticache/parameterGroup:ParameterGroup": ("name", "family", "parameters"),
+    "aws:elasticache/user:User": ("userName", "accessString"),
+    "aws:elasticache/userGroup:UserGroup": ("userGroupId", "userIds"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "random:index/randomPassword:RandomPassword": ("length", "special", "keepers"),
+}
+
+
+def _brief(value: Any) -> str:
+    return yaml.safe_dump(clean(value), default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+
+
 def _pods(obj: dict) -> str:
     spec = (obj.get("spec") or {})
     tpl = (spec.get("template") or {}).get("spec") or {}
@@ -125,12 +147,16 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
     for obj in sorted(manifests, key=lambda o: (o["metadata"].get("namespace") or "", o["kind"], o["metadata"]["name"])):
         detail = _pods(obj)
         lines.append(f"  {validate.describe(obj):<70} {detail}".rstrip())
-    others = [r for r in run.resources if r.custom and not r.is_k8s_object and not r.type.startswith("pulumi:providers")]
+    others = sorted((r for r in run.resources if r.custom and not r.is_k8s_object
+                     and not r.type.startswith("pulumi:providers")), key=lambda r: (r.type, r.name))
     lines += ["", f"Other resources ({len(others)}):"]
     for r in others:
         note = " [protected]" if r.protect else ""
         secret = f" (secret inputs: {', '.join(sorted(r.secret_inputs))})" if r.secret_inputs else ""
         lines.append(f"  {r.type} {r.name}{note}{secret}")
+        shown = {k: r.inputs[k] for k in SUMMARY_KEYS.get(r.type, ()) if k in r.inputs and k not in r.secret_inputs}
+        if shown:
+            lines.append("    " + ", ".join(f"{k}={_brief(v)}" for k, v in shown.items()))
         if r.type.startswith("kubernetes:helm"):
             lines.append(f"    Helm release: chart {r.inputs.get('chart')} {r.inputs.get('version', '')} from "
                          f"{(r.inputs.get('repositoryOpts') or {}).get('repo', '')} into namespace "

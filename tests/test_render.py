@@ -1,0 +1,100 @@
+"""The offline render (the main job): files per object, a readable summary that says what it is and
+what it cannot show, secrets redacted, deterministic names, non-zero exit on bad config."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import CANARY
+from tools import harness, render, validate
+
+
+def test_render_writes_every_object_and_a_summary(tmp_path, capsys):
+    assert render.main(["local", "--out", str(tmp_path)]) == 0
+    files = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local").rglob("*.yaml"))
+    assert files == ["_cluster/Namespace-cache-demo.yaml", "cache-demo/Deployment-demo.yaml",
+                     "cache-demo/NetworkPolicy-demo-ingress-65f4b22a.yaml", "cache-demo/Service-demo.yaml"]
+    dep = yaml.safe_load((tmp_path / "local/cache-demo/Deployment-demo.yaml").read_text())
+    assert list(dep)[:3] == ["apiVersion", "kind", "metadata"] and dep["spec"]["replicas"] == 1
+    out = capsys.readouterr().out
+    assert "A preview under Pulumi mocks" in out and "Deployment cache-demo/demo" in out
+    assert "all valid" in out and "Stack outputs:" in out
+
+
+def test_render_is_deterministic(tmp_path):
+    render.render("staging", tmp_path / "a")
+    render.render("staging", tmp_path / "b")
+    a = {p.relative_to(tmp_path / "a"): p.read_text() for p in (tmp_path / "a").rglob("*.yaml")}
+    b = {p.relative_to(tmp_path / "b"): p.read_text() for p in (tmp_path / "b").rglob("*.yaml")}
+    assert a == b and len(a) > 20
+
+
+def test_secret_values_are_redacted_and_generated_ones_never_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "PLACEHOLDER_PASSWORD", CANARY)
+    render.render("staging", tmp_path)
+    texts = {p.name: p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    assert not any(CANARY in t for t in texts.values())
+    secrets = [yaml.safe_load(t) for n, t in texts.items() if n.startswith("Secret-")]
+    assert secrets and all(set(s["stringData"].values()) == {render.REDACTED} for s in secrets)
+
+
+def test_helm_releases_are_listed_with_a_note_that_their_objects_are_not_shown(tmp_path):
+    result = render.render("platform", tmp_path)
+    summary = (tmp_path / "platform" / "SUMMARY.txt").read_text()
+    assert "kubernetes:helm.sh/v3:Release" in summary
+    assert "the objects the chart creates are NOT shown" in summary
+    assert result.problems == []
+
+
+def test_bad_config_exits_non_zero_with_the_config_error(tmp_path, monkeypatch, capsys):
+    cfg = harness.load_stack_config("local")
+    cfg["cache-patterns:caches"] = {"local": {"pattern": "sidcar"}}
+    monkeypatch.setattr(harness, "load_stack_config", lambda stack: cfg)
+    assert render.main(["local", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "caches.local.pattern: 'sidcar' is not one of" in err
+    assert not (tmp_path / "local").exists()
+
+
+def test_unknown_stack_exits_non_zero(tmp_path, capsys):
+    assert render.main(["nope", "--out", str(tmp_path)]) == 2
+    assert "no stack file" in capsys.readouterr().err
+
+
+def test_crds_option_validates_custom_resources(tmp_path, capsys):
+    folder = validate.crds_dir()
+    if folder is None:
+        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
+    assert render.main(["platform", "--out", str(tmp_path), "--crds", str(folder)]) == 0
+    assert "custom resources: 1 against the CRDs" in capsys.readouterr().out
+
+
+def test_crds_option_reports_an_invalid_custom_resource(tmp_path, capsys):
+    folder = validate.crds_dir()
+    if folder is None:
+        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
+    original = harness.Registered.manifest
+
+    def tampered(self):
+        obj = original.fget(self)
+        if obj.get("kind") == "RedisReplication":
+            obj["spec"]["numberOfMasters"] = 3
+        return obj
+
+    pytest.MonkeyPatch().setattr(harness.Registered, "manifest", property(tampered))
+    try:
+        assert render.main(["platform", "--out", str(tmp_path), "--crds", str(folder)]) == 1
+    finally:
+        pytest.MonkeyPatch().setattr(harness.Registered, "manifest", original)
+    assert "numberOfMasters" in capsys.readouterr().out
+
+
+def test_cloud_resources_are_summarised_without_their_secret_inputs(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "PLACEHOLDER_PASSWORD", CANARY)
+    render.render("prod", tmp_path)
+    summary = (tmp_path / "prod" / "SUMMARY.txt").read_text()
+    assert "sessions-replication-group [protected] (secret inputs: authToken)" in summary
+    assert "nodeType=cache.r7g.large" in summary and "multiAzEnabled=true" in summary
+    assert CANARY not in summary
