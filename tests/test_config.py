@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -223,7 +224,9 @@ def test_load_reads_the_engine_config_and_refuses_before_any_resource():
 
 # ---- property: any mutation of a valid config renders or raises ConfigError naming a key ----------
 
-VALID = harness.load_stack_config("dev")
+VALID = {stack: harness.load_stack_config(stack) for stack in harness.list_stacks()}
+# 200 in CI (about 5 s); CONFIG_FUZZ_EXAMPLES=3000 for a longer hunt (passed, 30 s).
+FUZZ_EXAMPLES = int(os.environ.get("CONFIG_FUZZ_EXAMPLES", "200"))
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**12), st.floats(allow_nan=True),
                     st.text(max_size=12), st.sampled_from(["", "1Gi", "0", "-1", "128Mi", "sidecar", "1.30",
                                                            "statefulset", "external", "operator", "x" * 70]))
@@ -244,7 +247,8 @@ def _paths(node, path=()):
 
 @st.composite
 def mutated(draw):
-    data = copy.deepcopy(VALID)
+    stack = draw(st.sampled_from(sorted(VALID)))
+    data = copy.deepcopy(VALID[stack])
     paths = [p for p in _paths(data) if p]
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(paths))
@@ -261,14 +265,15 @@ def mutated(draw):
                 parent[path[-1]] = draw(VALUES)
         except (KeyError, IndexError, TypeError):
             continue
-    return data
+    return stack, data
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
-def test_any_mutation_renders_or_raises_a_config_error_naming_a_key(cfg):
+def test_any_mutation_renders_or_raises_a_config_error_naming_a_key(stack_and_cfg):
+    stack, cfg = stack_and_cfg
     try:
-        run = harness.run("dev", cfg)
+        run = harness.run(stack, cfg)
     except ConfigError as err:
         assert err.problems, "a ConfigError with no problem"
         for key, message in err.problems:
