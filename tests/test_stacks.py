@@ -220,3 +220,18 @@ def test_the_plaintext_secret_check_catches_a_plain_password():
     assert not list(_secretish_values({"config": {"cache-patterns:caches": {"x": {"tls": {"certificateSecret": "tls"}}}}}))
     assert not list(_secretish_values({"config": {"cache-patterns:apps": [{"passwordEnv": True}]}}))
     assert list(_secretish_values({"config": {"cache-patterns:apps": [{"env": {"API_TOKEN": "abc"}}]}}))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resource_uses_the_explicit_providers_built_from_config(stack):
+    run = stack_run(stack)
+    providers = {r.name: r for r in run.resources if r.type.startswith("pulumi:providers:")}
+    assert "k8s" in providers
+    for r in run.resources:
+        if not r.custom or r.type.startswith("pulumi:"):
+            continue
+        package = r.type.split(":")[0]
+        expected = {"kubernetes": "k8s", "aws": "aws"}.get(package)
+        if expected is None:
+            continue
+        assert r.provider.startswith(providers[expected].urn + "::"), f"{r.type} {r.name} uses {r.provider or 'the default provider'}"
