@@ -20,7 +20,7 @@ built = {name: caches.build(name, cfg, opts) for name in cfg.caches}
 apps = {
     app.name: AppDeployment(
         app.name,
-        {"app": app, "binding": built[app.cache].binding(app.namespace),
+        {"app": app, "binding": caches.binding(built[app.cache], app),
          "disruption_budget": cfg.environment != "development", "cluster_domain": cfg.cluster_domain},
         opts,
     )

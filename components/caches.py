@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pulumi
 
-from .config import StackConfig
+from .config import AppConfig, StackConfig
+from .contract import CacheBinding
 from .external import ExternalCache
+from .k8s import BoundCache
 from .sidecar import Sidecar
 from .statefulset import RedisStatefulSet
 from .two_tier import TwoTier
@@ -35,3 +37,11 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
     if l1 is not None:
         cache = TwoTier(cache, cfg.stack, name, l1, cfg.native_sidecars)
     return cache
+
+
+def binding(cache: BoundCache, app: AppConfig) -> CacheBinding:
+    """What `app` gets from its (built) cache: the binding of its namespace, as its ACL user when it
+    names one (`cacheUser`, validated to be a user of a statefulset cache)."""
+    if app.cache_user is None:
+        return cache.binding(app.namespace)
+    return cache.binding(app.namespace, user=app.cache_user)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import naming, schema, sizing
+from . import naming, redis_conf, schema, sizing
 from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
@@ -109,6 +109,7 @@ class AppConfig:
     writable_paths: tuple[str, ...]
     run_as_user: int
     mount_service_account_token: bool
+    cache_user: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +174,13 @@ NO_TLS = TlsConfig(certificate_secret=None, issuer=None, issuer_kind="ClusterIss
 
 
 @dataclass(frozen=True, kw_only=True)
+class AclUser:
+    """A Redis ACL user of an in-cluster cache besides `default`: its rules; its password is generated."""
+    name: str
+    permissions: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class StatefulSetCache(InClusterCache):
     replicas: int
     storage: int | None
@@ -189,6 +197,7 @@ class StatefulSetCache(InClusterCache):
     min_replicas_max_lag: int
     exporter: bool
     metrics_namespace: str
+    acl_users: tuple[AclUser, ...]
     l1: L1Config | None
 
 
@@ -550,6 +559,15 @@ def _check_statefulset(c: StatefulSetCache, path: str, ctx: Ctx) -> None:
     if c.min_replicas_to_write > c.replicas:
         ctx.error(f"{path}.minReplicasToWrite", f"must be <= replicas ({c.replicas}) or every write is refused, "
                                                 f"got {c.min_replicas_to_write}")
+    if c.acl_users and not c.auth:
+        ctx.error(f"{path}.aclUsers", "need auth: true (with auth off every client is the default user, "
+                                      "with every permission)")
+    seen: dict[str, int] = {}
+    for i, user in enumerate(c.acl_users):
+        if user.name in seen:
+            ctx.error(f"{path}.aclUsers[{i}].name",
+                      f"{user.name!r} is already the name of aclUsers[{seen[user.name]}]; user names are unique")
+        seen.setdefault(user.name, i)
     from .naming import NameError_, physical_name
 
     try:
@@ -562,6 +580,24 @@ def _check_statefulset(c: StatefulSetCache, path: str, ctx: Ctx) -> None:
 # `<name>-sentinel`, and a StatefulSet's pods carry a controller-revision-hash label
 # `<statefulset>-<up to 10 characters>` that must fit a 63-character label value: 63 - 11 - 9 = 43.
 STATEFULSET_NAME_LIMIT = 43
+
+
+def _check_acl_user(u: AclUser, path: str, ctx: Ctx) -> None:
+    for problem in redis_conf.acl_name_problems(u.name):
+        ctx.error(f"{path}.name", problem)
+    for problem in redis_conf.acl_rule_problems(u.permissions):
+        ctx.error(f"{path}.permissions", problem)
+
+
+ACL_USER = Obj(AclUser, [
+    Field("name", Str(pattern=redis_conf.ACL_NAME.pattern, max_len=32,
+                      pattern_doc="an ACL user name (a lower-case letter, then lower-case letters, digits, '_', '-')"),
+          REQUIRED, "The user name clients authenticate as (not `default`)."),
+    Field("permissions", Str(max_len=2048), REQUIRED,
+          "Redis ACL rules, as in ACL SETUSER: keys (`~app:*`, `%R~ref:*`), channels (`&events:*`), commands "
+          "and categories (`+@read`, `-@dangerous`, `+get`), selectors (`(...)`). Not `on`/`off`/`nopass`/"
+          "`reset`/`resetpass` or password rules: the user is always on with a generated password."),
+], "an ACL user", check=_check_acl_user)
 
 
 STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi") + [
@@ -590,6 +626,10 @@ STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi"
     Field("exporter", Bool(), False, "Run a redis_exporter sidecar for Prometheus."),
     Field("metricsNamespace", NAMESPACE_NAME, "monitoring",
           "Namespace whose pods may scrape the exporter (the NetworkPolicy admits only them)."),
+    Field("aclUsers", ListOf(ACL_USER, max_items=16), (),
+          "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
+          "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
+          "`cacheUser` (needs auth).", default_doc="none"),
     Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
 ], "pattern: statefulset", check=_check_statefulset,
     doc="Pattern 2: a StatefulSet with one primary, `replicas` replicas and Sentinel failover.")
@@ -919,6 +959,10 @@ APP = Obj(AppConfig, [
           "emptyDir mounts (the root filesystem is read-only).", default_doc="/tmp"),
     Field("runAsUser", Int(10000, 2**31 - 1), 10001, "UID (and GID) the app runs as."),
     Field("mountServiceAccountToken", Bool(), False, "Mount the service account token."),
+    Field("cacheUser", Str(pattern=redis_conf.ACL_NAME.pattern, pattern_doc="an ACL user name", max_len=32), None,
+          "Authenticate as this user of the cache's `aclUsers` (pattern statefulset): CACHE_USERNAME and that "
+          "user's password file; no Sentinel variables (the Sentinels take only the default password).",
+          default_doc="the default user"),
 ], "an app", check=_check_app)
 
 
@@ -1033,6 +1077,8 @@ def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
             continue
         if app.password_env and not _has_auth(cache):
             ctx.error(f"apps[{i}].passwordEnv", f"cache {app.cache!r} has no password to put in the environment")
+        if app.cache_user is not None:
+            _check_cache_user(app, f"apps[{i}].cacheUser", cache, ctx)
         if app.password_env and cache.pattern == "external" and cache.kind == "endpoint":
             pw = top.passwords.get(app.cache, "")
             if not re.fullmatch(r"[A-Za-z0-9._~-]*", pw):
@@ -1056,6 +1102,20 @@ def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
         short = {"ot-container-kit": "ot", "spotahome": "spotahome"}[op]
         if short not in used:
             ctx.error(f"operators.{op}", "no cache of this stack uses this operator")
+
+
+def _check_cache_user(app: AppConfig, path: str, cache: CacheConfig, ctx: Ctx) -> None:
+    if cache.pattern != "statefulset":
+        ctx.error(path, f"only caches with pattern: statefulset define ACL users (aclUsers); cache {app.cache!r} "
+                        f"has pattern: {cache.pattern}")
+        return
+    users = [u.name for u in cache.acl_users]
+    if app.cache_user not in users:
+        ctx.error(path, f"{app.cache_user!r} is not an ACL user of cache {app.cache!r} (aclUsers: "
+                        f"{', '.join(users) or 'none'})")
+    if cache.l1 is not None:
+        ctx.error(path, f"cache {app.cache!r} is two-tier (l1), whose invalidation protocol is not yet wired for "
+                        f"ACL users (it needs pub/sub on the shared tier); bind this app without cacheUser or drop l1")
 
 
 def _has_auth(cache: CacheConfig) -> bool:

@@ -14,13 +14,16 @@ from typing import Literal
 
 from . import sizing
 from .config import StatefulSetCache
-from .contract import PASSWORD_FILE
-from .redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf, sentinel_conf
+from .contract import AUTH_DIR, PASSWORD_FILE
+from .redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, TlsFiles, acl_users_conf,
+                         replicated_conf, sentinel_conf)
 
 CONF_DIR = "/etc/cache-patterns/conf"          # ConfigMap, read-only
 RUN_DIR = "/run/cache-patterns"                # emptyDir (medium: Memory): runtime configs with the password
 DATA_DIR = "/data"                             # emptyDir or PVC: the data set
 TLS_DIR = "/etc/cache-patterns/tls-server"     # Secret: tls.crt, tls.key, ca.crt
+ACL_PASSWORD_SUBDIR = "users"
+ACL_PASSWORD_DIR = f"{AUTH_DIR}/{ACL_PASSWORD_SUBDIR}"  # Secret (Redis pods only): a file per ACL user, by name
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379
 READ_PORT = 6380
@@ -115,6 +118,8 @@ class ScriptSettings:
     run_dir: str = RUN_DIR
     password_file: str | None = PASSWORD_FILE
     tls_ca_file: str | None = None
+    # Where redis-start.sh finds each ACL user's password (a file named after the user); None: no users.
+    acl_password_dir: str | None = None
     # A Redis pod looks this long for a primary before failing (the kubelet then restarts it).
     discovery_timeout_s: int = 60
     # A Sentinel looks this long before falling back to the template's initial primary.
@@ -142,10 +147,14 @@ class ScriptSettings:
             out["PASSWORD_FILE"] = self.password_file
         if self.tls_ca_file is not None:
             out["TLS_CA_FILE"] = self.tls_ca_file
+        if self.acl_password_dir is not None:
+            out["ACL_PASSWORD_DIR"] = self.acl_password_dir
         return out
 
     def sentinel_env(self, self_address: str) -> dict[str, str]:
-        return self.env(self_address) | {"DISCOVERY_TIMEOUT": str(self.sentinel_discovery_timeout_s)}
+        out = self.env(self_address) | {"DISCOVERY_TIMEOUT": str(self.sentinel_discovery_timeout_s)}
+        out.pop("ACL_PASSWORD_DIR", None)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,6 +304,15 @@ def script(name: str) -> str:
     return (SCRIPT_DIR / name).read_text()
 
 
+def server_files(server: ReplicatedServer) -> dict[str, str]:
+    """The Redis pods' ConfigMap data: the redis.conf template, the scripts and, with ACL users,
+    acl-users.conf (their rules; the passwords come from the Secret at start-up)."""
+    out = {name: replicated_conf(server) if name == "redis.conf" else script(name) for name in FILES_BY_ROLE["redis"]}
+    if server.acl_users:
+        out[ACL_USERS_FILE] = acl_users_conf(server.acl_users)
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class HaPlan:
     """Everything the StatefulSet component needs for one cache, derived from its config."""
@@ -311,8 +329,9 @@ class HaPlan:
 
     def files(self, role: Role) -> dict[str, str]:
         """ConfigMap data for one workload (mounted read-only at CONF_DIR). No secret in it."""
-        rendered = {"redis.conf": replicated_conf(self.server), "sentinel.conf": sentinel_conf(self.sentinel),
-                    "haproxy.cfg": haproxy_cfg(self.endpoint)}
+        if role == "redis":
+            return server_files(self.server)
+        rendered = {"sentinel.conf": sentinel_conf(self.sentinel), "haproxy.cfg": haproxy_cfg(self.endpoint)}
         return {name: rendered[name] if name in rendered else script(name) for name in FILES_BY_ROLE[role]}
 
     def command(self, role: Role) -> list[str]:
@@ -392,6 +411,7 @@ def plan(cache: StatefulSetCache, names: PodNames, master_name: str | None = Non
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
         auth=cache.auth, tls=tls, min_replicas_to_write=cache.min_replicas_to_write,
         min_replicas_max_lag_ms=cache.min_replicas_max_lag,
+        acl_users=tuple((u.name, u.permissions) for u in cache.acl_users),
     )
     sentinel = SentinelSettings(
         master_name=topology.master_name, initial_primary=str(topology.servers[0]),
@@ -401,6 +421,7 @@ def plan(cache: StatefulSetCache, names: PodNames, master_name: str | None = Non
     scripts = ScriptSettings(
         topology=topology, password_file=PASSWORD_FILE if cache.auth else None,
         tls_ca_file=tls.ca_file if tls else None,
+        acl_password_dir=ACL_PASSWORD_DIR if cache.acl_users else None,
         # A failed first attempt is retried by Sentinel after 2 x failover-timeout.
         failover_wait_s=math.ceil((cache.down_after + 2 * cache.failover_timeout) / 1000) + 5,
     )

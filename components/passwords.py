@@ -26,11 +26,16 @@ def generate(name: str, parent: pulumi.Resource, generation: int = 1,
     return pulumi.Output.secret(pw.result)
 
 
-def namespace_secret(name: str, namespace: str, password: pulumi.Input[str], parent: pulumi.Resource,
+def namespace_secret(name: str, namespace: str, password: pulumi.Input[str] | None, parent: pulumi.Resource,
                      labels: dict[str, str], extra: dict[str, pulumi.Input[str]] | None = None) -> SecretRef:
     """A Secret holding the password in one app namespace (pods can only mount Secrets of their own
-    namespace). Auto-named, so a changed password makes a new Secret and the pods that use it roll."""
-    data = {PASSWORD_KEY: pulumi.Output.secret(password)}
+    namespace). Auto-named, so a changed password makes a new Secret and the pods that use it roll.
+    `extra` adds keys (ACL users' passwords); with `password` None the Secret holds only those (a
+    namespace whose apps all authenticate as ACL users never sees the default password), and the
+    reference is to its first extra key."""
+    if password is None and not extra:
+        raise ValueError(f"{name}: a Secret needs the password or at least one extra key")
+    data = {PASSWORD_KEY: pulumi.Output.secret(password)} if password is not None else {}
     for key, value in (extra or {}).items():
         data[key] = pulumi.Output.secret(value)
     secret = k8s.core.v1.Secret(
@@ -40,4 +45,4 @@ def namespace_secret(name: str, namespace: str, password: pulumi.Input[str], par
         string_data=data,
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    return SecretRef(name=secret.metadata.name)
+    return SecretRef(name=secret.metadata.name, key=next(iter(data)))

@@ -6,6 +6,8 @@ A config is a list of (directive, arguments); it becomes a file or, for the side
 """
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -111,12 +113,23 @@ class ReplicatedServer:
     min_replicas_to_write: int = 0
     min_replicas_max_lag_ms: int = 10_000
     bind: tuple[str, ...] = ALL_INTERFACES
+    # (name, ACL rules) of the users beside `default`; their passwords are added at start-up too.
+    acl_users: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.persistence not in PERSISTENCE:
             raise ValueError(f"persistence must be one of {', '.join(PERSISTENCE)}, got {self.persistence!r}")
         if self.min_replicas_to_write < 0 or self.min_replicas_max_lag_ms < 1:
             raise ValueError("min_replicas_to_write must be >= 0 and min_replicas_max_lag_ms >= 1")
+        if self.acl_users and not self.auth:
+            raise ValueError("ACL users need auth: without a password every client is the default user")
+        names = [name for name, _ in self.acl_users]
+        for name, rules in self.acl_users:
+            problems = acl_name_problems(name) + acl_rule_problems(rules)
+            if names.count(name) > 1:
+                problems.append("the name is used twice")
+            if problems:
+                raise ValueError(f"ACL user {name!r}: {'; '.join(problems)}")
 
 
 def _listen(port: int, tls: TlsFiles | None, bind: tuple[str, ...]) -> list[Directive]:
@@ -240,3 +253,104 @@ def sentinel_conf(s: SentinelSettings) -> str:
         "sentinel.conf template (cache-patterns). Read-only: sentinel-start.sh copies it into a\n"
         "writable directory (Sentinel rewrites its config), names the current primary in the monitor\n"
         "line and appends the password and the announced address."))
+
+
+# ---------------------------------------------------------------------------------------------
+# ACL users of pattern 2. The ConfigMap carries `acl-users.conf` (`user <name> <rules>`, no password);
+# redis-start.sh appends `on >password` to each line, reading the password from the mounted Secret,
+# and writes the lines into the runtime redis.conf. The default user keeps `requirepass`.
+
+ACL_USERS_FILE = "acl-users.conf"
+ACL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# `ACL CAT` of Redis 7.0 (Valkey 8 has the same), plus `all`.
+ACL_CATEGORIES = ("all", "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+                  "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
+                  "connection", "transaction", "scripting")
+ACL_KEYWORDS = ("allkeys", "allchannels", "allcommands", "nocommands", "resetkeys", "resetchannels",
+                "clearselectors", "sanitize-payload", "skip-sanitize-payload")
+# The program decides these: every user is on, and its only password is the generated one.
+ACL_RESERVED = ("on", "off", "nopass", "resetpass", "reset")
+# Characters of key and channel patterns: enough for globs (`*?[]^-`) and usual key separators, and
+# nothing a config line, a shell or a password rule could read differently (quotes, backslash, #, <, >, !, $).
+ACL_PATTERN_CHARS = r"-A-Za-z0-9_:.*?\[\]{}/@=,+^|"
+_ACL_RULE = re.compile(
+    rf"(%R|%W|%RW)?~[{ACL_PATTERN_CHARS}]+"        # keys (read/write-only with %R / %W)
+    rf"|&[{ACL_PATTERN_CHARS}]+"                   # pub/sub channels
+    r"|[+-]@[A-Za-z]+"                             # command categories
+    r"|[+-][A-Za-z][A-Za-z0-9_.-]*(\|[A-Za-z][A-Za-z0-9_.-]*)?",  # commands and subcommands
+)
+ACL_RULES_DOC = ("~keys, %R~keys, %W~keys, &channels, +command, -command, +command|subcommand, +@category, "
+                 "-@category, " + ", ".join(ACL_KEYWORDS[:-2]) + ", and (selectors)")
+
+
+def acl_name_problems(name: str) -> list[str]:
+    if name == "default":
+        return ["'default' is the user of `requirepass` (replication, Sentinel and apps without a user); "
+                "pick another name"]
+    if not ACL_NAME.fullmatch(name):
+        return [f"{name!r} is not a user name (a lower-case letter, then up to 31 lower-case letters, digits, "
+                f"'_' or '-')"]
+    return []
+
+
+def _acl_token_problem(token: str) -> str | None:
+    word = token.lower()
+    if word in ACL_RESERVED:
+        return (f"{token!r} is set by the program (every ACL user is on, with only its generated password); "
+                f"remove it")
+    if token[0] in "><#!":
+        # Never echo the rest: it may be a password.
+        return (f"a {token[0]!r} rule would set or remove a password; passwords are generated, remove it")
+    if word in ACL_KEYWORDS:
+        return None
+    bad = sorted(set(re.sub(rf"[{ACL_PATTERN_CHARS}%~&]", "", token)))
+    if bad:
+        return (f"{token!r} contains {', '.join(map(repr, bad))}: rules may only use letters, digits and "
+                f"_:.*?[]{{}}/@=,+^|-~%&")
+    if not _ACL_RULE.fullmatch(token):
+        return f"{token!r} is not an ACL rule (allowed: {ACL_RULES_DOC})"
+    if token[1:2] == "@" and word[2:] not in ACL_CATEGORIES:
+        close = difflib.get_close_matches(word[2:], ACL_CATEGORIES, n=1)
+        hint = f"; did you mean {token[:2]}{close[0]}?" if close else ""
+        return f"{token!r}: {token[2:]!r} is not an ACL category (one of {', '.join(ACL_CATEGORIES)}){hint}"
+    return None
+
+
+def acl_rule_problems(rules: str) -> list[str]:
+    """Why `rules` cannot be an ACL user's rules in this program (empty: it can). The grammar is
+    Redis 7.0's ACL SETUSER rules, minus what the program controls (on/off and passwords)."""
+    tokens = rules.split()
+    if not tokens:
+        return ["is empty: give at least one rule, such as ~app:* +@read"]
+    problems: list[str] = []
+    in_selector = False
+    for token in tokens:
+        inner = token
+        if inner.startswith("("):
+            if in_selector:
+                problems.append(f"{token!r} opens a selector inside a selector")
+            in_selector = True
+            inner = inner[1:]
+        closes = inner.endswith(")")
+        if closes:
+            if not in_selector:
+                problems.append(f"{token!r} closes a selector that was not opened")
+            in_selector = False
+            inner = inner[:-1]
+        if not inner:
+            problems.append(f"{token!r} is an empty selector")
+            continue
+        problem = _acl_token_problem(inner)
+        if problem:
+            problems.append(problem)
+    if in_selector:
+        problems.append("a selector '(' is not closed with ')'")
+    return problems
+
+
+def acl_users_conf(users: Sequence[tuple[str, str]]) -> str:
+    """acl-users.conf: one `user <name> <rules>` line per user, without the password (redis-start.sh
+    appends `on >password`, so no rule can come after it and switch the user off)."""
+    return to_conf([("user", (name, *rules.split())) for name, rules in users], header=(
+        "ACL users (cache-patterns). Read-only: redis-start.sh appends `on >password` to each line,\n"
+        "from the mounted Secret, in the runtime redis.conf. The default user keeps requirepass."))

@@ -6,6 +6,7 @@ It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their 
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence, TypedDict
 
 import pulumi
@@ -23,6 +24,8 @@ EXPORTER_PORT = 9121
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+# Secret key of an ACL user's password (beside `password`, the default user's).
+USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
 # (explicitly named, so the old one is deleted first).
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
@@ -38,8 +41,9 @@ class RedisStatefulSetArgs(TypedDict):
     namespace: str
     """Namespace of the Redis, Sentinel and HAProxy workloads."""
     apps: Sequence[AppConfig]
-    """The apps bound to this cache: a password Secret in each of their namespaces, and the only
-    pods the NetworkPolicies admit."""
+    """The apps bound to this cache: a password Secret in each of their namespaces (holding the
+    passwords of exactly the users its apps authenticate as), and the only pods the NetworkPolicies
+    admit."""
     environment: str
     """production protects the data workload and keeps its volumes; development has no PDBs."""
     cluster_domain: str
@@ -70,15 +74,28 @@ class RedisStatefulSet(pulumi.ComponentResource):
                      for role in labels}
 
         # The password: generated once, in a Secret beside the workloads (mounted as a file) and in
-        # every app namespace (pods only mount Secrets of their own namespace).
-        self._passwords: dict[str, SecretRef] = {}
+        # every app namespace (pods only mount Secrets of their own namespace). Each ACL user has its
+        # own password: all of them in the workloads' Secret (Redis renders the users from it), and in
+        # an app namespace only those its apps authenticate as. The default password reaches an app
+        # namespace only if one of its apps uses the default user.
+        self._passwords: dict[tuple[str, str | None], SecretRef] = {}
         server_secret: SecretRef | None = None
         if s.auth:
             password = passwords.generate(f"{name}-password", self, protect=production)
-            server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"])
+            user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=production)
+                              for u in s.acl_users}
+            server_secret = passwords.namespace_secret(
+                f"{name}-auth", ns, password, self, labels["redis"],
+                extra={user_key(user): pw for user, pw in user_passwords.items()})
             for app_ns in app_namespaces:
-                self._passwords[app_ns] = server_secret if app_ns == ns else passwords.namespace_secret(
-                    f"{name}-auth-{app_ns}", app_ns, password, self, labels["redis"])
+                users = {a.cache_user for a in apps if a.namespace == app_ns}
+                secret = server_secret if app_ns == ns else passwords.namespace_secret(
+                    f"{name}-auth-{app_ns}", app_ns, password if None in users else None, self, labels["redis"],
+                    extra={user_key(u): user_passwords[u] for u in sorted(u for u in users if u is not None)})
+                for user in users:
+                    key = contract.PASSWORD_KEY if user is None else user_key(user)
+                    self._passwords[(app_ns, user)] = dataclasses.replace(secret, key=key)
+        self.server_secret = server_secret
 
         dns = tls.dns_names([self.write_service, self.read_service, self.names.headless, self.names.sentinel_headless],
                             [self.names.headless, self.names.sentinel_headless], ns, args["cluster_domain"])
@@ -94,9 +111,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             vols = [{"name": "conf", "configMap": {"name": confs[role].metadata.name, "defaultMode": 0o555}},
                     {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}]
             if server_secret is not None:
+                items = [{"key": contract.PASSWORD_KEY, "path": "password"}]
+                if role == "redis":
+                    # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
+                    items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"}
+                              for u in s.acl_users]
                 vols.append({"name": contract.AUTH_VOLUME, "secret": {
-                    "secretName": server_secret.name, "defaultMode": 0o440,
-                    "items": [{"key": contract.PASSWORD_KEY, "path": "password"}]}})
+                    "secretName": server_secret.name, "defaultMode": 0o440, "items": items}})
             if self._tls.server_secret is not None and role != "haproxy":
                 vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440}})
             elif self._tls.server_secret is not None:
@@ -270,7 +291,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
                 )
         self._network_policies(name, ns, apps, labels, selectors, s)
 
-        self._connections = {app_ns: self._connection(app_ns) for app_ns in app_namespaces}
+        self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
         self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
                                "write": self.write_service, "read": self.read_service})
 
@@ -325,22 +346,27 @@ class RedisStatefulSet(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-    def _connection(self, namespace: str) -> CacheConnection:
+    def _connection(self, namespace: str, user: str | None) -> CacheConnection:
         s, names = self.settings, self.names
-        password = self._passwords.get(namespace)
+        password = self._passwords.get((namespace, user))
+        # The Sentinels take only the default password, which an app bound as an ACL user must not
+        # hold: such an app gets the write and read endpoints (HAProxy follows the primary), no Sentinels.
+        sentinel = None if user is not None else SentinelRef(
+            addresses=tuple(str(a) for a in names.sentinel_addresses()),
+            master_name=self.plan.topology.master_name, password=password)
         return CacheConnection(
             host=names.domain(self.write_service), port=ha.REDIS_PORT, tls=s.tls.enabled,
-            ca=self._tls.ca.get(namespace), password=password,
-            read_host=names.domain(self.read_service), read_port=ha.REDIS_PORT,
-            sentinel=SentinelRef(addresses=tuple(str(a) for a in names.sentinel_addresses()),
-                                 master_name=self.plan.topology.master_name, password=password),
+            ca=self._tls.ca.get(namespace), username=user, password=password,
+            read_host=names.domain(self.read_service), read_port=ha.REDIS_PORT, sentinel=sentinel,
         )
 
-    def binding(self, namespace: str) -> CacheBinding:
-        if namespace not in self._connections:
-            raise ValueError(f"cache {self.cache!r} has no app in namespace {namespace!r}")
+    def binding(self, namespace: str, user: str | None = None) -> CacheBinding:
+        """The binding of the apps of `namespace` that authenticate as `user` (None: the default user)."""
+        if (namespace, user) not in self._connections:
+            as_user = f" as ACL user {user!r}" if user is not None else ""
+            raise ValueError(f"cache {self.cache!r} has no app in namespace {namespace!r}{as_user}")
         s = self.settings
-        return CacheBinding(cache=self.cache, pattern="statefulset", connection=self._connections[namespace],
+        return CacheBinding(cache=self.cache, pattern="statefulset", connection=self._connections[(namespace, user)],
                             default_ttl_seconds=s.default_ttl // 1000 if s.default_ttl else None)
 
     @property
@@ -361,5 +387,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         if self.tls_names:
             out["certificateNames"] = self.tls_names
+        if self.settings.acl_users and self.server_secret is not None:
+            # Where clients outside this stack's apps find a user's password (a name, never the value).
+            out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}
+                               for u in self.settings.acl_users}
         return out
 
+
+def user_key(user: str) -> str:
+    """The Secret key holding an ACL user's password."""
+    return f"{USER_KEY_PREFIX}{user}"

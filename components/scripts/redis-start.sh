@@ -9,7 +9,7 @@
 # runtime config holding the password), ORDINAL (default: the suffix of POD_NAME or HOSTNAME),
 # DISCOVERY_TIMEOUT (seconds to find a primary before failing so the kubelet restarts the
 # container), FAILOVER_WAIT (seconds to wait for Sentinel to promote a replica when it still names
-# this restarted server), REDIS_SERVER.
+# this restarted server), ACL_PASSWORD_DIR (with acl-users.conf: the users' passwords), REDIS_SERVER.
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
 . "$CONF_DIR/common.sh"
@@ -20,6 +20,44 @@ POD=${POD_NAME:-${HOSTNAME:-}}
 ORDINAL=${ORDINAL:-${POD##*-}}
 DISCOVERY_TIMEOUT=${DISCOVERY_TIMEOUT:-60}
 FAILOVER_WAIT=${FAILOVER_WAIT:-70}
+
+# ACL users: acl-users.conf (ConfigMap) has `user <name> <rules>` lines without passwords; each
+# gets `on >password` appended, the password read from ACL_PASSWORD_DIR/<name> (the Secret). The
+# password comes last, so no rule can follow it and switch the user off or drop the password.
+acl_users() {
+    if [ -z "$PASSWORD" ]; then
+        log "ACL users need auth: no password in PASSWORD_FILE"
+        exit 1
+    fi
+    while IFS= read -r _line || [ -n "$_line" ]; do
+        case $_line in
+            "user "*) ;;
+            *) continue ;;
+        esac
+        _name=${_line#user }
+        _name=${_name%% *}
+        _file="${ACL_PASSWORD_DIR:?is not set, but $CONF_DIR/acl-users.conf names users}/$_name"
+        if [ ! -s "$_file" ]; then
+            log "no password for ACL user $_name in $_file"
+            exit 1
+        fi
+        _pw=$(cat "$_file")
+        # One word in the config line, as common.sh requires of PASSWORD.
+        case $_pw in
+            *'"'* | *'\'* | *' '* | *'	'* | *'
+'*)
+                log "the password in $_file contains a quote, backslash or whitespace"
+                exit 1 ;;
+        esac
+        printf '%s on >%s\n' "$_line" "$_pw"
+    done < "$CONF_DIR/acl-users.conf"
+}
+
+# Read before discovery, so a missing password fails at once.
+ACL_LINES=""
+if [ -f "$CONF_DIR/acl-users.conf" ]; then
+    ACL_LINES=$(acl_users)
+fi
 
 ROLE=""
 PRIMARY=""
@@ -113,6 +151,9 @@ conf="$RUN_DIR/redis.conf"
     if [ -n "$PASSWORD" ]; then
         echo "requirepass \"$PASSWORD\""
         echo "masterauth \"$PASSWORD\""
+    fi
+    if [ -n "$ACL_LINES" ]; then
+        printf '%s\n' "$ACL_LINES"
     fi
     if [ "$ROLE" = replica ]; then
         echo "replicaof $(host_of "$PRIMARY") $(port_of "$PRIMARY")"

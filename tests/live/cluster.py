@@ -23,10 +23,23 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from components import ha
-from components.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf, sentinel_conf
+from components.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, sentinel_conf
 
 UID = 10001
 PASSWORD = "Lv3sT0nly8PasswordForLiveTests0x4d2Zq9"
+# ACL users a cluster may be given: (name, rules). Their passwords are `user_password(name)`.
+ACL_USERS = (("app", "~app:* +@read +@write -@dangerous (~shared:* +get)"), ("reader", "~* +@read -@all +get +mget"))
+# Rules the config accepts, one of each form: the pure tests check the validator takes them, the live
+# tests that Redis loads them as written.
+ACL_RULE_EXAMPLES = (
+    "~app:* +@read +@write -@dangerous",
+    "allkeys +@all -flushall -flushdb -config|set",
+    "%R~ref:* %W~out:* &events:* +publish +subscribe",
+    "~a:* +client|setname -@admin",
+    "~[abc]:{x}:* +GET (~shared:* +get) (%R~ro:* +@read)",
+    "resetkeys ~only:* nocommands +ping",
+    "~a:* allchannels resetchannels &x:* clearselectors +@ALL",
+)
 MASTER = "live-cache"
 BINARIES = ("redis-server", "redis-sentinel", "redis-cli", "haproxy", "openssl")
 # What a busybox-only image (alpine) offers the scripts, plus the Redis binaries.
@@ -155,6 +168,7 @@ class Cluster:
     tls: TlsMaterial | None = None
     busybox: bool = False
     failover_wait_s: int = 30
+    acl_users: tuple[tuple[str, str], ...] = ()
     members: dict[str, Member] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -173,6 +187,12 @@ class Cluster:
         self.password_file = secrets / "password"
         self.password_file.write_text(PASSWORD)
         self._own(self.password_file, 0o440, owner=False)
+        # The Secret's user-<name> keys, as the Redis pods mount them: one file per user.
+        users_dir = secrets / ha.ACL_PASSWORD_SUBDIR
+        users_dir.mkdir()
+        for name, _ in self.acl_users:
+            (users_dir / name).write_text(user_password(name))
+            self._own(users_dir / name, 0o440, owner=False)
         self.tls_files: TlsFiles | None = None
         if self.tls is not None:
             tls_dir = self.root / "tls-server"
@@ -186,7 +206,7 @@ class Cluster:
             topology=self.topology, password_file=str(self.password_file),
             tls_ca_file=self.tls_files.ca_file if self.tls_files else None,
             discovery_timeout_s=30, sentinel_discovery_timeout_s=5, failover_wait_s=self.failover_wait_s,
-            prestop_timeout_s=20)
+            prestop_timeout_s=20, acl_password_dir=str(users_dir) if self.acl_users else None)
         for i, port in enumerate(self.redis_ports):
             self._add_redis(i, port)
         for i, port in enumerate(self.sentinel_ports):
@@ -245,8 +265,9 @@ class Cluster:
                                   data_dir=str(self.root / f"redis-{i}" / "data"), tls=self.tls_files,
                                   persistence=self.persistence,
                                   min_replicas_to_write=self.min_replicas_to_write,
-                                  min_replicas_max_lag_ms=self.min_replicas_max_lag_ms, bind=("127.0.0.1",))
-        files = {"redis.conf": replicated_conf(server)} | {s: ha.script(s) for s in ha.FILES_BY_ROLE["redis"] if s.endswith(".sh")}
+                                  min_replicas_max_lag_ms=self.min_replicas_max_lag_ms, bind=("127.0.0.1",),
+                                  acl_users=self.acl_users)
+        files = ha.server_files(server)
         self._member(f"redis-{i}", port, files,
                      lambda s: s.env(f"127.0.0.1:{port}") | {"POD_NAME": f"live-cache-{i}"}, "redis-start.sh")
 
@@ -336,11 +357,16 @@ class Cluster:
 
     # -- clients ----------------------------------------------------------------------------
 
-    def client(self, port: int, timeout: float = 1.0) -> redis.Redis:
+    def client(self, port: int, timeout: float = 1.0, user: str | None = None,
+               password: str | None = None) -> redis.Redis:
+        """A client of one port, as the default user or as ACL user `user` (with its password unless
+        `password` is given)."""
         kwargs: dict = {}
         if self.tls_files is not None:
             kwargs = {"ssl": True, "ssl_ca_certs": self.tls_files.ca_file, "ssl_check_hostname": False}
-        return redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=timeout,
+        if password is None:
+            password = PASSWORD if user is None else user_password(user)
+        return redis.Redis(host="127.0.0.1", port=port, username=user, password=password, socket_timeout=timeout,
                            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
                            **kwargs)
 
@@ -434,6 +460,11 @@ class Cluster:
             lines = path.read_text(errors="replace").splitlines()[-tail:] if path.exists() else []
             out.append(f"==== {name}\n" + "\n".join(lines))
         return "\n".join(out)
+
+
+def user_password(user: str) -> str:
+    """The password of a live test's ACL user (alphanumeric, like the generator's)."""
+    return f"Acl{user.capitalize()}Pw4LiveTests0x9f3Kq7"
 
 
 def _pairs(flat: list) -> dict[str, str]:

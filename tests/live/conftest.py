@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from .cluster import Cluster, make_tls, new_root, require_binaries, which
+from .cluster import ACL_USERS, Cluster, make_tls, new_root, require_binaries, which
 
 
 # Modules with a failed test: their cluster directory is kept for the logs.
@@ -44,9 +44,10 @@ def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: objec
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """3 Redis + 3 Sentinels + HAProxy, scripts under busybox sh when it is installed (what the
-    alpine images run), else dash. min-replicas-to-write 1 with a 2 s lag bound, down-after 1.5 s."""
+    alpine images run), else dash. min-replicas-to-write 1 with a 2 s lag bound, down-after 1.5 s.
+    With ACL users, so every failover test also shows they leave replication and Sentinel alone."""
     yield from running_cluster(request, "cp-ha-", busybox=which("busybox") is not None,
-                               min_replicas_to_write=1, min_replicas_max_lag_ms=2000)
+                               min_replicas_to_write=1, min_replicas_max_lag_ms=2000, acl_users=ACL_USERS)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components import ha
-from components.redis_conf import ReplicatedServer, replicated_conf
+from components.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_users_conf, replicated_conf
 
 SERVERS = ("127.0.0.1:1000", "127.0.0.1:1001", "127.0.0.1:1002")
 SENTINELS = ("127.0.0.1:2000", "127.0.0.1:2001", "127.0.0.1:2002")
@@ -200,3 +200,47 @@ def test_a_lone_answering_sentinel_is_followed_when_nothing_contradicts_it(world
 def test_ordinal_comes_from_the_pod_name(world: World, shell: str) -> None:
     rc, conf, err = world.run(shell, SERVERS[0], "my-stack-sessions-12")
     assert rc == 1, "ordinal 12 is not the designated initial primary"
+
+
+ACL = (("app", "~app:* +@read +@write -@dangerous (~shared:* +get)"), ("ro", "~* +@read"))
+
+
+def with_acl_users(world: World, passwords: dict[str, str]) -> Path:
+    """acl-users.conf in the conf dir (as the ConfigMap has it) and the given password files."""
+    (world.conf / ACL_USERS_FILE).write_text(acl_users_conf(ACL))
+    users = world.root / "users"
+    users.mkdir()
+    for name, pw in passwords.items():
+        (users / name).write_text(pw)
+    return users
+
+
+def test_acl_users_get_on_and_their_password_last_in_the_runtime_config_only(world: World, shell: str) -> None:
+    users = with_acl_users(world, {"app": "AppPw1", "ro": "RoPw2"})
+    p = world.start(shell, SERVERS[0], "cache-0", ACL_PASSWORD_DIR=str(users))
+    conf, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert "user app ~app:* +@read +@write -@dangerous (~shared:* +get) on >AppPw1\n" in conf
+    assert "user ro ~* +@read on >RoPw2\n" in conf
+    assert 'requirepass "s3cret"' in conf, "the default user keeps requirepass"
+    assert not any(pw in (world.conf / ACL_USERS_FILE).read_text() for pw in ("AppPw1", "RoPw2"))
+
+
+@pytest.mark.parametrize("passwords, env, message", [
+    ({"app": "AppPw1"}, "dir", "no password for ACL user ro"),
+    ({"app": "AppPw1", "ro": "has space"}, "dir", "contains a quote, backslash or whitespace"),
+    ({"app": "AppPw1", "ro": "RoPw2"}, None, "ACL_PASSWORD_DIR: is not set"),
+    ({"app": "AppPw1", "ro": "RoPw2"}, "no-auth", "ACL users need auth"),
+])
+def test_acl_users_without_a_usable_password_fail_before_discovery(world: World, shell: str, passwords, env,
+                                                                     message) -> None:
+    users = with_acl_users(world, passwords)
+    # Ordinal 1 with nobody answering would look for a primary for DISCOVERY_TIMEOUT seconds.
+    extra = {"DISCOVERY_TIMEOUT": "5"} | ({"ACL_PASSWORD_DIR": str(users)} if env else {})
+    if env == "no-auth":
+        extra["PASSWORD_FILE"] = ""
+    t = time.monotonic()
+    p = world.start(shell, SERVERS[1], "cache-1", **extra)
+    conf, err = p.communicate(timeout=30)
+    assert p.returncode != 0 and conf == "" and message in err, err
+    assert time.monotonic() - t < 3 and "no primary found" not in err, "it must fail at once, before discovery"

@@ -11,7 +11,8 @@ import time
 import pytest
 import redis
 
-from .cluster import PASSWORD, UID, Cluster, Writer, file_mode, missing_keys, new_root, require_binaries, wait_until
+from .cluster import (ACL_RULE_EXAMPLES, ACL_USERS, PASSWORD, UID, Cluster, Writer, file_mode, missing_keys, new_root,
+                      require_binaries, user_password, wait_until)
 
 pytestmark = pytest.mark.live
 
@@ -144,8 +145,11 @@ def test_prestop_hands_over_before_the_primary_exits(cluster: Cluster) -> None:
     assert wait_until("every Sentinel to name the new primary", cluster.agreed_primary, 10) == new
 
     cluster.stop(f"redis-{old}")  # SIGTERM, as the kubelet sends once preStop returns
+    stopped = time.monotonic()
+    # Any acknowledged write after the old process is gone. (Not `recovered_after`: HAProxy may cut
+    # the writer's connection while the hook still runs, so no error need follow the hook's end.)
     wait_until("a write through the endpoint after the handover",
-               lambda: writer.recovered_after(t0 + handover), FAILOVER_BOUND_S)
+               lambda: next((s for s in writer.successes if s > stopped), None), FAILOVER_BOUND_S)
     assert endpoint_port(cluster) == cluster.redis_ports[new]
     writer.stop()
     with cluster.redis(new) as r:
@@ -204,6 +208,61 @@ def test_sentinel_restarts_keep_one_identity_per_address(cluster: Cluster) -> No
     assert myid() != before
     assert f"monitoring 127.0.0.1:{cluster.redis_ports[primary]}" in cluster.last_start("sentinel-1")
     assert cluster.settle() == primary
+
+
+def test_acl_users_get_exactly_their_rules_on_every_server_after_failovers(cluster: Cluster) -> None:
+    """ACL users (rendered by redis-start.sh from acl-users.conf and the password files) beside the
+    default user. Runs after the failovers and restarts above, so the users have been through
+    Sentinel's CONFIG REWRITE and re-rendering by the script; the default user kept replication,
+    Sentinel and the HAProxy checks working all along."""
+    primary = cluster.settle()
+    with cluster.client(cluster.write_port, user="app") as app:
+        assert app.set("app:acl", "v") and app.get("app:acl") == "v"
+        with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
+            app.set("other:acl", "v")            # outside ~app:*
+        with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
+            app.flushall()                        # -@dangerous
+        assert app.get("shared:acl") is None     # the selector grants GET on shared:*
+        with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
+            app.set("shared:acl", "v")           # ... and nothing else there
+    with cluster.redis(primary) as r:
+        assert r.execute_command("ACL", "WHOAMI") == "default"
+        r.set("other:acl", "by-default")
+        assert r.execute_command("WAIT", 2, 5000) == 2
+    for i in range(cluster.servers):
+        with cluster.client(cluster.redis_ports[i], user="reader") as reader:
+            assert reader.mget(["app:acl", "other:acl"]) == ["v", "by-default"], f"redis-{i}"
+            with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
+                reader.execute_command("SCAN", 0)     # +@read, then -@all +get +mget
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        cluster.client(cluster.redis_ports[primary], user="app", password=PASSWORD).ping()
+
+    # The users' passwords exist only in the Secret files and the runtime config in the run dir.
+    secrets = [PASSWORD] + [user_password(name) for name, _ in ACL_USERS]
+    for name, m in cluster.members.items():
+        for f in m.conf.iterdir():
+            assert not any(s in f.read_text() for s in secrets), f"{name}: {f.name} holds a password"
+    assert (cluster.members["redis-0"].conf / "acl-users.conf").exists()
+    assert not (cluster.members["sentinel-0"].conf / "acl-users.conf").exists()
+
+
+def test_every_form_of_acl_rule_the_config_accepts_loads_in_redis() -> None:
+    require_binaries()
+    root = new_root("cp-ha-acl-")
+    users = tuple((f"u{i}", rules) for i, rules in enumerate(ACL_RULE_EXAMPLES))
+    c = Cluster(root, servers=1, sentinels=1, acl_users=users)
+    try:
+        c.start("redis-0")
+        c.wait_ready("redis-0")
+        with c.redis(0) as r:
+            listed = {line.split()[1]: line for line in r.execute_command("ACL", "LIST")}
+        for name, _ in users:
+            assert " on " in listed[name] and " #" in listed[name], listed[name]
+            with c.client(c.redis_ports[0], user=name) as u:
+                u.execute_command("AUTH", name, user_password(name))
+    finally:
+        c.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("persistence, survives", [("none", False), ("rdb", True), ("aof", True)])
