@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tools import harness
+from tools import harness, validate
 
 REQUIRE_LIVE = os.environ.get("CACHE_PATTERNS_REQUIRE_LIVE") == "1"
 CANARY = "CANARY0cache0patterns0leak0check0xyzzy0123456789ab"
@@ -36,3 +36,15 @@ def stack_run(stack: str, password: str = harness.PLACEHOLDER_PASSWORD) -> harne
 
 # What a StackReference to the cluster's stack returns in tests (stacks may use networkFrom).
 STACK_OUTPUTS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="session")
+def crd_index():
+    """The operators' CRDs, from $CACHE_PATTERNS_CRDS (default ../shared/schemas/crds); tests that
+    need them skip, saying so, where the folder is absent (the CRDs are upstream data, not ours)."""
+    from tools import crds
+
+    folder = validate.crds_dir()
+    if folder is None:
+        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds) to the operator CRDs")
+    return crds.load(folder)

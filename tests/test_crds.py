@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tools import crds, validate
+from tools import crds
 
 GROUP = "example.test"
 
@@ -173,11 +173,8 @@ def test_load_reads_folders_recursively_and_kubectl_list_output(tmp_path):
 # ---- the real operator CRDs -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def real_index() -> crds.Index:
-    folder = validate.crds_dir()
-    if folder is None:
-        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds) to the operator CRDs")
-    return crds.load(folder)
+def real_index(crd_index) -> crds.Index:
+    return crd_index
 
 
 def test_the_real_folder_holds_the_operator_kinds_at_the_pinned_versions(real_index):

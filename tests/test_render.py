@@ -2,7 +2,6 @@
 what it cannot show, secrets redacted, deterministic names, non-zero exit on bad config."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import yaml

@@ -47,19 +47,16 @@ def test_builtin_objects_validate_for_the_stack_own_version(stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_custom_resources_validate_against_operator_crds(stack):
+def test_custom_resources_validate_against_operator_crds(stack, crd_index):
+    from tools import crds
+
     customs = [o for o in stack_run(stack).manifests() if validate.is_custom(o)]
     if not customs:
         pytest.skip(f"stack {stack} renders no custom resources")
-    folder = validate.crds_dir()
-    if folder is None:
-        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
-    from tools import crds
-    index = crds.load(folder)
-    covered = [o for o in customs if crds.covers(o, index)]
+    covered = [o for o in customs if crds.covers(o, crd_index)]
     if not covered:
-        pytest.skip(f"{folder} has no CRD of the groups of {[validate.describe(o) for o in customs]}")
-    problems = [p for obj in covered for p in crds.validate(obj, index)]
+        pytest.skip(f"{crd_index.folder} has no CRD of the groups of {[validate.describe(o) for o in customs]}")
+    problems = [p for obj in covered for p in crds.validate(obj, crd_index)]
     assert not problems, "\n".join(problems)
 
 

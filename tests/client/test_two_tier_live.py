@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable, List
 
 import pytest
-import redis
 
 from cache_patterns_client import L2Unavailable, TwoTierCache, protocol
 from cache_patterns_client.connect import ClientOptions
