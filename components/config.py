@@ -403,6 +403,16 @@ def resolve_memory(memory: int | None, capacity: Capacity | None, percent: int, 
 # ---------------------------------------------------------------------------------------------
 # Schema.
 
+def _check_name(ctx: Ctx, path: str, *, max_len: int, what: str, suffix: str = "") -> str | None:
+    """The physical name `<stack>-<cache>[-<suffix>]` a cache at `path` (`caches.<name>`) will get, or
+    None after reporting, on `path`, that it breaks its consumer's limit."""
+    try:
+        return naming.physical_name(ctx.stack, path.rsplit(".", 1)[-1], suffix, max_len=max_len, what=what)
+    except naming.NameError_ as exc:
+        ctx.error(path, str(exc).split(": ", 1)[1])
+        return None
+
+
 def _env_default(production: Any, staging: Any, development: Any) -> Any:
     return lambda ctx: {"production": production, "staging": staging}.get(ctx.environment, development)
 
@@ -568,12 +578,7 @@ def _check_statefulset(c: StatefulSetCache, path: str, ctx: Ctx) -> None:
             ctx.error(f"{path}.aclUsers[{i}].name",
                       f"{user.name!r} is already the name of aclUsers[{seen[user.name]}]; user names are unique")
         seen.setdefault(user.name, i)
-    from .naming import NameError_, physical_name
-
-    try:
-        physical_name(ctx.stack, path.rsplit(".", 1)[-1], max_len=STATEFULSET_NAME_LIMIT, what="StatefulSet")
-    except NameError_ as exc:
-        ctx.error(path, str(exc).split(": ", 1)[1])
+    _check_name(ctx, path, max_len=STATEFULSET_NAME_LIMIT, what="StatefulSet")
 
 
 # `<stack>-<cache>` names the Redis StatefulSet, its Services and pods; the Sentinel StatefulSet is
@@ -655,14 +660,10 @@ def _window(text: str, path: str, ctx: Ctx) -> tuple[int, int] | None:
     return points[0], length
 
 
-def _elasticache_id(stack: str, cache: str, suffix: str, what: str, path: str, ctx: Ctx) -> None:
+def _elasticache_id(ctx: Ctx, path: str, suffix: str, what: str) -> None:
     """Report, as a config error on `path`, a derived ElastiCache id AWS would refuse."""
-    try:
-        name = naming.physical_name(stack, cache, suffix, max_len=ELASTICACHE_ID_MAX, what=what)
-    except naming.NameError_ as exc:
-        ctx.error(path, str(exc).removeprefix(f"caches.{cache}: "))
-        return
-    if "--" in name:
+    name = _check_name(ctx, path, max_len=ELASTICACHE_ID_MAX, what=what, suffix=suffix)
+    if name is not None and "--" in name:
         ctx.error(path, f"the {what} name {name!r} contains '--', which ElastiCache refuses (rename the stack or cache)")
 
 
@@ -723,7 +724,7 @@ def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
         if c.node_type is None:
             ctx.error(f"{path}.nodeType", "is required with kind: elasticache (such as cache.r7g.large)")
         _check_replicas(c, path, ctx)
-        _elasticache_id(ctx.stack, cache, "", "replication group id", path, ctx)
+        _elasticache_id(ctx, path, "", "replication group id")
         maint = _window(c.maintenance_window, f"{path}.maintenanceWindow", ctx) if c.maintenance_window else None
         if snapshot and maint:
             week = 7 * 1440
@@ -742,7 +743,7 @@ def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
         if not c.at_rest_encryption:
             ctx.error(f"{path}.atRestEncryption", "serverless caches are always encrypted at rest, got false")
         for suffix, what in (("", "serverless cache"), ("default", "ElastiCache user id")):
-            _elasticache_id(ctx.stack, cache, suffix, what, path, ctx)
+            _elasticache_id(ctx, path, suffix, what)
 
 
 ROTATION = Obj(Rotation, [
@@ -832,8 +833,6 @@ OPERATOR_NAME_LIMITS = {"ot-replication": 50, "ot-cluster": 43, "spotahome-failo
 
 
 def _check_operator(c: OperatorCache, path: str, ctx: Ctx) -> None:
-    from .naming import NameError_, physical_name
-
     _check_memory(c, path, ctx)
     _check_auth(c, path, ctx)
     _check_replicas(c, path, ctx)
@@ -861,11 +860,7 @@ def _check_operator(c: OperatorCache, path: str, ctx: Ctx) -> None:
         ctx.error(f"{path}.version", f"no default {c.operator} image for Redis {version!r} (table: {known}); "
                                      f"set `image`{'' if c.kind == 'ot-cluster' else ' and `sentinelImage`'} to pinned "
                                      f"images of that version")
-    cache = path.rsplit(".", 1)[-1]
-    try:
-        physical_name(ctx.stack, cache, max_len=OPERATOR_NAME_LIMITS[c.kind], what=f"{c.kind} resource")
-    except NameError_ as exc:
-        ctx.error(path, str(exc).split(": ", 1)[1])
+    _check_name(ctx, path, max_len=OPERATOR_NAME_LIMITS[c.kind], what=f"{c.kind} resource")
 
 
 OPERATOR = Obj(OperatorCache, _common("operator", engine_default="redis") + _in_cluster("512Mi") + [
