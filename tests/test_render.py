@@ -97,3 +97,22 @@ def test_cloud_resources_are_summarised_without_their_secret_inputs(tmp_path, mo
     assert "sessions-replication-group [protected] (secret inputs: authToken)" in summary
     assert "nodeType=cache.r7g.large" in summary and "multiAzEnabled=true" in summary
     assert CANARY not in summary
+
+
+def test_secure_config_values_get_labelled_placeholders_and_are_redacted(tmp_path, monkeypatch):
+    cfg = {"cache-patterns:environment": "development",
+           "cache-patterns:caches": {"legacy": {"pattern": "external", "kind": "endpoint", "host": "redis.example.com",
+                                                "tls": False}},
+           "cache-patterns:apps": [{"name": "web", "image": "ghcr.io/acme/web:1.0", "cache": "legacy",
+                                    "passwordEnv": True}],
+           "cache-patterns:passwords": {"legacy": {"secure": "v1:AAAAencrypted"}}}
+    monkeypatch.setattr(harness, "load_stack_config", lambda stack: cfg)
+    monkeypatch.setattr(harness, "stack_file", lambda stack: tmp_path)
+    assert render.main(["legacy", "--out", str(tmp_path / "out")]) == 0
+    placeholder = harness.secure_placeholder("cache-patterns:passwords.legacy")
+    assert placeholder == "placeholder-for-passwords.legacy"
+    summary = (tmp_path / "out/legacy/SUMMARY.txt").read_text()
+    assert f"secure config cache-patterns:passwords.legacy: the preview uses the placeholder '{placeholder}'" in summary
+    files = [p.read_text() for p in (tmp_path / "out/legacy").rglob("*.yaml")]
+    assert not any(placeholder in text for text in files), "a secure value reached a rendered file"
+    assert any("kind: Secret" in text and render.REDACTED in text for text in files)

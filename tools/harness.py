@@ -11,8 +11,9 @@ import asyncio
 import gc
 import hashlib
 import json
-import threading
+import re
 import runpy
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -255,6 +256,13 @@ def engine_config(stack_config: dict[str, Any], secret_value: Callable[[str], st
     return flat, secret_keys
 
 
+def secure_placeholder(key: str) -> str:
+    """What a `secure:` config value reads as in a render: labelled with its key, and URL-safe so it
+    passes the same checks a real password must (`cache-patterns:passwords.legacy` ->
+    `placeholder-for-passwords.legacy`)."""
+    return "placeholder-for-" + re.sub(r"[^A-Za-z0-9._~-]", ".", key.split(":", 1)[-1])
+
+
 def load_stack_config(stack: str) -> dict[str, Any]:
     data = yaml.safe_load(stack_file(stack).read_text()) or {}
     return data.get("config") or {}
@@ -265,7 +273,8 @@ def run(stack: str, config: dict[str, Any] | None = None, *, password: str = PLA
     """Evaluate __main__.py for `stack` (config from its stack file unless given) under mocks."""
     if config is None:
         config = load_stack_config(stack)
-    flat, secret_keys = engine_config(config, lambda key: password)
+    flat, secret_keys = engine_config(config, lambda key: secure_placeholder(key) if password == PLACEHOLDER_PASSWORD
+                                      else password)
     mocks = ProgramMocks(password=password, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)
     settings.reset_options(project=PROJECT, stack=stack, preview=False)

@@ -70,7 +70,8 @@ class Result:
 def render(stack: str, out: Path | None, crds: Path | None = None, check: bool = True) -> Result:
     started = time.perf_counter()
     run = harness.run(stack)
-    secrets = {harness.PLACEHOLDER_PASSWORD}
+    secure = secure_keys(harness.load_stack_config(stack))
+    secrets = {harness.PLACEHOLDER_PASSWORD, *(harness.secure_placeholder(k) for k in secure)}
     manifests = [manifest_of(r, secrets) for r in run.k8s_objects]
     problems: list[str] = []
     unchecked: list[str] = []
@@ -122,6 +123,18 @@ def _brief(value: Any) -> str:
     return yaml.safe_dump(clean(value), default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
+def secure_keys(config: dict, prefix: str = "") -> list[str]:
+    """The keys of a stack file's `secure:` values (`cache-patterns:passwords.legacy`)."""
+    out = []
+    for key, value in config.items():
+        full = f"{prefix}.{key}" if prefix else (key if ":" in key else f"{harness.PROJECT}:{key}")
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            out.append(full)
+        elif isinstance(value, dict):
+            out += secure_keys(value, full)
+    return out
+
+
 def _pods(obj: dict) -> str:
     spec = (obj.get("spec") or {})
     tpl = (spec.get("template") or {}).get("spec") or {}
@@ -162,6 +175,9 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
                          f"{(r.inputs.get('repositoryOpts') or {}).get('repo', '')} into namespace "
                          f"{r.inputs.get('namespace')}; the objects the chart creates are NOT shown "
                          f"(Helm renders nothing under mocks)")
+    for key in secure_keys(cfg):
+        lines.append(f"  secure config {key}: the preview uses the placeholder {harness.secure_placeholder(key)!r}; "
+                     f"the real value is set with `pulumi config set --secret`")
     lines += ["", "Stack outputs:"]
     for name, out in run.outputs.items():
         if out.secret:
