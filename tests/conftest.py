@@ -12,14 +12,19 @@ REQUIRE_LIVE = os.environ.get("CACHE_PATTERNS_REQUIRE_LIVE") == "1"
 CANARY = "CANARY0cache0patterns0leak0check0xyzzy0123456789ab"
 
 
+def skip_or_fail(reason: str) -> None:
+    """A live test without what it needs: skipped with the reason, or failed in CI
+    (CACHE_PATTERNS_REQUIRE_LIVE=1), where .ci/run installs everything."""
+    if REQUIRE_LIVE:
+        pytest.fail(f"{reason}, and CACHE_PATTERNS_REQUIRE_LIVE=1")
+    pytest.skip(reason)
+
+
 def need_binary(name: str) -> str:
-    """The path of a binary the live tests run; skipped with a reason if absent, failed in CI."""
+    """The path of a binary the live tests run."""
     path = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
     if path is None:
-        message = f"{name} is not installed (Debian package; .ci/run installs it)"
-        if REQUIRE_LIVE:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"{name} is not installed (Debian package; .ci/run installs it)")
     return path
 
 

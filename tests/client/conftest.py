@@ -24,6 +24,7 @@ except ImportError:  # not pip-installed: test the source tree (CI installs it, 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clients" / "python" / "src"))
 
 from cache_patterns_client import ClientOptions, TwoTierCache  # noqa: E402
+from tests.conftest import skip_or_fail  # noqa: E402
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -36,10 +37,7 @@ FAST = ClientOptions(l1_connect_timeout=0.2, l1_timeout=0.2, l2_connect_timeout=
 def require_live() -> None:
     """Skip (or, with CACHE_PATTERNS_REQUIRE_LIVE=1, fail) when redis-server is not installed."""
     if REDIS_SERVER is None:
-        reason = "redis-server not on PATH (apt-get install redis-server)"
-        if os.environ.get("CACHE_PATTERNS_REQUIRE_LIVE") == "1":
-            pytest.fail(f"{reason}, and CACHE_PATTERNS_REQUIRE_LIVE=1")
-        pytest.skip(reason)
+        skip_or_fail("redis-server not on PATH (apt-get install redis-server)")
 
 
 def free_port() -> int:

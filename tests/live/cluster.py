@@ -59,15 +59,12 @@ def missing_binaries() -> list[str]:
 def require_binaries() -> None:
     """Skip a test without redis-server/redis-sentinel/redis-cli/haproxy/openssl; fail it instead
     when CACHE_PATTERNS_REQUIRE_LIVE=1 (CI, where they are installed with apt-get)."""
-    import pytest
+    from tests.conftest import skip_or_fail
 
     missing = missing_binaries()
     if missing:
-        reason = (f"{', '.join(missing)} not installed (apt-get install redis-server redis-sentinel "
-                  f"redis-tools haproxy openssl)")
-        if os.environ.get("CACHE_PATTERNS_REQUIRE_LIVE") == "1":
-            pytest.fail(f"{reason}, and CACHE_PATTERNS_REQUIRE_LIVE=1")
-        pytest.skip(reason)
+        skip_or_fail(f"{', '.join(missing)} not installed (apt-get install redis-server redis-sentinel "
+                     f"redis-tools haproxy openssl)")
 
 
 def free_ports(n: int) -> list[int]:
