@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 
@@ -244,7 +244,3 @@ def _str(value: pulumi.Input[Any]) -> pulumi.Input[str]:
     if isinstance(value, pulumi.Output):
         return value.apply(str)
     return str(value)
-
-
-def env_names(env: Sequence[dict]) -> list[str]:
-    return [e["name"] for e in env]
