@@ -1,0 +1,1 @@
+"""One module per group of tools; each registers its recipes with `e2e.toolchain.recipe`."""

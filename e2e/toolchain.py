@@ -1,0 +1,187 @@
+"""Build the pinned toolchain once per machine, into a cache outside the repo keyed by the pins.
+
+    python -m e2e.toolchain [build] [TOOL ...]   build what is missing (all tools by default)
+    python -m e2e.toolchain path TOOL            print the tool's bin directory (built or not)
+    python -m e2e.toolchain list                 every tool, its pin, key and whether it is built
+
+A recipe is a function registered with `@recipe("<tool>")` in a module of `e2e/recipes/`; it reads
+its table of `e2e/pins.toml` from `build.pin` and writes binaries to `build.bin`. The framework
+times each build, retries downloads, installs atomically (a half-built tool is never used) and
+serialises concurrent builds of one tool with a file lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import pkgutil
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+HERE = Path(__file__).resolve().parent
+PINS = HERE / "pins.toml"
+RECIPES: dict[str, Callable[["Build"], None]] = {}
+
+
+class ToolchainError(RuntimeError):
+    """A build step failed; the message names the tool and, for downloads, the module and version."""
+
+
+def recipe(tool: str) -> Callable[[Callable[["Build"], None]], Callable[["Build"], None]]:
+    def register(fn: Callable[["Build"], None]) -> Callable[["Build"], None]:
+        if tool in RECIPES:
+            raise ToolchainError(f"two recipes for {tool!r}")
+        RECIPES[tool] = fn
+        return fn
+    return register
+
+
+def _load_recipes() -> None:
+    for mod in pkgutil.iter_modules([str(HERE / "recipes")]):
+        importlib.import_module(f"e2e.recipes.{mod.name}")
+
+
+def pins() -> dict[str, dict]:
+    with PINS.open("rb") as f:
+        return tomllib.load(f).get("tools", {})
+
+
+def cache_root() -> Path:
+    base = os.environ.get("CACHE_PATTERNS_CACHE") or str(Path.home() / ".cache" / "cache-patterns")
+    return Path(base) / "toolchain"
+
+
+def key(tool: str) -> str:
+    """Hash of the tool's pin table and its recipe's source: a change to either rebuilds it."""
+    fn = RECIPES[tool]
+    payload = json.dumps(pins()[tool], sort_keys=True) + inspect.getsource(sys.modules[fn.__module__])
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def tool_dir(tool: str) -> Path:
+    return cache_root() / f"{tool}-{key(tool)}"
+
+
+def bin_dir(tool: str) -> Path:
+    return tool_dir(tool) / "bin"
+
+
+def is_built(tool: str) -> bool:
+    return (tool_dir(tool) / ".complete").exists()
+
+
+@dataclass
+class Build:
+    tool: str
+    pin: dict
+    out: Path      # the tool's staging directory; renamed to its final place when the recipe returns
+    work: Path     # scratch space, deleted afterwards
+
+    @property
+    def bin(self) -> Path:
+        return self.out / "bin"
+
+    def log(self, msg: str) -> None:
+        print(f"  [{self.tool}] {msg}", flush=True)
+
+    def run(self, cmd: Sequence[str], cwd: Path | None = None, env: dict | None = None,
+            what: str | None = None, retries: int = 0, capture: bool = False) -> str:
+        """Run a command (niced: builds share the machine with timing-sensitive tests).
+
+        `retries` re-runs a failing command (downloads); the error names `what` (module@version).
+        """
+        full_env = {**os.environ, **(env or {})}
+        for attempt in range(retries + 1):
+            proc = subprocess.run(["nice", "-n", "10", *cmd], cwd=cwd, env=full_env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if proc.returncode == 0:
+                return proc.stdout if capture else ""
+            if attempt < retries:
+                self.log(f"retrying ({attempt + 1}/{retries}) after: {proc.stdout.strip()[-300:]}")
+                time.sleep(5 * (attempt + 1))
+        raise ToolchainError(f"{self.tool}: {what or ' '.join(cmd)} failed (exit {proc.returncode}):\n"
+                             f"{proc.stdout.strip()[-4000:]}")
+
+    def go_download(self, module: str, version: str) -> dict:
+        """`go mod download -json module@version` with retries; returns its JSON (Dir, Origin, ...)."""
+        out = self.run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=self.work,
+                       what=f"download of Go module {module}@{version}", retries=3, capture=True)
+        return json.loads(out)
+
+
+def build(tool: str) -> float | None:
+    """Build one tool unless its cache entry exists; returns the seconds it took (None: cached)."""
+    if is_built(tool):
+        print(f"{tool}: cached ({tool_dir(tool)})", flush=True)
+        return None
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".{tool}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_built(tool):   # another process built it while we waited
+            return None
+        final = tool_dir(tool)
+        staging = root / f".{final.name}.staging"
+        work = root / f".{final.name}.work"
+        for d in (staging, work):
+            shutil.rmtree(d, ignore_errors=True)
+        (staging / "bin").mkdir(parents=True)
+        work.mkdir(parents=True)
+        print(f"{tool}: building {json.dumps(pins()[tool], sort_keys=True)}", flush=True)
+        start = time.monotonic()
+        try:
+            RECIPES[tool](Build(tool, pins()[tool], staging, work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        took = time.monotonic() - start
+        (staging / ".complete").write_text(json.dumps({"seconds": round(took, 1), "pin": pins()[tool]}))
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        print(f"{tool}: built in {took:.0f} s -> {final / 'bin'}", flush=True)
+        return took
+
+
+def main(argv: list[str]) -> int:
+    _load_recipes()
+    cmd = argv[0] if argv else "build"
+    args = argv[1:]
+    if cmd not in ("build", "path", "list") and cmd in RECIPES:
+        cmd, args = "build", argv
+    unknown = [t for t in args if t not in RECIPES]
+    missing_pins = sorted(set(RECIPES) - set(pins()))
+    if unknown or missing_pins:
+        print(f"unknown tool(s) {unknown}; tools without a pin {missing_pins}; known: {sorted(RECIPES)}",
+              file=sys.stderr)
+        return 2
+    if cmd == "path":
+        if len(args) != 1:
+            print("usage: python -m e2e.toolchain path TOOL", file=sys.stderr)
+            return 2
+        print(bin_dir(args[0]))
+        return 0
+    if cmd == "list":
+        for t in sorted(RECIPES):
+            print(f"{t:28} {'built' if is_built(t) else 'missing':8} {key(t)}  {json.dumps(pins()[t], sort_keys=True)}")
+        return 0
+    total = time.monotonic()
+    try:
+        for t in args or sorted(RECIPES):
+            build(t)
+    except ToolchainError as e:
+        print(f"toolchain: {e}", file=sys.stderr)
+        return 1
+    print(f"toolchain: ready in {time.monotonic() - total:.0f} s (cache {cache_root()})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
