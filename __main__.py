@@ -4,8 +4,10 @@ This file only composes: config -> providers and namespaces -> caches -> apps ->
 """
 import pulumi
 
-from components import caches, config, platform
-from components.app import AppDeployment
+from cache_patterns import caches
+from cache_patterns import stack as config
+from cache_patterns.core import platform
+from cache_patterns.app import AppDeployment
 
 cfg = config.load()  # raises ConfigError, listing every problem, before any resource exists
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import config, sizing
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.core import sizing
+from cache_patterns.schema import ConfigError
 from tools import harness
 
 BASE = {

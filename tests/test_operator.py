@@ -8,8 +8,11 @@ import json
 
 import pytest
 
-from components import config, naming, operator, sizing
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.core import naming
+from cache_patterns.patterns.operator import component as operator
+from cache_patterns.core import sizing
+from cache_patterns.schema import ConfigError
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from components import config, schema
+from cache_patterns import stack as config
+from cache_patterns import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -74,7 +75,7 @@ def test_dependencies_are_pinned():
 
 
 def test_every_component_has_a_module_docstring_and_typed_component_tokens():
-    for path in (ROOT / "components").glob("*.py"):
+    for path in (ROOT / "cache_patterns").rglob("*.py"):
         if path.name == "__init__.py":
             continue
         tree = ast.parse(path.read_text())

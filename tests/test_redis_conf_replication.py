@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from components import config, ha
-from components.redis_conf import (RDB_SAVE, ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf,
+from cache_patterns import stack as config
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core.redis_conf import (RDB_SAVE, ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf,
                                    replicated_directives, sentinel_conf, sentinel_directives)
 
 SERVER = ReplicatedServer(maxmemory=100 * 1024 * 1024, maxmemory_policy="allkeys-lru")

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from components import sizing
-from components.sizing import MI, GI
+from cache_patterns.core import sizing
+from cache_patterns.core.sizing import MI, GI
 
 
 @pytest.mark.parametrize("text,expected", [

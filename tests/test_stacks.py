@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 import yaml
 
-from components import config
+from cache_patterns import stack as config
 from tests.conftest import CANARY, stack_run
 from tools import harness, pss, snapshot, validate
 
@@ -167,7 +167,7 @@ def _secretish_values(node, path=""):
     """(path, value) of every plaintext value under a key named like a password, token or secret.
     Keys the schema declares as references to a Kubernetes Secret, or as a flag or number (such as
     `passwordEnv: true`), cannot hold one."""
-    from components import schema
+    from cache_patterns import schema
     refs = {f.key for f in _all_fields() if f.reference or isinstance(f.spec, (schema.Bool, schema.Int))}
     if isinstance(node, dict):
         if set(node) == {"secure"}:
@@ -185,7 +185,7 @@ def _secretish_values(node, path=""):
 
 
 def _all_fields(spec=None):
-    from components import schema
+    from cache_patterns import schema
     spec = spec or config.TOP
     stack = [spec]
     while stack:

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from components import config, contract, ha
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.core import contract
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.schema import ConfigError
 from tests.conftest import CANARY, stack_run
 from tools import harness
 

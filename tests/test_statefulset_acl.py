@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from components import config, contract, ha
-from components.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_rule_problems, acl_users_conf
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.core import contract
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_rule_problems, acl_users_conf
+from cache_patterns.schema import ConfigError
 from tests.conftest import CANARY
 from tests.live.cluster import ACL_RULE_EXAMPLES, ACL_USERS
 from tools import harness

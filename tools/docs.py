@@ -11,7 +11,9 @@ import re
 import sys
 from pathlib import Path
 
-from components import config, contract, schema
+from cache_patterns import stack as config
+from cache_patterns.core import contract
+from cache_patterns import schema
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

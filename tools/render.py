@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from components.schema import ConfigError
+from cache_patterns.schema import ConfigError
 from tools import harness, validate
 
 REDACTED = "<redacted: generated or set as a secret; see `pulumi up`>"

@@ -22,8 +22,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from components import ha
-from components.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, sentinel_conf
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, sentinel_conf
 
 UID = 10001
 PASSWORD = "Lv3sT0nly8PasswordForLiveTests0x4d2Zq9"

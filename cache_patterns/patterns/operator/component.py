@@ -14,12 +14,14 @@ from typing import Any, NotRequired, Sequence, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from . import passwords, sizing, tls
-from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
+from cache_patterns.core import k8s as kb
+from cache_patterns.core import passwords
+from cache_patterns.core import sizing
+from cache_patterns.core import tls
+from cache_patterns.stack import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
                      OperatorCache, OperatorInstall, StackConfig)
-from .contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
-from .naming import physical_name
+from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
+from cache_patterns.core.naming import physical_name
 
 OT_API = "redis.redis.opstreelabs.in/v1beta2"
 SPOTAHOME_API = "databases.spotahome.com/v1"

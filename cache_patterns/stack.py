@@ -11,8 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import naming, redis_conf, schema, sizing
-from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
+from cache_patterns.core import naming
+from cache_patterns.core import redis_conf
+from cache_patterns import schema
+from cache_patterns.core import sizing
+from cache_patterns.schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
 NAMESPACE = "cache-patterns"

@@ -10,10 +10,10 @@ from typing import TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from . import sizing
-from .config import AppConfig, Peer
-from .contract import CHECKSUM_ANNOTATION, CacheBinding
+from cache_patterns.core import k8s as kb
+from cache_patterns.core import sizing
+from cache_patterns.stack import AppConfig, Peer
+from cache_patterns.core.contract import CHECKSUM_ANNOTATION, CacheBinding
 
 
 class AppDeploymentArgs(TypedDict):

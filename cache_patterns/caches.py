@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pulumi
 
-from .config import AppConfig, StackConfig
-from .contract import CacheBinding
-from .external import ExternalCache
-from .k8s import BoundCache
-from .sidecar import Sidecar
-from .statefulset import RedisStatefulSet
-from .two_tier import TwoTier
+from cache_patterns.stack import AppConfig, StackConfig
+from cache_patterns.core.contract import CacheBinding
+from cache_patterns.patterns.external.component import ExternalCache
+from cache_patterns.core.k8s import BoundCache
+from cache_patterns.patterns.sidecar.component import Sidecar
+from cache_patterns.patterns.statefulset.component import RedisStatefulSet
+from cache_patterns.patterns.two_tier.component import TwoTier
 
 
 def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
@@ -30,7 +30,7 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
             "apps": cfg.apps_of(name), "environment": cfg.environment, "cluster_domain": cfg.cluster_domain,
         }, opts)
     else:
-        from . import operator
+        from cache_patterns.patterns.operator import component as operator
 
         cache = operator.build(name, cfg, opts)
     l1 = getattr(settings, "l1", None)

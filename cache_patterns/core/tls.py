@@ -9,9 +9,9 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import TlsConfig
-from .contract import FileRef
-from .naming import physical_name
+from cache_patterns.stack import TlsConfig
+from cache_patterns.core.contract import FileRef
+from cache_patterns.core.naming import physical_name
 
 KEY = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
 

@@ -12,11 +12,15 @@ from typing import Sequence, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import contract, ha, passwords, sizing, tls
-from . import k8s as kb
-from .config import AppConfig, StatefulSetCache, default_image
-from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
-from .naming import physical_name
+from cache_patterns.core import contract
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core import passwords
+from cache_patterns.core import sizing
+from cache_patterns.core import tls
+from cache_patterns.core import k8s as kb
+from cache_patterns.stack import AppConfig, StatefulSetCache, default_image
+from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
+from cache_patterns.core.naming import physical_name
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from . import sizing
+from cache_patterns.core import sizing
 
 REQUIRED = object()
 

@@ -14,10 +14,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from . import naming, passwords
-from .config import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation
-from .contract import CacheBinding, CacheConnection, FileRef, SecretRef
+from cache_patterns.core import k8s as kb
+from cache_patterns.core import naming
+from cache_patterns.core import passwords
+from cache_patterns.stack import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation
+from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef
 
 PRIMARY_PORT = 6379
 # ElastiCache Serverless answers on the same host name at 6379 (primary) and 6380 (reads from the

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import sidecar
-from .config import L1Config
-from .contract import CacheBinding, L1Tier
+from cache_patterns.patterns.sidecar import component as sidecar
+from cache_patterns.stack import L1Config
+from cache_patterns.core.contract import CacheBinding, L1Tier
 
 
 def invalidation_channel(stack: str, cache: str) -> str:

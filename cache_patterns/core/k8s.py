@@ -6,8 +6,8 @@ from typing import Iterable, Protocol
 
 import pulumi
 
-from .config import AppConfig
-from .contract import CacheBinding
+from cache_patterns.stack import AppConfig
+from cache_patterns.core.contract import CacheBinding
 
 PART_OF = "cache-patterns"
 MANAGED_BY = "pulumi"

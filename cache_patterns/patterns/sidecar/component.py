@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import k8s, redis_conf, sizing
-from .config import DEFAULT_ENGINE_VERSION, L1Config, SidecarCache, default_image
-from .contract import CacheBinding, CacheConnection, PodParts
+from cache_patterns.core import k8s
+from cache_patterns.core import redis_conf
+from cache_patterns.core import sizing
+from cache_patterns.stack import DEFAULT_ENGINE_VERSION, L1Config, SidecarCache, default_image
+from cache_patterns.core.contract import CacheBinding, CacheConnection, PodParts
 
 SOCKET_DIR = "/run/cache"
 SOCKET_VOLUME = "cache-socket"

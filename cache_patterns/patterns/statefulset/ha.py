@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from . import sizing
-from .config import StatefulSetCache
-from .contract import AUTH_DIR, PASSWORD_FILE
-from .redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, TlsFiles, acl_users_conf,
+from cache_patterns.core import sizing
+from cache_patterns.stack import StatefulSetCache
+from cache_patterns.core.contract import AUTH_DIR, PASSWORD_FILE
+from cache_patterns.core.redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, TlsFiles, acl_users_conf,
                          replicated_conf, sentinel_conf)
 
 CONF_DIR = "/etc/cache-patterns/conf"          # ConfigMap, read-only
@@ -298,7 +298,7 @@ SCRIPTS = ("common.sh", "redis-start.sh", "redis-prestop.sh", "sentinel-start.sh
 
 
 def script(name: str) -> str:
-    """One of SCRIPTS, as shipped in components/scripts."""
+    """One of SCRIPTS, as shipped in the scripts folder beside this module."""
     if name not in SCRIPTS:
         raise KeyError(f"unknown script {name!r}; one of {', '.join(SCRIPTS)}")
     return (SCRIPT_DIR / name).read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import StackConfig
+from cache_patterns.stack import StackConfig
 
 PSS_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",

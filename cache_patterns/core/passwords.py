@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .contract import PASSWORD_KEY, SecretRef
+from cache_patterns.core.contract import PASSWORD_KEY, SecretRef
 
 PASSWORD_LENGTH = 48
 
