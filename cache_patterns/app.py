@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import sizing
-from cache_patterns.stack import AppConfig, Peer
+from cache_patterns.config.app import AppConfig, Peer
 from cache_patterns.core.contract import CHECKSUM_ANNOTATION, CacheBinding
 
 
@@ -49,7 +49,7 @@ def pod_spec(app: AppConfig, binding: CacheBinding) -> dict:
         "image": app.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": app.port, "protocol": "TCP"}],
-        "env": binding.env(app.password_env) + extra_env,
+        "env": binding.env(app.wants_password_env) + extra_env,
         "resources": resources,
         "securityContext": kb.container_security_context(app.run_as_user),
         "readinessProbe": _probe(p.readiness_path, app.port, periodSeconds=5, failureThreshold=3,
@@ -106,7 +106,7 @@ class AppDeployment(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.password_env)},
+                        "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.wants_password_env)},
                     },
                     "spec": pod_spec(app, binding),
                 },

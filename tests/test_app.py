@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cache_patterns.core import contract
-from cache_patterns.schema import ConfigError
+from cache_patterns.config.errors import ConfigError
 from tests.conftest import stack_run
 from tests.test_contract import documented
 from tools import harness

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cache_patterns import stack as config
-from cache_patterns.schema import ConfigError
+from cache_patterns.config.errors import ConfigError
 from tools import harness, mock_outputs, validate
 
 RG = "aws:elasticache/replicationGroup:ReplicationGroup"

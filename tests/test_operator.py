@@ -8,11 +8,13 @@ import json
 
 import pytest
 
+from cache_patterns import engine
 from cache_patterns import stack as config
 from cache_patterns.core import naming
-from cache_patterns.patterns.operator import component as operator
+from cache_patterns import program
+from cache_patterns.patterns.operator import specs as operator
 from cache_patterns.core import sizing
-from cache_patterns.schema import ConfigError
+from cache_patterns.config.errors import ConfigError
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
 
@@ -403,7 +405,7 @@ def test_the_password_is_only_in_secrets_and_the_resource_references_the_cache_n
 
 # ---- names and bad configs ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,limit", sorted(config.OPERATOR_NAME_LIMITS.items()))
+@pytest.mark.parametrize("kind,limit", sorted(naming.OPERATOR_NAME_LIMITS.items()))
 def test_resource_names_are_derived_and_kept_within_the_operator_limit(kind, limit):
     cache = "c" * 20
     fits = "s" * (limit - len(cache) - 1)
@@ -471,10 +473,10 @@ def test_binding_refuses_a_namespace_without_an_app():
     import pulumi
     from pulumi.runtime import mocks as pmocks
 
-    parsed = config.parse(config.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
+    parsed = config.parse(engine.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
     pmocks.set_mocks(harness.ProgramMocks(), project=harness.PROJECT, stack=STACK, preview=False)
     try:
-        cache = operator.build("sessions", parsed, pulumi.ResourceOptions())
+        cache = program.build_caches(parsed, pulumi.ResourceOptions())["sessions"]
         assert cache.binding("shop").connection.password is not None
         with pytest.raises(ValueError, match="no app in namespace 'elsewhere'"):
             cache.binding("elsewhere")

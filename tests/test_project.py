@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from cache_patterns import stack as config
-from cache_patterns import schema
+from cache_patterns.config import reference, types
+from cache_patterns.stack import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -17,7 +17,7 @@ PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 # the keys type, items, description, secret, default.
 DECLARATION_KEYS = {"type", "items", "description", "secret", "default"}
 SIMPLE_TYPES = {"string", "integer", "boolean", "array"}
-SPEC_TYPES = {schema.Str: "string", schema.Bool: "boolean", schema.Int: "integer"}
+SPEC_TYPES = {types.Str: "string", types.Bool: "boolean", types.Int: "integer"}
 
 
 def test_project_basics():
@@ -46,11 +46,11 @@ def test_config_block_declares_only_types_pulumi_can_type():
 
 
 def test_declared_keys_are_the_scalar_keys_of_the_program_schema_with_the_same_type():
-    fields = {f.key: f for f in config.TOP.fields}
-    scalar = {k for k, f in fields.items() if type(f.spec) in SPEC_TYPES}
+    leaves = reference.leaf_types(StackConfig)
+    scalar = {k for k, leaf in leaves.items() if leaf in SPEC_TYPES}
     assert set(PROJECT["config"]) == scalar
     for key, decl in PROJECT["config"].items():
-        assert decl["type"] == SPEC_TYPES[type(fields[key].spec)]
+        assert decl["type"] == SPEC_TYPES[leaves[key]]
         # one source of truth for defaults: the program's schema
         assert "default" not in decl
 

@@ -12,7 +12,12 @@ import urllib.parse
 import pytest
 import yaml
 
+from cache_patterns import engine
 from cache_patterns import stack as config
+from cache_patterns.config import reference, types
+from cache_patterns.config.app import SECRETISH
+from cache_patterns.config.base import leaf_of
+from cache_patterns.stack import StackConfig
 from tests.conftest import CANARY, stack_run
 from tools import harness, pss, snapshot, validate
 
@@ -88,7 +93,7 @@ def test_every_app_cache_host_names_an_object_of_the_render_or_a_local_sidecar(s
     services = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in manifests if o["kind"] == "Service"}
     customs = [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in manifests if validate.is_custom(o)]
     cloud_endpoints = {v for r in run.resources if r.type.startswith("aws:") for v in _strings(r.outputs)}
-    stack_cfg = config.parse(config.decode(harness.engine_config(harness.load_stack_config(stack),
+    stack_cfg = config.parse(engine.decode(harness.engine_config(harness.load_stack_config(stack),
                                                                  lambda k: "x")[0], stack), stack)
     domain = stack_cfg.cluster_domain
     for app in stack_cfg.apps:
@@ -165,17 +170,17 @@ def test_no_urn_or_replace_forcing_field_changed_without_a_snapshot_update(stack
 
 def _secretish_values(node, path=""):
     """(path, value) of every plaintext value under a key named like a password, token or secret.
-    Keys the schema declares as references to a Kubernetes Secret, or as a flag or number (such as
+    Keys the models declare as references to a Kubernetes Secret, or as a flag or number (such as
     `passwordEnv: true`), cannot hold one."""
-    from cache_patterns import schema
-    refs = {f.key for f in _all_fields() if f.reference or isinstance(f.spec, (schema.Bool, schema.Int))}
+    refs = {r.key.rsplit(".", 1)[-1] for r in _all_rows()
+            if r.extra("reference") or isinstance(leaf_of(r.field), (types.Bool, types.Int))}
     if isinstance(node, dict):
         if set(node) == {"secure"}:
             return
         for k, v in node.items():
             sub = f"{path}.{k}" if path else str(k)
             bare = str(k).split(":")[-1]
-            if config.SECRETISH.fullmatch(bare) and bare not in refs and not (isinstance(v, dict) and set(v) == {"secure"}):
+            if SECRETISH.fullmatch(bare) and bare not in refs and not (isinstance(v, dict) and set(v) == {"secure"}):
                 yield sub, v
             else:
                 yield from _secretish_values(v, sub)
@@ -184,22 +189,8 @@ def _secretish_values(node, path=""):
             yield from _secretish_values(v, f"{path}[{i}]")
 
 
-def _all_fields(spec=None):
-    from cache_patterns import schema
-    spec = spec or config.TOP
-    stack = [spec]
-    while stack:
-        s = stack.pop()
-        if isinstance(s, schema.Obj):
-            for f in s.fields:
-                yield f
-                stack.append(f.spec)
-        elif isinstance(s, schema.Tagged):
-            stack.extend(s.variants.values())
-        elif isinstance(s, (schema.ListOf,)):
-            stack.append(s.item)
-        elif isinstance(s, schema.MapOf):
-            stack.append(s.value)
+def _all_rows():
+    return list(reference.rows(StackConfig))
 
 
 @pytest.mark.parametrize("stack", STACKS)

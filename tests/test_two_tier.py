@@ -6,7 +6,7 @@ import pytest
 
 from cache_patterns import stack as config
 from cache_patterns.patterns.two_tier import component as two_tier
-from cache_patterns.schema import ConfigError
+from cache_patterns.config.errors import ConfigError
 from tests.test_app import PATTERNS, base, deployment
 from tools import harness
 

@@ -101,34 +101,48 @@ class CacheConnection:
     def env(self, prefix: str = "CACHE", password_env: bool = False) -> list[dict]:
         """The env vars for this tier under `prefix` (CACHE, CACHE_L1, CACHE_L2). Names are fixed by
         the contract; an absent optional var means the feature is not in use (see the README)."""
-        out: list[dict] = [
-            _var(f"{prefix}_HOST", self.host),
-            _var(f"{prefix}_PORT", _str(self.port)),
-            _var(f"{prefix}_TLS", "true" if self.tls else "false"),
-            _var(f"{prefix}_CLUSTER", "true" if self.cluster else "false"),
+        return [{"name": name, **make()} for name, make in self._entries(prefix, password_env)]
+
+    def env_names(self, prefix: str = "CACHE", password_env: bool = False) -> list[str]:
+        """The names `env()` gives, without computing a value (config checks the contract with it)."""
+        return [name for name, _ in self._entries(prefix, password_env)]
+
+    def _entries(self, prefix: str, password_env: bool) -> list[tuple[str, Any]]:
+        def plain(value: Any) -> Any:
+            return lambda: {"value": value() if callable(value) else value}
+
+        out: list[tuple[str, Any]] = [
+            (f"{prefix}_HOST", plain(self.host)),
+            (f"{prefix}_PORT", plain(lambda: _str(self.port))),
+            (f"{prefix}_TLS", plain("true" if self.tls else "false")),
+            (f"{prefix}_CLUSTER", plain("true" if self.cluster else "false")),
         ]
         if self.socket:
-            out.append(_var(f"{prefix}_SOCKET", self.socket))
+            out.append((f"{prefix}_SOCKET", plain(self.socket)))
         if self.tls and self.ca is not None:
-            out.append(_var(f"{prefix}_TLS_CA_FILE", CA_FILE))
+            out.append((f"{prefix}_TLS_CA_FILE", plain(CA_FILE)))
         if self.read_host is not None:
-            out.append(_var(f"{prefix}_READ_HOST", self.read_host))
-            out.append(_var(f"{prefix}_READ_PORT", _str(self.read_port if self.read_port is not None else self.port)))
+            out.append((f"{prefix}_READ_HOST", plain(self.read_host)))
+            out.append((f"{prefix}_READ_PORT", plain(
+                lambda: _str(self.read_port if self.read_port is not None else self.port))))
         if self.sentinel is not None:
-            out.append(_var(f"{prefix}_SENTINELS", pulumi.Output.from_input(list(self.sentinel.addresses)).apply(",".join)))
-            out.append(_var(f"{prefix}_SENTINEL_MASTER", self.sentinel.master_name))
-            if self.sentinel.password is not None:
-                out.append(_var(f"{prefix}_SENTINEL_PASSWORD_FILE", PASSWORD_FILE if self.sentinel.password == self.password
-                                else SENTINEL_PASSWORD_FILE))
+            sentinel = self.sentinel
+            out.append((f"{prefix}_SENTINELS", plain(
+                lambda: pulumi.Output.from_input(list(sentinel.addresses)).apply(",".join))))
+            out.append((f"{prefix}_SENTINEL_MASTER", plain(sentinel.master_name)))
+            if sentinel.password is not None:
+                out.append((f"{prefix}_SENTINEL_PASSWORD_FILE", plain(
+                    PASSWORD_FILE if sentinel.password == self.password else SENTINEL_PASSWORD_FILE)))
         if self.username is not None:
-            out.append(_var(f"{prefix}_USERNAME", self.username))
+            out.append((f"{prefix}_USERNAME", plain(self.username)))
         if self.password is not None:
-            out.append(_var(f"{prefix}_PASSWORD_FILE", PASSWORD_FILE))
+            out.append((f"{prefix}_PASSWORD_FILE", plain(PASSWORD_FILE)))
             if password_env:
-                out.append({"name": f"{prefix}_PASSWORD",
-                            "valueFrom": {"secretKeyRef": {"name": self.password.name, "key": self.password.key}}})
+                ref = self.password
+                out.append((f"{prefix}_PASSWORD", lambda: {
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}))
         if self.password is None or password_env:
-            out.append(_var(f"{prefix}_URL", self.url(prefix)))
+            out.append((f"{prefix}_URL", plain(lambda: self.url(prefix))))
         return out
 
     def url(self, prefix: str = "CACHE") -> pulumi.Output[str]:
@@ -216,6 +230,17 @@ class CacheBinding:
             out.append(_var("CACHE_L1_INVALIDATION_CHANNEL", self.l1.invalidation_channel))
         return out
 
+    def env_names(self, password_env: bool = False) -> list[str]:
+        """The names `env()` gives, without computing a value."""
+        names = ["CACHE_CONTRACT_VERSION", "CACHE_NAME", "CACHE_PATTERN"]
+        if self.default_ttl_seconds is not None:
+            names.append("CACHE_DEFAULT_TTL")
+        names += self.connection.env_names("CACHE", password_env)
+        if self.l1 is not None:
+            names += self.connection.env_names("CACHE_L2", password_env) + self.l1.connection.env_names("CACHE_L1")
+            names += ["CACHE_L1_TTL_CAP", "CACHE_L1_INVALIDATION_CHANNEL"]
+        return names
+
     def volumes(self) -> list[dict]:
         return list(self.pod.volumes) + self.connection.volumes()
 
@@ -244,3 +269,8 @@ def _str(value: pulumi.Input[Any]) -> pulumi.Input[str]:
     if isinstance(value, pulumi.Output):
         return value.apply(str)
     return str(value)
+
+# Every variable name of the contract, `{P}` expanded: what apps may declare they read (`apps[].reads`).
+CONTRACT_NAMES: tuple[str, ...] = tuple(
+    name.replace("{P}", prefix) for name, _, _ in ENV_DOC
+    for prefix in (("CACHE", "CACHE_L2", "CACHE_L1") if "{P}" in name else ("",)))

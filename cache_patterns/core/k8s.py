@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable, Protocol
 
-import pulumi
 
-from cache_patterns.stack import AppConfig
-from cache_patterns.core.contract import CacheBinding
+class _App(Protocol):
+    name: str
+    namespace: str
 
 PART_OF = "cache-patterns"
 MANAGED_BY = "pulumi"
@@ -33,7 +33,7 @@ def selector(name: str, instance: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": instance}
 
 
-def app_selector(app: AppConfig) -> dict[str, str]:
+def app_selector(app: _App) -> dict[str, str]:
     return selector(app.name, app.name)
 
 
@@ -78,15 +78,6 @@ def namespace_peer(namespace: str, pod_labels: dict[str, str] | None = None) -> 
     return peer
 
 
-def app_peers(apps: Iterable[AppConfig]) -> list[dict]:
+def app_peers(apps: Iterable[_App]) -> list[dict]:
     """NetworkPolicy peers admitting exactly the pods of these apps, in whatever namespaces they run."""
     return [namespace_peer(a.namespace, app_selector(a)) for a in sorted(apps, key=lambda a: (a.namespace, a.name))]
-
-
-class BoundCache(Protocol):
-    """What every pattern gives the program: a binding per app namespace, and discovery outputs."""
-
-    def binding(self, namespace: str) -> CacheBinding: ...
-
-    @property
-    def discovery(self) -> dict[str, pulumi.Input]: ...

@@ -4,14 +4,16 @@ patterns, so both hand apps `CACHE_TLS_CA_FILE` the same way."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cache_patterns.stack import TlsConfig
+from cache_patterns.core import naming
 from cache_patterns.core.contract import FileRef
-from cache_patterns.core.naming import physical_name
+
+if TYPE_CHECKING:
+    from cache_patterns.config.common import TlsSettings
 
 KEY = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
 
@@ -35,7 +37,7 @@ def dns_names(services: Sequence[str], pod_services: Sequence[str], namespace: s
     return list(services) + [n for base in names for n in (base, f"{base}.{domain}")]
 
 
-def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: str, cache: str, namespace: str,
+def certificates(parent: pulumi.Resource, name: str, *, tls: "TlsSettings", stack: str, cache: str, namespace: str,
                  names: Sequence[str], app_namespaces: Sequence[str], labels: dict[str, str]) -> Tls:
     """What TLS needs for one cache. With `certificateSecret` the user provides a kubernetes.io/tls
     Secret (with ca.crt) of that name in the cache namespace and, since pods only mount Secrets of
@@ -48,7 +50,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
         return Tls(server_secret=tls.certificate_secret,
                    ca={ns: FileRef("secret", tls.certificate_secret) for ns in app_namespaces})
     issuer = {"name": tls.issuer, "kind": tls.issuer_kind, "group": "cert-manager.io"}
-    secret = physical_name(stack, cache, "tls", max_len=63, what="TLS Secret")
+    secret = naming.tls_secret(stack, cache)
     certificate = k8s.apiextensions.CustomResource(
         f"{name}-certificate",
         api_version="cert-manager.io/v1",
@@ -58,7 +60,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
               "usages": ["server auth", "client auth"]},
         opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
     )
-    ca_secret = physical_name(stack, cache, "ca", max_len=63, what="CA Secret")
+    ca_secret = naming.ca_secret(stack, cache)
     ca: dict[str, FileRef] = {}
     for ns in app_namespaces:
         k8s.apiextensions.CustomResource(
@@ -66,7 +68,8 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
             api_version="cert-manager.io/v1",
             kind="Certificate",
             metadata={"name": ca_secret, "namespace": ns, "labels": labels},
-            spec={"secretName": ca_secret, "issuerRef": issuer, "commonName": f"{ca_secret}.{ns}",
+            spec={"secretName": ca_secret, "issuerRef": issuer,
+                  "commonName": naming.ca_common_name(stack, cache, ns, f"namespace {ns}"),
                   "privateKey": KEY, "usages": ["client auth"]},
             opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
         )

@@ -14,11 +14,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from cache_patterns.config.app import AppConfig
 from cache_patterns.core import k8s as kb
-from cache_patterns.core import naming
-from cache_patterns.core import passwords
-from cache_patterns.stack import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation
+from cache_patterns.core import naming, passwords
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef
+from cache_patterns.patterns.base import BuildContext
+from cache_patterns.patterns.external.network import Network, first, network_of
+from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
 
 PRIMARY_PORT = 6379
 # ElastiCache Serverless answers on the same host name at 6379 (primary) and 6380 (reads from the
@@ -48,13 +50,6 @@ class ExternalCacheArgs(TypedDict):
 
 
 @dataclass(frozen=True)
-class _Network:
-    vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[str]]
-    client_security_group_ids: pulumi.Input[Sequence[str]]
-
-
-@dataclass(frozen=True)
 class _Endpoint:
     """Where the cache answers, before it is shaped into one namespace's binding."""
 
@@ -65,39 +60,6 @@ class _Endpoint:
     username: pulumi.Input[str] | None = None
     # The password as apps must see it: a secret Output that resolves only once the server accepts it.
     password: pulumi.Output[str] | None = None
-
-
-def _as_list(value: Any, key: str, stack: str, output: str) -> list[str]:
-    """A StackReference output holding one id or a list of ids, as a list (errors name the config key)."""
-    if isinstance(value, str) and value:
-        return [value]
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
-        return list(value)
-    raise ValueError(f"aws.networkFrom.{key}: output {output!r} of stack {stack!r} must be an id or a "
-                     f"non-empty list of ids, got {value!r}")
-
-
-def _subnets(value: Any, stack: str, output: str) -> list[str]:
-    ids = _as_list(value, "subnetIdsOutput", stack, output)
-    if len(ids) < 2:
-        raise ValueError(f"aws.networkFrom.subnetIdsOutput: output {output!r} of stack {stack!r} needs at least "
-                         f"2 private subnets (in different AZs), got {len(ids)}")
-    return ids
-
-
-def _vpc(value: Any, stack: str, output: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"aws.networkFrom.vpcIdOutput: output {output!r} of stack {stack!r} must be a VPC id, "
-                         f"got {value!r}")
-    return value
-
-
-def _first(items: Sequence[Any] | None, attr: str) -> Any:
-    """`attr` of the first endpoint (typed output objects, or plain dicts)."""
-    if not items:
-        return None
-    item = items[0]
-    return item.get(attr) if isinstance(item, dict) else getattr(item, attr)
 
 
 class ExternalCache(pulumi.ComponentResource):
@@ -112,7 +74,7 @@ class ExternalCache(pulumi.ComponentResource):
         s = args["settings"]
         self._name, self._settings, self._stack = name, s, args["stack"]
         self._production = args["production"]
-        self._labels = kb.labels(name, "cache", f"{self._stack}-{name}")
+        self._labels = kb.labels(name, "cache", naming.instance(self._stack, name))
         self._ids: dict[str, pulumi.Input[str]] = {}
         if s.kind == "endpoint":
             endpoint = _Endpoint(host=s.host, port=s.port, read_host=s.read_host,
@@ -122,7 +84,7 @@ class ExternalCache(pulumi.ComponentResource):
             aws_cfg = args.get("aws")
             if aws_cfg is None:
                 raise ValueError(f"caches.{name}: kind: {s.kind} needs the `aws` config (region and network)")
-            network = self._network(aws_cfg)
+            network = network_of(aws_cfg, name, self)
             ports = [PRIMARY_PORT, SERVERLESS_READ_PORT] if s.kind == "elasticache-serverless" else [s.port]
             sg = self._security_group(network, ports)
             self._ids["securityGroupId"] = sg.id
@@ -140,7 +102,9 @@ class ExternalCache(pulumi.ComponentResource):
     # -----------------------------------------------------------------------------------------
     # What the program sees.
 
-    def binding(self, namespace: str) -> CacheBinding:
+    def binding(self, namespace: str, user: str | None = None) -> CacheBinding:
+        if user is not None:
+            raise ValueError(f"caches.{self._name}: an external cache takes no ACL user from config")
         if namespace not in self._bindings:
             raise KeyError(f"caches.{self._name}: no binding for namespace {namespace!r} "
                            f"(bound namespaces: {', '.join(self._bindings) or 'none'})")
@@ -161,34 +125,11 @@ class ExternalCache(pulumi.ComponentResource):
             out["username"] = e.username
         return out
 
-    # -----------------------------------------------------------------------------------------
-    # Network: from stack config, or from the stack that owns the Kubernetes cluster.
-
-    def _network(self, a: AwsConfig) -> _Network:
-        if a.network_from is None:
-            return _Network(vpc_id=a.vpc_id, subnet_ids=list(a.subnet_ids),
-                            client_security_group_ids=list(a.client_security_group_ids))
-        nf = a.network_from
-        ref = pulumi.StackReference(f"{self._name}-network", stack_name=nf.stack,
-                                    opts=pulumi.ResourceOptions(parent=self))
-        # Validated when the outputs arrive: a wrong shape fails the deployment naming the config key,
-        # before any cache resource is created with it.
-        return _Network(
-            vpc_id=ref.get_output(nf.vpc_id_output).apply(lambda v: _vpc(v, nf.stack, nf.vpc_id_output)),
-            subnet_ids=ref.get_output(nf.subnet_ids_output).apply(lambda v: _subnets(v, nf.stack, nf.subnet_ids_output)),
-            # The cluster stack may export one security group (a string) or several (a list).
-            client_security_group_ids=ref.get_output(nf.client_security_group_ids_output).apply(
-                lambda v: _as_list(v, "clientSecurityGroupIdsOutput", nf.stack, nf.client_security_group_ids_output)),
-        )
-
-    def _physical(self, suffix: str = "", max_len: int = 255, what: str = "ElastiCache") -> str:
-        return naming.physical_name(self._stack, self._name, suffix, max_len=max_len, what=what)
-
     def _tags(self, physical: str) -> dict[str, str]:
         # Stack and environment come from the provider's default tags.
         return {"Name": physical, "cache-patterns:cache": self._name}
 
-    def _security_group(self, network: _Network, ports: list[int]) -> aws.ec2.SecurityGroup:
+    def _security_group(self, network: Network, ports: list[int]) -> aws.ec2.SecurityGroup:
         """Admits the cache port(s) only from the cluster's node/pod security groups.
 
         Inline rules, not one SecurityGroupIngressRule per source group: the sources may come from a
@@ -196,7 +137,7 @@ class ExternalCache(pulumi.ComponentResource):
         to be created inside apply). Inline rules are also authoritative: a rule added by hand in the
         console is removed by the next `pulumi up`. `egress: []` removes AWS's default allow-all egress;
         ElastiCache nodes never open connections to clients."""
-        physical = self._physical("cache")
+        physical = naming.aws_name(self._stack, self._name, "cache")
         return aws.ec2.SecurityGroup(
             f"{self._name}-sg",
             name=physical,
@@ -217,11 +158,11 @@ class ExternalCache(pulumi.ComponentResource):
     # -----------------------------------------------------------------------------------------
     # kind: elasticache
 
-    def _replication_group(self, network: _Network, sg: aws.ec2.SecurityGroup) -> _Endpoint:
+    def _replication_group(self, network: Network, sg: aws.ec2.SecurityGroup) -> _Endpoint:
         s, name = self._settings, self._name
         child = pulumi.ResourceOptions(parent=self)
         cluster = s.shards is not None
-        subnet_name = self._physical("subnets")
+        subnet_name = naming.aws_name(self._stack, name, "subnets")
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets", name=subnet_name, description=f"cache-patterns {self._stack}/{name}: private subnets",
             subnet_ids=network.subnet_ids, tags=self._tags(subnet_name), opts=child)
@@ -231,7 +172,7 @@ class ExternalCache(pulumi.ComponentResource):
             params["cluster-enabled"] = "yes"
         # The family is part of the name: an engine major upgrade makes a new group (family cannot
         # change in place), created before the old one is deleted, with no name clash.
-        params_name = self._physical(family.replace(".", "-"))
+        params_name = naming.aws_name(self._stack, name, family.replace(".", "-"))
         parameter_group = aws.elasticache.ParameterGroup(
             f"{name}-params", name=params_name, family=family,
             description=f"cache-patterns {self._stack}/{name} ({family})",
@@ -240,13 +181,13 @@ class ExternalCache(pulumi.ComponentResource):
         deliveries = []
         for log_type, enabled in (("slow-log", s.logs.slow), ("engine-log", s.logs.engine)):
             if enabled:
-                log_name = f"/cache-patterns/{self._stack}/{name}/{log_type}"
+                log_name = naming.log_group(self._stack, name, log_type)
                 group = aws.cloudwatch.LogGroup(
                     f"{name}-{log_type}", name=log_name, retention_in_days=s.logs.retention_days,
                     tags=self._tags(log_name), opts=child)
                 deliveries.append({"destination": group.name, "destination_type": "cloudwatch-logs",
                                    "log_format": "json", "log_type": log_type})
-        rg_id = self._physical(max_len=ELASTICACHE_ID_MAX, what="replication group id")
+        rg_id = naming.elasticache_id(self._stack, name, "", "replication group id")
         has_replica = s.replicas > 0
         shape: dict[str, Any] = (
             {"cluster_mode": "enabled", "num_node_groups": s.shards, "replicas_per_node_group": s.replicas}
@@ -307,11 +248,11 @@ class ExternalCache(pulumi.ComponentResource):
     # -----------------------------------------------------------------------------------------
     # kind: elasticache-serverless
 
-    def _serverless(self, network: _Network, sg: aws.ec2.SecurityGroup) -> _Endpoint:
+    def _serverless(self, network: Network, sg: aws.ec2.SecurityGroup) -> _Endpoint:
         s, name = self._settings, self._name
         limits = s.limits
         assert limits is not None  # config requires it for this kind
-        cache_name = self._physical(max_len=ELASTICACHE_ID_MAX, what="serverless cache")
+        cache_name = naming.elasticache_id(self._stack, name, "", "serverless cache")
         user_group_id = None
         username = None
         current = None
@@ -321,20 +262,20 @@ class ExternalCache(pulumi.ComponentResource):
             # named `default` (CloudFormation AWS::ElastiCache::UserGroup, UserIds; botocore
             # DefaultUserRequired), so it is there, switched off, with a password nobody is given.
             named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
-            default_id = self._physical("default", ELASTICACHE_ID_MAX, "ElastiCache user id")
+            default_id = naming.elasticache_id(self._stack, name, "default", "ElastiCache user id")
             default_user = aws.elasticache.User(
                 f"{name}-default-user", user_id=default_id, user_name="default", engine=s.engine,
                 access_string=DISABLED_ACCESS,
                 authentication_mode={"type": "password",
                                      "passwords": [passwords.generate(f"{name}-default-user-password", self)]},
                 tags=self._tags(default_id), opts=named)
-            app_id = self._physical("app", ELASTICACHE_ID_MAX, "ElastiCache user id")
+            app_id = naming.elasticache_id(self._stack, name, "app", "ElastiCache user id")
             current, accepted = self._app_passwords(s.rotation)
             app_user = aws.elasticache.User(
                 f"{name}-app-user", user_id=app_id, user_name=app_id, engine=s.engine, access_string=APP_ACCESS,
                 authentication_mode={"type": "password", "passwords": accepted},
                 tags=self._tags(app_id), opts=named)
-            group_id = self._physical(max_len=ELASTICACHE_ID_MAX, what="ElastiCache user group id")
+            group_id = naming.elasticache_id(self._stack, name, "", "ElastiCache user group id")
             group = aws.elasticache.UserGroup(
                 f"{name}-users", user_group_id=group_id, engine=s.engine,
                 user_ids=[default_user.user_id, app_user.user_id], tags=self._tags(group_id), opts=named)
@@ -364,10 +305,10 @@ class ExternalCache(pulumi.ComponentResource):
         password = (pulumi.Output.all(cache.arn, *dependencies, current).apply(lambda v: v[-1])
                     if current is not None else None)
         return _Endpoint(
-            host=cache.endpoints.apply(lambda eps: _first(eps, "address")),
-            port=cache.endpoints.apply(lambda eps: int(_first(eps, "port") or PRIMARY_PORT)),
-            read_host=cache.reader_endpoints.apply(lambda eps: _first(eps, "address")),
-            read_port=cache.reader_endpoints.apply(lambda eps: int(_first(eps, "port") or SERVERLESS_READ_PORT)),
+            host=cache.endpoints.apply(lambda eps: first(eps, "address")),
+            port=cache.endpoints.apply(lambda eps: int(first(eps, "port") or PRIMARY_PORT)),
+            read_host=cache.reader_endpoints.apply(lambda eps: first(eps, "address")),
+            read_port=cache.reader_endpoints.apply(lambda eps: int(first(eps, "port") or SERVERLESS_READ_PORT)),
             username=username, password=password,
         )
 
@@ -411,10 +352,10 @@ class ExternalCache(pulumi.ComponentResource):
             cluster=s.cluster_mode,
         )
         return CacheBinding(cache=self._name, pattern="external", connection=connection,
-                            default_ttl_seconds=s.default_ttl // 1000 if s.default_ttl else None)
+                            default_ttl_seconds=s.default_ttl_seconds)
 
     def _external_name(self, ns: str, suffix: str, target: str, port: int, cluster_domain: str) -> str:
-        service = self._physical(suffix, 63, "Service")
+        service = naming.external_service(self._stack, self._name, suffix)
         k8s.core.v1.Service(
             f"{self._name}-endpoint{'-' + suffix if suffix else ''}-{ns}",
             metadata={"name": service, "namespace": ns, "labels": self._labels},
@@ -429,3 +370,14 @@ def _token_strategy(rotation: Rotation) -> str:
     """ROTATE keeps the old token valid beside the new one; SET (allowed only after ROTATE) keeps only
     the new one. Values and semantics: ModifyReplicationGroup AuthTokenUpdateStrategy (AWS SDK docs)."""
     return "SET" if rotation.strategy == "set" else "ROTATE"
+
+
+def build(name: str, settings: ExternalSettings, context: BuildContext, opts: pulumi.ResourceOptions) -> ExternalCache:
+    """The registry's entry point."""
+    return ExternalCache(name, {
+        "settings": settings, "stack": context.stack, "production": context.production, "aws": context.aws,
+        "namespaces": context.app_namespaces, "cluster_domain": context.cluster_domain,
+        # The one place the plaintext of an endpoint password meets a resource: wrapped here.
+        "password": pulumi.Output.secret(context.password) if context.password is not None else None,
+    }, opts)
+

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cache_patterns.core import k8s
-from cache_patterns.core import redis_conf
-from cache_patterns.core import sizing
-from cache_patterns.stack import DEFAULT_ENGINE_VERSION, L1Config, SidecarCache, default_image
+from typing import TYPE_CHECKING
+
+import pulumi
+
+from cache_patterns.config.app import AppConfig
+from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, default_image
+from cache_patterns.core import k8s, redis_conf, sizing
 from cache_patterns.core.contract import CacheBinding, CacheConnection, PodParts
+from cache_patterns.patterns.sidecar.settings import SidecarSettings
+
+if TYPE_CHECKING:
+    from cache_patterns.patterns.base import BuildContext
+    from cache_patterns.patterns.two_tier.settings import L1Settings
 
 SOCKET_DIR = "/run/cache"
 SOCKET_VOLUME = "cache-socket"
@@ -54,7 +62,7 @@ class LocalCache:
         return ("valkey-server", "valkey-cli") if self.engine == "valkey" else ("redis-server", "redis-cli")
 
 
-def from_sidecar(c: SidecarCache) -> LocalCache:
+def from_sidecar(c: SidecarSettings) -> LocalCache:
     return LocalCache(
         container_name="cache", engine=c.engine, image=c.image or default_image(c.engine, c.version),
         port=c.port, memory_limit=c.memory_limit, cpu=c.cpu, cpu_limit=c.cpu_limit,
@@ -62,7 +70,7 @@ def from_sidecar(c: SidecarCache) -> LocalCache:
     )
 
 
-def from_l1(l1: L1Config, engine: str = "valkey") -> LocalCache:
+def from_l1(l1: "L1Settings", engine: str = "valkey") -> LocalCache:
     """The L1 of a two-tier cache: always the default image of `engine` (its own, small Redis,
     whatever engine or operator the L2 runs)."""
     return LocalCache(
@@ -129,18 +137,29 @@ def connection(local: LocalCache) -> CacheConnection:
 class Sidecar:
     """A sidecar cache as the program sees it: the same binding in every namespace, no resources."""
 
-    def __init__(self, name: str, settings: SidecarCache, native: bool):
+    def __init__(self, name: str, settings: SidecarSettings, native: bool):
         self.local = from_sidecar(settings)
         self._binding = CacheBinding(
             cache=name, pattern="sidecar", connection=connection(self.local),
             pod=pod_parts(self.local, native),
-            default_ttl_seconds=settings.default_ttl // 1000 if settings.default_ttl else None,
+            default_ttl_seconds=settings.default_ttl_seconds,
         )
 
-    def binding(self, namespace: str) -> CacheBinding:
+    def binding(self, namespace: str, user: str | None = None) -> CacheBinding:
+        if user is not None:
+            raise ValueError(f"cache {self._binding.cache!r}: a sidecar has no ACL users")
         return self._binding
 
     @property
     def discovery(self) -> dict:
         return {"pattern": "sidecar", "host": "127.0.0.1", "port": self.local.port, "socket": self.local.socket,
                 "maxmemoryBytes": self.local.maxmemory, "image": self.local.image}
+
+
+def build(name: str, settings: SidecarSettings, context: "BuildContext", opts: pulumi.ResourceOptions) -> Sidecar:
+    """The registry's entry point: a sidecar cache makes no resource, only what app pods carry."""
+    return Sidecar(name, settings, context.native_sidecars)
+
+
+def shape(name: str, settings: SidecarSettings, app: AppConfig) -> CacheBinding:
+    return Sidecar(name, settings, native=True).binding(app.namespace)

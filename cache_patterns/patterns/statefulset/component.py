@@ -12,15 +12,15 @@ from typing import Sequence, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cache_patterns.core import contract
-from cache_patterns.patterns.statefulset import ha
-from cache_patterns.core import passwords
-from cache_patterns.core import sizing
-from cache_patterns.core import tls
+from cache_patterns.config.app import AppConfig
+from cache_patterns.config.common import default_image
+from cache_patterns.core import contract, naming, passwords, sizing, tls
 from cache_patterns.core import k8s as kb
-from cache_patterns.stack import AppConfig, StatefulSetCache, default_image
-from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
-from cache_patterns.core.naming import physical_name
+from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef
+from cache_patterns.patterns.base import BuildContext
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.patterns.statefulset.binding import connection
+from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
@@ -38,7 +38,7 @@ IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "
 class RedisStatefulSetArgs(TypedDict):
     cache: str
     """The cache's name in the stack config (`caches.<name>`)."""
-    settings: StatefulSetCache
+    settings: StatefulSetSettings
     """Its settings: replicas, Sentinels, sizing, storage, auth, TLS, exporter."""
     stack: str
     """The stack name; with `cache` it derives the names apps and Sentinels resolve."""
@@ -63,7 +63,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         s, ns, apps = args["settings"], args["namespace"], list(args["apps"])
         production = args["environment"] == "production"
         budgets = args["environment"] != "development"
-        sts_name = physical_name(args["stack"], args["cache"], max_len=43, what="StatefulSet")
+        sts_name = naming.statefulset(args["stack"], args["cache"])
         self.names = ha.PodNames(statefulset=sts_name, namespace=ns, servers=s.replicas + 1, sentinels=s.sentinels,
                                  cluster_domain=args["cluster_domain"])
         self.plan = ha.plan(s, self.names)
@@ -324,7 +324,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
 
     def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
-                          s: StatefulSetCache) -> None:
+                          s: StatefulSetSettings) -> None:
         """Ingress only from who needs it: the bound apps' pods (in any namespace), this cache's own
         Redis, Sentinel and HAProxy pods, and the metrics scraper's namespace when the exporter runs."""
         own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
@@ -351,18 +351,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             )
 
     def _connection(self, namespace: str, user: str | None) -> CacheConnection:
-        s, names = self.settings, self.names
-        password = self._passwords.get((namespace, user))
-        # The Sentinels take only the default password, which an app bound as an ACL user must not
-        # hold: such an app gets the write and read endpoints (HAProxy follows the primary), no Sentinels.
-        sentinel = None if user is not None else SentinelRef(
-            addresses=tuple(str(a) for a in names.sentinel_addresses()),
-            master_name=self.plan.topology.master_name, password=password)
-        return CacheConnection(
-            host=names.domain(self.write_service), port=ha.REDIS_PORT, tls=s.tls.enabled,
-            ca=self._tls.ca.get(namespace), username=user, password=password,
-            read_host=names.domain(self.read_service), read_port=ha.REDIS_PORT, sentinel=sentinel,
-        )
+        return connection(self.settings, self.names, self.plan.topology.master_name, user=user,
+                          password=self._passwords.get((namespace, user)), ca=self._tls.ca.get(namespace))
 
     def binding(self, namespace: str, user: str | None = None) -> CacheBinding:
         """The binding of the apps of `namespace` that authenticate as `user` (None: the default user)."""
@@ -371,7 +361,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             raise ValueError(f"cache {self.cache!r} has no app in namespace {namespace!r}{as_user}")
         s = self.settings
         return CacheBinding(cache=self.cache, pattern="statefulset", connection=self._connections[(namespace, user)],
-                            default_ttl_seconds=s.default_ttl // 1000 if s.default_ttl else None)
+                            default_ttl_seconds=s.default_ttl_seconds)
 
     @property
     def discovery(self) -> dict:
@@ -401,3 +391,12 @@ class RedisStatefulSet(pulumi.ComponentResource):
 def user_key(user: str) -> str:
     """The Secret key holding an ACL user's password."""
     return f"{USER_KEY_PREFIX}{user}"
+
+
+def build(name: str, settings: StatefulSetSettings, context: BuildContext,
+          opts: pulumi.ResourceOptions) -> RedisStatefulSet:
+    """The registry's entry point."""
+    return RedisStatefulSet(name, {
+        "cache": name, "settings": settings, "stack": context.stack, "namespace": context.namespace,
+        "apps": context.apps, "environment": context.environment, "cluster_domain": context.cluster_domain,
+    }, opts)
