@@ -27,7 +27,10 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "kubernetes:apps/v1:Deployment": ("spec.selector",),
     "kubernetes:apps/v1:StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates",
                                        "spec.podManagementPolicy"),
-    "kubernetes:core/v1:Service": ("spec.clusterIP",),
+    # type and ipFamilies: an endpoint Service switching between ExternalName (a DNS name) and a
+    # selector-less ClusterIP (an IP), or between IP families, is replaced (replaceOnChanges).
+    "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.type", "spec.ipFamilies"),
+    "kubernetes:discovery.k8s.io/v1:EndpointSlice": ("addressType",),
     "kubernetes:core/v1:PersistentVolumeClaim": ("spec",),
     # Auto-named ConfigMaps and Secrets are replaced (a new name) whenever their data changes.
     "kubernetes:core/v1:ConfigMap": ("data",),
