@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import naming, redis_conf, schema, sizing
+from . import charts, naming, redis_conf, schema, sizing
 from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
@@ -347,6 +347,7 @@ class AwsConfig:
 @dataclass(frozen=True, kw_only=True)
 class OperatorInstall:
     install: bool
+    release: str | None
     namespace: str
     chart: str
     repository: str
@@ -1053,6 +1054,10 @@ def _check_operator_install(o: OperatorInstall, path: str, ctx: Ctx) -> None:
 
 OPERATOR_INSTALL = Obj(OperatorInstall, [
     Field("install", Bool(), False, "Install the operator with its Helm chart (else: assume it is installed)."),
+    Field("release", Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                         pattern_doc="a Helm release name", max_len=charts.RELEASE_MAX), None,
+          "Helm release name (changing it replaces the release: the operator is uninstalled, then installed).",
+          default_doc="`redis-operator` (OT-CONTAINER-KIT), `spotahome-redis-operator` (Spotahome)"),
     Field("namespace", NAMESPACE_NAME, "redis-operator", "Namespace of the operator."),
     Field("chart", Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name"), None,
           "Chart name.", default_doc="the operator's chart"),
@@ -1131,6 +1136,10 @@ def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
         cache = top.caches.get(name)
         if cache is None or not (cache.pattern == "external" and cache.kind == "endpoint"):
             ctx.error(f"passwords.{name}", "only endpoint caches take a password from config; the others generate one")
+    installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
+                for op, o in top.operators.items() if o.install]
+    for key, message in charts.clashes(installs):
+        ctx.error(key, message)
     used = {c.kind.split("-")[0] for c in top.caches.values() if c.pattern == "operator"}
     for op in top.operators:
         short = {"ot-container-kit": "ot", "spotahome": "spotahome"}[op]

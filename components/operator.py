@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import k8s as kb
-from . import passwords, sizing, tls
+from . import charts, passwords, sizing, tls
 from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
                      OperatorCache, OperatorInstall, StackConfig)
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
@@ -25,13 +25,6 @@ OT_API = "redis.redis.opstreelabs.in/v1beta2"
 SPOTAHOME_API = "databases.spotahome.com/v1"
 KINDS = {"ot-replication": "RedisReplication", "ot-cluster": "RedisCluster", "spotahome-failover": "RedisFailover"}
 API_VERSIONS = {"ot-replication": OT_API, "ot-cluster": OT_API, "spotahome-failover": SPOTAHOME_API}
-# Helm charts. OT publishes `redis-operator` to this index (.github/workflows/publish-charts.yaml); in
-# recent releases the chart version equals the operator's (0.26.0 for v0.26.0). Spotahome's last
-# chart is 3.3.0 (operator 1.3.0). `operators.<operator>.chart` / `.repository` override these.
-CHARTS = {
-    "ot-container-kit": ("redis-operator", "https://ot-container-kit.github.io/helm-charts/"),
-    "spotahome": ("redis-operator", "https://spotahome.github.io/redis-operator"),
-}
 OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
 SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
 REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
@@ -306,13 +299,14 @@ class OperatorInstallation(pulumi.ComponentResource):
     def __init__(self, name: str, args: OperatorInstallationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cache-patterns:index:OperatorInstallation", name, None, opts)
         settings = args["settings"]
-        chart, repository = CHARTS[args["operator"]]
-        self.chart = settings.chart or chart
-        self.repository = settings.repository or repository
+        install = charts.install_of(args["operator"], settings.release, settings.namespace, settings.chart,
+                                    settings.repository, settings.values)
+        self.chart, self.repository = install.chart, install.repository
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
-            # An explicit release name: the charts name the operator's objects after it.
-            name=self.chart,
+            # An explicit release name, distinct per operator (config refuses clashing installs):
+            # Spotahome's chart names its objects after it.
+            name=install.release,
             chart=self.chart,
             version=settings.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),

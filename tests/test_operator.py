@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components import config, naming, operator, sizing
+from components import charts, config, naming, operator, sizing
 from components.schema import ConfigError
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
@@ -371,6 +371,74 @@ def test_spotahome_installs_its_own_chart():
     release = harness.ints(run_variant("spotahome with storage and exporter").one("kubernetes:helm.sh/v3:Release").inputs)
     assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == \
         ("redis-operator", "3.3.0", "https://spotahome.github.io/redis-operator")
+
+
+BOTH_OPERATORS = {"environment": "staging",
+                  "caches": {"a": {"pattern": "operator", "kind": "ot-replication"},
+                             "b": {"pattern": "operator", "kind": "spotahome-failover"}}}
+OT, SPOTAHOME = {"install": True, "version": "0.26.0"}, {"install": True, "version": "3.3.0"}
+
+
+def test_both_operators_installed_side_by_side_get_distinct_releases():
+    cfg = stack_config(operators={"ot-container-kit": OT, "spotahome": SPOTAHOME})
+    cfg["cache-patterns:caches"] = {"sessions": BOTH_OPERATORS["caches"]["a"], "carts": BOTH_OPERATORS["caches"]["b"]}
+    run = harness.run(STACK, cfg)
+    releases = {harness.ints(r.inputs)["name"]: harness.ints(r.inputs) for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    assert set(releases) == {"redis-operator", "spotahome-redis-operator"}
+    assert {r["namespace"] for r in releases.values()} == {"redis-operator"}
+    assert releases["spotahome-redis-operator"]["repositoryOpts"]["repo"] == "https://spotahome.github.io/redis-operator"
+    # What each chart would create does not overlap (names from the charts' templates).
+    installs = [charts.install_of(op, None, "redis-operator", None, None, {}) for op in ("ot-container-kit", "spotahome")]
+    assert not set(charts.objects(installs[0])) & set(charts.objects(installs[1]))
+    assert ("ClusterRole", "", "spotahome-redis-operator") in charts.objects(installs[1])
+
+
+def test_a_release_name_is_configurable_and_reaches_the_release():
+    cfg = stack_config(operators={"ot-container-kit": {**OT, "release": "platform-redis-operator"}})
+    release = harness.ints(harness.run(STACK, cfg).one("kubernetes:helm.sh/v3:Release").inputs)
+    assert release["name"] == "platform-redis-operator"
+
+
+def both(ot: dict | None = None, spotahome: dict | None = None) -> dict:
+    return {**BOTH_OPERATORS, "operators": {"ot-container-kit": {**OT, **(ot or {})},
+                                            "spotahome": {**SPOTAHOME, **(spotahome or {})}}}
+
+
+CLASHES = [
+    ("one release name in one namespace", both(spotahome={"release": "redis-operator"}), "operators.spotahome.release",
+     "release 'redis-operator' in namespace 'redis-operator' is also operators.ot-container-kit's release"),
+    ("the old shared name, in two namespaces", both(spotahome={"release": "redis-operator", "namespace": "spotahome"}),
+     "operators.spotahome.release",
+     "would create ClusterRole 'redis-operator' cluster-wide, which operators.ot-container-kit (release "
+     "'redis-operator', set by operators.ot-container-kit.values.redisOperator.name) creates too"),
+    ("a full-name override", both(spotahome={"values": {"fullnameOverride": "redis-operator"}, "namespace": "sp"}),
+     "operators.spotahome.values.fullnameOverride", "ClusterRole 'redis-operator'"),
+    ("OT named after Spotahome's objects", both(ot={"values": {"redisOperator": {"name": "spotahome-redis-operator"}}}),
+     "operators.spotahome.release", "would create ClusterRole 'spotahome-redis-operator' cluster-wide, which "
+     "operators.ot-container-kit (release 'redis-operator', set by operators.ot-container-kit.values.redisOperator.name)"),
+    ("one operator installed twice", both(spotahome={"chart": "redis-operator", "namespace": "other",
+                                                     "repository": "https://ot-container-kit.github.io/helm-charts"}),
+     "operators.spotahome", "two installs of one operator run two controllers for the redis.redis.opstreelabs.in"),
+    ("a release name Helm refuses", both(ot={"release": "Redis_Operator"}), "operators.ot-container-kit.release",
+     "a Helm release name"),
+]
+
+
+@pytest.mark.parametrize("description,values,key,message", CLASHES, ids=[c[0] for c in CLASHES])
+def test_installs_that_would_clash_are_refused_naming_the_key_and_value(description, values, key, message):
+    with pytest.raises(ConfigError) as err:
+        config.parse(values, "t")
+    problems = dict(err.value.problems)
+    assert key in problems, problems
+    assert message in problems[key]
+
+
+def test_installs_whose_names_do_not_meet_are_accepted():
+    config.parse(both(), "t")
+    config.parse(both(spotahome={"namespace": "spotahome"}), "t")
+    # OT with namespaced RBAC creates no ClusterRole, so Spotahome may keep the old name elsewhere.
+    config.parse(both(ot={"values": {"rbac": {"scope": "namespace"}}},
+                      spotahome={"release": "redis-operator", "namespace": "spotahome"}), "t")
 
 
 # ---- secrets --------------------------------------------------------------------------------------
