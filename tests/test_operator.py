@@ -137,28 +137,44 @@ def test_replication_and_failover_counts_include_the_primary():
     assert the_cr(run_variant("spotahome, dev, no storage, no auth"))["spec"]["redis"]["replicas"] == 1
 
 
+def extra_conf(run: harness.Run) -> tuple[str, dict]:
+    """(name, data) of the ConfigMap holding an OT cache's extra redis.conf."""
+    (cm,) = [m for m in manifests(run, "ConfigMap") if operator.OT_EXTRA_CONF_KEY in m.get("data", {})]
+    return cm["metadata"]["name"], cm["data"]
+
+
 def test_resources_and_maxmemory_come_from_the_sizing_plan():
-    rr = the_cr(run_variant("replication, production, TLS by issuer"))
+    run = run_variant("replication, production, TLS by issuer")
+    rr = the_cr(run)
     resources = rr["spec"]["kubernetesConfig"]["resources"]
     assert resources == {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi", "cpu": "2"}}
-    percent = rr["spec"]["redisConfig"]["maxMemoryPercentOfLimit"]
     planned = sizing.maxmemory_for_limit(512 * sizing.MI, 80)
-    assert 512 * sizing.MI * percent // 100 <= planned < 512 * sizing.MI * (percent + 1) // 100
-    assert rr["spec"]["redisConfig"]["dynamicConfig"] == ["maxmemory-policy allkeys-lru"]
-    # Planned from capacity: 1M keys of 512 bytes.
-    rc = the_cr(run_variant("cluster with storage, exporter, TLS"))
+    lines = [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
+    # In the file Redis reads at start, and as CONFIG SET for running pods; the operator's own
+    # percent-of-limit field is left out (it never reaches Redis with the default feature gates).
+    name, data = extra_conf(run)
+    assert data == {"redis-additional.conf": "\n".join(lines) + "\n"}
+    assert rr["spec"]["redisConfig"] == {"additionalRedisConfig": name, "dynamicConfig": lines}
+    # Planned from capacity: 1M keys of 512 bytes; a cluster names the file for leaders and followers.
+    run = run_variant("cluster with storage, exporter, TLS")
+    rc = the_cr(run)
     limit = sizing.plan_memory(1_000_000, 512, 32, 80)
     assert rc["spec"]["kubernetesConfig"]["resources"]["limits"]["memory"] == sizing.format_bytes(limit)
+    name, data = extra_conf(run)
+    assert data["redis-additional.conf"].startswith(f"maxmemory {sizing.maxmemory_for_limit(limit, 80)}\n")
+    for role in ("redisLeader", "redisFollower"):
+        assert rc["spec"][role]["redisConfig"] == {"additionalRedisConfig": name}
     rf = the_cr(run_variant("spotahome with storage and exporter"))
     assert rf["spec"]["redis"]["customConfig"] == [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
+    assert rf["spec"]["redis"]["command"] == ["redis-server", "/redis/redis.conf", "--maxmemory", str(planned),
+                                              "--maxmemory-policy", "allkeys-lru"]
 
 
-def test_small_limits_lower_the_operator_percent_so_headroom_is_kept():
-    settings = config.parse({"environment": "development", "caches": {"c": {
-        "pattern": "operator", "memory": "32Mi", "maxmemoryPercent": 95}}}, "t").caches["c"]
-    percent = operator.maxmemory_percent_of_limit(settings)
-    assert percent < 95
-    assert 32 * sizing.MI * percent // 100 <= 32 * sizing.MI - sizing.MIN_HEADROOM
+def test_the_custom_resource_waits_for_its_config_map():
+    run = run_variant("replication+sentinel (the platform stack)")
+    (cm,) = [r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "sessions-redis-conf"]
+    (cr,) = [r for r in run.resources if r.type.endswith(":RedisReplication")]
+    assert cm.urn in cr.dependencies and cm.inputs["metadata"]["namespace"] == cr.inputs["metadata"]["namespace"]
 
 
 def test_storage_pdb_and_production_protection():

@@ -9,9 +9,9 @@ from typing import Callable, List
 
 import pytest
 
-from cache_patterns_client import protocol
+from cache_patterns_client import TwoTierCache, protocol
 
-from .conftest import Pod, RedisProcess, wait_until
+from .conftest import FAST, Pod, RedisProcess, pod_env, wait_until
 
 pytestmark = pytest.mark.live
 CHANNEL = "cache:pages:l1-inv"
@@ -79,3 +79,18 @@ def test_str_and_bytes_keys_still_work_and_name_the_same_entry(make_pod: Callabl
     wait_until(lambda: b.l1_raw.get("42") is None, 2.0, "pod B's copy of '42' to be invalidated")
     assert b.cache.get_str("42") == "v2"
     assert a.cache.delete("42") is True and a.cache.get(b"42") is None
+
+
+@pytest.mark.parametrize("method", sorted(CALLS))
+def test_a_single_tier_client_refuses_them_too(method: str, l2: RedisProcess) -> None:
+    """Without an L1 nothing else would stop an int key: redis-py would store it as "42"."""
+    cache = TwoTierCache.from_env(pod_env(l2, None), options=FAST)
+    raw = l2.client()
+    raw.set("42", b"old")
+    try:
+        for key in NOT_KEYS:
+            with pytest.raises(TypeError, match=r"key: must be str or bytes, got "):
+                CALLS[method](cache, key)
+    finally:
+        cache.close()
+    assert raw.get("42") == b"old" and raw.dbsize() == 1
