@@ -32,9 +32,9 @@ OT_BASE = ("tcp-backlog 511", "timeout 0", "tcp-keepalive 300", "daemonize no", 
 OT_EXTERNAL_DIR = "external.conf.d"
 
 
-def ot_env(kind: str, spec: dict, role_spec: dict, password: str | None, port: int) -> dict[str, str]:
+def ot_env(kind: str, spec: dict, password: str | None, port: int) -> dict[str, str]:
     """The env vars operator v0.26.0 gives the Redis container of a RedisReplication ("replication")
-    or RedisCluster ("cluster") with this spec; `role_spec` is redisLeader/redisFollower (cluster)."""
+    or RedisCluster ("cluster", both roles alike) with this spec."""
     if spec.get("TLS") or spec.get("acl"):
         raise NotImplementedError("TLS and ACL lines are not reproduced here")
     role = "cluster" if kind == "RedisCluster" else "replication"

@@ -66,7 +66,7 @@ def start_ot(cr: dict, run: harness.Run, role: str | None, folder: Path) -> Serv
     """Start the Redis container of `role` (cluster: redisLeader/redisFollower) as the OT image would."""
     need_binary("redis-server")
     (port,) = [cluster_port()] if cr["kind"] == "RedisCluster" else free_ports(1)
-    env = ot_env(cr["kind"], cr["spec"], cr["spec"].get(role) if role else {}, PASSWORD, port)
+    env = ot_env(cr["kind"], cr["spec"], PASSWORD, port)
     name = ot_extra_config_name(cr["kind"], cr["spec"], role)
     data = config_map(run, cr["metadata"]["namespace"], name) if name else None
     assert name is None or data is not None, f"the resource names ConfigMap {name!r}, which the stack does not create"
