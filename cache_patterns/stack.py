@@ -23,6 +23,7 @@ from cache_patterns.config.types import Bool, Str, problem, show
 from cache_patterns.core import naming
 from cache_patterns.patterns import PATTERNS, contract_problems
 from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
+from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.operator.settings import OPERATORS, OperatorInstall
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
@@ -189,6 +190,9 @@ def cross_problems(stack: str, environment: str, caches: Mapping[str, Any], apps
         elif name not in raw_caches:
             out.append((f"passwords.{name}", "only endpoint caches take a password from config; the others "
                                              "generate one"))
+    installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
+                for op, o in operators.items() if o.install]
+    out += charts.clashes(installs)
     used = {c.operator for c in caches.values() if c.pattern == "operator"}
     unparsed = any(name not in caches for name in raw_caches)
     for op in operators:

@@ -271,10 +271,14 @@ def load_stack_config(stack: str) -> dict[str, Any]:
     return read_stack_file(stack_file(stack))
 
 
-def run(stack: str, config: dict[str, Any] | None = None, *, password: str = PLACEHOLDER_PASSWORD,
+def run(stack: str, config: dict[str, Any] | None = None, *, password: str | None = None,
         stack_outputs: dict[str, dict] | None = None, program: Path | None = None, project: str = PROJECT) -> Run:
     """Evaluate __main__.py for `stack` (config from its stack file unless given) under mocks.
+    `password`: what generated passwords and `secure:` values read as (None: the placeholders).
     `program` and `project`: another Pulumi program (a folder with __main__.py), such as an example."""
+    if password is None:
+        # Read here, not bound as a default when this module loads.
+        password = PLACEHOLDER_PASSWORD
     if config is None:
         config = load_stack_config(stack)
     flat, secret_keys = engine_config(config, lambda key: secure_placeholder(key) if password == PLACEHOLDER_PASSWORD

@@ -19,6 +19,7 @@ from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef
 from cache_patterns.patterns.base import BuildContext
+from cache_patterns.patterns.external.endpoint import in_cluster_name
 from cache_patterns.patterns.external.network import Network, first, network_of
 from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
 
@@ -40,9 +41,9 @@ class ExternalCacheArgs(TypedDict):
     production: bool
     """Protect and retain the cache itself (never the token: rotating it replaces its generator)."""
     namespaces: Sequence[str]
-    """Namespaces of the bound apps; each gets the password Secret (and CA ConfigMap, ExternalName)."""
+    """Namespaces of the bound apps; each gets the password Secret (and CA ConfigMap, in-cluster Service)."""
     cluster_domain: str
-    """The cluster's DNS domain, for ExternalName Service host names."""
+    """The cluster's DNS domain, for the in-cluster Service host names."""
     aws: NotRequired[AwsConfig | None]
     """Region and network; required for the ElastiCache kinds, unused for kind: endpoint."""
     password: NotRequired[pulumi.Input[str] | None]
@@ -335,9 +336,11 @@ class ExternalCache(pulumi.ComponentResource):
         if s.kind == "endpoint" and not s.tls:
             # A stable in-cluster name only without TLS: a TLS client checks the certificate against
             # the host it dialled, which must then be the real endpoint.
-            host = self._external_name(ns, "", s.host, s.port, cluster_domain)
+            host = in_cluster_name(self, self._stack, self._name, self._labels, ns, "", s.host, s.port,
+                                   cluster_domain)
             if e.read_host is not None:
-                read_host = self._external_name(ns, "read", s.read_host, e.read_port, cluster_domain)
+                read_host = in_cluster_name(self, self._stack, self._name, self._labels, ns, "read", s.read_host,
+                                            e.read_port, cluster_domain)
         if s.kind == "endpoint" and s.tls and s.ca_certificate is not None:
             config_map = k8s.core.v1.ConfigMap(
                 f"{self._name}-ca-{ns}", metadata={"namespace": ns, "labels": self._labels},
@@ -354,16 +357,6 @@ class ExternalCache(pulumi.ComponentResource):
         return CacheBinding(cache=self._name, pattern="external", connection=connection,
                             default_ttl_seconds=s.default_ttl_seconds)
 
-    def _external_name(self, ns: str, suffix: str, target: str, port: int, cluster_domain: str) -> str:
-        service = naming.external_service(self._stack, self._name, suffix)
-        k8s.core.v1.Service(
-            f"{self._name}-endpoint{'-' + suffix if suffix else ''}-{ns}",
-            metadata={"name": service, "namespace": ns, "labels": self._labels},
-            spec={"type": "ExternalName", "externalName": target,
-                  "ports": [{"name": "redis", "port": port, "protocol": "TCP"}]},
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
-        )
-        return f"{service}.{ns}.svc.{cluster_domain}"
 
 
 def _token_strategy(rotation: Rotation) -> str:

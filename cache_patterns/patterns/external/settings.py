@@ -12,10 +12,11 @@ from cache_patterns.config.types import Bool, Int, Str, show
 from cache_patterns.core import naming
 from cache_patterns.patterns.external.aws import (ELASTICACHE_DEFAULT_VERSION, ELASTICACHE_FAMILIES,
                                                   LOG_RETENTION_DAYS, SERVERLESS_MAJORS, window, windows_overlap)
+from cache_patterns.patterns.external.endpoint import ENDPOINT_HOST, host_problems
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "external"
-HOST = Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP")
+HOST = Str(pattern=ENDPOINT_HOST, pattern_doc="a host name, an IPv4 or an IPv6 address")
 # A node type such as cache.r7g.large: the cache.<family>.<size> ElastiCache sells (not an EC2 or RDS type).
 NODE_TYPE = Str(pattern=r"cache\.(t[234]g?|m[3-7]g?d?|r[3-7]g?d?|c7gn)\.(micro|small|medium|large|[1-9]?[0-9]?xlarge)",
                 pattern_doc="an ElastiCache node type such as cache.r7g.large or cache.m7g.xlarge")
@@ -86,7 +87,8 @@ class ExternalSettings(CacheSettings):
     logs: LogDelivery = doc(LogDelivery(), "Log delivery to CloudWatch.", "slow and engine logs, 30 days")
     rotation: Rotation = doc(Rotation(), "AUTH password rotation (see the rotation workflow).", "generation 1")
     limits: ServerlessLimits | None = doc(None, "kind: elasticache-serverless: usage limits (required; they cap the bill).")
-    host: Annotated[str | None, HOST] = doc(None, "kind: endpoint: the primary endpoint.")
+    host: Annotated[str | None, HOST] = doc(None, "kind: endpoint: the primary endpoint (an IP gets a Service with "
+                                                  "an EndpointSlice, a name an ExternalName Service).")
     port: Annotated[int, Int(1, 65535)] = doc(6379, "Port of the primary endpoint; for kind: elasticache the port the "
                                                     "nodes listen on (changing it replaces the cache).")
     read_host: Annotated[str | None, HOST] = doc(None, "kind: endpoint: a read endpoint (replicas).")
@@ -185,6 +187,7 @@ class ExternalSettings(CacheSettings):
         out = []
         if self.host is None:
             out.append(("host", "is required with kind: endpoint"))
+        out += host_problems(self.host, "host") + host_problems(self.read_host, "readHost")
         if not self.tls and env == "production":
             out.append(("tls", "production requires TLS to an external cache, got false"))
         if self.ca_certificate is not None and not self.tls:

@@ -19,9 +19,10 @@ from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef,
 from cache_patterns.patterns.base import BuildContext
 from cache_patterns.patterns.operator.install import DEFAULT_OPERATOR_NAMESPACE
 from cache_patterns.patterns.operator.settings import OperatorSettings
-from cache_patterns.patterns.operator.specs import (API_VERSIONS, EXPORTER_PORT, KINDS, MASTER_NAME, REDIS_PORT,
-                                                    SENTINEL_PORT, endpoints, maxmemory, ot_cluster_spec,
-                                                    ot_replication_spec, pod_selector, spotahome_spec)
+from cache_patterns.patterns.operator.specs import (API_VERSIONS, EXPORTER_PORT, KINDS, MASTER_NAME,
+                                                    OT_EXTRA_CONF_KEY, REDIS_PORT, SENTINEL_PORT, endpoints, maxmemory,
+                                                    ot_cluster_spec, ot_extra_conf, ot_replication_spec, pod_selector,
+                                                    spotahome_spec)
 
 
 class RedisOperatorCacheArgs(TypedDict):
@@ -83,10 +84,19 @@ class RedisOperatorCache(pulumi.ComponentResource):
             waits.append(install)
 
         secret_name = server_secret.name if server_secret is not None else None
+        extra_conf = None
+        if s.kind in ("ot-replication", "ot-cluster"):
+            # Auto-named: new contents make a new ConfigMap, the resource names it, and the operator
+            # rolls the pods onto it (Redis reads the file only at start).
+            self.extra_conf = k8s.core.v1.ConfigMap(
+                f"{name}-redis-conf", metadata={"namespace": namespace, "labels": labels},
+                data={OT_EXTRA_CONF_KEY: ot_extra_conf(s)}, opts=pulumi.ResourceOptions(parent=self))
+            extra_conf = self.extra_conf.metadata.name
+            waits.append(self.extra_conf)
         if s.kind == "ot-replication":
-            spec = ot_replication_spec(s, secret_name, tls_secret, production, disruption_budget)
+            spec = ot_replication_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         elif s.kind == "ot-cluster":
-            spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget)
+            spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         else:
             spec = spotahome_spec(s, secret_name, production, disruption_budget)
         self.resource = k8s.apiextensions.CustomResource(

@@ -7,15 +7,9 @@ from typing import Iterable, Mapping, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.operator.settings import OperatorInstall
 
-# Helm charts. OT publishes `redis-operator` to this index (.github/workflows/publish-charts.yaml); in
-# recent releases the chart version equals the operator's (0.26.0 for v0.26.0). Spotahome's last
-# chart is 3.3.0 (operator 1.3.0). `operators.<operator>.chart` / `.repository` override these.
-CHARTS = {
-    "ot-container-kit": ("redis-operator", "https://ot-container-kit.github.io/helm-charts/"),
-    "spotahome": ("redis-operator", "https://spotahome.github.io/redis-operator"),
-}
 # The default of `operators.<operator>.namespace`, where an operator is assumed to run when the stack
 # does not say (the NetworkPolicy admits it there).
 DEFAULT_OPERATOR_NAMESPACE = "redis-operator"
@@ -40,13 +34,14 @@ class OperatorInstallation(pulumi.ComponentResource):
     def __init__(self, name: str, args: OperatorInstallationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cache-patterns:index:OperatorInstallation", name, None, opts)
         settings = args["settings"]
-        chart, repository = CHARTS[args["operator"]]
-        self.chart = settings.chart or chart
-        self.repository = settings.repository or repository
+        install = charts.install_of(args["operator"], settings.release, settings.namespace, settings.chart,
+                                    settings.repository, settings.values)
+        self.chart, self.repository = install.chart, install.repository
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
-            # An explicit release name: the charts name the operator's objects after it.
-            name=self.chart,
+            # An explicit release name, distinct per operator (config refuses clashing installs):
+            # Spotahome's chart names its objects after it.
+            name=install.release,
             chart=self.chart,
             version=settings.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),

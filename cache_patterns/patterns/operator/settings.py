@@ -11,6 +11,7 @@ from cache_patterns.config.common import (IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE
                                           doc, environment)
 from cache_patterns.config.types import Anything, Bool, Int, Quantity, Str
 from cache_patterns.core import naming, sizing
+from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "operator"
@@ -111,6 +112,10 @@ class OperatorInstall(StrictModel):
     TITLE = "operator install"
     install: Annotated[bool, Bool()] = doc(False, "Install the operator with its Helm chart (else: assume it is "
                                                   "installed).")
+    release: Annotated[str | None, Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                                       pattern_doc="a Helm release name", max_len=charts.RELEASE_MAX)] = doc(
+        None, "Helm release name (changing it replaces the release: the operator is uninstalled, then installed).",
+        "`redis-operator` (OT-CONTAINER-KIT), `spotahome-redis-operator` (Spotahome)")
     namespace: Annotated[str, NAMESPACE_NAME] = doc("redis-operator", "Namespace of the operator.")
     chart: Annotated[str | None, Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name")] = doc(
         None, "Chart name.", "the operator's chart")

@@ -111,14 +111,35 @@ def maxmemory(s: OperatorSettings) -> int:
     return sizing.maxmemory_for_limit(s.memory_limit, s.maxmemory_percent)
 
 
-def maxmemory_percent_of_limit(s: OperatorSettings) -> int:
-    """The largest `redisConfig.maxMemoryPercentOfLimit` whose maxmemory (OT computes
-    limit * percent / 100) stays within the planned one: the planner also keeps a fixed headroom,
-    so for small limits this is below `maxmemoryPercent`."""
-    percent = s.maxmemory_percent
-    while percent > 1 and s.memory_limit * percent // 100 > maxmemory(s):
-        percent -= 1
-    return percent
+# OT: the file the Redis image's entrypoint includes last when it exists (OT-CONTAINER-KIT/redis
+# entrypoint.sh, EXTERNAL_CONFIG_FILE default), inside the folder where the operator mounts the
+# ConfigMap named by `redisConfig.additionalRedisConfig` (redis-operator v0.26.0,
+# internal/k8sutils/statefulset.go, externalConfigMount /etc/redis/external.conf.d).
+OT_EXTRA_CONF_KEY = "redis-additional.conf"
+# Spotahome: the operator starts Redis with `redis-server /redis/redis.conf` (generator.go,
+# getRedisCommand; /redis is filled by its init container) unless `redis.command` is given.
+SPOTAHOME_REDIS_CONF = "/redis/redis.conf"
+
+
+def memory_directives(s: OperatorSettings) -> list[str]:
+    """maxmemory (the planned bytes) and the eviction policy, as `name value` lines."""
+    return [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+
+
+def ot_extra_conf(s: OperatorSettings) -> str:
+    """The OT caches' extra redis.conf. Why a file: operator v0.26.0 turns
+    `maxMemoryPercentOfLimit` into maxmemory only in its init-config agent, behind the feature gate
+    GenerateConfigInInitContainer (off by default), and the image's entrypoint never reads the env
+    var it sets otherwise; the entrypoint does include this file, last, so it wins either way."""
+    return "".join(f"{line}\n" for line in memory_directives(s))
+
+
+def spotahome_command(s: OperatorSettings) -> list[str]:
+    """Spotahome applies `customConfig` only by CONFIG SET from its reconcile loop, after every Redis
+    pod runs: a restarted pod would run without maxmemory until then. The same values as flags on
+    its own command line hold from the first second."""
+    flags = [part for line in memory_directives(s) for part in (f"--{line.split(' ', 1)[0]}", line.split(" ", 1)[1])]
+    return ["redis-server", SPOTAHOME_REDIS_CONF, *flags]
 
 
 def redis_resources(s: OperatorSettings) -> dict:
@@ -149,7 +170,18 @@ def _ot_container_security() -> dict:
     return {**kb.container_security_context(OT_UID), "readOnlyRootFilesystem": False}
 
 
-def _ot_common(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret: Any, production: bool) -> dict:
+def _ot_redis_config(s: OperatorSettings, extra_conf: pulumi.Input[str] | None) -> dict:
+    """`redisConfig`: maxmemory and the policy in the ConfigMap `extra_conf` (read at every start), and
+    the same as CONFIG SET the operator applies to running pods (dynamicConfig), so a changed value
+    reaches them before the pods roll onto the new ConfigMap."""
+    config: dict = {"dynamicConfig": memory_directives(s)}
+    if extra_conf is not None:
+        config["additionalRedisConfig"] = extra_conf
+    return config
+
+
+def _ot_common(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret: Any, production: bool,
+               extra_conf: pulumi.Input[str] | None = None) -> dict:
     """The fields RedisReplication and RedisCluster share (api/common/v1beta2 in OT's source)."""
     image, _ = images(s)
     kubernetes_config: dict = {"image": image, "imagePullPolicy": "IfNotPresent", "resources": redis_resources(s)}
@@ -157,10 +189,7 @@ def _ot_common(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret
         kubernetes_config["redisSecret"] = {"name": secret, "key": passwords.PASSWORD_KEY}
     spec: dict = {
         "kubernetesConfig": kubernetes_config,
-        # maxmemory from the container limit (the operator passes it as REDIS_MAX_MEMORY) and the
-        # eviction policy as a CONFIG SET the operator applies to every pod (dynamicConfig).
-        "redisConfig": {"maxMemoryPercentOfLimit": maxmemory_percent_of_limit(s),
-                        "dynamicConfig": [f"maxmemory-policy {s.maxmemory_policy}"]},
+        "redisConfig": _ot_redis_config(s, extra_conf),
         "podSecurityContext": _ot_pod_security(),
     }
     if s.storage is not None:
@@ -175,10 +204,10 @@ def _ot_common(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret
 
 
 def ot_replication_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret: Any,
-                        production: bool, disruption_budget: bool) -> dict:
+                        production: bool, disruption_budget: bool, extra_conf: pulumi.Input[str] | None = None) -> dict:
     """RedisReplication: 1 + replicas pods, with the Sentinels embedded in the same resource."""
     _, sentinel_image = images(s)
-    spec = _ot_common(s, secret, tls_secret, production)
+    spec = _ot_common(s, secret, tls_secret, production, extra_conf)
     spec.update({
         "clusterSize": 1 + s.replicas,
         "securityContext": _ot_container_security(),
@@ -202,13 +231,17 @@ def ot_replication_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, t
 
 
 def ot_cluster_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret: Any,
-                    production: bool, disruption_budget: bool) -> dict:
+                    production: bool, disruption_budget: bool, extra_conf: pulumi.Input[str] | None = None) -> dict:
     """RedisCluster: `shards` leaders and `shards * replicas` followers.
 
     `redisFollower.replicas` is the size of the follower StatefulSet, a total: follower i replicates
-    leader i % leaders (internal/k8sutils/redis.go, ExecuteRedisReplicationCommand, v0.26.0)."""
+    leader i % leaders (internal/k8sutils/redis.go, ExecuteRedisReplicationCommand, v0.26.0). The
+    operator mounts an extra config only from `redisLeader.redisConfig` / `redisFollower.redisConfig`
+    (internal/k8sutils/redis-cluster.go, CreateRedisLeader/CreateRedisFollower), so both name it."""
     spec = _ot_common(s, secret, tls_secret, production)
     role: dict = {"securityContext": _ot_container_security()}
+    if extra_conf is not None:
+        role["redisConfig"] = {"additionalRedisConfig": extra_conf}
     if disruption_budget:
         role["pdb"] = {"enabled": True, "maxUnavailable": 1}
     spec.update({
@@ -238,8 +271,10 @@ def spotahome_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, produc
         "imagePullPolicy": "IfNotPresent",
         "port": REDIS_PORT,
         "resources": redis_resources(s),
-        # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET.
-        "customConfig": [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"],
+        # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET
+        # (customConfig) to running pods and on the command line from each start.
+        "customConfig": memory_directives(s),
+        "command": spotahome_command(s),
         "securityContext": kb.pod_security_context(),
         "containerSecurityContext": container,
         "disablePodDisruptionBudget": not disruption_budget,
