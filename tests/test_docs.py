@@ -23,7 +23,13 @@ def test_generated_parts_match_the_code():
 
 
 @pytest.mark.parametrize("stack", harness.list_stacks())
-def test_every_stack_file_has_the_schema_modeline_and_is_listed(stack):
+def test_every_recorded_stack_has_the_schema_modeline_and_is_listed(stack):
+    """A stack is recorded once its snapshot exists (`./run snapshot`); a new one is not held to this
+    until then, so adding a stack file never breaks the suite."""
+    from tools import snapshot
+
+    if not snapshot.path_for(stack).exists():
+        pytest.skip(f"new stack {stack}: `./run docs` and `./run snapshot {stack}` record it")
     assert harness.stack_file(stack).read_text().startswith(docs.MODELINE + "\n"), "run `./run docs`"
     assert f"`{stack}`" in (ROOT / "docs" / "stacks.md").read_text(), "run `./run docs`"
 

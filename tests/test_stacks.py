@@ -28,6 +28,12 @@ def test_the_stacks_the_readme_promises_exist():
     assert {"local", "dev"} <= set(STACKS)
 
 
+def test_every_snapshot_belongs_to_a_stack():
+    """A stack removed without its snapshot leaves a stale file (and a silently weaker check)."""
+    stale = [p.stem for p in snapshot.SNAPSHOT_DIR.glob("*.json") if p.stem not in STACKS]
+    assert not stale, f"snapshots without a stack file: {stale} (delete them)"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_evaluates_with_objects_and_outputs(stack):
     run = stack_run(stack)
@@ -161,7 +167,9 @@ def test_a_canary_password_appears_only_in_secrets(stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_urn_or_replace_forcing_field_changed_without_a_snapshot_update(stack):
     path = snapshot.path_for(stack)
-    assert path.exists(), f"no snapshot for {stack}: run ./run snapshot {stack} and commit it"
+    if not path.exists():
+        # A new stack has nothing live to protect yet; recording it is one command (docs/stacks.md).
+        pytest.skip(f"new stack {stack}: record its snapshot with `./run snapshot {stack}` before it goes live")
     old = json.loads(path.read_text())
     changes = snapshot.diff(old, snapshot.snapshot(stack_run(stack)))
     assert not changes, ("replacements or renames on a live stack (run `./run snapshot` if intended, and add "

@@ -82,6 +82,7 @@ def stack_file_schema(stack_model: type[StrictModel], namespace: str, patterns: 
         prop.pop("title", None)
         if key == "passwords":
             prop["additionalProperties"] = SECURE
+            prop["patternProperties"] = {k: SECURE for k in prop.get("patternProperties", {})}
         elif key == "kubeContext":
             prop = {"anyOf": [prop, SECURE], "description": prop.get("description", "")}
         properties[f"{namespace}:{key}"] = prop

@@ -95,7 +95,7 @@ class ExternalSettings(CacheSettings):
     read_port: Annotated[int | None, Int(1, 65535)] = doc(None, "Port of the read endpoint.", "`port`")
     username: Annotated[str | None, Str(pattern=r"[A-Za-z0-9_-]+", pattern_doc="an ACL user name")] = doc(
         None, "kind: endpoint: ACL user (absent: the default user).")
-    ca_certificate: Annotated[str | None, Str(pattern=r"(?s)-----BEGIN CERTIFICATE-----.+-----END CERTIFICATE-----\s*",
+    ca_certificate: Annotated[str | None, Str(pattern=r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",
                                               pattern_doc="a PEM CA certificate")] = doc(
         None, "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA).")
     cluster: Annotated[bool, Bool()] = doc(False, "kind: endpoint: the server runs in cluster mode.")

@@ -20,14 +20,12 @@ from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRe
 from cache_patterns.patterns.base import BuildContext
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.patterns.statefulset.binding import connection
+from cache_patterns.patterns.statefulset.exporter import EXPORTER_PORT, exporter_container
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
-EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
-EXPORTER_PORT = 9121
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
 # Secret key of an ACL user's password (beside `password`, the default user's).
 USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
@@ -180,7 +178,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         containers = [redis_container]
         if s.exporter:
-            containers.append(self._exporter(s.auth))
+            containers.append(exporter_container(s, self.names))
         data_volumes: list[dict] = []
         claims: list[dict] = []
         if s.storage is not None:
@@ -298,30 +296,6 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
         self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
                                "write": self.write_service, "read": self.read_service})
-
-    def _exporter(self, auth: bool) -> dict:
-        """redis_exporter beside Redis. The password is read from the mounted file into the exporter's
-        own environment at start, never written into the pod spec."""
-        target = f"redis{'s' if self.settings.tls.enabled else ''}://$(POD_NAME).{self.names.domain(self.names.headless)}:{ha.REDIS_PORT}"
-        env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-               {"name": "REDIS_ADDR", "value": target}]
-        if self.settings.tls.enabled:
-            env.append({"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_DIR}/ca.crt"})
-        start = ('REDIS_PASSWORD="$(cat ' + contract.PASSWORD_FILE + ')" exec redis_exporter') if auth \
-            else "exec redis_exporter"
-        mounts = []
-        if auth:
-            mounts.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
-        if self.settings.tls.enabled:
-            mounts.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
-        return {
-            "name": "exporter", "image": EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", start], "env": env,
-            "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
-            "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context(),
-            "volumeMounts": mounts,
-            "livenessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 30},
-        }
 
     def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
                           s: StatefulSetSettings) -> None:

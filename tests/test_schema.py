@@ -1,0 +1,51 @@
+"""The editor schema (schema/stack.schema.json, generated from the config models) accepts every
+committed stack and refuses every file of the bad-config corpus (tests/stacks/invalid/), which the
+program refuses too, at the key the file names (`# expect: <key>`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from cache_patterns.config.errors import ConfigError
+from tools import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((ROOT / "schema" / "stack.schema.json").read_text())
+VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
+INVALID = sorted((ROOT / "tests" / "stacks" / "invalid").glob("*.yaml"))
+
+
+def test_the_schema_is_draft_7_which_editors_read():
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#" and "$defs" not in json.dumps(SCHEMA)
+
+
+@pytest.mark.parametrize("stack", harness.list_stacks())
+def test_every_committed_stack_is_valid(stack):
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}"
+              for e in VALIDATOR.iter_errors(yaml.safe_load(harness.stack_file(stack).read_text()))]
+    assert not errors, errors
+
+
+def test_the_example_in_the_readme_is_valid():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("# yaml-language-server: $schema=../schema/stack.schema.json\n", 1)[1].split("```", 1)[0]
+    assert not list(VALIDATOR.iter_errors(yaml.safe_load(block)))
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_the_schema_and_the_program_refuse_each_bad_file(path):
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    data = yaml.safe_load(path.read_text())
+    assert list(VALIDATOR.iter_errors(data)), f"the schema accepts {path.name}"
+    with pytest.raises(ConfigError) as err:
+        harness.run(path.stem, data["config"])
+    assert expected in dict(err.value.problems), err.value
+
+
+def test_the_corpus_covers_keys_values_and_secrets():
+    assert len(INVALID) >= 12
