@@ -80,7 +80,7 @@ def local_directives(s: LocalServer) -> list[Directive]:
 
 # ---------------------------------------------------------------------------------------------
 # Pattern 2: a replicated member and its Sentinel. These render the read-only templates of the
-# ConfigMap; the start-up scripts (components/scripts) add what differs per pod or is secret
+# ConfigMap; the start-up scripts (patterns/statefulset/scripts) add what differs per pod or is secret
 # (password, announced address, replicaof, the Sentinel's monitored primary) in a writable copy.
 
 PERSISTENCE = ("none", "rdb", "aof")
