@@ -5,6 +5,7 @@ problem of an object reported together (pydantic collects them; this keeps our w
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -54,9 +55,12 @@ def describe(info: FieldInfo) -> str:
     kind = leaf_of(info)
     if isinstance(kind, (Leaf, Shape)):
         return kind.describe()
-    if isinstance(kind, type) and issubclass(kind, StrictModel):
-        return f"an object ({kind.TITLE})"
-    return getattr(kind, "__doc__", None) or "a value"
+    if typing.get_origin(kind) is typing.Literal:
+        return " or ".join(map(str, typing.get_args(kind)))
+    models = [a for a in (kind, *typing.get_args(kind)) if isinstance(a, type) and issubclass(a, StrictModel)]
+    if models:
+        return f"an object ({models[0].TITLE})"
+    return "a value"
 
 
 class Shape:
