@@ -12,7 +12,6 @@ from pydantic.fields import FieldInfo
 from cache_patterns.config.base import Shape, StrictModel, describe, leaf_of
 from cache_patterns.config.types import Leaf
 
-SCHEMA_ID = "https://cache-patterns.dev/schema/stack.schema.json"
 SECURE = {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
           "additionalProperties": False, "description": "A value set with `pulumi config set --secret`."}
 
@@ -93,7 +92,6 @@ def stack_file_schema(stack_model: type[StrictModel], namespace: str, patterns: 
             prop.pop("title", None)
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": SCHEMA_ID,
         "title": "cache-patterns stack file (stacks/Pulumi.<stack>.yaml)",
         "description": "Generated from the config models by `./run docs`; do not edit.",
         "type": "object",
