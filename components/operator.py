@@ -128,17 +128,21 @@ def images(s: OperatorCache) -> tuple[str, str]:
 
 
 def maxmemory(s: OperatorCache) -> int:
-    return sizing.maxmemory_for_limit(s.memory_limit, s.maxmemory_percent)
+    return s.maxmemory
 
 
 def maxmemory_percent_of_limit(s: OperatorCache) -> int:
     """The largest `redisConfig.maxMemoryPercentOfLimit` whose maxmemory (OT computes
-    limit * percent / 100) stays within the planned one: the planner also keeps a fixed headroom,
-    so for small limits this is below `maxmemoryPercent`."""
-    percent = s.maxmemory_percent
-    while percent > 1 and s.memory_limit * percent // 100 > maxmemory(s):
-        percent -= 1
-    return percent
+    limit * percent / 100) stays within the planned one (at least 1, the field's minimum)."""
+    return max(1, min(100, s.maxmemory * 100 // s.memory_limit))
+
+
+def replication_config(s: OperatorCache) -> list[str]:
+    """The planned replica output-buffer limit and backlog, as `name value` lines both operators
+    apply with CONFIG SET (they split at the first space)."""
+    if s.pod.replica_buffer is None:
+        return []
+    return [f"client-output-buffer-limit replica {s.pod.replica_buffer} 0 0", f"repl-backlog-size {s.pod.backlog}"]
 
 
 def redis_resources(s: OperatorCache) -> dict:
@@ -180,7 +184,7 @@ def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: A
         # maxmemory from the container limit (the operator passes it as REDIS_MAX_MEMORY) and the
         # eviction policy as a CONFIG SET the operator applies to every pod (dynamicConfig).
         "redisConfig": {"maxMemoryPercentOfLimit": maxmemory_percent_of_limit(s),
-                        "dynamicConfig": [f"maxmemory-policy {s.maxmemory_policy}"]},
+                        "dynamicConfig": [f"maxmemory-policy {s.maxmemory_policy}", *replication_config(s)]},
         "podSecurityContext": _ot_pod_security(),
     }
     if s.storage is not None:
@@ -259,7 +263,8 @@ def spotahome_spec(s: OperatorCache, secret: pulumi.Input[str] | None, productio
         "port": REDIS_PORT,
         "resources": redis_resources(s),
         # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET.
-        "customConfig": [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"],
+        "customConfig": [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}",
+                         *replication_config(s)],
         "securityContext": kb.pod_security_context(),
         "containerSecurityContext": container,
         "disablePodDisruptionBudget": not disruption_budget,

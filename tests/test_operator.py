@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components import config, naming, operator, sizing
+from components import config, naming, operator, planning, sizing
 from components.schema import ConfigError
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
@@ -137,20 +137,38 @@ def test_replication_and_failover_counts_include_the_primary():
     assert the_cr(run_variant("spotahome, dev, no storage, no auth"))["spec"]["redis"]["replicas"] == 1
 
 
-def test_resources_and_maxmemory_come_from_the_sizing_plan():
+def settings_of(name: str) -> config.OperatorCache:
+    environment, cache, operators = VARIANTS[name]
+    return config.parse({"environment": environment, "caches": {"sessions": cache}, "operators": operators},
+                        STACK).caches["sessions"]
+
+
+def test_resources_and_maxmemory_come_from_the_plan():
     rr = the_cr(run_variant("replication, production, TLS by issuer"))
     resources = rr["spec"]["kubernetesConfig"]["resources"]
     assert resources == {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi", "cpu": "2"}}
+    # No workload, 2 replicas and a volume: maxmemory leaves room for a fork that copies everything and
+    # for the replica buffer, and OT's percentage stays within it.
     percent = rr["spec"]["redisConfig"]["maxMemoryPercentOfLimit"]
-    planned = sizing.maxmemory_for_limit(512 * sizing.MI, 80)
+    head = planning.default_headroom(forks=True, replicas=2)
+    planned = head.max_maxmemory(512 * sizing.MI)
+    assert head.limit(planned) <= 512 * sizing.MI < head.limit(planned + sizing.MI)
     assert 512 * sizing.MI * percent // 100 <= planned < 512 * sizing.MI * (percent + 1) // 100
-    assert rr["spec"]["redisConfig"]["dynamicConfig"] == ["maxmemory-policy allkeys-lru"]
-    # Planned from capacity: 1M keys of 512 bytes.
+    buffer = planning.headroom.replica_buffer(planned, None)
+    assert rr["spec"]["redisConfig"]["dynamicConfig"] == [
+        "maxmemory-policy allkeys-lru", f"client-output-buffer-limit replica {buffer} 0 0",
+        f"repl-backlog-size {settings_of('replication, production, TLS by issuer').pod.backlog}"]
+    # Planned from capacity: 1M keys of 512 bytes over 3 shards, each a primary and a replica.
     rc = the_cr(run_variant("cluster with storage, exporter, TLS"))
-    limit = sizing.plan_memory(1_000_000, 512, 32, 80)
-    assert rc["spec"]["kubernetesConfig"]["resources"]["limits"]["memory"] == sizing.format_bytes(limit)
+    c = settings_of("cluster with storage, exporter, TLS")
+    plan = planning.plan_pod(config.workload(c), config.engine_of(c))
+    assert plan.workload.keys == 333_334 and c.memory_limit == plan.limit
+    assert rc["spec"]["kubernetesConfig"]["resources"]["limits"]["memory"] == sizing.format_bytes(plan.limit)
     rf = the_cr(run_variant("spotahome with storage and exporter"))
-    assert rf["spec"]["redis"]["customConfig"] == [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
+    spot = settings_of("spotahome with storage and exporter")
+    assert rf["spec"]["redis"]["customConfig"] == [
+        f"maxmemory {spot.maxmemory}", "maxmemory-policy allkeys-lru",
+        f"client-output-buffer-limit replica {spot.pod.replica_buffer} 0 0", f"repl-backlog-size {spot.pod.backlog}"]
 
 
 def test_small_limits_lower_the_operator_percent_so_headroom_is_kept():
