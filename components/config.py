@@ -563,8 +563,8 @@ class SizeSpec(schema.Spec):
         if isinstance(value, dict):
             r = self.range.parse(value, path, ctx)
             return INVALID if r is INVALID else planning.Size(r.min, r.max, r.shape)
-        n = self.fixed.parse(value, path, ctx)
-        return INVALID if n is INVALID else planning.Size.fixed(n)
+        n = self.fixed.parse(value, path, Ctx(stack=ctx.stack))
+        return self.wrong(value, path, ctx) if n is INVALID else planning.Size.fixed(n)
 
 
 CAPACITY = Obj(Capacity, [

@@ -44,8 +44,6 @@ WIRE_OVERHEAD = 64
 REPL_FRACTION = 0.10
 REPL_MIN_UNKNOWN = 64 * MI
 REPL_MIN_KNOWN = 16 * MI
-# The replica buffer must hold this many sync times of writes, or a full sync can loop forever.
-REPL_SAFETY = 2
 # Replication backlog: Redis's default 1 MiB; sized to cover a disconnection of this long (a pod
 # restart) when that is at most 5 % of the data set.
 BACKLOG_MIN = 1 * MI
@@ -104,11 +102,11 @@ def cow_fraction(writes_per_s: float | None, regions: tuple[tuple[float, float],
 
 
 def replica_buffer(maxmemory: float, write_bytes_per_s: float | None, keys: int = 0) -> int:
-    """client-output-buffer-limit replica (hard): maxmemory/10, and at least REPL_SAFETY sync times of
-    writes so a full sync can finish; rounded up to a whole MiB."""
+    """client-output-buffer-limit replica (hard): maxmemory/10, and at least the writes of a whole sync
+    (planned at the slow end, see fork_seconds), or a full sync can loop forever; whole MiB."""
     if write_bytes_per_s is None:
         return ceil_to(max(REPL_FRACTION * maxmemory, REPL_MIN_UNKNOWN), MI)
-    during_sync = REPL_SAFETY * write_bytes_per_s * fork_seconds(keys, maxmemory)
+    during_sync = write_bytes_per_s * fork_seconds(keys, maxmemory)
     return ceil_to(max(REPL_FRACTION * maxmemory, during_sync, REPL_MIN_KNOWN), MI)
 
 

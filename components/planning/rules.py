@@ -52,7 +52,7 @@ RULES: tuple[Rule, ...] = (
          "(8 runs, 100 B and 1 kB values); children lived 6.1 us per key + 1 s per 39.7 MB under a load of 20 on "
          "2 cores, planned slower"),
     Rule("replica-buffer", "Replica output-buffer limit",
-         "client-output-buffer-limit replica <hard> 0 0, hard = max(maxmemory/10, 2 x writes/s x (K + V + 64 B) x T, "
+         "client-output-buffer-limit replica <hard> 0 0, hard = max(maxmemory/10, writes/s x (K + V + 64 B) x T, "
          "16 MiB) with T the fork lifetime above; max(maxmemory/10, 64 MiB) when the write rate is unknown; "
          "soft limit off",
          "full syncs at 45k writes/s looped forever against the default 256 MB limit, 5k writes/s buffered 55 MB "
