@@ -116,7 +116,7 @@ class Headroom:
 
     forks: bool                          # persistence or replicas: saves and full syncs fork
     replicas: int
-    cow: float                           # share of maxmemory a fork copies (c)
+    cow: float                           # share of the resident heap a fork copies (c)
     shift: bool                          # value sizes may shift their mix (no fork headroom covers it)
     write_bytes_per_s: float | None      # replication stream, for the replica buffer
     keys: int = 0                        # keys a full sync walks (0: unknown)
@@ -128,7 +128,8 @@ class Headroom:
     def parts(self, maxmemory: int) -> dict[str, int]:
         """The limit's parts for this maxmemory: steady (fragmentation + process), fork, replica buffer."""
         out = {"steady": ceil_to(self.steady_factor * maxmemory + FIXED, KI)}
-        out["fork"] = ceil_to(self.cow * maxmemory, KI) if self.forks else 0
+        # A fork copies resident pages, fragmentation included: c of the steady resident heap.
+        out["fork"] = ceil_to(self.cow * self.steady_factor * maxmemory, KI) if self.forks else 0
         out["replica_buffer"] = replica_buffer(maxmemory, self.write_bytes_per_s, self.keys) if self.replicas > 0 else 0
         return out
 

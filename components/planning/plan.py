@@ -189,7 +189,7 @@ def _parts_text(head: Headroom, maxmemory: int) -> str:
     p = head.parts(maxmemory)
     text = f"{head.steady_factor:.2f} x maxmemory + 16 MiB = {fmt(p['steady'])}"
     if p["fork"]:
-        text += f", fork copy-on-write {head.cow:.2f} x maxmemory = {fmt(p['fork'])}"
+        text += f", fork copy-on-write {head.cow:.2f} x {head.steady_factor:.2f} x maxmemory = {fmt(p['fork'])}"
     if p["replica_buffer"]:
         text += f", replica buffer {fmt(p['replica_buffer'])}"
     return text

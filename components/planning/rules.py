@@ -41,7 +41,8 @@ RULES: tuple[Rule, ...] = (
          "RSS/maxmemory under eviction churn 1.05-1.13 (official build and Debian's, fixed, uniform and log-uniform "
          "sizes); 1.39-1.40 settled after a value-size shift; an empty server's RSS is 5.9-11.9 MiB"),
     Rule("cow", "Fork copy-on-write",
-         "c x maxmemory when persistence or replicas make the server fork; c = 1 when the write rate is unknown. "
+         "c x 1.15 x maxmemory (a fork copies resident pages, fragmentation included) when persistence or replicas "
+         "make the server fork; c = 1 when the write rate is unknown. "
          "Else the child lives T = keys x 8 us + maxmemory / 30 MB/s and each of the W = writes/s x T writes "
          "dirties one random page of every kind of allocation it touches (dict entry, key, robj, value, slots, "
          "expires): a region of B bytes in allocations of a bytes keeps 1 - exp(-W (1 + a/4096) 4096 / B) of its "
