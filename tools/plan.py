@@ -2,25 +2,42 @@
 the rule that produced it, and the same workload under every pattern, with a cost only where a price
 has a source (published serverless rates, or a --prices file).
 
-    python -m tools.plan [STACK ...] [--all] [--json] [--prices FILE] [--region REGION]
+    python -m tools.plan [STACK ...] [--all] [--file STACKFILE] [--json] [--prices FILE] [--region REGION]
+    python -m tools.plan --write-docs     regenerate the generated sections of docs/planning.md
 
 Exits 2 when a stack's config is refused (its problems are printed), 1 when a price file is invalid.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
+
+import yaml
 
 from components import config, planning
 from components.schema import ConfigError
 from tools import harness
 
+DOCS = harness.ROOT / "docs" / "planning.md"
+EXAMPLE = harness.ROOT / "docs" / "planning-example.yaml"
+EXAMPLE_PRICES = harness.ROOT / "docs" / "prices.example.csv"
+
+
+def parse_stack(stack_config: dict, stack: str) -> config.StackConfig:
+    """A stack file's `config:`, parsed as the program parses it (secure values as placeholders)."""
+    flat, _ = harness.engine_config(stack_config, harness.secure_placeholder)
+    return config.parse(config.decode(flat, stack), stack)
 
 
 def load(stack: str) -> config.StackConfig:
-    """A committed stack's config, parsed as the program parses it (secure values as placeholders)."""
-    flat, _ = harness.engine_config(harness.load_stack_config(stack), harness.secure_placeholder)
-    return config.parse(config.decode(flat, stack), stack)
+    return parse_stack(harness.load_stack_config(stack), stack)
+
+
+def load_file(path: Path) -> config.StackConfig:
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return parse_stack(data.get("config") or {}, Path(path).stem)
 
 
 def _origins(c: config.CacheConfig, pods: str) -> dict[str, str]:
@@ -68,28 +85,59 @@ def cache_input(cfg: config.StackConfig, name: str) -> planning.CacheInput | Non
                                default_percent=c.DEFAULT_PERCENT, **common)
 
 
-def reports(stack: str, prices: planning.Prices, region: str | None) -> tuple[list[planning.CacheReport], list[str]]:
+def reports(cfg: config.StackConfig, prices: planning.Prices,
+            region: str | None) -> tuple[list[planning.CacheReport], list[str]]:
     """Reports of a stack's caches, and a line for each cache without a workload."""
-    cfg = load(stack)
     out, skipped = [], []
     for name in cfg.caches:
         inp = cache_input(cfg, name)
         if inp is None:
-            skipped.append(f"{stack} / {name}: no `capacity`: nothing to plan (state the workload to get a plan)")
+            skipped.append(f"{cfg.stack} / {name}: no `capacity`: nothing to plan (state the workload to get a plan)")
         else:
             out.append(planning.build(inp, prices, region))
     return out, skipped
+
+
+# ---- docs/planning.md ------------------------------------------------------------------------------------
+
+def rules_table() -> str:
+    out = ["| rule | figure | how | source |", "|---|---|---|---|"]
+    for r in planning.RULES:
+        out.append(f"| `{r.id}` | {r.title} | {r.formula} | {r.source} |")
+    return "\n".join(out) + "\n"
+
+
+def example_table() -> str:
+    reps, _ = reports(load_file(EXAMPLE), planning.prices.load(EXAMPLE_PRICES), None)
+    return "```text\n" + planning.to_text(reps, legend=False) + "```\n"
+
+
+DOC_SECTIONS = {"planning-rules": rules_table, "planning-example": example_table}
+
+
+def apply_docs(text: str) -> str:
+    for name, make in DOC_SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"{DOCS} has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
+        text = pattern.sub(lambda m: m.group(1) + make() + m.group(2), text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stack names (default: the embedded default, local)")
     parser.add_argument("--all", action="store_true", help="every committed stack")
+    parser.add_argument("--file", action="append", default=[], help="a stack file outside stacks/ (repeatable)")
     parser.add_argument("--json", action="store_true", help="the same data as JSON")
-    parser.add_argument("--prices", help="a price file (see components/planning/prices.py for its format)")
+    parser.add_argument("--prices", help="a price file (format: components/planning/prices.py, docs/planning.md)")
     parser.add_argument("--region", help="the AWS region to price in (default: the stack's aws.region, else us-east-1)")
+    parser.add_argument("--write-docs", action="store_true", help="regenerate the sections of docs/planning.md")
     args = parser.parse_args(argv)
-    stacks = harness.list_stacks() if args.all else (args.stacks or ["local"])
+    if args.write_docs:
+        DOCS.write_text(apply_docs(DOCS.read_text()))
+        return 0
+    stacks = harness.list_stacks() if args.all else (args.stacks or ([] if args.file else ["local"]))
     unknown = [s for s in stacks if s not in harness.list_stacks()]
     if unknown:
         print(f"unknown stack(s): {', '.join(unknown)} (stacks: {', '.join(harness.list_stacks())})", file=sys.stderr)
@@ -100,11 +148,16 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     all_reports, skipped, failed = [], [], False
-    for stack in stacks:
+    sources = [(s, lambda s=s: load(s)) for s in stacks] + [(f, lambda f=f: load_file(Path(f))) for f in args.file]
+    for label, loader in sources:
         try:
-            got, skip = reports(stack, prices, args.region)
+            got, skip = reports(loader(), prices, args.region)
         except ConfigError as exc:
-            print(f"{stack}: {exc}", file=sys.stderr)
+            print(f"{label}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        except OSError as exc:
+            print(f"{label}: {exc.strerror or exc}", file=sys.stderr)
             failed = True
             continue
         all_reports += got

@@ -352,7 +352,7 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return [indent + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
 
 
-def to_text(reports: list[CacheReport]) -> str:
+def to_text(reports: list[CacheReport], legend: bool = True) -> str:
     out: list[str] = []
     used: list[str] = []
     for rep in reports:
@@ -360,7 +360,7 @@ def to_text(reports: list[CacheReport]) -> str:
         out.append("inputs")
         out += _table([[r.name, r.shown(), r.origin] for r in rep.inputs])
         if rep.derived:
-            out.append("derived (rule ids are explained at the end)")
+            out.append("derived (rule ids: the rules below, or docs/planning.md)")
             out += _table([[r.name, r.shown(), r.rule] for r in rep.derived])
         out.append(f"the same workload under each pattern (prices for {rep.region})")
         rows = [["pattern", "fits", "units", "memory each", "memory total", "cost", "note"]]
@@ -376,8 +376,10 @@ def to_text(reports: list[CacheReport]) -> str:
             out += [f"  {f.severity}: caches.{rep.name}.{f.key}: {f.message}" for f in rep.findings]
         out += [f"  note: {n}" for n in rep.notes]
         out.append("")
+    if not legend:
+        return "\n".join(out).rstrip() + "\n"
         used += rep.rules
-    if used:
+    if used and legend:
         out.append("rules")
         for rid in dict.fromkeys(used):
             r = BY_ID[rid]
