@@ -387,7 +387,8 @@ class OperatorCache(InClusterCache):
 
     @property
     def persistence_mode(self) -> str:
-        # The operators' images keep Redis's default RDB schedule on the volume they are given.
+        # Planned as RDB when there is a volume to save to (what each operator's image writes there is
+        # not checked here; AOF would need a larger volume, which `storage` then has to give).
         return "rdb" if self.storage is not None else "none"
 
     @property
