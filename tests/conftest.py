@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -28,11 +29,9 @@ def need_binary(name: str) -> str:
     return path
 
 
-def shared_data() -> "Path":
+def shared_data() -> Path:
     """The sizing measurements beside the project (../shared/data): upstream data the tests check the
     planner against, never copied in. Tests that need it skip, saying so, where it is absent."""
-    from pathlib import Path
-
     crds = os.environ.get("CACHE_PATTERNS_CRDS")
     candidates = [Path(crds).parent.parent / "data"] if crds else []
     candidates += [harness.ROOT.parent / "shared" / "data", Path("/work/shared/data")]
