@@ -49,7 +49,8 @@ RULES: tuple[Rule, ...] = (
          "pages copied; c = copied / data set",
          "Redis admin docs (a save can use up to 2x the memory; replication forks even with persistence off); "
          "BGSAVE of 1 M x 1 kB values peaked at 1.04 / 1.24 / 1.59 / 1.96 x used_memory with 0 / 5k / 20k / 65k "
-         "writes/s; the region model, given the measured child lifetime, is 6-36 % above those four copies and "
+         "writes/s; the region model, given the measured child lifetime, is 6-36 % above the copies of the four runs "
+         "with writes (three BGSAVE, one AOF rewrite) and "
          "6-40 % above 12 copies measured in a memory cgroup with 100 B and 1 kB values; children lived 6.1 us per key + 1 s per 39.7 MB under a load of 20 on "
          "2 cores, planned slower"),
     Rule("replica-buffer", "Replica output-buffer limit",
