@@ -51,8 +51,8 @@ RULES: tuple[Rule, ...] = (
          "BGSAVE of 1 M x 1 kB values peaked at 1.04 / 1.24 / 1.59 / 1.96 x used_memory with 0 / 5k / 20k / 65k "
          "writes/s; the region model, given the measured child lifetime, is 6-36 % above the copies of the four runs "
          "with writes (three BGSAVE, one AOF rewrite) and "
-         "6-40 % above 12 copies measured in a memory cgroup with 100 B and 1 kB values; children lived 6.1 us per key + 1 s per 39.7 MB under a load of 20 on "
-         "2 cores, planned slower"),
+         "6-40 % above 12 copies measured in a memory cgroup with 100 B and 1 kB values; children lived "
+         "6.1 us per key + 1 s per 39.7 MB under a load of 20 on 2 cores, planned slower"),
     Rule("replica-buffer", "Replica output-buffer limit",
          "client-output-buffer-limit replica <hard> 0 0, hard = max(maxmemory/10, writes/s x (K + V + 64 B) x T, "
          "16 MiB) with T the fork lifetime above; max(maxmemory/10, 64 MiB) when the write rate is unknown; "
