@@ -217,10 +217,11 @@ def _check_pod(plan: PodPlan, head: Headroom, limit: int, maxmemory: int, percen
             f"{source} gives maxmemory {fmt(maxmemory)}{why}, the workload needs {fmt(plan.maxmemory)} (data set "
             f"{fmt(plan.dataset)}; planned limit {fmt(plan.limit)}): {effect}"), severity))
     if storage is not None and planned_storage is not None and storage < planned_storage:
+        w = plan.workload
+        dump = min(plan.maxmemory, hr.rdb_bytes(w.keys, w.key_bytes.mean, w.value_bytes.mean, w.ttl_share))
         out.append(Finding("storage", (
-            f"{fmt(storage)} is below the planned {fmt(planned_storage)} for {plan.workload.persistence} "
-            f"(dump up to {fmt(min(plan.maxmemory, hr.rdb_bytes(plan.workload.keys, plan.workload.key_bytes.mean, plan.workload.value_bytes.mean, plan.workload.ttl_share)))} "
-            f"x {hr.PVC_FACTOR[plan.workload.persistence]} copies + 20 %): a save or rewrite can fill the volume"),
+            f"{fmt(storage)} is below the planned {fmt(planned_storage)} for {w.persistence} (dump up to "
+            f"{fmt(dump)} x {hr.PVC_FACTOR[w.persistence]} copies + 20 %): a save or rewrite can fill the volume"),
             UNSAFE))
     return out
 
