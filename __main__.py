@@ -7,6 +7,8 @@ import pulumi
 from cache_patterns import engine, program
 
 cfg = engine.load()  # raises ConfigError, listing every problem, before any resource exists
+for key, message in cfg.warnings:  # what the plan advises against but does not stop (docs/planning.md)
+    pulumi.log.warn(f"{key}: {message}")
 
 for name, value in program.deploy(cfg).items():
     pulumi.export(name, value)

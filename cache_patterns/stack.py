@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from cache_patterns.config.app import APP_NAME, CACHE_NAME, AppConfig
 from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc
+from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc, split_findings
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
 from cache_patterns.config.types import Bool, Str, problem, show
 from cache_patterns.core import naming
@@ -97,6 +97,7 @@ class StackConfig(StrictModel):
             "(`pulumi config set --secret --path 'passwords.<cache>'`).", "none", secret="required")
     _stack: str = PrivateAttr("")
     _secret_keys: frozenset = PrivateAttr(frozenset())
+    _warnings: tuple = PrivateAttr(())
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "StackConfig":
@@ -108,6 +109,11 @@ class StackConfig(StrictModel):
     @property
     def stack(self) -> str:
         return self._stack
+
+    @property
+    def warnings(self) -> tuple[tuple[str, str], ...]:
+        """What the plan advises against but does not stop (docs/planning.md), as (key, message)."""
+        return self._warnings
 
     @property
     def secret_keys(self) -> frozenset[str]:
@@ -247,7 +253,19 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
                                 cfg.operators, raw_caches=cfg.caches, raw_apps=list(cfg.apps))
     if found:
         raise ConfigError(found)
+    cfg._warnings = tuple(w for name, c in cfg.caches.items()
+                          for w in split_findings(c.plan_findings(), cfg.environment, f"caches.{name}.")[1])
     return cfg
+
+
+def workload(cache: Any, pods: int | None = None) -> Any:
+    """A cache's `capacity` as the planner's workload (see CacheSettings.workload)."""
+    return cache.workload(pods)
+
+
+def engine_of(cache: Any) -> Any:
+    """The engine a plan is for (see CacheSettings.plan_engine)."""
+    return cache.plan_engine()
 
 
 def _partial_problems(values: Mapping[str, Any], context: dict) -> list[tuple[str, str]]:

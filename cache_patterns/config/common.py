@@ -2,12 +2,15 @@
 that depend on the environment (production and staging tighten them)."""
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, ValidationInfo
+from pydantic import Field, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
-from cache_patterns.config.base import StrictModel
-from cache_patterns.config.types import Duration, Int, Quantity, Str
+from cache_patterns import planning
+from cache_patterns.config.base import StrictModel, fail
+from cache_patterns.config.types import Duration, Int, Leaf, Quantity, Str
 from cache_patterns.core import naming, sizing
 
 ENVIRONMENTS = ("production", "staging", "development")
@@ -61,13 +64,76 @@ def default_image(engine: str, version: str | None) -> str | None:
     return entry[0] if entry else None
 
 
-class Capacity(StrictModel):
-    """Sizing: the memory limit is planned from these instead of `memory`."""
+class SizeRange(StrictModel):
+    TITLE = "a size range"
+    min: Annotated[int, Quantity("bytes", min=1, max=512 * sizing.MI)] = doc(..., "Shortest.")
+    max: Annotated[int, Quantity("bytes", min=1, max=512 * sizing.MI)] = doc(..., "Longest.")
+    shape: Annotated[str, Str(choices=["uniform", "log-uniform"])] = doc("uniform", "How lengths spread between them.")
 
-    TITLE = "what will be cached"
-    keys: Annotated[int, Int(1, 10**10)] = doc(..., "How many keys the cache must hold.")
-    value_bytes: Annotated[int, Quantity("bytes", min=1)] = doc(..., "Average value size (a quantity: 512, 4Ki).")
-    key_bytes: Annotated[int, Quantity("bytes", min=1, max=512 * sizing.MI)] = doc(32, "Average key length in bytes.")
+    @model_validator(mode="after")
+    def _check(self) -> "SizeRange":
+        if self.min >= self.max:
+            fail([("max", f"must be above min ({self.min}), got {self.max}; a fixed size is a plain quantity")])
+        return self
+
+
+class Size(Leaf):
+    """A length in bytes: a quantity (fixed), or {min, max, shape} for lengths that vary."""
+
+    def __init__(self, max_bytes: int):
+        self.fixed = Quantity("bytes", min=1, max=max_bytes)
+
+    def describe(self) -> str:
+        return f"{self.fixed.describe()}; or {{min, max, shape: uniform | log-uniform}}"
+
+    def check(self, value: Any) -> planning.Size:
+        if isinstance(value, dict):
+            r = SizeRange.model_validate(value)
+            return planning.Size(r.min, r.max, r.shape)
+        try:
+            return planning.Size.fixed(self.fixed.check(value))
+        except PydanticCustomError:
+            raise self.wrong(value) from None
+
+    def json_schema(self) -> dict:
+        return {"anyOf": [self.fixed.json_schema(), {"type": "object", "required": ["min", "max"],
+                                                     "additionalProperties": False,
+                                                     "properties": {"min": self.fixed.json_schema(),
+                                                                    "max": self.fixed.json_schema(),
+                                                                    "shape": {"enum": ["uniform", "log-uniform"]}}}]}
+
+
+class Capacity(StrictModel):
+    """The workload: maxmemory, memory limit and request, replica buffer, volume, ElastiCache node type
+    and serverless figures are planned from it (see docs/planning.md)."""
+
+    TITLE = "the workload"
+    keys: Annotated[int, Int(1, 10**10)] = doc(..., "How many keys the cache must hold (the working set, if it "
+                                                    "evicts).")
+    value_bytes: Annotated[planning.Size, Size(512 * sizing.MI)] = doc(..., "Value length: fixed (512, 4Ki) or a "
+                                                                            "range.")
+    key_bytes: Annotated[planning.Size, Size(512 * sizing.MI)] = doc(planning.Size.fixed(32),
+                                                                     "Key length: fixed or a range.", "32")
+    ttl_percent: Annotated[int | None, Int(0, 100)] = doc(None, "Share of keys with a TTL, in percent.",
+                                                          "100 with `defaultTtl`, else 0")
+    writes_per_second: Annotated[int | None, Int(0, 10**8)] = doc(
+        None, "Peak keys written per second (sizes fork copy-on-write, the replica buffer and the backlog).",
+        "unknown: a fork may copy all of maxmemory")
+    reads_per_second: Annotated[int | None, Int(0, 10**9)] = doc(None, "Peak reads per second (serverless ECPU).",
+                                                                 "unknown")
+    pods: Annotated[int | None, Int(1, 10_000)] = doc(None, "Pods that each hold a copy (sidecar, L1).",
+                                                      "the bound apps' replicas")
+
+
+def split_findings(findings: Any, env: str, prefix: str = "") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Findings of the plan as (problems, warnings). A setting that cannot run is an error; one that
+    can be OOM-killed, fill its volume or refuse writes is an error in production and staging and a
+    warning in development; one that only evicts or throttles sooner is a warning."""
+    errors, warnings = [], []
+    for f in findings:
+        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")
+        (errors if hard else warnings).append((f"{prefix}{f.key}", f.message))
+    return errors, warnings
 
 
 class TlsSettings(StrictModel):
@@ -111,6 +177,41 @@ class CacheSettings(StrictModel):
                                                         "`l1.ttlCap`.")
 
     @property
+    def member_replicas(self) -> int:
+        """Replicas of each primary (what replication forks and buffers for)."""
+        return 0
+
+    @property
+    def persistence_mode(self) -> str:
+        return "none"
+
+    @property
+    def plan_shards(self) -> int:
+        return 1
+
+    def plan_engine(self) -> planning.Engine:
+        """The engine a plan is for: the cache's engine and version (official images: jemalloc quantum 8)."""
+        return planning.Engine(self.engine, self.version or DEFAULT_ENGINE_VERSION[self.engine])
+
+    def workload(self, pods: int | None = None) -> planning.Workload | None:
+        """`capacity` as the planner's workload: persistence, replicas and shards come from the pattern's
+        own keys, the TTL share from `defaultTtl` unless given; `pods` (sidecar and L1 copies) from
+        `capacity.pods`, else the caller's count of bound app pods."""
+        cap = getattr(self, "capacity", None)
+        if cap is None:
+            return None
+        ttl = cap.ttl_percent if cap.ttl_percent is not None else (100 if self.default_ttl is not None else 0)
+        return planning.Workload(
+            keys=cap.keys, key_bytes=cap.key_bytes, value_bytes=cap.value_bytes, ttl_share=ttl / 100,
+            writes_per_second=cap.writes_per_second, reads_per_second=cap.reads_per_second,
+            persistence=self.persistence_mode, replicas=self.member_replicas, shards=self.plan_shards,
+            pods=cap.pods if cap.pods is not None else pods, evicts=self.maxmemory_policy != "noeviction")
+
+    def plan_findings(self) -> tuple:
+        """What the plan says of the settings (errors or warnings by environment: `split_findings`)."""
+        return ()
+
+    @property
     def default_ttl_seconds(self) -> int | None:
         return self.default_ttl // 1000 if self.default_ttl else None
 
@@ -146,40 +247,53 @@ class InClusterSettings(CacheSettings):
     """What every cache running in the cluster has: its image and sizing."""
 
     DEFAULT_MEMORY: ClassVar[int] = 512 * sizing.MI
+    DEFAULT_PERCENT: ClassVar[int] = 80
     image: Annotated[str | None, IMAGE] = doc(None, "Engine image; pin a digest in production.", "from the image table")
-    memory: Annotated[int | None, MEMORY_LIMIT] = doc(None, "Container memory limit (and request); maxmemory is derived "
-                                                            "from it.", "planned from `capacity`, else 512Mi")
-    capacity: Capacity | None = doc(None, "Plan `memory` from what will be cached (instead of `memory`).")
+    memory: Annotated[int | None, MEMORY_LIMIT] = doc(None, "Container memory limit (and request); checked against "
+                                                            "`capacity`.", "planned from `capacity`, else 512Mi")
+    capacity: Capacity | None = doc(None, "The workload the resources are planned from (docs/planning.md).")
     cpu: Annotated[int, CPU] = doc(100, "CPU request.", "100m")
     cpu_limit: Annotated[int | None, CPU] = doc(None, "CPU limit (absent: none, so Redis is never throttled).")
-    maxmemory_percent: Annotated[int, PERCENT] = doc(80, "Share of the memory limit given to `maxmemory`.")
+    maxmemory_percent: Annotated[int | None, PERCENT] = doc(
+        None, "Share of the memory limit given to `maxmemory`.",
+        "planned: from `capacity`; else what leaves room for forks (persistence, replicas), else 80")
+
+    @cached_property
+    def pod(self) -> planning.PodSettings:
+        """What each Redis pod runs with: planned from `capacity`, explicit `memory`,
+        `maxmemoryPercent` and `storage` applied (and checked against the plan)."""
+        w = self.workload()
+        plan = planning.plan_pod(w, self.plan_engine()) if w is not None else None
+        head = plan.headroom if plan else planning.default_headroom(
+            forks=self.persistence_mode != "none" or self.member_replicas > 0, replicas=self.member_replicas)
+        return planning.pod_settings(plan, head, memory=self.memory, percent=self.maxmemory_percent,
+                                     storage=getattr(self, "storage", None), default_memory=self.DEFAULT_MEMORY,
+                                     default_percent=self.DEFAULT_PERCENT)
 
     @property
     def memory_limit(self) -> int:
-        """The container memory limit: `memory`, else planned from `capacity`, else the default."""
-        if self.memory is not None:
-            return self.memory
-        if self.capacity is not None:
-            c = self.capacity
-            return sizing.plan_memory(c.keys, c.value_bytes, c.key_bytes, self.maxmemory_percent)
-        return self.DEFAULT_MEMORY
+        """The container memory limit (and request): `memory`, else planned from `capacity`, else the default."""
+        return self.pod.limit
 
     @property
     def maxmemory(self) -> int:
-        return sizing.maxmemory_for_limit(self.memory_limit, self.maxmemory_percent)
+        return self.pod.maxmemory
 
-    def sizing_problems(self, image_table: bool = True) -> list[tuple[str, str]]:
+    def plan_findings(self) -> tuple:
+        return self.pod.findings
+
+    def sizing_problems(self, env: str, image_table: bool = True) -> list[tuple[str, str]]:
         out = []
         if image_table and self.image is None and default_image(self.engine, self.version) is None:
             known = ", ".join(v for e, v in ENGINE_IMAGES if e == self.engine)
             out.append(("version", f"no default {self.engine} image for version {self.version!r} (table: {known}); "
                                    f"set `image` to a pinned image of that version"))
-        if self.memory is not None and self.capacity is not None:
-            return out + [("capacity", "give `memory` or `capacity`, not both")]
-        try:
-            sizing.maxmemory_for_limit(self.memory_limit, self.maxmemory_percent)
-        except sizing.SizingError as exc:
-            out.append(("memory", str(exc)))
+        if self.maxmemory_percent is not None:
+            try:
+                sizing.maxmemory_for_limit(self.memory_limit, self.maxmemory_percent)
+            except sizing.SizingError as exc:
+                return out + [("memory", str(exc))]
+        out += split_findings(self.pod.findings, env)[0]
         if self.cpu_limit is not None and self.cpu > self.cpu_limit:
             out.append(("cpu", f"request {sizing.format_millicores(self.cpu)} is above cpuLimit "
                                f"{sizing.format_millicores(self.cpu_limit)}"))

@@ -2,12 +2,14 @@
 existing endpoint, and the checks AWS would otherwise make at deploy time."""
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import ValidationInfo, model_validator
 
 from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import VERSION, CacheSettings, doc, environment
+from cache_patterns import planning
+from cache_patterns.config.common import VERSION, CacheSettings, Capacity, doc, environment, split_findings
 from cache_patterns.config.types import Bool, Int, Str, show
 from cache_patterns.core import naming
 from cache_patterns.patterns.external.aws import (ELASTICACHE_DEFAULT_VERSION, ELASTICACHE_FAMILIES,
@@ -100,10 +102,52 @@ class ExternalSettings(CacheSettings):
         None, "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA).")
     cluster: Annotated[bool, Bool()] = doc(False, "kind: endpoint: the server runs in cluster mode.")
     l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
+    capacity: Capacity | None = doc(None, "The workload: plans the node type (kind: elasticache; `nodeType` is "
+                                          "checked against it) and checks serverless `limits` (docs/planning.md).")
 
     @property
     def auth_enabled(self) -> bool:
         return self.auth
+
+    @property
+    def member_replicas(self) -> int:
+        return self.replicas if self.kind == "elasticache" else 0
+
+    @property
+    def plan_shards(self) -> int:
+        return self.shards or 1
+
+    def plan_engine(self) -> planning.Engine:
+        return planning.Engine(self.engine, self.engine_version)
+
+    @property
+    def reserved_percent(self) -> int:
+        """ElastiCache's reserved-memory-percent: from `parameters`, else its default (25)."""
+        value = self.parameters.get("reserved-memory-percent", "")
+        return int(value) if value.isdigit() and int(value) < 100 else planning.DEFAULT_RESERVED_PERCENT
+
+    @cached_property
+    def nodes(self) -> planning.NodePlan | None:
+        """kind: elasticache with `capacity`: the node type that holds it (and `nodeType` checked)."""
+        w = self.workload()
+        if w is None or self.kind != "elasticache":
+            return None
+        return planning.plan_nodes(w, self.plan_engine(), self.node_type, self.reserved_percent)
+
+    @property
+    def effective_node_type(self) -> str | None:
+        """`nodeType`, else the smallest node type that holds `capacity`."""
+        if self.node_type is not None or self.nodes is None or self.nodes.smallest is None:
+            return self.node_type
+        return self.nodes.smallest.name
+
+    def plan_findings(self) -> tuple:
+        if self.nodes is not None:
+            return self.nodes.findings
+        if self.kind == "elasticache-serverless" and self.limits is not None and self.capacity is not None:
+            return planning.plan_serverless(self.workload(), self.plan_engine(), self.limits.data_storage_gb,
+                                            self.limits.ecpu_per_second).findings
+        return ()
 
     @property
     def engine_version(self) -> str:
@@ -163,9 +207,14 @@ class ExternalSettings(CacheSettings):
                 instead = "maxmemoryPolicy" if key == "maxmemory-policy" else "shards (cluster mode)"
                 out.append((f"parameters.{key}", f"is derived from {instead}; set that instead"))
         snapshot = window(self.snapshot_window, "snapshotWindow", out) if self.snapshot_window else None
+        out += split_findings(self.plan_findings(), env)[0]
         if self.kind == "elasticache":
-            if self.node_type is None:
-                out.append(("nodeType", "is required with kind: elasticache (such as cache.r7g.large)"))
+            if self.node_type is None and self.capacity is None:
+                out.append(("nodeType", "is required with kind: elasticache (such as cache.r7g.large), "
+                                        "unless `capacity` plans it"))
+            elif self.effective_node_type is None:
+                need = planning.aws.shards_needed(self.nodes.need_per_node * (self.shards or 1), self.reserved_percent)
+                out.append(("capacity", f"no node type holds it per shard; set shards to at least {need}"))
             out += self.replica_problems(env)
             maint = window(self.maintenance_window, "maintenanceWindow", out) if self.maintenance_window else None
             if snapshot and maint and windows_overlap(snapshot, maint):

@@ -10,6 +10,7 @@ from cache_patterns.config.base import Shape, StrictModel, fail
 from cache_patterns.config.common import (IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings,
                                           doc, environment)
 from cache_patterns.config.types import Anything, Bool, Int, Quantity, Str
+from cache_patterns import planning
 from cache_patterns.core import naming, sizing
 from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.two_tier.settings import L1Settings
@@ -62,10 +63,27 @@ class OperatorSettings(InClusterSettings):
     def cluster_mode(self) -> bool:
         return self.kind == "ot-cluster"
 
+    @property
+    def member_replicas(self) -> int:
+        return self.replicas
+
+    @property
+    def persistence_mode(self) -> str:
+        # Planned as RDB when there is a volume to save to (what each operator's image writes there is
+        # not checked here; AOF would need a larger volume, which `storage` then has to give).
+        return "rdb" if self.storage is not None else "none"
+
+    @property
+    def plan_shards(self) -> int:
+        return self.shards if self.kind == "ot-cluster" else 1
+
+    def plan_engine(self) -> planning.Engine:
+        return planning.Engine(self.engine, self.version or DEFAULT_OPERATOR_VERSION[self.operator])
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "OperatorSettings":
         env = environment(info)
-        out = self.sizing_problems(image_table=False) + self.auth_problems(env) + self.replica_problems(env)
+        out = self.sizing_problems(env, image_table=False) + self.auth_problems(env) + self.replica_problems(env)
         out += self.l1_problems()
         if self.engine != "redis":
             out.append(("engine", f"the operators run their own Redis images, got {self.engine!r} (allowed: redis)"))

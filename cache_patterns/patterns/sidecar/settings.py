@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import ValidationInfo, model_validator
 
 from cache_patterns.config.base import fail
-from cache_patterns.config.common import MEMORY_LIMIT, InClusterSettings, doc
+from cache_patterns.config.common import MEMORY_LIMIT, InClusterSettings, doc, environment
 from cache_patterns.config.types import Int
 from cache_patterns.core import sizing
 
@@ -25,7 +25,7 @@ class SidecarSettings(InClusterSettings):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "SidecarSettings":
-        fail(self.sizing_problems())
+        fail(self.sizing_problems(environment(info)))
         return self
 
     def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cache_patterns.core import naming, sizing
+from cache_patterns.core import naming
 from cache_patterns.patterns.statefulset.haproxy import HEALTH_PORT, READ_PORT, REDIS_PORT, Endpoint, haproxy_cfg
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 from cache_patterns.core.contract import AUTH_DIR, PASSWORD_FILE
@@ -261,7 +261,7 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
         raise ValueError(f"names count {names.servers} servers and {names.sentinels} Sentinels, the cache "
                          f"{cache.replicas + 1} and {cache.sentinels}")
     server = ReplicatedServer(
-        maxmemory=sizing.maxmemory_for_limit(cache.memory_limit, cache.maxmemory_percent),
+        maxmemory=cache.maxmemory, replica_buffer_limit=cache.pod.replica_buffer, repl_backlog=cache.pod.backlog,
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
         auth=cache.auth, tls=tls, min_replicas_to_write=cache.min_replicas_to_write,
         min_replicas_max_lag_ms=cache.min_replicas_max_lag,

@@ -71,13 +71,26 @@ class StatefulSetSettings(InClusterSettings):
             "`cacheUser` (needs auth).", "none")
     l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
 
+    @property
+    def member_replicas(self) -> int:
+        return self.replicas
+
+    @property
+    def persistence_mode(self) -> str:
+        return self.persistence
+
+    @property
+    def volume(self) -> int | None:
+        """Volume per pod: `storage`, else planned from `capacity` when persistence is on."""
+        return self.pod.storage
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "StatefulSetSettings":
         env = environment(info)
-        out = self.sizing_problems() + self.auth_problems(env) + self.replica_problems(env)
+        out = self.sizing_problems(env) + self.auth_problems(env) + self.replica_problems(env)
         out += self.tls.problems(env == "production") + self.l1_problems()
-        if self.persistence != "none" and self.storage is None:
-            out.append(("persistence", f"{self.persistence!r} needs `storage` (a volume size)"))
+        if self.persistence != "none" and self.volume is None:
+            out.append(("persistence", f"{self.persistence!r} needs `storage` (a volume size) or `capacity` to plan it"))
         if self.sentinels % 2 == 0:
             out.append(("sentinels", f"must be odd so a majority exists after a partition, got {self.sentinels}"))
         quorum = self.quorum if self.quorum is not None else self.sentinels // 2 + 1
