@@ -1,6 +1,6 @@
 """Kubernetes quantities, and maxmemory as a share of a memory limit (`maxmemoryPercent`).
 
-Planning from a workload (maxmemory, limits, volumes, node types) is components/planning.
+Planning from a workload (maxmemory, limits, volumes, node types) is cache_patterns.planning.
 Pure functions; the quantity grammar is the Kubernetes client's parser, with the guards it lacks.
 """
 from __future__ import annotations
