@@ -85,3 +85,11 @@ def test_a_yaml_syntax_error_names_file_line_and_column_without_a_traceback(stac
     err = capsys.readouterr().err
     assert f"{stacks_dir / 'Pulumi.broken.yaml'}:4:1: not valid YAML" in err
     assert "Traceback" not in err and err.count("\n") <= 3
+
+
+def test_the_pulumi_cli_prints_a_config_error_without_a_traceback():
+    """The language host prints a pulumi.RunError as its message alone (pulumi-language-python-exec:
+    `except pulumi.RunError as e: pulumi.log.error(str(e))`); any other exception with a traceback."""
+    import pulumi
+
+    assert issubclass(ConfigError, pulumi.RunError)
