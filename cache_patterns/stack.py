@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Discriminator, PrivateAttr, Tag, TypeAdapt
 
 from pydantic_core import PydanticCustomError
 
-from cache_patterns.config.app import APP_NAME, CACHE_NAME, AppConfig
+from cache_patterns.config.app import CACHE_NAME, AppConfig
 from cache_patterns.config.base import Shape, StrictModel, fail
 from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc, split_findings
 from cache_patterns.config.errors import ConfigError, app_label, problems_of

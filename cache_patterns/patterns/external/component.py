@@ -14,7 +14,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from cache_patterns.config.app import AppConfig
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef

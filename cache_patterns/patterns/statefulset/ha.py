@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from cache_patterns.core import naming
-from cache_patterns.patterns.statefulset.haproxy import HEALTH_PORT, READ_PORT, REDIS_PORT, Endpoint, haproxy_cfg
+# The ports are re-exported: the component and the live tests read them as ha.REDIS_PORT, ha.READ_PORT ...
+from cache_patterns.patterns.statefulset.haproxy import HEALTH_PORT, READ_PORT, REDIS_PORT, Endpoint, haproxy_cfg  # noqa: F401
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 from cache_patterns.core.contract import AUTH_DIR, PASSWORD_FILE
 from cache_patterns.core.redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, TlsFiles, acl_users_conf,
