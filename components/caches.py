@@ -28,6 +28,7 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
         cache = RedisStatefulSet(name, {
             "cache": name, "settings": settings, "stack": cfg.stack, "namespace": cfg.namespace,
             "apps": cfg.apps_of(name), "environment": cfg.environment, "cluster_domain": cfg.cluster_domain,
+            "observability": cfg.observability,
         }, opts)
     else:
         from . import operator

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import naming, redis_conf, schema, sizing
+from .observability import settings as observability
 from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
@@ -196,7 +197,6 @@ class StatefulSetCache(InClusterCache):
     min_replicas_to_write: int
     min_replicas_max_lag: int
     exporter: bool
-    metrics_namespace: str
     acl_users: tuple[AclUser, ...]
     l1: L1Config | None
 
@@ -365,6 +365,7 @@ class _TopKeys:
     apps: tuple[AppConfig, ...]
     aws: AwsConfig | None
     operators: Mapping[str, OperatorInstall]
+    observability: observability.ObservabilityConfig
     # Plaintext of `cache-patterns:passwords` (a secret key): only read to validate its shape and
     # wrapped in pulumi.Output.secret before any resource sees it. Never printed.
     passwords: Mapping[str, str]
@@ -628,9 +629,9 @@ STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi"
           "Refuse writes unless this many replicas are connected (bounds write loss on a partition)."),
     Field("minReplicasMaxLag", Duration(min_ms=1000, max_ms=600_000), 10_000,
           "How stale a replica may be and still count for minReplicasToWrite.", default_doc="10s"),
-    Field("exporter", Bool(), False, "Run a redis_exporter sidecar for Prometheus."),
-    Field("metricsNamespace", NAMESPACE_NAME, "monitoring",
-          "Namespace whose pods may scrape the exporter (the NetworkPolicy admits only them)."),
+    Field("exporter", Bool(), lambda ctx: ctx.observability,
+          "Run redis_exporter beside every Redis and Sentinel (scraped from `observability.prometheus.namespace` only).",
+          default_doc="`observability.enabled`"),
     Field("aclUsers", ListOf(ACL_USER, max_items=16), (),
           "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
           "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
@@ -875,7 +876,9 @@ OPERATOR = Obj(OperatorCache, _common("operator", engine_default="redis") + _in_
           "StorageClass of the volumes."),
     Field("auth", Bool(), True, "Require a password."),
     Field("tls", TLS, NO_TLS, "TLS (OT-CONTAINER-KIT only; required in production).", default_doc="off"),
-    Field("exporter", Bool(), False, "Run the operator's redis_exporter sidecar."),
+    Field("exporter", Bool(), lambda ctx: ctx.observability,
+          "Run the operator's redis_exporter beside Redis (and, for spotahome-failover, the Sentinels).",
+          default_doc="`observability.enabled`"),
     Field("sentinelImage", IMAGE, None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
           default_doc="from the operator image table"),
     Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
@@ -1026,6 +1029,9 @@ OPERATOR_INSTALL = Obj(OperatorInstall, [
 ], "operator install", check=_check_operator_install)
 
 
+OBSERVABILITY = observability.spec(LABEL_KEY, LABEL_VALUE, NAMESPACE_NAME)
+
+
 def _top_fields() -> list[Field]:
     return [
         Field("environment", Str(choices=ENVIRONMENTS), REQUIRED,
@@ -1047,6 +1053,9 @@ def _top_fields() -> list[Field]:
         Field("aws", AWS, None, "AWS region and network (for ElastiCache)."),
         Field("operators", MapOf(OPERATOR_INSTALL, Str(choices=["ot-container-kit", "spotahome"])), {},
               "Operator installs, by operator.", default_doc="none: operators are assumed installed"),
+        Field("observability", OBSERVABILITY, lambda ctx: OBSERVABILITY.parse({}, "observability", ctx),
+              "Metrics, alert rules, dashboards and cloud alarms for every cache (docs/observability.md).",
+              default_doc="on in production and staging"),
         Field("passwords", MapOf(Str(secret=True, min_len=1), CACHE_NAME), {},
               "Secret: passwords of `kind: endpoint` caches by cache name "
               "(`pulumi config set --secret --path 'passwords.<cache>'`).", default_doc="none"),
@@ -1056,7 +1065,7 @@ def _top_fields() -> list[Field]:
 TOP = Obj(_TopKeys, _top_fields(), "stack config")
 TOP_KEYS = tuple(TOP.keys())
 # Keys whose value is an object or list: Pulumi passes them to the program as JSON text.
-STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "passwords"})
+STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "observability", "passwords"})
 SECRET_KEYS = frozenset({"passwords"})
 
 
@@ -1092,6 +1101,7 @@ def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
         cache = top.caches.get(name)
         if cache is None or not (cache.pattern == "external" and cache.kind == "endpoint"):
             ctx.error(f"passwords.{name}", "only endpoint caches take a password from config; the others generate one")
+    observability.check_stack(top.observability, top.caches, ctx)
     used = {c.kind.split("-")[0] for c in top.caches.values() if c.pattern == "operator"}
     for op in top.operators:
         short = {"ot-container-kit": "ot", "spotahome": "spotahome"}[op]
@@ -1130,6 +1140,8 @@ def parse(values: Mapping[str, Any], stack: str) -> StackConfig:
     ctx.namespace = ns if isinstance(ns, str) else stack  # type: ignore[attr-defined]
     if "namespace" not in values and not re.fullmatch(DNS_LABEL, stack):
         ctx.error("namespace", f"is required: the stack name {stack!r} is not a valid namespace name")
+    # Exporters default to whether observability is on, before that key itself is parsed.
+    ctx.observability = observability.requested(values.get("observability"), ctx.environment)
     k8s = values.get("kubernetesVersion")
     if isinstance(k8s, (int, float, str)) and not isinstance(k8s, bool) and re.fullmatch(r"1\.[1-9]", str(k8s)):
         ctx.error("kubernetesVersion", f"must be a quoted minor version such as \"1.30\" (YAML reads an unquoted "

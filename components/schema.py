@@ -43,6 +43,8 @@ class Ctx:
     stack: str
     environment: str = "development"
     namespace: str = ""
+    # Whether the stack's `observability` is on: what per-cache exporters default to.
+    observability: bool = False
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def error(self, path: str, message: str) -> None:

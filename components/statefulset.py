@@ -7,7 +7,7 @@ It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, TypedDict
+from typing import NotRequired, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,13 +17,17 @@ from . import k8s as kb
 from .config import AppConfig, StatefulSetCache, default_image
 from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
 from .naming import physical_name
+from .observability import component as monitoring, exporter as metrics, scrape
+from .observability import settings as observability_settings
+from .observability.settings import ObservabilityConfig
+from .observability.target import CacheTarget, ClientTarget, Scrape
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
-EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
-EXPORTER_PORT = 9121
+EXPORTER_IMAGE = metrics.IMAGE_ALPINE
+EXPORTER_PORT = metrics.PORT
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+EXPORTER_RESOURCES = metrics.RESOURCES
 # Secret key of an ACL user's password (beside `password`, the default user's).
 USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
@@ -48,6 +52,9 @@ class RedisStatefulSetArgs(TypedDict):
     """production protects the data workload and keeps its volumes; development has no PDBs."""
     cluster_domain: str
     """The cluster's DNS domain, for per-pod names."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
@@ -176,7 +183,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         containers = [redis_container]
         if s.exporter:
-            containers.append(self._exporter(s.auth))
+            containers.append(self._exporter(s.auth, "redis"))
         data_volumes: list[dict] = []
         claims: list[dict] = []
         if s.storage is not None:
@@ -241,7 +248,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
                   "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
                   "selector": {"matchLabels": selectors["sentinel"]},
-                  "template": pod("sentinel", [sentinel_container])},
+                  "template": pod("sentinel", [sentinel_container] +
+                                  ([self._exporter(s.auth, "sentinel")] if s.exporter else []))},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         depends_on=[sentinel_headless, *self._tls.waits]),
         )
@@ -289,16 +297,20 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selectors[role]}},
                     opts=child,
                 )
-        self._network_policies(name, ns, apps, labels, selectors, s)
+        obs = args.get("observability") or observability_settings.defaults()
+        self._network_policies(name, ns, apps, labels, selectors, s, obs)
+        self.monitoring = monitoring.attach(name, self, self._monitoring_target(args, selectors, apps), obs)
 
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
         self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
                                "write": self.write_service, "read": self.read_service})
 
-    def _exporter(self, auth: bool) -> dict:
-        """redis_exporter beside Redis. The password is read from the mounted file into the exporter's
-        own environment at start, never written into the pod spec."""
-        target = f"redis{'s' if self.settings.tls.enabled else ''}://$(POD_NAME).{self.names.domain(self.names.headless)}:{ha.REDIS_PORT}"
+    def _exporter(self, auth: bool, role: str) -> dict:
+        """redis_exporter beside Redis (role redis) or a Sentinel (role sentinel). The password is read
+        from the mounted file into the exporter's own environment at start, never written into the pod spec."""
+        headless, port = ((self.names.headless, ha.REDIS_PORT) if role == "redis"
+                          else (self.names.sentinel_headless, ha.SENTINEL_PORT))
+        target = f"redis{'s' if self.settings.tls.enabled else ''}://$(POD_NAME).{self.names.domain(headless)}:{port}"
         env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                {"name": "REDIS_ADDR", "value": target}]
         if self.settings.tls.enabled:
@@ -317,12 +329,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context(),
             "volumeMounts": mounts,
             "livenessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 30},
+            "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 10},
         }
 
     def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
-                          s: StatefulSetCache) -> None:
+                          s: StatefulSetCache, obs: ObservabilityConfig) -> None:
         """Ingress only from who needs it: the bound apps' pods (in any namespace), this cache's own
-        Redis, Sentinel and HAProxy pods, and the metrics scraper's namespace when the exporter runs."""
+        Redis, Sentinel and HAProxy pods, and the metrics scraper (the exporters' port only)."""
         own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
         app_from = kb.app_peers(apps)
 
@@ -336,7 +349,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]}],
         }
         if s.exporter:
-            rules["redis"].append({"from": [kb.namespace_peer(s.metrics_namespace)], "ports": [port(EXPORTER_PORT)]})
+            for role in ("redis", "sentinel"):
+                rules[role].append(scrape.scraper_ingress(obs.prometheus, [EXPORTER_PORT]))
         for role, ingress in rules.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{role}-ingress",
@@ -345,6 +359,22 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       "ingress": [r for r in ingress if r["from"]]},
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+    def _monitoring_target(self, args: RedisStatefulSetArgs, selectors: dict, apps: list[AppConfig]) -> CacheTarget:
+        """What the rules and dashboard are generated from: the plan this component deployed."""
+        s, names = self.settings, self.names
+        scrapes = {role: Scrape(name=f"{names.statefulset}-{role}", namespace=names.namespace,
+                                selector={"matchLabels": selectors[role]}, port=metrics.PORT_NAME, role=role)
+                   for role in ("redis", "sentinel")} if s.exporter else {}
+        return CacheTarget(
+            stack=args["stack"], cache=self.cache, pattern="statefulset", namespace=names.namespace,
+            data=scrapes.get("redis"), sentinel=scrapes.get("sentinel"), shards=1, replicas=s.replicas,
+            sentinels=s.sentinels, quorum=self.plan.sentinel.quorum, maxmemory=self.plan.server.maxmemory,
+            maxmemory_policy=s.maxmemory_policy, replication_lag_s=-(-s.min_replicas_max_lag // 1000),
+            client=ClientTarget(cache=self.cache, namespaces=tuple(sorted({a.namespace for a in apps})))
+            if s.l1 is not None else None,
+            labels=kb.labels(names.statefulset, "monitoring", names.statefulset),
+        )
 
     def _connection(self, namespace: str, user: str | None) -> CacheConnection:
         s, names = self.settings, self.names
@@ -387,6 +417,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         if self.tls_names:
             out["certificateNames"] = self.tls_names
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         if self.settings.acl_users and self.server_secret is not None:
             # Where clients outside this stack's apps find a user's password (a name, never the value).
             out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}

@@ -162,17 +162,23 @@ def test_network_policies_admit_only_the_bound_apps_and_the_cache_itself(staging
                                                                     {"port": 6380, "protocol": "TCP"}]
 
 
-def test_exporter_reads_the_password_from_the_file_and_is_scraped_only_from_the_metrics_namespace():
-    run = harness.run("stg", cfg({"exporter": True, "metricsNamespace": "observability"}), password=CANARY)
-    spec = one(run, "StatefulSet", "stg-sessions")["spec"]["template"]["spec"]
-    exporter = next(c for c in spec["containers"] if c["name"] == "exporter")
-    assert contract.PASSWORD_FILE in exporter["command"][-1]
-    assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in exporter["env"])
-    redis_policy = next(o for o in objs(run, "NetworkPolicy") if o["metadata"]["labels"].get("app.kubernetes.io/component")
-                        == "redis" and o["metadata"]["namespace"] == "cache")
-    scrape = redis_policy["spec"]["ingress"][-1]
-    assert scrape["ports"] == [{"port": 9121, "protocol": "TCP"}]
-    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}]
+def test_exporters_read_the_password_from_the_file_and_are_scraped_only_from_the_metrics_namespace():
+    run = harness.run("stg", cfg({"exporter": True}, observability={"prometheus": {"namespace": "observability"}}),
+                      password=CANARY)
+    for sts, role, target in (("stg-sessions", "redis", "stg-sessions-headless.cache.svc.cluster.local:6379"),
+                              ("stg-sessions-sentinel", "sentinel",
+                               "stg-sessions-sentinel-headless.cache.svc.cluster.local:26379")):
+        spec = one(run, "StatefulSet", sts)["spec"]["template"]["spec"]
+        exporter = next(c for c in spec["containers"] if c["name"] == "exporter")
+        assert contract.PASSWORD_FILE in exporter["command"][-1]
+        assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in exporter["env"])
+        env = {e["name"]: e.get("value") for e in exporter["env"]}
+        assert env["REDIS_ADDR"] == f"redis://$(POD_NAME).{target}"
+        policy = next(o for o in objs(run, "NetworkPolicy") if o["metadata"]["labels"].get("app.kubernetes.io/component")
+                      == role and o["metadata"]["namespace"] == "cache")
+        scrape = policy["spec"]["ingress"][-1]
+        assert scrape["ports"] == [{"port": 9121, "protocol": "TCP"}]
+        assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}]
 
 
 def test_tls_from_an_issuer_covers_every_name_clients_dial():

@@ -1,0 +1,79 @@
+"""The Kubernetes objects that watch one cache: a PodMonitor per scrape job, a PrometheusRule and a
+Grafana dashboard ConfigMap, all derived from one CacheTarget. A child of the cache's component."""
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import dashboard, rules, scrape
+from .settings import ObservabilityConfig
+from .target import CacheTarget
+
+
+class CacheMonitoringArgs(TypedDict):
+    target: CacheTarget
+    """What the stack created for this cache, and its scrape jobs."""
+    settings: ObservabilityConfig
+    """The stack's `observability` block: labels for the Prometheus and Grafana selectors."""
+
+
+def rule_name(t: CacheTarget) -> str:
+    return f"{t.stack}-{t.cache}"
+
+
+class CacheMonitoring(pulumi.ComponentResource):
+    """PodMonitors, PrometheusRule and dashboard of one cache. Explicit names: a PodMonitor's name is
+    its job label, which the rules select."""
+
+    def __init__(self, name: str, args: CacheMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cache-patterns:index:CacheMonitoring", name, None, opts)
+        t, o = args["target"], args["settings"]
+        named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        selected = {**t.labels, **o.prometheus.labels}
+        self.pod_monitors: list[str] = []
+        for s in (t.data, t.sentinel):
+            if s is None or not o.scrape_objects:
+                continue
+            k8s.apiextensions.CustomResource(
+                f"{name}-{s.role}-podmonitor", api_version=scrape.API_VERSION, kind="PodMonitor",
+                metadata={"name": s.name, "namespace": s.namespace, "labels": selected},
+                spec=scrape.pod_monitor_spec(s, o.prometheus), opts=named)
+            self.pod_monitors.append(s.job)
+        self.rule: str | None = None
+        groups = rules.groups(t)
+        if o.alerting and groups:
+            self.rule = rule_name(t)
+            k8s.apiextensions.CustomResource(
+                f"{name}-rules", api_version=scrape.API_VERSION, kind="PrometheusRule",
+                metadata={"name": self.rule, "namespace": t.namespace, "labels": selected},
+                spec={"groups": groups}, opts=named)
+        self.dashboard: str | None = None
+        if o.grafana and t.monitored:
+            self.dashboard = f"{t.stack}-{t.cache}-dashboard"
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard",
+                metadata={"name": self.dashboard, "namespace": t.namespace,
+                          "labels": {**t.labels, **o.dashboards.labels}, "annotations": dict(o.dashboards.annotations)},
+                data={f"{t.stack}-{t.cache}.json": dashboard.dashboard_json(t)}, opts=named)
+        self.register_outputs({"podMonitors": self.pod_monitors, "rule": self.rule, "dashboard": self.dashboard})
+
+    @property
+    def discovery(self) -> dict:
+        out: dict = {"jobs": list(self.pod_monitors)}
+        if self.rule:
+            out["prometheusRule"] = self.rule
+        if self.dashboard:
+            out["dashboard"] = self.dashboard
+        return out
+
+
+def attach(name: str, parent: pulumi.Resource, target: CacheTarget,
+           settings: ObservabilityConfig) -> CacheMonitoring | None:
+    """The monitoring objects of a cache component, when observability is on and something about the
+    cache is observed in the cluster (an exporter, or two-tier clients)."""
+    if not settings.enabled or not target.monitored:
+        return None
+    return CacheMonitoring(f"{name}-monitoring", {"target": target, "settings": settings},
+                           pulumi.ResourceOptions(parent=parent))
