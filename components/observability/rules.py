@@ -173,10 +173,12 @@ class _Builder:
     def __init__(self, t: CacheTarget):
         self.t = t
         self.rules: list[Rule] = []
+        self.component = "redis"
 
     def add(self, name: str, expr: str, for_: str | None, summary: str) -> None:
         doc = CATALOGUE[name]
-        labels = {"severity": doc.severity, "stack": self.t.stack, "cache": self.t.cache}
+        # `component` tells the Redis and the Sentinel copies of the exporter alerts apart (and routes).
+        labels = {"severity": doc.severity, "stack": self.t.stack, "cache": self.t.cache, "component": self.component}
         annotations = {"summary": f"{summary} ({self.t.title})", "description": doc.meaning,
                        "runbook": doc.runbook}
         self.rules.append(Rule(name, " ".join(expr.split()), for_, labels, annotations))
@@ -220,8 +222,7 @@ def _data_rules(b: _Builder) -> None:
               "noeviction store {{ $labels.instance }} evicted keys")
     else:
         b.add("RedisCacheEvictionChurn",
-              f"rate(redis_evicted_keys_total{j}[15m]) * 3600 > on (job, instance) "
-              f"sum by (job, instance) (redis_db_keys{j})", "15m",
+              f"rate(redis_evicted_keys_total{j}[15m]) * 3600 > sum without (db) (redis_db_keys{j})", "15m",
               "{{ $labels.instance }} evicts more keys per hour than it holds")
     b.add("RedisRejectedConnections", f"increase(redis_rejected_connections_total{j}[5m]) > 0", None,
           "{{ $labels.instance }} rejected connections")
@@ -281,10 +282,13 @@ def alerts(t: CacheTarget) -> list[Rule]:
     """Every alerting rule of one cache."""
     b = _Builder(t)
     if t.data is not None:
+        b.component = "redis"
         _data_rules(b)
     if t.sentinel is not None:
+        b.component = "sentinel"
         _sentinel_rules(b)
     if t.client is not None:
+        b.component = "client"
         _client_rules(b, t.client)
     return b.rules
 
