@@ -129,8 +129,8 @@ class CacheAlarmsArgs(TypedDict):
     """What to alarm on (node_alarms or serverless_alarms)."""
     unverified: bool
     """Also make the alarms marked verified=False."""
-    topic_arn: str | None
-    """An existing SNS topic; None: one is created."""
+    topic_arn: pulumi.Input[str]
+    """The SNS topic of the alarm and OK actions (see `topic`)."""
     members: NotRequired[pulumi.Input[list] | None]
     """Node-based: the replication group's member_clusters output."""
     count: NotRequired[int]
@@ -140,8 +140,20 @@ class CacheAlarmsArgs(TypedDict):
     tags: NotRequired[dict]
 
 
+def topic(name: str, physical: str, given: str | None, parent: pulumi.Resource,
+          tags: dict | None = None) -> pulumi.Output[str]:
+    """The ARN of the SNS topic for a cache's alarms and events: the one given, else a new one. No
+    KMS key on purpose: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed
+    `alias/aws/sns` key (give an existing topic with a customer key and its policy instead)."""
+    if given is not None:
+        return pulumi.Output.from_input(given)
+    made = aws.sns.Topic(f"{name}-alarm-topic", name=f"{physical}-alarms", tags=tags or {},
+                         opts=pulumi.ResourceOptions(parent=parent))
+    return made.arn
+
+
 class CacheAlarms(pulumi.ComponentResource):
-    """The SNS topic (unless one is given) and the alarms of one ElastiCache cache.
+    """The alarms of one ElastiCache cache, acting on its SNS topic.
 
     Member cluster ids come from the replication group's `member_clusters` output (sorted), so the
     number of alarms follows the config while their dimension follows what AWS created."""
@@ -151,14 +163,10 @@ class CacheAlarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: CacheAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cache-patterns:index:CacheAlarms", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        physical, tags, topic_arn = args["physical"], args.get("tags") or {}, args["topic_arn"]
+        physical, tags = args["physical"], args.get("tags") or {}
         serverless_name = args.get("serverless_name")
         dimension = SERVERLESS_DIMENSION if serverless_name is not None else NODE_DIMENSION
-        if topic_arn is None:
-            topic = aws.sns.Topic(f"{name}-topic", name=f"{physical}-alarms", tags=tags, opts=child)
-            self.topic_arn = topic.arn
-        else:
-            self.topic_arn = pulumi.Output.from_input(topic_arn)
+        self.topic_arn = pulumi.Output.from_input(args["topic_arn"])
         chosen = [a for a in args["alarms"] if a.verified or args["unverified"]]
         self.alarm_names: list[pulumi.Output[str]] = []
         targets: list[tuple[str, pulumi.Input[str]]]
@@ -171,7 +179,7 @@ class CacheAlarms(pulumi.ComponentResource):
             for a in chosen:
                 alarm_name = pulumi.Output.concat(physical, " ", member, " ", a.key)
                 common = dict(
-                    alarm_name=alarm_name, alarm_description=f"{a.meaning} Runbook: {a.runbook}",
+                    name=alarm_name, alarm_description=f"{a.meaning} Runbook: {a.runbook}",
                     comparison_operator=a.comparison, threshold=a.threshold, evaluation_periods=a.datapoints,
                     datapoints_to_alarm=a.datapoints, treat_missing_data=a.treat_missing,
                     alarm_actions=[self.topic_arn], ok_actions=[self.topic_arn], tags=tags,
@@ -188,5 +196,5 @@ class CacheAlarms(pulumi.ComponentResource):
                     queries.append({"id": "churn", "expression": a.expression, "label": a.metric, "return_data": True})
                     alarm = aws.cloudwatch.MetricAlarm(f"{name}-{suffix}-{a.key}", metric_queries=queries, **common,
                                                        opts=child)
-                self.alarm_names.append(alarm.alarm_name)
+                self.alarm_names.append(alarm.name)
         self.register_outputs({"topicArn": self.topic_arn})
