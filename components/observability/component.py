@@ -2,6 +2,7 @@
 Grafana dashboard ConfigMap, all derived from one CacheTarget. A child of the cache's component."""
 from __future__ import annotations
 
+import dataclasses
 from typing import TypedDict
 
 import pulumi
@@ -20,7 +21,7 @@ class CacheMonitoringArgs(TypedDict):
 
 
 def rule_name(t: CacheTarget) -> str:
-    return f"{t.stack}-{t.cache}"
+    return t.object_name
 
 
 class CacheMonitoring(pulumi.ComponentResource):
@@ -51,29 +52,44 @@ class CacheMonitoring(pulumi.ComponentResource):
                 spec={"groups": groups}, opts=named)
         self.dashboard: str | None = None
         if o.grafana and t.monitored:
-            self.dashboard = f"{t.stack}-{t.cache}-dashboard"
+            self.dashboard = f"{t.object_name}-dashboard"
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard",
                 metadata={"name": self.dashboard, "namespace": t.namespace,
                           "labels": {**t.labels, **o.dashboards.labels}, "annotations": dict(o.dashboards.annotations)},
-                data={f"{t.stack}-{t.cache}.json": dashboard.dashboard_json(t)}, opts=named)
+                data={f"{t.object_name}.json": dashboard.dashboard_json(t)}, opts=named)
         self.register_outputs({"podMonitors": self.pod_monitors, "rule": self.rule, "dashboard": self.dashboard})
+
+
+class Attached:
+    """The monitoring of one cache component: that of the cache itself and that of its two-tier
+    clients, in separate objects so adding or removing an L1 never changes the cache's own."""
+
+    def __init__(self, parts: list[CacheMonitoring]):
+        self.parts = parts
 
     @property
     def discovery(self) -> dict:
-        out: dict = {"jobs": list(self.pod_monitors)}
-        if self.rule:
-            out["prometheusRule"] = self.rule
-        if self.dashboard:
-            out["dashboard"] = self.dashboard
-        return out
+        out: dict = {"jobs": [], "prometheusRules": [], "dashboards": []}
+        for p in self.parts:
+            out["jobs"] += p.pod_monitors
+            out["prometheusRules"] += [p.rule] if p.rule else []
+            out["dashboards"] += [p.dashboard] if p.dashboard else []
+        return {k: v for k, v in out.items() if v}
 
 
 def attach(name: str, parent: pulumi.Resource, target: CacheTarget,
-           settings: ObservabilityConfig) -> CacheMonitoring | None:
+           settings: ObservabilityConfig) -> Attached | None:
     """The monitoring objects of a cache component, when observability is on and something about the
-    cache is observed in the cluster (an exporter, or two-tier clients)."""
+    cache is observed in the cluster (its exporters, and its two-tier clients)."""
     if not settings.enabled or not target.monitored:
         return None
-    return CacheMonitoring(f"{name}-monitoring", {"target": target, "settings": settings},
-                           pulumi.ResourceOptions(parent=parent))
+    parts = []
+    opts = pulumi.ResourceOptions(parent=parent)
+    if target.data is not None or target.sentinel is not None:
+        own = dataclasses.replace(target, client=None)
+        parts.append(CacheMonitoring(f"{name}-monitoring", {"target": own, "settings": settings}, opts))
+    if target.client is not None:
+        clients = dataclasses.replace(target, data=None, sentinel=None, part="l1")
+        parts.append(CacheMonitoring(f"{name}-l1-monitoring", {"target": clients, "settings": settings}, opts))
+    return Attached(parts)

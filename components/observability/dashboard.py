@@ -19,7 +19,7 @@ WIDTH, HEIGHT = 12, 8
 
 def uid(t: CacheTarget) -> str:
     """Stable and at most 40 characters (Grafana's limit)."""
-    text = f"cache-patterns-{t.stack}-{t.cache}"
+    text = f"cache-patterns-{t.object_name}"
     return text if len(text) <= 40 else f"cp-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 

@@ -294,7 +294,7 @@ def alerts(t: CacheTarget) -> list[Rule]:
 
 
 def group_name(t: CacheTarget) -> str:
-    return f"cache-patterns.{t.stack}.{t.cache}"
+    return ".".join(filter(None, ("cache-patterns", t.stack, t.cache, t.part)))
 
 
 def groups(t: CacheTarget) -> list[dict]:

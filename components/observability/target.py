@@ -59,6 +59,9 @@ class CacheTarget:
     replication_lag_s: int = 30        # seconds a replica may lag before it is a problem
     client: ClientTarget | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # "l1" for the two-tier clients' own objects (kept apart, so adding an L1 changes no object of the
+    # shared cache); part of the names of the rule, its group and the dashboard.
+    part: str = ""
 
     @property
     def evicting(self) -> bool:
@@ -72,7 +75,12 @@ class CacheTarget:
 
     @property
     def title(self) -> str:
-        return f"{self.stack}/{self.cache}"
+        return f"{self.stack}/{self.cache}" + (f" {self.part}" if self.part else "")
+
+    @property
+    def object_name(self) -> str:
+        """`<stack>-<cache>[-<part>]`: the PrometheusRule's name and the dashboard's prefix."""
+        return "-".join(filter(None, (self.stack, self.cache, self.part)))
 
     @property
     def jobs(self) -> tuple[str, ...]:

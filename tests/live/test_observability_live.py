@@ -109,6 +109,11 @@ def failover(cluster: Cluster) -> Iterator[Failover]:
             ex.stop(e)
     killed = next(e for e in exporters if e.member == f"redis-{old}")
     assert new != old
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    print(f"live failover: primary redis-{old} killed, redis-{new} agreed by every Sentinel after "
+          f"{t_promoted - t_kill:.1f} s; {len(recording.steps)} scrapes of {len(exporters)} exporters every "
+          f"{INTERVAL_S} s; {len(recording.names)} metric names; load {load}")
     yield Failover(run=run, groups=groups, jobs=jobs, recording=recording, killed=killed,
                    kill_step=recording.step_at(t_kill), promoted_step=recording.step_at(t_promoted),
                    failover_s=t_promoted - t_kill)

@@ -39,8 +39,10 @@ def store():
 
 @pytest.fixture(scope="module")
 def evicting():
+    """The cache's rules and its two-tier clients' rules (two PrometheusRules), in one rule file."""
     run = staging_variant()
-    (groups,) = pt.prometheus_rules(run).values()
+    groups = [g for gs in pt.prometheus_rules(run).values() for g in gs]
+    assert len(groups) == 2
     return run, groups, pt.jobs(run)
 
 
