@@ -118,23 +118,26 @@ class TlsMaterial:
 
 
 def make_tls(directory: Path, names: tuple[str, ...] = (), ca: TlsMaterial | None = None,
-             label: str = "cache-patterns live test") -> TlsMaterial:
-    """A server certificate for 127.0.0.1, localhost and `names`, as cert-manager would issue it:
-    signed by `ca`'s CA (a renewal), or by a new CA made here (`label` in both subjects)."""
+             label: str = "cache-patterns live test", loopback: bool = True, ecdsa: bool = False) -> TlsMaterial:
+    """A server certificate for `names` (and 127.0.0.1 and localhost with `loopback`), as
+    cert-manager would issue it: signed by `ca`'s CA (a renewal), or by a new CA made here (`label`
+    in both subjects); an ECDSA P-256 key with `ecdsa` (what the rendered Certificates ask for)."""
     directory.mkdir(parents=True, exist_ok=True)
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if ecdsa else ["-newkey", "rsa:2048"]
     if ca is None:
-        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        run("req", "-x509", *key, "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
             "-subj", f"/CN={label} CA")
         ca_crt, ca_key = directory / "ca.crt", directory / "ca.key"
     else:
         assert ca.ca_key is not None
         ca_crt, ca_key = ca.ca, ca.ca_key
         shutil.copy(ca_crt, directory / "ca.crt")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", f"/CN={label}")
-    sans = ",".join(["IP:127.0.0.1", "DNS:localhost", *(f"DNS:{n}" for n in names)])
-    (directory / "ext.cnf").write_text(f"subjectAltName={sans}\n")
+    run("req", *key, "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", f"/CN={label}")
+    sans = ",".join((["IP:127.0.0.1", "DNS:localhost"] if loopback else []) + [f"DNS:{n}" for n in names])
+    # What cert-manager puts in (the rendered Certificates ask for server auth and client auth).
+    (directory / "ext.cnf").write_text(f"subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n")
     run("x509", "-req", "-in", "tls.csr", "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
         "-out", "tls.crt", "-days", "2", "-extfile", "ext.cnf")
     return TlsMaterial(ca=directory / "ca.crt", cert=directory / "tls.crt", key=directory / "tls.key",
