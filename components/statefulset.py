@@ -7,12 +7,13 @@ It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import NotRequired, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import contract, ha, passwords, sizing, tls
+from . import contract, ha, images, passwords, sizing, tls
 from . import k8s as kb
 from .config import AppConfig, StatefulSetCache, default_image
 from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
@@ -23,11 +24,18 @@ from .observability.settings import ObservabilityConfig
 from .observability.target import CacheTarget, ClientTarget, Scrape
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
-EXPORTER_IMAGE = metrics.IMAGE_ALPINE
+EXPORTER_IMAGE = images.EXPORTER_IMAGE
 EXPORTER_PORT = metrics.PORT
+# The exporter scrapes its own pod's Redis over loopback: no DNS on the scrape path, and one target
+# URI for every pod, so its password file (a JSON map of exact target URI -> password, the only form
+# REDIS_PASSWORD_FILE takes) is one Secret key rather than a file rendered per pod at start-up.
+EXPORTER_PASSWORD_KEY = "exporter-passwords.json"
+EXPORTER_PASSWORD_FILE = f"{contract.AUTH_DIR}/exporter-passwords.json"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 EXPORTER_RESOURCES = metrics.RESOURCES
+# A shell that polls a few files every few seconds and runs redis-cli or socat when they change.
+TLS_RELOAD_RESOURCES = {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
 # Secret key of an ACL user's password (beside `password`, the default user's).
 USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
@@ -91,9 +99,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             password = passwords.generate(f"{name}-password", self, protect=production)
             user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=production)
                               for u in s.acl_users}
-            server_secret = passwords.namespace_secret(
-                f"{name}-auth", ns, password, self, labels["redis"],
-                extra={user_key(user): pw for user, pw in user_passwords.items()})
+            extra = {user_key(user): pw for user, pw in user_passwords.items()}
+            if s.exporter:
+                # One map for both roles: the Sentinels take the same password.
+                extra[EXPORTER_PASSWORD_KEY] = password.apply(lambda pw: json.dumps(
+                    {exporter_target(s.tls.enabled, port): pw for port in (ha.REDIS_PORT, ha.SENTINEL_PORT)}))
+            server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"],
+                                                       extra=extra)
             for app_ns in app_namespaces:
                 users = {a.cache_user for a in apps if a.namespace == app_ns}
                 secret = server_secret if app_ns == ns else passwords.namespace_secret(
@@ -123,6 +135,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
                     items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"}
                               for u in s.acl_users]
+                if s.exporter and role in ("redis", "sentinel"):
+                    items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
                 vols.append({"name": contract.AUTH_VOLUME, "secret": {
                     "secretName": server_secret.name, "defaultMode": 0o440, "items": items}})
             if self._tls.server_secret is not None and role != "haproxy":
@@ -130,6 +144,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
             elif self._tls.server_secret is not None:
                 vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440,
                                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+            if self._tls.server_secret is not None:
+                # The certificate files the processes load, kept in step with the Secret (tls-reload.sh).
+                vols.append({"name": ha.TLS_LIVE_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
             return vols
 
         def mounts(role: str) -> list[dict]:
@@ -139,7 +156,22 @@ class RedisStatefulSet(pulumi.ComponentResource):
                 out.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
             if self._tls.server_secret is not None:
                 out.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+                out.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR})
             return out
+
+        def tls_reload(role: str, image_: str) -> dict:
+            """The container that makes Redis or HAProxy load a renewed certificate (tls-reload.sh).
+            Beside Redis it needs the password (CONFIG SET); beside HAProxy only the master socket."""
+            keep = {"redis": {"conf", contract.AUTH_VOLUME, "tls", ha.TLS_LIVE_VOLUME},
+                    "haproxy": {"conf", "run", "tls", ha.TLS_LIVE_VOLUME}}[role]
+            return {
+                "name": "tls-reload", "image": image_, "imagePullPolicy": "IfNotPresent",
+                "command": self.plan.tls_reload_command(role),
+                "env": [e for e in self.plan.env(role) if role == "redis" or e["name"] != "PASSWORD_FILE"],
+                "resources": TLS_RELOAD_RESOURCES, "securityContext": kb.container_security_context(),
+                "volumeMounts": [m for m in mounts(role) if m["name"] in keep],
+                "livenessProbe": self.plan.tls_reload_probe(role),
+            }
 
         def spread(role: str) -> dict:
             """Pods of one role on different nodes and zones where the cluster has them (preferred, so a
@@ -182,6 +214,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "lifecycle": self.plan.lifecycle(), **self.plan.probes("redis"),
         }
         containers = [redis_container]
+        if self.plan.tls:
+            containers.append(tls_reload("redis", image))
         if s.exporter:
             containers.append(self._exporter(s.auth, "redis"))
         data_volumes: list[dict] = []
@@ -263,10 +297,16 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       {"name": "read", "containerPort": ha.READ_PORT, "protocol": "TCP"},
                       {"name": "health", "containerPort": ha.HEALTH_PORT, "protocol": "TCP"}],
             "resources": HAPROXY_RESOURCES, "securityContext": kb.container_security_context(),
-            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run"], **self.plan.probes("haproxy"),
+            # With TLS, the run volume holds the master CLI socket and the servers' saved states.
+            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run" or self.plan.tls],
+            **self.plan.probes("haproxy"),
         }
-        endpoint_pod = pod("endpoint", [haproxy_container])
-        endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
+        endpoint_containers = [haproxy_container]
+        if self.plan.tls:
+            endpoint_containers.append(tls_reload("haproxy", HAPROXY_IMAGE))
+        endpoint_pod = pod("endpoint", endpoint_containers)
+        if not self.plan.tls:
+            endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
         k8s.apps.v1.Deployment(
             f"{name}-endpoint",
             metadata={"namespace": ns, "labels": labels["endpoint"]},
@@ -306,30 +346,35 @@ class RedisStatefulSet(pulumi.ComponentResource):
                                "write": self.write_service, "read": self.read_service})
 
     def _exporter(self, auth: bool, role: str) -> dict:
-        """redis_exporter beside Redis (role redis) or a Sentinel (role sentinel). The password is read
-        from the mounted file into the exporter's own environment at start, never written into the pod spec."""
-        headless, port = ((self.names.headless, ha.REDIS_PORT) if role == "redis"
-                          else (self.names.sentinel_headless, ha.SENTINEL_PORT))
-        target = f"redis{'s' if self.settings.tls.enabled else ''}://$(POD_NAME).{self.names.domain(headless)}:{port}"
-        env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-               {"name": "REDIS_ADDR", "value": target}]
-        if self.settings.tls.enabled:
-            env.append({"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_DIR}/ca.crt"})
-        start = ('REDIS_PASSWORD="$(cat ' + contract.PASSWORD_FILE + ')" exec redis_exporter') if auth \
-            else "exec redis_exporter"
+        """redis_exporter beside Redis (role redis) or a Sentinel (role sentinel), started as the image
+        starts it (its ENTRYPOINT, the binary at the filesystem root), configured by env. The password
+        reaches it as REDIS_PASSWORD_FILE, the JSON map the exporter reads (a Secret key), never as an
+        env value. With TLS it verifies the server certificate against the pod's own name and the CA
+        bundle the pod currently trusts."""
+        tls_on = self.settings.tls.enabled
+        port, headless = ((ha.REDIS_PORT, self.names.headless) if role == "redis"
+                          else (ha.SENTINEL_PORT, self.names.sentinel_headless))
+        env = [{"name": "REDIS_ADDR", "value": exporter_target(tls_on, port)}]
         mounts = []
         if auth:
+            env.append({"name": "REDIS_PASSWORD_FILE", "value": EXPORTER_PASSWORD_FILE})
             mounts.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
-        if self.settings.tls.enabled:
-            mounts.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+        if tls_on:
+            env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}] + env + [
+                {"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_LIVE_DIR}/ca.crt"},
+                {"name": "REDIS_EXPORTER_TLS_SERVER_NAME",
+                 "value": "$(POD_NAME)." + self.names.domain(headless)}]
+            mounts.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR, "readOnly": True})
+        health = {"httpGet": {"path": "/health", "port": "metrics"}}
         return {
             "name": "exporter", "image": EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", start], "env": env,
+            "command": list(images.of(EXPORTER_IMAGE).entrypoint), "env": env,
             "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
             "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context(),
             "volumeMounts": mounts,
-            "livenessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 30},
-            "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 10},
+            # /health answers without touching Redis: the pod's readiness stays Redis's own.
+            "readinessProbe": health | {"periodSeconds": 10, "failureThreshold": 3},
+            "livenessProbe": health | {"periodSeconds": 30},
         }
 
     def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
@@ -424,6 +469,11 @@ class RedisStatefulSet(pulumi.ComponentResource):
             out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}
                                for u in self.settings.acl_users}
         return out
+
+
+def exporter_target(tls_on: bool, port: int = ha.REDIS_PORT) -> str:
+    """What an exporter scrapes: its own pod's Redis (6379) or Sentinel (26379), over loopback."""
+    return f"{'rediss' if tls_on else 'redis'}://127.0.0.1:{port}"
 
 
 def user_key(user: str) -> str:

@@ -1,128 +1,102 @@
-"""Real redis_exporter processes beside a live cluster, started from the exporter containers the program
-renders (their command and environment, with pod names and mounted files mapped to the local ones),
-a scraper that records every /metrics page on a fixed cadence the way Prometheus would label it, and
-the conversion of that recording into promtool input series (with staleness where a series vanishes).
+"""Every exporter container of a rendered StatefulSet-pattern cache running beside a live cluster as its
+pod would run it (pod_runner: the rendered command, env, user and Secret volume, the image's program,
+a network namespace per pod whose 127.0.0.1:<port> is that pod's Redis or Sentinel), a scraper that
+records every /metrics page on a fixed cadence labelled as the PodMonitor scrape would label it, and
+the conversion of that recording into promtool input series (staleness where a series vanishes).
 """
 from __future__ import annotations
 
 import math
-import re
-import shutil
 import subprocess
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from components import contract
-from tests.conftest import skip_or_fail
+from components import images
 
-from .cluster import Cluster, free_ports, which
-
-EXPORTER_BINARY = "redis_exporter"
-
-
-def exporter_binary() -> str:
-    """The pinned redis_exporter of the toolchain (`./run toolchain redis_exporter`), else one on PATH."""
-    try:
-        from e2e import toolchain
-        candidate = toolchain.bin_dir(EXPORTER_BINARY) / EXPORTER_BINARY
-        if candidate.exists():
-            return str(candidate)
-    except Exception:  # noqa: BLE001 - no recipe or no pin yet: fall back to PATH
-        pass
-    found = which(EXPORTER_BINARY)
-    if found is None:
-        skip_or_fail("redis_exporter is not built (`./run toolchain redis_exporter`; .ci/run builds it)")
-    return found  # type: ignore[return-value]
+from . import engines, pod_runner
+from .cluster import Cluster, SecretVolume
+from .image_root import ImageRoot
 
 
 @dataclass
-class Exporter:
-    """One exporter process: what it watches (a member of the cluster) and where it serves."""
+class PodExporter:
+    """The exporter container of one pod: its network, process and metrics socket."""
 
-    name: str
-    member: str
-    pod: str
-    port: int
-    env: dict[str, str]
-    argv: list[str]
-    proc: subprocess.Popen | None = None
+    name: str          # redis-0, sentinel-1 ... (the live member it watches)
+    pod: str           # the pod name the rendered StatefulSet gives it
+    job: str           # what the PodMonitor's job label will be
+    net: pod_runner.PodNetwork
+    proc: subprocess.Popen
+    sock: Path
+    log: Path
 
     @property
     def instance(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        # In a cluster: <pod IP>:9121. The pod name stands in for the IP.
+        return f"{self.pod}:9121"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.net.close()
 
 
-def pod_env(container: dict, pod: str, password: str) -> dict[str, str]:
-    """The container's environment as the kubelet would give it: fieldRef POD_NAME, secretKeyRef
-    values, and $(VAR) references expanded."""
-    env: dict[str, str] = {}
-    for e in container.get("env", []):
-        if "value" in e:
-            env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), e["value"])
-        elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
-            env[e["name"]] = pod
-        elif "secretKeyRef" in e.get("valueFrom", {}):
-            env[e["name"]] = password
+def secret_files(pod: dict, volume_name: str, secrets: dict) -> dict[str, bytes]:
+    """A Secret volume's files (items and all), as the kubelet lays them out."""
+    vol = next(v for v in pod["volumes"] if v["name"] == volume_name)["secret"]
+    data = secrets[vol["secretName"]]["stringData"]
+    items = vol.get("items") or [{"key": k, "path": k} for k in data]
+    return {i["path"]: data[i["key"]].encode() for i in items}
+
+
+def start(cluster: Cluster, root: Path, pod_spec: dict, secrets: dict, *, member: str, pod: str, job: str,
+          server_port: int) -> PodExporter:
+    """Run the `exporter` container of `pod_spec` for live member `member` (listening on `server_port`
+    of this machine), as pod `pod`."""
+    container = next(c for c in pod_spec["containers"] if c["name"] == "exporter")
+    workdir = root / f"pod-{member}"
+    workdir.mkdir()
+    volumes: dict[str, Path] = {}
+    for m in container.get("volumeMounts") or []:
+        if m["name"] == "cache-auth":
+            SecretVolume(workdir / "auth", cluster._own).write(secret_files(pod_spec, "cache-auth", secrets))
+            volumes["cache-auth"] = workdir / "auth"
+        elif m["name"] == "tls-live":
+            volumes["tls-live"] = cluster.members[member].tls_live
         else:
-            raise AssertionError(f"env {e['name']}: source not handled by the live test: {e}")
-    return env
+            raise AssertionError(f"exporter volume {m['name']} not laid out by the live test")
+    image = ImageRoot(images.of(container["image"]), workdir / "image")
+    c = pod_runner.Container(container, image, volumes=volumes, fields={"metadata.name": pod})
+    addr = next(e["value"] for e in container["env"] if e["name"] == "REDIS_ADDR")
+    inside_port = int(addr.rsplit(":", 1)[1])
+    net = pod_runner.PodNetwork(workdir)
+    net.forward_in(inside_port, server_port)
+    metrics_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
+    sock = net.expose(metrics_port)
+    sc = container["securityContext"]
+    log = workdir / "exporter.log"
+    with open(log, "w") as out:
+        proc = net.popen([engines.which("setpriv") or "setpriv", f"--reuid={sc['runAsUser']}",
+                          f"--regid={sc['runAsGroup']}", "--clear-groups", "--inh-caps=-all", *c.argv()],
+                         env=c.env(), cwd="/", stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return PodExporter(name=member, pod=pod, job=job, net=net, proc=proc, sock=sock, log=log)
 
 
-def local_exporter(cluster: Cluster, container: dict, *, member: str, pod: str, pod_address: str,
-                   local_address: str, binary: str, password_file: str, password: str) -> Exporter:
-    """The rendered exporter `container` of pod `pod`, pointed at `local_address` in place of the pod's
-    DNS name, reading the cluster's password file in place of the mounted Secret, serving on a free
-    local port (in a pod every exporter has its own IP and serves on 9121)."""
-    binary = _reachable(cluster, binary)
-    env = pod_env(container, pod, password)
-    env = {k: v.replace(pod_address, local_address) for k, v in env.items()}
-    assert local_address in env["REDIS_ADDR"], f"{member}: REDIS_ADDR {env['REDIS_ADDR']} does not name {pod_address}"
-    (port,) = free_ports(1)
-    env["REDIS_EXPORTER_WEB_LISTEN_ADDRESS"] = f"127.0.0.1:{port}"
-    env["PATH"] = f"{Path(binary).parent}:{cluster.bin}"
-    argv = [a.replace(contract.PASSWORD_FILE, password_file).replace("/redis_exporter", binary)
-            for a in container.get("command") or [binary]] + list(container.get("args") or [])
-    return Exporter(name=f"exporter-{member}", member=member, pod=pod, port=port, env=env, argv=argv)
-
-
-def _reachable(cluster: Cluster, binary: str) -> str:
-    """A copy of the binary the pods' user can run (the toolchain cache may be under root's home)."""
-    target = cluster.root / "exporter-bin" / EXPORTER_BINARY
-    if not target.exists():
-        target.parent.mkdir(mode=0o755, exist_ok=True)
-        shutil.copy(binary, target)
-        target.chmod(0o755)
-    return str(target)
-
-
-def start(cluster: Cluster, e: Exporter) -> None:
-    log = open(cluster.root / f"{e.name}.log", "a")
-    e.proc = subprocess.Popen([*cluster._prefix(), *e.argv], env=e.env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True, cwd=str(cluster.root))
-    log.close()
-
-
-def stop(e: Exporter) -> None:
-    if e.proc is not None and e.proc.poll() is None:
-        e.proc.terminate()
-        try:
-            e.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            e.proc.kill()
-            e.proc.wait(5)
-
-
-def scrape(e: Exporter, timeout: float = 2.0) -> str | None:
+def scrape(e: PodExporter, timeout: float = 3.0) -> str | None:
     try:
-        with urllib.request.urlopen(f"http://{e.instance}/metrics", timeout=timeout) as r:
-            return r.read().decode()
+        status, body = pod_runner.http_get(e.sock, "/metrics", timeout=timeout)
     except OSError:
         return None
+    return body if status == 200 else None
 
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -133,7 +107,6 @@ class Recording:
     """Every scrape of every exporter, by step (step i at i * interval seconds)."""
 
     interval_s: int
-    jobs: dict[str, str]                 # exporter name -> job label
     steps: list[dict[SeriesKey, float]] = field(default_factory=list)
     started: float = 0.0
     names: set[str] = field(default_factory=set)
@@ -147,10 +120,10 @@ class Scraper(threading.Thread):
     """Scrapes every exporter each `interval_s` seconds, labelling samples as a PodMonitor scrape
     would (job, instance, pod) and adding `up` per target."""
 
-    def __init__(self, exporters: list[Exporter], jobs: dict[str, str], interval_s: int = 5):
+    def __init__(self, exporters: list[PodExporter], interval_s: int = 5):
         super().__init__(daemon=True)
         self.exporters = exporters
-        self.recording = Recording(interval_s=interval_s, jobs=jobs)
+        self.recording = Recording(interval_s=interval_s)
         self.halt = threading.Event()
 
     def run(self) -> None:
@@ -160,7 +133,7 @@ class Scraper(threading.Thread):
         while not self.halt.is_set():
             samples: dict[SeriesKey, float] = {}
             for e in self.exporters:
-                target = {"job": rec.jobs[e.name], "instance": e.instance, "pod": e.pod}
+                target = {"job": e.job, "instance": e.instance, "pod": e.pod}
                 text = scrape(e)
                 samples[("up", tuple(sorted(target.items())))] = 0.0 if text is None else 1.0
                 if text is None:
@@ -168,8 +141,7 @@ class Scraper(threading.Thread):
                 for family in text_string_to_metric_families(text):
                     for s in family.samples:
                         rec.names.add(s.name)
-                        labels = {**s.labels, **target}
-                        samples[(s.name, tuple(sorted(labels.items())))] = float(s.value)
+                        samples[(s.name, tuple(sorted({**s.labels, **target}.items())))] = float(s.value)
             rec.steps.append(samples)
             n += 1
             self.halt.wait(max(0.0, rec.started + n * rec.interval_s - time.monotonic()))

@@ -1,6 +1,8 @@
-"""Live: the program's exporters and alert rules against a real failover. Real redis_exporter processes
-(the pinned build) run from the exporter containers the staging stack renders, beside a live
-StatefulSet-pattern set (3 Redis + 3 Sentinels through the pod scripts); they are scraped every 5 s
+"""Live: the program's exporters and alert rules against a real failover. The six exporter containers
+of the staging stack (3 beside Redis, 3 beside the Sentinels) run as rendered (pod_runner: command,
+env, user, Secret volume, TLS, the image's program, a network namespace per pod) with the pinned
+redis_exporter build, beside a live StatefulSet-pattern set with TLS (3 Redis + 3 Sentinels through
+the pod scripts); they are scraped every 5 s
 through a SIGKILL of the primary, and the recording becomes a promtool test of the staging stack's
 generated PrometheusRule: RedisDown fires for the killed primary, RedisMissingPrimary never fires
 after the promotion, and nothing about the Sentinels fires. Every metric name a rule or the
@@ -8,23 +10,26 @@ dashboard reads must be in what was scraped."""
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 import yaml
 
 from components.observability import dashboard as dash
-from tests.observability import promtool as pt
+from tests.conftest import skip_or_fail
 from tests.observability import promql
-from tests.conftest import stack_run
+from tests.observability import promtool as pt
 from tests.observability.variants import variant_runs
 from tools import harness
 
+from . import engines, pod_runner
 from . import exporters as ex
-from .cluster import PASSWORD, Cluster, wait_until, which
+from .cluster import PASSWORD, Cluster, make_tls, require_binaries, wait_until
 from .conftest import running_cluster
 
 pytestmark = pytest.mark.live
@@ -36,17 +41,14 @@ AFTER_KILL_S = 110
 STACK = "staging"
 
 
-def program_run() -> harness.Run:
-    """The staging stack without TLS (the live set runs plain TCP); its rules are staging's own."""
-    cfg = copy.deepcopy(harness.load_stack_config(STACK))
-    cfg["cache-patterns:caches"]["sessions"].pop("tls")
-    return harness.run(STACK, cfg)
-
-
-def exporter_container(run: harness.Run, statefulset: str) -> dict:
-    (sts,) = [m for m in run.manifests() if m["kind"] == "StatefulSet" and m["metadata"]["name"] == statefulset]
-    (container,) = [c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"]
-    return container
+def rendered() -> tuple[harness.Run, dict[str, dict], dict[str, dict]]:
+    """The staging stack as it ships (TLS from cert-manager), with the live cluster's password:
+    (run, pod spec by StatefulSet, Secrets by name)."""
+    run = harness.run(STACK, password=PASSWORD)
+    objs = run.manifests()
+    pods = {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in objs if o["kind"] == "StatefulSet"}
+    secrets = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Secret"}
+    return run, pods, secrets
 
 
 @dataclass
@@ -55,47 +57,50 @@ class Failover:
     groups: list[dict]
     jobs: dict[str, str]
     recording: ex.Recording
-    killed: ex.Exporter
+    killed: ex.PodExporter
     kill_step: int
     promoted_step: int
     failover_s: float
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    yield from running_cluster(request, "cp-obs-", busybox=which("busybox") is not None)
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    require_binaries()
+    why = pod_runner.can_run()
+    if why:
+        skip_or_fail(f"cannot run a pod's container here: {why}")
+    if engines.exporter() is None:
+        skip_or_fail("redis_exporter is not built (./run toolchain redis_exporter)")
+    run, _, _ = rendered()
+    (cert,) = [m for m in run.manifests() if m["kind"] == "Certificate" and m["spec"]["secretName"] == "staging-sessions-tls"]
+    tls = make_tls(Path(tmp_path_factory.mktemp("ca")), names=tuple(cert["spec"]["dnsNames"]), loopback=False,
+                   ecdsa=cert["spec"]["privateKey"]["algorithm"] == "ECDSA")
+    yield from running_cluster(request, "cp-obs-", tls=tls, busybox=True)
 
 
 @pytest.fixture(scope="module")
 def failover(cluster: Cluster) -> Iterator[Failover]:
-    binary = ex.exporter_binary()
-    run = program_run()
+    run, pods, secrets = rendered()
     (groups,) = pt.prometheus_rules(run).values()
-    (staging_groups,) = pt.prometheus_rules(stack_run(STACK)).values()
-    assert groups == staging_groups, "TLS must not change the rules"
     jobs = pt.jobs(run)
     old = cluster.settle(timeout=60)
     with cluster.redis(old) as r:
         for i in range(200):
             r.set(f"obs:{i}", "v", ex=600)
         r.get("obs:1"), r.get("obs:missing")
-    exporters = []
-    for role, sts, ports, port_in_pod in (("redis", "staging-sessions", cluster.redis_ports, 6379),
-                                          ("sentinel", "staging-sessions-sentinel", cluster.sentinel_ports, 26379)):
-        container = exporter_container(run, sts)
-        for i, port in enumerate(ports):
-            pod = f"{sts}-{i}"
-            exporters.append(ex.local_exporter(
-                cluster, container, member=f"{role}-{i}", pod=pod, binary=binary,
-                pod_address=f"{pod}.{sts}-headless.cache.svc.cluster.local:{port_in_pod}",
-                local_address=f"127.0.0.1:{port}", password_file=str(cluster.password_file), password=PASSWORD))
-    job_of = {e.name: jobs["redis" if e.member.startswith("redis") else "sentinel"] for e in exporters}
+    exporters: list[ex.PodExporter] = []
     try:
+        for role, sts, ports in (("redis", "staging-sessions", cluster.redis_ports),
+                                 ("sentinel", "staging-sessions-sentinel", cluster.sentinel_ports)):
+            for i, port in enumerate(ports):
+                exporters.append(ex.start(cluster, cluster.root, pods[sts], secrets, member=f"{role}-{i}",
+                                          pod=f"{sts}-{i}", job=jobs[role], server_port=port))
         for e in exporters:
-            ex.start(cluster, e)
-        for e in exporters:
-            wait_until(f"{e.name} to serve /metrics", lambda e=e: "redis_up 1" in (ex.scrape(e) or ""), 20)
-        scraper = ex.Scraper(exporters, job_of, INTERVAL_S)
+            def up(e=e) -> bool:
+                assert e.proc.poll() is None, f"{e.name}'s exporter exited:\n{e.log.read_text()}"
+                return bool(re.search(r"^redis_up 1$", ex.scrape(e) or "", re.M))
+            wait_until(f"{e.name}'s exporter to reach its server (auth, TLS)", up, 30)
+        scraper = ex.Scraper(exporters, INTERVAL_S)
         scraper.start()
         time.sleep(BASELINE_S)
         t_kill = cluster.kill(f"redis-{old}")
@@ -106,14 +111,13 @@ def failover(cluster: Cluster) -> Iterator[Failover]:
         recording = scraper.stop()
     finally:
         for e in exporters:
-            ex.stop(e)
-    killed = next(e for e in exporters if e.member == f"redis-{old}")
-    assert new != old
+            e.stop()
+    killed = next(e for e in exporters if e.name == f"redis-{old}")
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
     print(f"live failover: primary redis-{old} killed, redis-{new} agreed by every Sentinel after "
           f"{t_promoted - t_kill:.1f} s; {len(recording.steps)} scrapes of {len(exporters)} exporters every "
-          f"{INTERVAL_S} s; {len(recording.names)} metric names; load {load}")
+          f"{INTERVAL_S} s; {len(recording.names)} metric names; load {load}; {engines.versions()}")
     yield Failover(run=run, groups=groups, jobs=jobs, recording=recording, killed=killed,
                    kill_step=recording.step_at(t_kill), promoted_step=recording.step_at(t_promoted),
                    failover_s=t_promoted - t_kill)
