@@ -519,14 +519,6 @@ class RedisOperatorCache(pulumi.ComponentResource):
         return out
 
 
-def applied_maxmemory(s: OperatorCache) -> int:
-    """The maxmemory the operator gives Redis for this spec: OT computes int(limit * percent / 100)
-    (internal/k8sutils/statefulset.go, REDIS_MAX_MEMORY); Spotahome applies the planned value."""
-    if s.kind == "spotahome-failover":
-        return maxmemory(s)
-    return int(float(s.memory_limit) * float(maxmemory_percent_of_limit(s)) / 100)
-
-
 def monitoring_target(s: OperatorCache, stack: str, cache: str, namespace: str, resource: str,
                       app_namespaces: Sequence[str], labels: dict) -> CacheTarget:
     """What the rules and dashboard are generated from: the custom resource this component wrote."""
@@ -548,7 +540,7 @@ def monitoring_target(s: OperatorCache, stack: str, cache: str, namespace: str, 
         stack=stack, cache=cache, pattern="operator", kind=s.kind, namespace=namespace, data=data, sentinel=sentinel,
         shards=s.shards if s.kind == "ot-cluster" else 1, replicas=s.replicas,
         sentinels=0 if s.kind == "ot-cluster" else s.sentinels, quorum=s.sentinels // 2 + 1,
-        maxmemory=applied_maxmemory(s), maxmemory_policy=s.maxmemory_policy,
+        maxmemory=maxmemory(s), maxmemory_policy=s.maxmemory_policy,
         client=ClientTarget(cache=cache, namespaces=tuple(app_namespaces)) if s.l1 is not None else None,
         labels={**labels, "app.kubernetes.io/component": "monitoring"},
     )
