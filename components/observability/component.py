@@ -55,8 +55,10 @@ class CacheMonitoring(pulumi.ComponentResource):
             self.dashboard = f"{t.object_name}-dashboard"
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard",
+                # No empty annotations map: the API server drops it, and what is stored must be what was sent.
                 metadata={"name": self.dashboard, "namespace": t.namespace,
-                          "labels": {**t.labels, **o.dashboards.labels}, "annotations": dict(o.dashboards.annotations)},
+                          "labels": {**t.labels, **o.dashboards.labels},
+                          **({"annotations": dict(o.dashboards.annotations)} if o.dashboards.annotations else {})},
                 data={f"{t.object_name}.json": dashboard.dashboard_json(t)}, opts=named)
         self.register_outputs({"podMonitors": self.pod_monitors, "rule": self.rule, "dashboard": self.dashboard})
 
