@@ -97,6 +97,32 @@ MUTANTS = (
            str(CLIENT_SRC / "cache_patterns_client/cache.py"),
            "                pipe.publish(channel, message)\n", "",
            ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
+    Mutant("missing-primary-or-vector", "RedisMissingPrimary written the upstream way, `(count by (job) (...) or "
+           "vector(0)) < 1`: it pages while a primary exists", "components/observability/rules.py",
+           'f"count by (job) (redis_up{j}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
+           'f"(count by (job) (redis_instance_info{primary}) or vector(0)) < {n}"',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
+    Mutant("flapping-per-series", "RedisFailoverFlapping counts changes per series: failovers that move "
+           "master_address are never counted", "components/observability/rules.py",
+           'f"changes(max by (job, master_name) (redis_sentinel_master_config_epoch{j})[1h:1m]) > 2"',
+           'f"changes(redis_sentinel_master_config_epoch{j}[1h]) > 2"',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
+    Mutant("unscoped-redis-down", "RedisDown without its job: a Sentinel's exporter (redis_up 0) pages as a Redis down",
+           "components/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
+           'b.add("RedisDown", "redis_up == 0", "1m",',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
+            "tests/observability/test_scrape_objects.py::test_rules_and_dashboards_select_exactly_the_podmonitors_jobs")),
+    Mutant("metrics-from-any-namespace", "the exporters' port is open to every namespace",
+           "components/observability/scrape.py",
+           'peer: dict = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": prometheus.namespace}}}',
+           'peer: dict = {"namespaceSelector": {}}',
+           ("tests/observability/test_scrape_objects.py",)),
+    Mutant("alarm-wrong-dimension", "ElastiCache alarms on a dimension their metrics do not carry: they never fire",
+           "components/observability/cloudwatch.py", 'NODE_DIMENSION = "CacheClusterId"', 'NODE_DIMENSION = "CacheNodeId"',
+           ("tests/observability/test_cloudwatch.py",)),
+    Mutant("l1-misses-uncounted", "the client counts no L1 miss: the L1 hit ratio reads 100% and never collapses",
+           str(CLIENT_SRC / "cache_patterns_client/cache.py"), "            self.stats.l1_misses += 1",
+           "            pass", ("tests/client/test_metrics.py",)),
 )
 
 
