@@ -116,13 +116,13 @@ MUTANTS = (
            "components/observability/scrape.py",
            'peer: dict = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": prometheus.namespace}}}',
            'peer: dict = {"namespaceSelector": {}}',
-           ("tests/observability/test_scrape_objects.py",)),
+           ("tests/observability/test_scrape_objects.py::test_one_networkpolicy_rule_admits_only_the_scraper_to_the_metrics_ports",)),
     Mutant("alarm-wrong-dimension", "ElastiCache alarms on a dimension their metrics do not carry: they never fire",
            "components/observability/cloudwatch.py", 'NODE_DIMENSION = "CacheClusterId"', 'NODE_DIMENSION = "CacheNodeId"',
-           ("tests/observability/test_cloudwatch.py",)),
+           ("tests/observability/test_cloudwatch.py::test_prod_has_the_verified_alarms_on_every_member_cluster_and_a_topic_for_events",)),
     Mutant("l1-misses-uncounted", "the client counts no L1 miss: the L1 hit ratio reads 100% and never collapses",
            str(CLIENT_SRC / "cache_patterns_client/cache.py"), "            self.stats.l1_misses += 1",
-           "            pass", ("tests/client/test_metrics.py",)),
+           "            pass", ("tests/client/test_metrics.py::test_per_tier_hits_misses_and_invalidations_are_exposed",)),
 )
 
 
