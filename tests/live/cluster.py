@@ -423,25 +423,26 @@ class Cluster:
 
     # -- TLS ----------------------------------------------------------------------------------
 
-    def install_tls(self, material: TlsMaterial, order: list[str] | None = None, stagger_s: float = 0.0,
-                    rng: random.Random | None = None) -> dict[str, float]:
+    def install_tls(self, material: TlsMaterial, offsets: dict[str, float] | None = None) -> dict[str, float]:
         """Write `material` into every pod's Secret volume, as cert-manager's update reaches each pod
-        when its kubelet syncs: in `order` (default: members in random order with `rng`), `stagger_s`
-        apart. HAProxy's volume holds only ca.crt (the rendered `items`). Returns each pod's swap time."""
+        when its kubelet syncs: pod by pod at `offsets` seconds from now (default: all at once).
+        HAProxy's volume holds only ca.crt (the rendered `items`). Returns each pod's swap time."""
         with open(self.client_ca, "ab") as f:
             f.write(material.ca.read_bytes())
-        pods = order if order is not None else list(self.secret_volumes)
-        if order is None and rng is not None:
-            rng.shuffle(pods)
+        offsets = offsets if offsets is not None else {pod: 0.0 for pod in self.secret_volumes}
         full = {"tls.crt": material.cert.read_bytes(), "tls.key": material.key.read_bytes(),
                 "ca.crt": material.ca.read_bytes()}
+        start = time.monotonic()
         swapped: dict[str, float] = {}
-        for n, pod in enumerate(pods):
-            if n and stagger_s:
-                time.sleep(stagger_s)
+        for pod in sorted(offsets, key=lambda p: offsets[p]):
+            time.sleep(max(0.0, start + offsets[pod] - time.monotonic()))
             files = {"ca.crt": full["ca.crt"]} if pod == "haproxy" else full
             swapped[pod] = self.secret_volumes[pod].write(files)
         return swapped
+
+    def pods(self) -> list[str]:
+        """The pods with a Secret volume (TLS on)."""
+        return list(self.secret_volumes)
 
     # -- processes --------------------------------------------------------------------------
 
@@ -632,14 +633,17 @@ def _pairs(flat: list) -> dict[str, str]:
 class Writer(threading.Thread):
     """Writes numbered keys as fast as it can, each followed by WAIT 1 (one replica has it), and
     records which were acknowledged by at least one replica. Reconnects after errors, so it can
-    measure the first successful write after a fault."""
+    measure the first successful write after a fault; with `fresh`, opens a new connection for
+    every write (what a client pool that churns does), so routing changes are seen at once."""
 
-    def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500) -> None:
+    def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500,
+                 fresh: bool = False) -> None:
         super().__init__(daemon=True)
-        self.connect, self.prefix, self.wait_ms = connect, prefix, wait_ms
+        self.connect, self.prefix, self.wait_ms, self.fresh = connect, prefix, wait_ms, fresh
         self.acked: list[str] = []
         self.successes: list[float] = []   # monotonic times of acknowledged writes
         self.error_times: list[float] = []
+        self.errors: list[str] = []          # what each error was, in the order of error_times
         self.halt = threading.Event()
         self.n = 0
 
@@ -655,8 +659,12 @@ class Writer(threading.Thread):
                 if int(client.execute_command("WAIT", 1, self.wait_ms)) >= 1:
                     self.acked.append(key)
                     self.successes.append(time.monotonic())
-            except (redis.RedisError, OSError):
+                if self.fresh:
+                    client.close()
+                    client = None
+            except (redis.RedisError, OSError) as exc:
                 self.error_times.append(time.monotonic())
+                self.errors.append(f"{type(exc).__name__}: {exc}")
                 if client is not None:
                     client.close()
                 client = None
