@@ -14,6 +14,7 @@ from typing import Any, NotRequired, Sequence, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import images
 from . import k8s as kb
 from . import passwords, sizing, tls
 from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
@@ -33,7 +34,7 @@ CHARTS = {
     "spotahome": ("redis-operator", "https://spotahome.github.io/redis-operator"),
 }
 OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
-SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
+SPOTAHOME_EXPORTER_IMAGE = images.EXPORTER_IMAGE
 REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
 # Both operators name the Sentinel master group `mymaster` and offer no setting for it: OT in
 # api/redisreplication/v1beta2/redisreplication_types_helper.go (GetConnectionInfo) and the sentinel
