@@ -285,6 +285,7 @@ class Cluster:
             sentinels=tuple(ha.Address("127.0.0.1", p) for p in self.sentinel_ports))
         self.root.chmod(0o755)
         self.images = self._image_roots()
+        self.programs = self._programs()
         secrets = self.root / "secrets"
         secrets.mkdir()
         self.password_file = secrets / "password"
@@ -318,15 +319,32 @@ class Cluster:
     def _image_roots(self) -> dict[str, ImageRoot] | None:
         """With busybox: each image's programs (components/images.py) under a root of its own, so the
         scripts find what the image has and nothing else (an alpine image: BusyBox and its own
-        binaries). Without: the system's PATH (Debian: dash and coreutils)."""
+        binaries). Without: the system's PATH (Debian: dash and coreutils), the toolchain's engines first."""
         if not self.busybox:
             return None
         return {image: ImageRoot(images.of(image), self.root / "images" / images.split(image)[0].replace("/", "_"))
                 for image in (ENGINE_IMAGE, HAPROXY_IMAGE)}
 
+    def _programs(self) -> Path:
+        """The engine's programs where the pods' user can run them (the toolchain's cache is in root's
+        home), first on PATH without busybox; and HAProxy."""
+        d = self.root / "programs"
+        d.mkdir()
+        d.chmod(0o755)
+        for kind in ("server", "cli", "sentinel"):
+            impl = engines.engine_program(kind)
+            if impl is not None:
+                for name in (f"valkey-{kind}", f"redis-{kind}"):
+                    if Path(impl).name == name or Path(impl).name.startswith("valkey-"):
+                        (d / name).symlink_to(engines.accessible(impl, self.root / ".programs"))
+        hap = engines.haproxy()
+        if hap is not None:
+            (d / "haproxy").symlink_to(engines.accessible(hap, self.root / ".programs"))
+        return d
+
     def path_env(self, image: str) -> str:
         if self.images is None:
-            return "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+            return f"{self.programs}:{engines.search_path()}"
         return self.images[image].path_env()
 
     @staticmethod
@@ -416,7 +434,7 @@ class Cluster:
         files = {"haproxy.cfg": ha.haproxy_cfg(endpoint), "haproxy-start.sh": ha.script("haproxy-start.sh")} | \
             ha.tls_files(self.tls is not None)
         env = settings.haproxy_env(master_socket=str(run_dir / "haproxy-master.sock"),
-                                   state_file=str(run_dir / "haproxy.state")) | {"HAPROXY": engines.haproxy() or "haproxy"}
+                                   state_file=str(run_dir / "haproxy.state")) | {"HAPROXY": str(self.programs / "haproxy")}
         m = self._member("haproxy", self.write_port, files, env, "haproxy-start.sh", HAPROXY_IMAGE)
         if self.tls is not None:
             self._sidecar(m, "tls-reload.sh", "haproxy", drop=("PASSWORD_FILE",))

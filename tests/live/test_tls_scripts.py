@@ -159,7 +159,7 @@ class Sentinels:
             "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_DIR": str(self.fake), "FAKE_LOG": str(self.log),
             "MASTER_NAME": "m", "SENTINELS": " ".join(SENTINELS), "PEERS": "127.0.0.1:1000",
             "SELF_ADDRESS": SENTINELS[ordinal], "POD_NAME": f"cache-sentinel-{ordinal}", "TLS_POLL": "0.2",
-            "TLS_RESTART_SLOT": "1", "CLI_TIMEOUT": "1"}
+            "TLS_RESTART_SLOT": "2", "CLI_TIMEOUT": "1"}
 
     def answer(self, address: str, primary: str = "127.0.0.1:1000", flags: str = "master", others: int = 2) -> None:
         d = self.fake / address.rsplit(":", 1)[1]
@@ -199,19 +199,19 @@ def test_a_sentinel_restarts_in_its_own_slot_and_only_while_every_peer_is_health
     try:
         assert wait_for(lambda: [e for e, _ in s.events()] == ["start"], 5)
         pod.put(A_CA, b"LEAF-A2\n", b"KEY-A2\n")
-        # Three slots of 1 s go by: its own comes, but a peer is down, so it keeps Sentinel up.
-        time.sleep(3.5)
+        # A whole cycle of three 2 s slots goes by: its own comes, but a peer is down.
+        time.sleep(6.5)
         assert [e for e, _ in s.events()] == ["start"], "it restarted while a peer was down"
         s.answer(SENTINELS[2], flags="master")
         s.answer(SENTINELS[1], flags="s_down,master")     # this Sentinel thinks the primary is down
-        time.sleep(3.5)
+        time.sleep(6.5)
         assert [e for e, _ in s.events()] == ["start"], "it restarted while the primary was flagged s_down"
         s.answer(SENTINELS[1])
-        assert wait_for(lambda: len(s.events()) >= 3, 6), s.events()
+        assert wait_for(lambda: len(s.events()) >= 3, 8), s.events()
         (stop, t_stop), (start, t_start) = s.events()[1:3]
         assert (stop, start) == ("stop", "start")
-        # Slot of ordinal 1 of 3 Sentinels, 1 s each: seconds s with s mod 3 == 1.
-        assert t_start % 3 == 1 and t_stop % 3 == 1, s.events()
+        # The slot of ordinal 1 of 3 Sentinels, 2 s each: the seconds s with (s / 2) mod 3 == 1.
+        assert (t_stop // 2) % 3 == 1 and (t_start // 2) % 3 == 1, s.events()
         assert (pod.live / "tls.crt").read_bytes() == b"LEAF-A2\n"
         time.sleep(1)                           # its PING check and log line after the restart
     finally:
