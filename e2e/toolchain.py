@@ -62,8 +62,6 @@ def cache_root() -> Path:
 
 def key(tool: str) -> str:
     """Hash of the tool's pin table and its recipe's source: a change to either rebuilds it."""
-    if tool not in RECIPES:   # called from tests and e2e code that never ran main()
-        _load_recipes()
     fn = RECIPES[tool]
     payload = json.dumps(pins()[tool], sort_keys=True) + inspect.getsource(sys.modules[fn.__module__])
     return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -163,12 +163,18 @@ supervise_sentinel() {
     ORDINAL=${ORDINAL:-${POD##*-}}
     self="127.0.0.1:$(port_of "$SELF_ADDRESS")"
     SLEEP_PID=""
+    # While a restart waits for its slot, look every second (or every poll, if that is shorter): the
+    # first half of a slot must not slip by between two looks.
+    case $TLS_POLL in
+        0.*) pending=$TLS_POLL ;;
+        *) pending=1 ;;
+    esac
     trap on_signal TERM INT
     start_sentinel
     waiting=""
     while :; do
         # `wait` returns at once when a signal arrives; a foreground sleep would delay the trap.
-        if [ "$(tls_generation)" != "$applied" ]; then sleep 1 & else sleep "$TLS_POLL" & fi
+        if [ "$(tls_generation)" != "$applied" ]; then sleep "$pending" & else sleep "$TLS_POLL" & fi
         SLEEP_PID=$!
         wait "$SLEEP_PID"
         if ! kill -0 "$SENTINEL_PID" 2> /dev/null; then
@@ -187,6 +193,8 @@ supervise_sentinel() {
             continue
         fi
         waiting=""
+        # Asking the peers took time: still this Sentinel's slot?
+        my_slot || continue
         tls_log "restarting Sentinel to load TLS generation $gen"
         stop_sentinel
         start_sentinel

@@ -285,6 +285,7 @@ class Cluster:
             sentinels=tuple(ha.Address("127.0.0.1", p) for p in self.sentinel_ports))
         self.root.chmod(0o755)
         self.images = self._image_roots()
+        self.programs = self._programs()
         secrets = self.root / "secrets"
         secrets.mkdir()
         self.password_file = secrets / "password"
@@ -318,15 +319,32 @@ class Cluster:
     def _image_roots(self) -> dict[str, ImageRoot] | None:
         """With busybox: each image's programs (components/images.py) under a root of its own, so the
         scripts find what the image has and nothing else (an alpine image: BusyBox and its own
-        binaries). Without: the system's PATH (Debian: dash and coreutils)."""
+        binaries). Without: the system's PATH (Debian: dash and coreutils), the toolchain's engines first."""
         if not self.busybox:
             return None
         return {image: ImageRoot(images.of(image), self.root / "images" / images.split(image)[0].replace("/", "_"))
                 for image in (ENGINE_IMAGE, HAPROXY_IMAGE)}
 
+    def _programs(self) -> Path:
+        """The engine's programs where the pods' user can run them (the toolchain's cache is in root's
+        home), first on PATH without busybox; and HAProxy."""
+        d = self.root / "programs"
+        d.mkdir()
+        d.chmod(0o755)
+        for kind in ("server", "cli", "sentinel"):
+            impl = engines.engine_program(kind)
+            if impl is not None:
+                for name in (f"valkey-{kind}", f"redis-{kind}"):
+                    if Path(impl).name == name or Path(impl).name.startswith("valkey-"):
+                        (d / name).symlink_to(engines.accessible(impl, self.root / ".programs"))
+        hap = engines.haproxy()
+        if hap is not None:
+            (d / "haproxy").symlink_to(engines.accessible(hap, self.root / ".programs"))
+        return d
+
     def path_env(self, image: str) -> str:
         if self.images is None:
-            return "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+            return f"{self.programs}:{engines.search_path()}"
         return self.images[image].path_env()
 
     @staticmethod
@@ -416,32 +434,33 @@ class Cluster:
         files = {"haproxy.cfg": ha.haproxy_cfg(endpoint), "haproxy-start.sh": ha.script("haproxy-start.sh")} | \
             ha.tls_files(self.tls is not None)
         env = settings.haproxy_env(master_socket=str(run_dir / "haproxy-master.sock"),
-                                   state_file=str(run_dir / "haproxy.state")) | {"HAPROXY": engines.haproxy() or "haproxy"}
+                                   state_file=str(run_dir / "haproxy.state")) | {"HAPROXY": str(self.programs / "haproxy")}
         m = self._member("haproxy", self.write_port, files, env, "haproxy-start.sh", HAPROXY_IMAGE)
         if self.tls is not None:
             self._sidecar(m, "tls-reload.sh", "haproxy", drop=("PASSWORD_FILE",))
 
     # -- TLS ----------------------------------------------------------------------------------
 
-    def install_tls(self, material: TlsMaterial, order: list[str] | None = None, stagger_s: float = 0.0,
-                    rng: random.Random | None = None) -> dict[str, float]:
+    def install_tls(self, material: TlsMaterial, offsets: dict[str, float] | None = None) -> dict[str, float]:
         """Write `material` into every pod's Secret volume, as cert-manager's update reaches each pod
-        when its kubelet syncs: in `order` (default: members in random order with `rng`), `stagger_s`
-        apart. HAProxy's volume holds only ca.crt (the rendered `items`). Returns each pod's swap time."""
+        when its kubelet syncs: pod by pod at `offsets` seconds from now (default: all at once).
+        HAProxy's volume holds only ca.crt (the rendered `items`). Returns each pod's swap time."""
         with open(self.client_ca, "ab") as f:
             f.write(material.ca.read_bytes())
-        pods = order if order is not None else list(self.secret_volumes)
-        if order is None and rng is not None:
-            rng.shuffle(pods)
+        offsets = offsets if offsets is not None else {pod: 0.0 for pod in self.secret_volumes}
         full = {"tls.crt": material.cert.read_bytes(), "tls.key": material.key.read_bytes(),
                 "ca.crt": material.ca.read_bytes()}
+        start = time.monotonic()
         swapped: dict[str, float] = {}
-        for n, pod in enumerate(pods):
-            if n and stagger_s:
-                time.sleep(stagger_s)
+        for pod in sorted(offsets, key=lambda p: offsets[p]):
+            time.sleep(max(0.0, start + offsets[pod] - time.monotonic()))
             files = {"ca.crt": full["ca.crt"]} if pod == "haproxy" else full
             swapped[pod] = self.secret_volumes[pod].write(files)
         return swapped
+
+    def pods(self) -> list[str]:
+        """The pods with a Secret volume (TLS on)."""
+        return list(self.secret_volumes)
 
     # -- processes --------------------------------------------------------------------------
 
@@ -632,14 +651,17 @@ def _pairs(flat: list) -> dict[str, str]:
 class Writer(threading.Thread):
     """Writes numbered keys as fast as it can, each followed by WAIT 1 (one replica has it), and
     records which were acknowledged by at least one replica. Reconnects after errors, so it can
-    measure the first successful write after a fault."""
+    measure the first successful write after a fault; with `fresh`, opens a new connection for
+    every write (what a client pool that churns does), so routing changes are seen at once."""
 
-    def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500) -> None:
+    def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500,
+                 fresh: bool = False) -> None:
         super().__init__(daemon=True)
-        self.connect, self.prefix, self.wait_ms = connect, prefix, wait_ms
+        self.connect, self.prefix, self.wait_ms, self.fresh = connect, prefix, wait_ms, fresh
         self.acked: list[str] = []
         self.successes: list[float] = []   # monotonic times of acknowledged writes
         self.error_times: list[float] = []
+        self.errors: list[str] = []          # what each error was, in the order of error_times
         self.halt = threading.Event()
         self.n = 0
 
@@ -655,8 +677,12 @@ class Writer(threading.Thread):
                 if int(client.execute_command("WAIT", 1, self.wait_ms)) >= 1:
                     self.acked.append(key)
                     self.successes.append(time.monotonic())
-            except (redis.RedisError, OSError):
+                if self.fresh:
+                    client.close()
+                    client = None
+            except (redis.RedisError, OSError) as exc:
                 self.error_times.append(time.monotonic())
+                self.errors.append(f"{type(exc).__name__}: {exc}")
                 if client is not None:
                     client.close()
                 client = None

@@ -8,6 +8,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,36 @@ def _first(*paths: Path | str | None) -> str | None:
         if p is not None and os.path.exists(p):
             return str(p)
     return None
+
+
+def _open_to_all(path: str) -> bool:
+    """Whether any user can run `path` (every directory above it searchable by others)."""
+    p = Path(os.path.realpath(path))
+    if not p.stat().st_mode & stat.S_IXOTH:
+        return False
+    return all(d.stat().st_mode & stat.S_IXOTH for d in p.parents)
+
+
+def accessible(path: str, scratch: Path) -> str:
+    """`path`, or a copy of it in `scratch` when the pods' user could not run it (the toolchain's
+    cache lives in root's home, which other users cannot enter). A copy keeps the program's own
+    name last in its file name; callers link it under the names the image uses."""
+    if _open_to_all(path):
+        return path
+    real = Path(os.path.realpath(path))
+    dest = scratch / f"{real.parent.parent.name}-{real.name}"
+    if not dest.exists():
+        scratch.mkdir(parents=True, exist_ok=True)
+        scratch.chmod(0o755)
+        shutil.copy2(real, dest)
+        dest.chmod(0o755)
+    return str(dest)
+
+
+def search_path() -> str:
+    """PATH for scripts run with this machine's shell: the toolchain's engines before the system's."""
+    dirs = [str(d) for d in (toolchain_bin("valkey"), toolchain_bin("haproxy")) if d is not None]
+    return ":".join(dirs + list(SYSTEM_DIRS))
 
 
 def which(name: str) -> str | None:

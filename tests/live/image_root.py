@@ -65,16 +65,14 @@ class ImageRoot:
         target = self.host(image_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         name = image_path.rsplit("/", 1)[-1]
-        if Path(impl).name == name or not _ENGINE.fullmatch(name):
-            target.symlink_to(impl)
+        runnable = engines.accessible(impl, self.root / ".programs")
+        if name.startswith("valkey-") and Path(impl).name.startswith("redis-"):
+            # Redis tells server from Sentinel by its argv[0] ("redis-sentinel"); under a valkey-*
+            # name a Redis build is run under its own name by a one-line wrapper.
+            target.write_text(f'#!/bin/sh\nexec {runnable} "$@"\n')
+            target.chmod(0o755)
             return
-        # Redis decides between server and Sentinel by its argv[0]; a server of the other engine
-        # (valkey-sentinel on a Redis build) is run under its own name by a one-line wrapper.
-        twin = str(Path(impl).with_name(name.replace("valkey-", "redis-") if name.startswith("valkey-")
-                                        else name.replace("redis-", "valkey-")))
-        impl_named = impl if not os.path.exists(twin) else twin
-        target.write_text(f"#!/bin/sh\nexec {impl_named} \"$@\"\n")
-        target.chmod(0o755)
+        target.symlink_to(runnable)
 
     def path_env(self) -> str:
         """The image's PATH, each directory under the root."""
