@@ -291,7 +291,7 @@ class ExternalCache(pulumi.ComponentResource):
             description=f"cache-patterns {self._stack}/{name}",
             engine=s.engine,
             engine_version=s.engine_version,
-            node_type=s.node_type,
+            node_type=s.effective_node_type,
             port=s.port,
             parameter_group_name=parameter_group.name,
             subnet_group_name=subnets.name,
@@ -304,7 +304,7 @@ class ExternalCache(pulumi.ComponentResource):
             automatic_failover_enabled=has_replica or cluster,
             multi_az_enabled=has_replica,
             # r6gd nodes only run with data tiering on (AWS refuses them otherwise).
-            data_tiering_enabled=True if ".r6gd." in (s.node_type or "") else None,
+            data_tiering_enabled=True if ".r6gd." in (s.effective_node_type or "") else None,
             snapshot_retention_limit=s.snapshot_retention,
             snapshot_window=s.snapshot_window,
             maintenance_window=s.maintenance_window,

@@ -136,7 +136,7 @@ def images(s: OperatorCache) -> tuple[str, str]:
 
 
 def maxmemory(s: OperatorCache) -> int:
-    return sizing.maxmemory_for_limit(s.memory_limit, s.maxmemory_percent)
+    return s.maxmemory
 
 
 # OT: the file the Redis image's entrypoint includes last when it exists (OT-CONTAINER-KIT/redis
@@ -150,8 +150,12 @@ SPOTAHOME_REDIS_CONF = "/redis/redis.conf"
 
 
 def memory_directives(s: OperatorCache) -> list[str]:
-    """maxmemory (the planned bytes) and the eviction policy, as `name value` lines."""
-    return [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+    """maxmemory (the planned bytes), the eviction policy and, with replicas, the planned replica
+    output-buffer limit and backlog (docs/planning.md), as `name value` lines."""
+    lines = [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+    if s.pod.replica_buffer is not None:
+        lines += [f"client-output-buffer-limit replica {s.pod.replica_buffer} 0 0", f"repl-backlog-size {s.pod.backlog}"]
+    return lines
 
 
 def ot_extra_conf(s: OperatorCache) -> str:

@@ -220,9 +220,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
             containers.append(self._exporter(s.auth, "redis"))
         data_volumes: list[dict] = []
         claims: list[dict] = []
-        if s.storage is not None:
+        if s.volume is not None:
             claim_spec: dict = {"accessModes": ["ReadWriteOnce"],
-                                "resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}}
+                                "resources": {"requests": {"storage": sizing.format_bytes(s.volume)}}}
             if s.storage_class:
                 claim_spec["storageClassName"] = s.storage_class
             claims.append({"metadata": {"name": "data", "labels": labels["redis"]}, "spec": claim_spec})
