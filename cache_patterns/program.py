@@ -50,7 +50,7 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     if not cfg.manage_namespaces:
         return []
     names = {a.namespace for a in cfg.apps}
-    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()):
+    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()) or monitored_in_namespace(cfg):
         names.add(cfg.namespace)
     return [
         k8s.core.v1.Namespace(
@@ -60,6 +60,13 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
         )
         for name in sorted(names)
     ]
+
+
+def monitored_in_namespace(cfg: StackConfig) -> bool:
+    """Whether observability puts objects in the stack's namespace for a cache that has none there: the
+    rules and dashboard of the two-tier clients of an external cache."""
+    return cfg.observability.enabled and any(c.pattern == "external" and c.l1 is not None and cfg.apps_of(name)
+                                             for name, c in cfg.caches.items())
 
 
 def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, BoundCache]:
@@ -73,7 +80,8 @@ def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, Bo
     for name, settings in cfg.caches.items():
         context = BuildContext(stack=cfg.stack, environment=cfg.environment, namespace=cfg.namespace,
                                cluster_domain=cfg.cluster_domain, native_sidecars=cfg.native_sidecars,
-                               apps=cfg.apps_of(name), shared=shared, aws=cfg.aws, password=cfg.passwords.get(name))
+                               apps=cfg.apps_of(name), shared=shared, aws=cfg.aws, password=cfg.passwords.get(name),
+                               observability=cfg.observability)
         cache = PATTERNS[settings.pattern].build(name, settings, context, opts)
         built[name] = layer(cache, cfg.stack, name, settings, cfg.native_sidecars)
     return built

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Mapping, Union
 
-from pydantic import BeforeValidator, Discriminator, PrivateAttr, Tag, TypeAdapter, ValidationError, ValidationInfo, \
-    model_validator
+from pydantic import BeforeValidator, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError, \
+    ValidationInfo, model_validator
 
 from pydantic_core import PydanticCustomError
 
@@ -21,6 +21,8 @@ from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc, spli
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
 from cache_patterns.config.types import Bool, Str, problem, show
 from cache_patterns.core import naming
+from cache_patterns.observability import settings as observability
+from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns import PATTERNS, contract_problems
 from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
 from cache_patterns.patterns.operator import charts
@@ -91,6 +93,11 @@ class StackConfig(StrictModel):
     operators: Annotated[dict[Annotated[str, Str(choices=OPERATORS)], OperatorInstall],
                          Shape("map", "an object (operator install)", Str(choices=OPERATORS))] = doc(
         {}, "Operator installs, by operator.", "none: operators are assumed installed", secret="honoured")
+    # Absent: the defaults of the stack's environment (validated, so `enabled` follows it).
+    observability: ObservabilityConfig = Field(
+        {}, validate_default=True, description="Metrics, alert rules, dashboards and cloud alarms for every cache "
+                                               "(docs/observability.md).",
+        json_schema_extra={"x-default": "on in production and staging"})
     passwords: Annotated[dict[Annotated[str, CACHE_NAME], Annotated[str, Str(secret=True, min_len=1)]],
                          Shape("map", "a secret string", CACHE_NAME)] = doc(
         {}, "Secret: passwords of `kind: endpoint` caches by cache name "
@@ -139,12 +146,13 @@ class StackConfig(StrictModel):
 
 TOP_KEYS = tuple(StackConfig.config_keys())
 # Keys whose value is an object or list: Pulumi passes them to the program as JSON text.
-STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "passwords"})
+STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "observability", "passwords"})
 
 
 def cross_problems(stack: str, environment: str, caches: Mapping[str, Any], apps: list[tuple[int, AppConfig]],
-                   passwords: Mapping[str, str], aws: AwsConfig | None, operators: Mapping[str, OperatorInstall], *,
-                   raw_caches: Mapping[str, Any], raw_apps: list) -> list[tuple[str, str]]:
+                   passwords: Mapping[str, str], aws: AwsConfig | None, operators: Mapping[str, OperatorInstall],
+                   obs: ObservabilityConfig | None, *, raw_caches: Mapping[str, Any],
+                   raw_apps: list) -> list[tuple[str, str]]:
     """The rules that span keys, over whatever parsed (so one bad cache does not hide them).
     `raw_caches` and `raw_apps` are the input, so a cache that failed to parse still exists for the
     apps, and apps are named in errors."""
@@ -196,6 +204,8 @@ def cross_problems(stack: str, environment: str, caches: Mapping[str, Any], apps
         elif name not in raw_caches:
             out.append((f"passwords.{name}", "only endpoint caches take a password from config; the others "
                                              "generate one"))
+    if obs is not None:
+        out += observability.stack_problems(obs, caches)
     installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
                 for op, o in operators.items() if o.install]
     out += charts.clashes(installs)
@@ -233,8 +243,11 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
     secret = {k.split(":", 1)[-1] for k in secret_keys}
     env = values.get("environment")
     ns = values.get("namespace", stack)
-    context = {"stack": stack, "environment": env if env in ENVIRONMENTS else "development",
-               "namespace": ns if isinstance(ns, str) else stack, "secret_keys": frozenset(secret)}
+    environment = env if env in ENVIRONMENTS else "development"
+    context = {"stack": stack, "environment": environment, "namespace": ns if isinstance(ns, str) else stack,
+               "secret_keys": frozenset(secret),
+               # Exporters default to whether observability is on, before that key itself is parsed.
+               "observability": observability.requested(values.get("observability"), environment)}
     if "namespace" not in values and not naming.is_label(stack):
         found.append(("namespace", f"is required: the stack name {stack!r} is not a valid namespace name"))
         values["namespace"] = "invalid-stack-name"
@@ -250,7 +263,7 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
         found += _partial_problems(values, context)
     else:
         found += cross_problems(stack, cfg.environment, cfg.caches, list(enumerate(cfg.apps)), cfg.passwords, cfg.aws,
-                                cfg.operators, raw_caches=cfg.caches, raw_apps=list(cfg.apps))
+                                cfg.operators, cfg.observability, raw_caches=cfg.caches, raw_apps=list(cfg.apps))
     if found:
         raise ConfigError(found)
     cfg._warnings = tuple(w for name, c in cfg.caches.items()
@@ -282,7 +295,8 @@ def _partial_problems(values: Mapping[str, Any], context: dict) -> list[tuple[st
     raw_apps = values.get("apps") if isinstance(values.get("apps"), list) else []
     apps = [(i, a) for i, v in enumerate(raw_apps) if (a := each(_APP, v)) is not None]
     parts = {}
-    for key, model in (("aws", AwsConfig), ("operators", None), ("passwords", None)):
+    for key, model in (("aws", AwsConfig), ("observability", ObservabilityConfig), ("operators", None),
+                       ("passwords", None)):
         value = values.get(key)
         if model is not None:
             parts[key] = each(TypeAdapter(model), value) if value is not None else None
@@ -290,5 +304,6 @@ def _partial_problems(values: Mapping[str, Any], context: dict) -> list[tuple[st
             parts[key] = value if isinstance(value, dict) else {}
     operators = {k: o for k, v in parts["operators"].items() if (o := each(TypeAdapter(OperatorInstall), v))}
     passwords = {k: v for k, v in parts["passwords"].items() if isinstance(v, str)}
+    obs = parts["observability"] if "observability" in values else each(TypeAdapter(ObservabilityConfig), {})
     return cross_problems(context["stack"], context["environment"], caches, apps, passwords, parts["aws"],
-                          operators, raw_caches=raw_caches, raw_apps=raw_apps)
+                          operators, obs, raw_caches=raw_caches, raw_apps=raw_apps)

@@ -28,7 +28,7 @@ TLS = {"issuer": "internal-ca", "issuerKind": "ClusterIssuer"}
 VARIANTS = {
     "replication+sentinel (the platform stack)": None,
     "replication, no storage, no exporter, with an L1": ("staging", {
-        "pattern": "operator", "kind": "ot-replication", "l1": {"memory": "64Mi"}}, {}),
+        "pattern": "operator", "kind": "ot-replication", "l1": {"memory": "64Mi"}, "exporter": False}, {}),
     "replication, production, TLS by issuer": ("production", {
         "pattern": "operator", "kind": "ot-replication", "storage": "5Gi", "storageClass": "fast", "exporter": True,
         "tls": TLS, "cpuLimit": "2"}, OT_INSTALL),

@@ -1,6 +1,6 @@
 """The generated parts of the docs, from the code: the config reference and the stack-file JSON Schema
-(both from the pydantic models), the env contract (contract.ENV_DOC), the image table and the list of
-stacks. `--write` (`./run docs`) rewrites them; the tests fail when a file and the code disagree.
+(both from the pydantic models), the env contract (contract.ENV_DOC), the image table, the alert and
+alarm tables of docs/observability.md (cache_patterns.observability.docs) and the list of stacks. `--write` (`./run docs`) rewrites them; the tests fail when a file and the code disagree.
 
     python -m tools.docs [--write]
 """
@@ -17,6 +17,7 @@ from cache_patterns.config import reference
 from cache_patterns.config.app import AppConfig
 from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, ENGINE_IMAGES
 from cache_patterns.core import contract
+from cache_patterns.observability import docs as observability_docs
 from cache_patterns.patterns import PATTERNS
 from cache_patterns.stack import NAMESPACE, StackConfig
 from tools import harness
@@ -110,6 +111,7 @@ WHOLE: dict[str, Callable[[], str]] = {
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/contract.md": {"env-contract": env_contract},
     "docs/patterns/sidecar.md": {"images": image_table},
+    "docs/observability.md": {f"observability:{name}": make for name, make in observability_docs.SECTIONS.items()},
 }
 # Written by `./run docs` but not held to by the tests: a stack added without it still passes them.
 FOLLOWS_STACKS: dict[str, dict[str, Callable[[], str]]] = {"docs/stacks.md": {"stacks": stack_list}}

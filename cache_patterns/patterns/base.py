@@ -40,6 +40,8 @@ class BuildContext:
     # Stack-level settings only some patterns read (the AWS network, an endpoint's password).
     aws: Any = None
     password: pulumi.Input[str] | None = None
+    # The stack's `observability` block (who may scrape, what is made); None: off.
+    observability: Any = None
 
     @property
     def production(self) -> bool:

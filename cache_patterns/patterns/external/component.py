@@ -17,7 +17,11 @@ import pulumi_kubernetes as k8s
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef
+from cache_patterns.observability import component as monitoring
+from cache_patterns.observability import settings as observability_settings
+from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext
+from cache_patterns.patterns.external import monitoring as watch
 from cache_patterns.patterns.external.endpoint import in_cluster_name
 from cache_patterns.patterns.external.network import Network, first, network_of
 from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
@@ -47,6 +51,11 @@ class ExternalCacheArgs(TypedDict):
     """Region and network; required for the ElastiCache kinds, unused for kind: endpoint."""
     password: NotRequired[pulumi.Input[str] | None]
     """kind: endpoint: the password from secret config (already a secret Output); absent without auth."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: CloudWatch alarms and their SNS topic for ElastiCache, and
+    the two-tier clients' rules and dashboard. Absent: off."""
+    monitoring_namespace: NotRequired[str]
+    """Where the two-tier clients' PrometheusRule and dashboard go (the stack's namespace)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,10 @@ class ExternalCache(pulumi.ComponentResource):
         self._production = args["production"]
         self._labels = kb.labels(name, "cache", naming.instance(self._stack, name))
         self._ids: dict[str, pulumi.Input[str]] = {}
+        self._obs = args.get("observability") or observability_settings.defaults()
+        self._alarm_topic = watch.alarm_topic(self, name, self._stack, s, self._obs, self._tags)
+        if self._alarm_topic is not None:
+            self._ids["alarmTopicArn"] = self._alarm_topic
         if s.kind == "endpoint":
             endpoint = _Endpoint(host=s.host, port=s.port, read_host=s.read_host,
                                  read_port=(s.read_port or s.port) if s.read_host is not None else None,
@@ -97,6 +110,9 @@ class ExternalCache(pulumi.ComponentResource):
         self.port = pulumi.Output.from_input(endpoint.port)
         self._endpoint = endpoint
         self._bindings = {ns: self._bind(ns, endpoint, args["cluster_domain"]) for ns in sorted(set(args["namespaces"]))}
+        self.monitoring = monitoring.attach(name, self, watch.monitoring_target(
+            self._stack, name, s, args["namespaces"], args.get("monitoring_namespace") or self._stack, self._labels),
+            self._obs)
         self.register_outputs({"host": self.host, "port": self.port, **self._ids})
 
     # -----------------------------------------------------------------------------------------
@@ -123,6 +139,8 @@ class ExternalCache(pulumi.ComponentResource):
             out.update(readHost=e.read_host, readPort=e.read_port)
         if e.username is not None:
             out["username"] = e.username
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         return out
 
     def _tags(self, physical: str) -> dict[str, str]:
@@ -228,6 +246,8 @@ class ExternalCache(pulumi.ComponentResource):
             # Changes land when `pulumi up` runs, so the state never claims what AWS has queued.
             apply_immediately=True,
             log_delivery_configurations=deliveries,
+            # Failover complete, node replaced, ... reach the alarms' topic.
+            notification_topic_arn=self._alarm_topic,
             tags=self._tags(rg_id),
             **shape, **auth,
             # The id is fixed, so a replacement must delete first; in production protect refuses it.
@@ -235,6 +255,9 @@ class ExternalCache(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
         self._ids.update(replicationGroupId=rg_id, arn=group.arn)
+        if self._alarm_topic is not None:
+            watch.alarms(self, name, self._stack, s, self._obs, self._alarm_topic, self._tags,
+                         members=group.member_clusters)
         port = s.port
         # The app Secrets are built from the token only once the group has it (created, or ROTATEd):
         # apps roll to the new token after the server accepts it, never before.
@@ -302,6 +325,8 @@ class ExternalCache(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
         self._ids.update(serverlessCacheName=cache_name, arn=cache.arn)
+        if self._alarm_topic is not None:
+            watch.alarms(self, name, self._stack, s, self._obs, self._alarm_topic, self._tags, serverless_name=cache.name)
         password = (pulumi.Output.all(cache.arn, *dependencies, current).apply(lambda v: v[-1])
                     if current is not None else None)
         return _Endpoint(
@@ -357,7 +382,6 @@ class ExternalCache(pulumi.ComponentResource):
                             default_ttl_seconds=s.default_ttl_seconds)
 
 
-
 def _token_strategy(rotation: Rotation) -> str:
     """ROTATE keeps the old token valid beside the new one; SET (allowed only after ROTATE) keeps only
     the new one. Values and semantics: ModifyReplicationGroup AuthTokenUpdateStrategy (AWS SDK docs)."""
@@ -371,5 +395,6 @@ def build(name: str, settings: ExternalSettings, context: BuildContext, opts: pu
         "namespaces": context.app_namespaces, "cluster_domain": context.cluster_domain,
         # The one place the plaintext of an endpoint password meets a resource: wrapped here.
         "password": pulumi.Output.secret(context.password) if context.password is not None else None,
+        "observability": context.observability, "monitoring_namespace": context.namespace,
     }, opts)
 

@@ -16,11 +16,17 @@ from cache_patterns.config.app import AppConfig
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords, tls
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
+from cache_patterns.observability import component as monitoring
+from cache_patterns.observability import scrape
+from cache_patterns.observability import settings as observability_settings
+from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext
 from cache_patterns.patterns.operator.install import DEFAULT_OPERATOR_NAMESPACE
+from cache_patterns.patterns.operator.monitoring import monitoring_target
 from cache_patterns.patterns.operator.settings import OperatorSettings
 from cache_patterns.patterns.operator.specs import (API_VERSIONS, EXPORTER_PORT, KINDS, MASTER_NAME,
-                                                    OT_EXTRA_CONF_KEY, REDIS_PORT, SENTINEL_PORT, endpoints, maxmemory,
+                                                    OT_EXTRA_CONF_KEY, REDIS_PORT, SENTINEL_PORT,
+                                                    SPOTAHOME_SENTINEL_EXPORTER_PORT, endpoints, maxmemory,
                                                     ot_cluster_spec, ot_extra_conf, ot_replication_spec, pod_selector,
                                                     spotahome_spec)
 
@@ -43,6 +49,9 @@ class RedisOperatorCacheArgs(TypedDict):
     the NetworkPolicy admits besides the cache's own and the operator's."""
     operator_namespace: str
     """Where the operator runs: it connects to Redis and Sentinel to configure them."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
     install: NotRequired[k8s.helm.v3.Release | None]
     """The operator's Helm release, when this stack installs it: the custom resource waits for it
     (its chart brings the CRD). Absent: the operator is assumed installed."""
@@ -120,9 +129,11 @@ class RedisOperatorCache(pulumi.ComponentResource):
         # The operator configures Redis and Sentinel over the network (REPLICAOF, CLUSTER MEET, INFO).
         ingress.append({"from": [kb.namespace_peer(args["operator_namespace"])],
                         "ports": [{"port": p, "protocol": "TCP"} for p in ports]})
+        obs = args.get("observability") or observability_settings.defaults()
         if s.exporter:
-            # Metrics only (no data, no commands), from whatever namespace Prometheus runs in.
-            ingress.append({"from": [{"namespaceSelector": {}}], "ports": [{"port": EXPORTER_PORT, "protocol": "TCP"}]})
+            # Metrics only (no data, no commands), from the scraper's namespace only.
+            ports = [EXPORTER_PORT] + ([SPOTAHOME_SENTINEL_EXPORTER_PORT] if s.kind == "spotahome-failover" else [])
+            ingress.append(scrape.scraper_ingress(obs.prometheus, ports))
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",
             metadata={"namespace": namespace, "labels": labels},
@@ -131,6 +142,9 @@ class RedisOperatorCache(pulumi.ComponentResource):
         )
 
         self._connections = {ns: self._connection(ns) for ns in app_namespaces}
+        self.monitoring = monitoring.attach(name, self, monitoring_target(s, args["stack"], cache, namespace,
+                                                                          self.resource_name, app_namespaces,
+                                                                          labels), obs)
         self.register_outputs({"resource": self.resource_name, "kind": KINDS[s.kind],
                                "host": self.endpoints.host, "namespace": namespace})
 
@@ -176,6 +190,8 @@ class RedisOperatorCache(pulumi.ComponentResource):
         if e.sentinels:
             out["sentinels"] = list(e.sentinels)
             out["sentinelMaster"] = MASTER_NAME
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         return out
 
 
@@ -190,7 +206,7 @@ def build(name: str, settings: OperatorSettings, context: BuildContext,
         "settings": settings, "cache": name, "stack": context.stack, "namespace": context.namespace,
         "environment": context.environment, "cluster_domain": context.cluster_domain, "apps": context.apps,
         "operator_namespace": operator_settings.namespace if operator_settings else DEFAULT_OPERATOR_NAMESPACE,
-        "install": install.release if install is not None else None,
+        "install": install.release if install is not None else None, "observability": context.observability,
     }, opts)
 
 

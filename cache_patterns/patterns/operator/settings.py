@@ -33,6 +33,8 @@ class OperatorSettings(InClusterSettings):
 
     TITLE = "pattern: operator"
     ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1}}
+    # Exporters follow the stack's `observability` unless the cache says otherwise.
+    CONTEXT_DEFAULTS = {"exporter": "observability"}
     pattern: Literal["operator"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
     engine: Annotated[str, Str(choices=["redis", "valkey"])] = doc(
         "redis", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
@@ -48,7 +50,9 @@ class OperatorSettings(InClusterSettings):
     storage_class: Annotated[str | None, STORAGE_CLASS] = doc(None, "StorageClass of the volumes.")
     auth: Annotated[bool, Bool()] = doc(True, "Require a password.")
     tls: TlsSettings = doc(NO_TLS, "TLS (OT-CONTAINER-KIT only; required in production).", "off")
-    exporter: Annotated[bool, Bool()] = doc(False, "Run the operator's redis_exporter sidecar.")
+    exporter: Annotated[bool, Bool()] = doc(
+        False, "Run the operator's redis_exporter beside Redis (and, for spotahome-failover, the Sentinels).",
+        "`observability.enabled`")
     sentinel_image: Annotated[str | None, IMAGE] = doc(
         None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
         "from the operator image table")

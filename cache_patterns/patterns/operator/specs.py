@@ -10,15 +10,26 @@ import pulumi
 
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import passwords, sizing
+from cache_patterns.observability import exporter as metrics
 from cache_patterns.patterns.operator.settings import OperatorSettings
 
 OT_API = "redis.redis.opstreelabs.in/v1beta2"
 SPOTAHOME_API = "databases.spotahome.com/v1"
 KINDS = {"ot-replication": "RedisReplication", "ot-cluster": "RedisCluster", "spotahome-failover": "RedisFailover"}
 API_VERSIONS = {"ot-replication": OT_API, "ot-cluster": OT_API, "spotahome-failover": SPOTAHOME_API}
-OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
-SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
-REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
+# Both operators set the exporter's environment themselves (REDIS_ADDR, REDIS_PASSWORD from the
+# Secret), so the upstream scratch image of the project's one exporter version serves both: OT's own
+# quay.io/opstree/redis-exporter stopped at v1.44.0, Spotahome's default at v1.43.0.
+OT_EXPORTER_IMAGE = metrics.IMAGE
+SPOTAHOME_EXPORTER_IMAGE = metrics.IMAGE
+REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, metrics.PORT
+# Exporter ports and their container port names, as the operators define them: OT
+# (internal/controller/common/constants.go v0.26.0) `redis-exporter` on 9121; Spotahome
+# (operator/redisfailover/service/generator.go v1.3.0-rc1) `metrics` on 9121, and on 9355 for the
+# Sentinel exporter (sentinelExporterPort). OT's embedded Sentinels have no exporter setting.
+OT_EXPORTER_PORT_NAME = "redis-exporter"
+SPOTAHOME_EXPORTER_PORT_NAME = "metrics"
+SPOTAHOME_SENTINEL_EXPORTER_PORT = 9355
 # Both operators name the Sentinel master group `mymaster` and offer no setting for it: OT in
 # api/redisreplication/v1beta2/redisreplication_types_helper.go (GetConnectionInfo) and the sentinel
 # image's MASTER_GROUP_NAME default; Spotahome in operator/redisfailover/service/generator.go.
@@ -28,7 +39,7 @@ MASTER_NAME = "mymaster"
 # filesystem stops Redis from starting. Spotahome runs stock Redis images with config on volumes.
 OT_UID = 1000
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+EXPORTER_RESOURCES = metrics.RESOURCES
 
 
 @dataclass(frozen=True)
@@ -289,19 +300,20 @@ def spotahome_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, produc
     if s.exporter:
         redis["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE, "containerSecurityContext": container,
                              "resources": EXPORTER_RESOURCES}
-    spec: dict = {
-        "redis": redis,
-        "sentinel": {
-            "replicas": s.sentinels,
-            "image": sentinel_image,
-            "imagePullPolicy": "IfNotPresent",
-            "resources": SENTINEL_RESOURCES,
-            "securityContext": kb.pod_security_context(),
-            "containerSecurityContext": container,
-            "configCopy": {"containerSecurityContext": container},
-            "disablePodDisruptionBudget": not disruption_budget,
-        },
+    sentinel: dict = {
+        "replicas": s.sentinels,
+        "image": sentinel_image,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": SENTINEL_RESOURCES,
+        "securityContext": kb.pod_security_context(),
+        "containerSecurityContext": container,
+        "configCopy": {"containerSecurityContext": container},
+        "disablePodDisruptionBudget": not disruption_budget,
     }
+    if s.exporter:
+        sentinel["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE,
+                                "containerSecurityContext": container, "resources": EXPORTER_RESOURCES}
+    spec: dict = {"redis": redis, "sentinel": sentinel}
     if secret is not None:
         # The operator reads key `password` of this Secret (generator.go: REDIS_PASSWORD secretKeyRef).
         spec["auth"] = {"secretPath": secret}

@@ -7,7 +7,8 @@ It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, TypedDict
+import json
+from typing import NotRequired, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,11 +18,17 @@ from cache_patterns.config.common import default_image
 from cache_patterns.core import contract, naming, passwords, sizing, tls
 from cache_patterns.core import k8s as kb
 from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef
+from cache_patterns.observability import component as monitoring
+from cache_patterns.observability import settings as observability_settings
+from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.patterns.statefulset.binding import connection
-from cache_patterns.patterns.statefulset.exporter import EXPORTER_PORT, exporter_container
+from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
+                                                          monitoring_target)
+from cache_patterns.patterns.statefulset.network import ingress_rules
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
+from cache_patterns.patterns.statefulset.tls_reload import tls_reload_container
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
@@ -50,6 +57,9 @@ class RedisStatefulSetArgs(TypedDict):
     """production protects the data workload and keeps its volumes; development has no PDBs."""
     cluster_domain: str
     """The cluster's DNS domain, for per-pod names."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
@@ -86,9 +96,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             password = passwords.generate(f"{name}-password", self, protect=production)
             user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=production)
                               for u in s.acl_users}
-            server_secret = passwords.namespace_secret(
-                f"{name}-auth", ns, password, self, labels["redis"],
-                extra={user_key(user): pw for user, pw in user_passwords.items()})
+            extra = {user_key(user): pw for user, pw in user_passwords.items()}
+            if s.exporter:
+                # One map for both roles: the Sentinels take the same password.
+                extra[EXPORTER_PASSWORD_KEY] = password.apply(lambda pw: json.dumps(
+                    {exporter_target(s.tls.enabled, port): pw for port in (ha.REDIS_PORT, ha.SENTINEL_PORT)}))
+            server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"],
+                                                       extra=extra)
             for app_ns in app_namespaces:
                 users = {a.cache_user for a in apps if a.namespace == app_ns}
                 secret = server_secret if app_ns == ns else passwords.namespace_secret(
@@ -118,6 +132,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
                     items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"}
                               for u in s.acl_users]
+                if s.exporter and role in ("redis", "sentinel"):
+                    items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
                 vols.append({"name": contract.AUTH_VOLUME, "secret": {
                     "secretName": server_secret.name, "defaultMode": 0o440, "items": items}})
             if self._tls.server_secret is not None and role != "haproxy":
@@ -125,6 +141,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
             elif self._tls.server_secret is not None:
                 vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440,
                                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+            if self._tls.server_secret is not None:
+                # The certificate files the processes load, kept in step with the Secret (tls-reload.sh).
+                vols.append({"name": ha.TLS_LIVE_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
             return vols
 
         def mounts(role: str) -> list[dict]:
@@ -134,6 +153,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
                 out.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
             if self._tls.server_secret is not None:
                 out.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+                out.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR})
             return out
 
         def spread(role: str) -> dict:
@@ -177,8 +197,10 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "lifecycle": self.plan.lifecycle(), **self.plan.probes("redis"),
         }
         containers = [redis_container]
+        if self.plan.tls:
+            containers.append(tls_reload_container(self.plan, "redis", image, mounts("redis")))
         if s.exporter:
-            containers.append(exporter_container(s, self.names))
+            containers.append(exporter_container(s, self.names, "redis"))
         data_volumes: list[dict] = []
         claims: list[dict] = []
         if s.volume is not None:
@@ -243,7 +265,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
                   "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
                   "selector": {"matchLabels": selectors["sentinel"]},
-                  "template": pod("sentinel", [sentinel_container])},
+                  "template": pod("sentinel", [sentinel_container] +
+                                  ([exporter_container(s, self.names, "sentinel")] if s.exporter else []))},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         depends_on=[sentinel_headless, *self._tls.waits]),
         )
@@ -257,10 +280,16 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       {"name": "read", "containerPort": ha.READ_PORT, "protocol": "TCP"},
                       {"name": "health", "containerPort": ha.HEALTH_PORT, "protocol": "TCP"}],
             "resources": HAPROXY_RESOURCES, "securityContext": kb.container_security_context(),
-            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run"], **self.plan.probes("haproxy"),
+            # With TLS, the run volume holds the master CLI socket and the servers' saved states.
+            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run" or self.plan.tls],
+            **self.plan.probes("haproxy"),
         }
-        endpoint_pod = pod("endpoint", [haproxy_container])
-        endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
+        endpoint_containers = [haproxy_container]
+        if self.plan.tls:
+            endpoint_containers.append(tls_reload_container(self.plan, "haproxy", HAPROXY_IMAGE, mounts("haproxy")))
+        endpoint_pod = pod("endpoint", endpoint_containers)
+        if not self.plan.tls:
+            endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
         k8s.apps.v1.Deployment(
             f"{name}-endpoint",
             metadata={"namespace": ns, "labels": labels["endpoint"]},
@@ -291,38 +320,18 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selectors[role]}},
                     opts=child,
                 )
-        self._network_policies(name, ns, apps, labels, selectors, s)
+        obs = args.get("observability") or observability_settings.defaults()
+        for role, ingress in ingress_rules(apps, selectors, s, obs).items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{role}-ingress", metadata={"namespace": ns, "labels": labels[role]},
+                spec={"podSelector": {"matchLabels": selectors[role]}, "policyTypes": ["Ingress"], "ingress": ingress},
+                opts=child)
+        self.monitoring = monitoring.attach(
+            name, self, monitoring_target(args["stack"], self.cache, s, self.plan, selectors, apps), obs)
 
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
         self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
                                "write": self.write_service, "read": self.read_service})
-
-    def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
-                          s: StatefulSetSettings) -> None:
-        """Ingress only from who needs it: the bound apps' pods (in any namespace), this cache's own
-        Redis, Sentinel and HAProxy pods, and the metrics scraper's namespace when the exporter runs."""
-        own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
-        app_from = kb.app_peers(apps)
-
-        def port(p: int) -> dict:
-            return {"port": p, "protocol": "TCP"}
-
-        rules = {
-            # Apps reach Redis pods directly when a Sentinel-aware client follows Sentinel's answer.
-            "redis": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],
-            "sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],
-            "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]}],
-        }
-        if s.exporter:
-            rules["redis"].append({"from": [kb.namespace_peer(s.metrics_namespace)], "ports": [port(EXPORTER_PORT)]})
-        for role, ingress in rules.items():
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{role}-ingress",
-                metadata={"namespace": ns, "labels": labels[role]},
-                spec={"podSelector": {"matchLabels": selectors[role]}, "policyTypes": ["Ingress"],
-                      "ingress": [r for r in ingress if r["from"]]},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
 
     def _connection(self, namespace: str, user: str | None) -> CacheConnection:
         return connection(self.settings, self.names, self.plan.topology.master_name, user=user,
@@ -355,6 +364,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         if self.tls_names:
             out["certificateNames"] = self.tls_names
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         if self.settings.acl_users and self.server_secret is not None:
             # Where clients outside this stack's apps find a user's password (a name, never the value).
             out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}
@@ -373,4 +384,5 @@ def build(name: str, settings: StatefulSetSettings, context: BuildContext,
     return RedisStatefulSet(name, {
         "cache": name, "settings": settings, "stack": context.stack, "namespace": context.namespace,
         "apps": context.apps, "environment": context.environment, "cluster_domain": context.cluster_domain,
+        "observability": context.observability,
     }, opts)

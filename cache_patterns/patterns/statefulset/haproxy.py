@@ -35,6 +35,9 @@ class Endpoint:
     idle_timeout_s: int = 3600
     # Re-resolve pod names at run time (a rescheduled pod has a new IP); off only where no DNS exists.
     resolvers: bool = True
+    # Where the servers' states are saved before a reload (a certificate reload), so the new worker
+    # starts from them instead of from "every server up"; None: HAProxy is never reloaded.
+    state_file: str | None = None
 
 
 def _pcre_literal(text: str) -> str:
@@ -64,6 +67,7 @@ def haproxy_cfg(e: Endpoint) -> str:
         "    log stdout format raw local0 notice",
         "    maxconn 4000",
         "    hard-stop-after 10s",
+        *([f"    server-state-file {e.state_file}"] if e.state_file else []),
         "",
     ]
     if e.resolvers:
@@ -87,6 +91,7 @@ def haproxy_cfg(e: Endpoint) -> str:
         f"    timeout client {e.idle_timeout_s}s",
         f"    timeout server {e.idle_timeout_s}s",
         "    timeout check 2s",
+        *(["    load-server-state-from-file global"] if e.state_file else []),
         # A client must not keep writing to a server that was demoted (or lost the election).
         f"    default-server {check} on-marked-down shutdown-sessions",
         "",

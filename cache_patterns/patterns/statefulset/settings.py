@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import ValidationInfo, model_validator
 
 from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import (NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings, doc,
+from cache_patterns.config.common import (NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings, doc,
                                           environment)
 from cache_patterns.config.types import Bool, Duration, Int, Quantity, Str
 from cache_patterns.core import naming, redis_conf, sizing
@@ -40,6 +40,8 @@ class StatefulSetSettings(InClusterSettings):
     TITLE = "pattern: statefulset"
     ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1},
                     "retainVolumes": {"production": True, "development": False}}
+    # Exporters follow the stack's `observability` unless the cache says otherwise.
+    CONTEXT_DEFAULTS = {"exporter": "observability"}
     pattern: Literal["statefulset"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
     replicas: Annotated[int, Int(0, 8)] = doc(1, "Read replicas beside the primary (pods = 1 + replicas).",
                                               "2 in production, else 1")
@@ -62,9 +64,9 @@ class StatefulSetSettings(InClusterSettings):
         0, "Refuse writes unless this many replicas are connected (bounds write loss on a partition).")
     min_replicas_max_lag: Annotated[int, Duration(min_ms=1000, max_ms=600_000)] = doc(
         10_000, "How stale a replica may be and still count for minReplicasToWrite.", "10s")
-    exporter: Annotated[bool, Bool()] = doc(False, "Run a redis_exporter sidecar for Prometheus.")
-    metrics_namespace: Annotated[str, NAMESPACE_NAME] = doc(
-        "monitoring", "Namespace whose pods may scrape the exporter (the NetworkPolicy admits only them).")
+    exporter: Annotated[bool, Bool()] = doc(
+        False, "Run redis_exporter beside every Redis and Sentinel (scraped from `observability.prometheus.namespace` "
+               "only).", "`observability.enabled`")
     acl_users: Annotated[tuple[AclUser, ...], Shape("list", "an object (an ACL user)", max_items=16)] = doc(
         (), "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
             "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
