@@ -113,3 +113,10 @@ def test_rewritten_fields_ignore_what_the_server_adds_and_report_what_it_drops()
                                           "clusterIP": "10.96.0.9"}}) == []
     assert kube.rewritten(sent, {"spec": {"ports": [{"port": 80}], "labels": {}}}) == \
         ["spec.labels.a: sent 'b', stored None"]
+
+
+def test_a_secrets_string_data_is_compared_as_the_data_it_becomes():
+    secret = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"password": "pw"}}
+    stored = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "eA==", "password": "cHc="}}
+    assert kube.rewritten(kube.as_stored(secret), stored) == []
+    assert kube.rewritten(kube.as_stored(secret), {**stored, "data": {"a": "eA==", "password": "eHg="}}) != []
