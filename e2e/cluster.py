@@ -48,6 +48,7 @@ DEFAULT_PORT = 16443
 # Offsets from the API server's port, in start order.
 PORTS = {"kube-apiserver": 0, "etcd": 1, "etcd-peer": 2, "kube-controller-manager": 3, "kube-scheduler": 4,
          "kwok": 5}
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 KWOK_POD_CIDR = "10.244.0.1/16"   # kwok hands out pod IPs from here (its flag wants a host address)
@@ -400,13 +401,9 @@ def current(port: int | None = None) -> Cluster | None:
     root = state_dir(port)
     state = _read_state(root)
     procs = state.get("processes") or {}
-    if not state.get("ready") or set(procs) != set(_commands_names()) or not all(_alive(p) for p in procs.values()):
+    if not state.get("ready") or set(procs) != set(COMPONENTS) or not all(_alive(p) for p in procs.values()):
         return None
     return Cluster(root, state["port"], root / "kubeconfig")
-
-
-def _commands_names() -> tuple[str, ...]:
-    return ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 def up(port: int | None = None, log=print) -> Cluster:
