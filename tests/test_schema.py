@@ -49,3 +49,46 @@ def test_the_schema_and_the_program_refuse_each_bad_file(path):
 
 def test_the_corpus_covers_keys_values_and_secrets():
     assert len(INVALID) >= 12
+
+
+def _defaults() -> list[tuple[str, type, str, dict]]:
+    """(where, model, key, property) of every property the schema gives a default."""
+    from cache_patterns.config import reference
+    from cache_patterns.stack import NAMESPACE, StackConfig
+
+    out = [(f"{NAMESPACE}:{key}", StackConfig, key, prop)
+           for full, prop in SCHEMA["properties"]["config"]["properties"].items()
+           for key in [full.split(":", 1)[1]] if "default" in prop]
+    for name, model in reference.all_models(StackConfig).items():
+        for key, prop in SCHEMA["definitions"].get(name, {}).get("properties", {}).items():
+            if "default" in prop:
+                out.append((f"{name}.{key}", model, key, prop))
+    return out
+
+
+def test_every_default_the_schema_offers_means_the_default_when_written_into_a_stack_file():
+    """An editor inserts a property's default as is. Written into a stack file it must parse to the
+    model's default: a 5 s duration offered as 5000 would be 5000 s, 100 millicores of CPU offered
+    as 100 would be 100 cores, a fixed key length offered as {shape: fixed} is refused."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter
+
+    checked = []
+    for where, model, key, prop in _defaults():
+        _, info = model.config_keys()[key]
+        expected = info.get_default(call_default_factory=True)
+        if prop["default"] is None or expected is None:
+            continue
+        adapter = TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+        if info.validate_default:          # a raw default the model parses (the stack's `observability`)
+            expected = adapter.validate_python(expected)
+        assert adapter.validate_python(prop["default"]) == expected, (where, prop["default"], expected)
+        errors = list(jsonschema.Draft7Validator({**prop, "definitions": SCHEMA["definitions"]})
+                      .iter_errors(prop["default"]))
+        assert not errors, (where, prop["default"], [e.message for e in errors])
+        checked.append(where)
+    # Durations, quantities, sizes and nested objects among them.
+    for where in ("StatefulSetSettings.downAfter", "StatefulSetSettings.cpu", "Capacity.keyBytes",
+                  "L1Settings.memory", "ObservabilityConfig.prometheus", "AppConfig.resources"):
+        assert where in checked, where

@@ -95,6 +95,14 @@ class Size(Leaf):
         except PydanticCustomError:
             raise self.wrong(value) from None
 
+    def config_value(self, value: Any) -> Any:
+        if isinstance(value, planning.Size) and value.shape == "fixed":
+            return self.fixed.config_value(value.min)
+        if isinstance(value, planning.Size):
+            return {"min": self.fixed.config_value(value.min), "max": self.fixed.config_value(value.max),
+                    "shape": value.shape}
+        return value
+
     def json_schema(self) -> dict:
         return {"anyOf": [self.fixed.json_schema(), {"type": "object", "required": ["min", "max"],
                                                      "additionalProperties": False,

@@ -72,10 +72,55 @@ def rows(model: type[StrictModel], prefix: str = "", nested: bool = True) -> Ite
             yield from rows(inner, full + step)
 
 
+def config_form(info: FieldInfo, value: Any) -> Any:
+    """A field's parsed value as a stack file writes it: durations, quantities and sizes in their
+    own notation (not the milliseconds, bytes and millicores they parse to), objects by their keys,
+    absent keys left out."""
+    kind = leaf_of(info)
+    if isinstance(value, StrictModel):
+        out = {}
+        for key, (name, inner) in type(value).config_keys().items():
+            item = getattr(value, name)
+            if item is not None:
+                out[key] = config_form(inner, item)
+        return out
+    if isinstance(kind, Leaf):
+        return kind.config_value(value)
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    return value
+
+
+def all_models(model: type[StrictModel]) -> dict[str, type[StrictModel]]:
+    """Every config model reachable from `model`, by class name (pydantic's definition names)."""
+    out = {model.__name__: model}
+    for _, (_, info) in model.config_keys().items():
+        for inner in models_in(info.annotation):
+            if inner.__name__ not in out:
+                out.update(all_models(inner))
+    return out
+
+
+def _stack_file_defaults(schema: dict, model: type[StrictModel]) -> None:
+    """Replace pydantic's defaults (the parsed values: 5000 for a 5 s duration, 100 for 100m of CPU)
+    by the stack-file notation an editor may insert as is."""
+    for key, (_, info) in model.config_keys().items():
+        prop = schema.get("properties", {}).get(key)
+        if prop is None or "default" not in prop or info.is_required():
+            continue
+        default = info.get_default(call_default_factory=True)
+        if default is not None:
+            prop["default"] = config_form(info, default)
+
+
 def stack_file_schema(stack_model: type[StrictModel], namespace: str, patterns: dict[str, Any]) -> dict:
     """A JSON Schema (draft-07, which yaml-language-server reads) for a whole `Pulumi.<stack>.yaml`."""
     inner = stack_model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
     definitions = inner.pop("$defs", {})
+    _stack_file_defaults(inner, stack_model)
+    for name, model in all_models(stack_model).items():
+        if name in definitions:
+            _stack_file_defaults(definitions[name], model)
     properties = {}
     for key, prop in inner["properties"].items():
         prop.pop("title", None)

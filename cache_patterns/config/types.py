@@ -45,6 +45,11 @@ class Leaf:
     def json_schema(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def config_value(self, value: Any) -> Any:
+        """A parsed value as a stack file writes it (`check` of the result gives `value` back): what
+        the editor schema offers as a default."""
+        return value
+
     def wrong(self, value: Any, what: str | None = None) -> PydanticCustomError:
         return problem(f"must be {what or self.describe()}, got {show(value, self.secret)}")
 
@@ -173,6 +178,10 @@ class Quantity(Leaf):
         return {"anyOf": [{"type": "string", "pattern": r"^[0-9.]+([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$"},
                           {"type": "number", "minimum": 0}]}
 
+    def config_value(self, value: Any) -> Any:
+        # Bytes and millicores inside; a plain number in a stack file is bytes or whole cores.
+        return self._fmt(value) if isinstance(value, int) else value
+
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
 
@@ -219,6 +228,10 @@ class Duration(Leaf):
     def json_schema(self) -> dict:
         return {"anyOf": [{"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$"},
                           {"type": "integer", "minimum": 0}]}
+
+    def config_value(self, value: Any) -> Any:
+        # Milliseconds inside; a plain number in a stack file is seconds.
+        return self.fmt(value) if isinstance(value, int) else value
 
 
 class Anything(Leaf):
