@@ -4,10 +4,11 @@ This file only composes: config -> providers and namespaces -> caches -> apps ->
 """
 import pulumi
 
-from components import caches, config, platform
+from components import caches, config, ownership, platform
 from components.app import AppDeployment
 
 cfg = config.load()  # raises ConfigError, listing every problem, before any resource exists
+ownership.label_every_object(cfg.stack)
 
 k8s_provider = platform.kubernetes_provider(cfg)
 aws_provider = platform.aws_provider(cfg)

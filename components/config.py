@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import naming, redis_conf, schema, sizing
+from . import naming, ownership, redis_conf, schema, sizing
 from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
@@ -1130,6 +1130,9 @@ def parse(values: Mapping[str, Any], stack: str) -> StackConfig:
     ctx.namespace = ns if isinstance(ns, str) else stack  # type: ignore[attr-defined]
     if "namespace" not in values and not re.fullmatch(DNS_LABEL, stack):
         ctx.error("namespace", f"is required: the stack name {stack!r} is not a valid namespace name")
+    owner_problem = ownership.label_value_problem(stack)
+    if owner_problem:
+        ctx.error("(stack name)", owner_problem)
     k8s = values.get("kubernetesVersion")
     if isinstance(k8s, (int, float, str)) and not isinstance(k8s, bool) and re.fullmatch(r"1\.[1-9]", str(k8s)):
         ctx.error("kubernetesVersion", f"must be a quoted minor version such as \"1.30\" (YAML reads an unquoted "
