@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from . import naming, ownership, redis_conf, schema, sizing
@@ -347,6 +348,7 @@ class OperatorInstall:
     namespace: str
     chart: str
     repository: str
+    chart_path: str | None
     version: str | None
     values: Mapping[str, Any]
 
@@ -1010,6 +1012,39 @@ AWS = Obj(AwsConfig, [
 def _check_operator_install(o: OperatorInstall, path: str, ctx: Ctx) -> None:
     if o.install and o.version is None:
         ctx.error(f"{path}.version", "is required with install: true (pin the chart version)")
+    if o.chart_path is None:
+        return
+    for key, value in (("chart", o.chart), ("repository", o.repository)):
+        if value is not None:
+            ctx.error(f"{path}.{key}", f"is set with chartPath: a local chart is named by its folder's Chart.yaml "
+                                       f"and comes from no repository (drop {key} or chartPath)")
+    declared, problem = local_chart_version(o.chart_path)
+    if problem:
+        ctx.error(f"{path}.chartPath", problem)
+    elif o.version is not None and declared != o.version.removeprefix("v"):
+        # Helm installs whatever the folder holds and ignores a version for a folder: the pin is
+        # checked here instead, so it still says what is installed.
+        ctx.error(f"{path}.version", f"{o.version!r} is not the version of the chart in {o.chart_path!r}, whose "
+                                     f"Chart.yaml says {declared!r}: pin {declared!r}, or point chartPath at "
+                                     f"the folder of {o.version!r}")
+
+
+def local_chart_version(chart_path: str) -> tuple[str | None, str | None]:
+    """The `version` a local chart folder's Chart.yaml declares (relative paths: from the project
+    directory, where the engine runs the program), or the problem that stops reading it."""
+    import yaml
+
+    chart_yaml = Path(chart_path) / "Chart.yaml"
+    try:
+        data = yaml.safe_load(chart_yaml.read_text())
+    except OSError as exc:
+        return None, f"{chart_path!r} is not a chart folder: {chart_yaml} cannot be read ({exc.strerror})"
+    except yaml.YAMLError as exc:
+        return None, f"{chart_yaml} is not YAML: {str(exc).splitlines()[0]}"
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str):
+        return None, f"{chart_yaml} declares no chart version (a `version:` string)"
+    return version, None
 
 
 OPERATOR_INSTALL = Obj(OperatorInstall, [
@@ -1018,9 +1053,13 @@ OPERATOR_INSTALL = Obj(OperatorInstall, [
     Field("chart", Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name"), None,
           "Chart name.", default_doc="the operator's chart"),
     Field("repository", Str(pattern=r"(https|oci)://\S+", pattern_doc="an https:// or oci:// URL"), None,
-          "Chart repository.", default_doc="the operator's repository"),
+          "Chart repository (a mirror, for air-gapped clusters).", default_doc="the operator's repository"),
+    Field("chartPath", Str(pattern=r"\S+", pattern_doc="a folder path"), None,
+          "A local chart folder instead of a repository (relative: to the project directory). `version` must "
+          "equal its Chart.yaml's.", default_doc="none: the chart comes from the repository"),
     Field("version", Str(pattern=r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", pattern_doc="a pinned chart version"), None,
-          "Chart version (required with install: true)."),
+          "Chart version (required with install: true): what Helm fetches from the repository, or what a "
+          "chartPath folder's Chart.yaml must say."),
     Field("values", MapOf(Anything(), Str(pattern=r".+", pattern_doc="a key")), {}, "Extra chart values.",
           default_doc="none"),
 ], "operator install", check=_check_operator_install)

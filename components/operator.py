@@ -32,6 +32,17 @@ CHARTS = {
     "ot-container-kit": ("redis-operator", "https://ot-container-kit.github.io/helm-charts/"),
     "spotahome": ("redis-operator", "https://spotahome.github.io/redis-operator"),
 }
+# What the restricted Pod Security Standard asks of the operator's own pod, as chart values. The OT
+# chart sets no security context by default; its image is distroless `nonroot` (USER 65532:65532, the
+# repository's Dockerfile), so it runs under these. Values of the stack (`operators.<op>.values`) win.
+# Operators without an entry here run in a namespace that enforces `baseline` instead.
+RESTRICTED_CHART_VALUES: dict[str, dict] = {
+    "ot-container-kit": {
+        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+    },
+}
 OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
 SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
 REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
@@ -296,6 +307,8 @@ class OperatorInstallationArgs(TypedDict):
     """Namespace, chart, repository, pinned version and extra values of the Helm release."""
     production: bool
     """Protect the release from `pulumi destroy` (every cache of the operator depends on it)."""
+    namespace_managed: bool
+    """The program creates the operator's namespace (manageNamespaces); else Helm creates it if missing."""
 
 
 class OperatorInstallation(pulumi.ComponentResource):
@@ -308,23 +321,41 @@ class OperatorInstallation(pulumi.ComponentResource):
         settings = args["settings"]
         chart, repository = CHARTS[args["operator"]]
         self.chart = settings.chart or chart
-        self.repository = settings.repository or repository
+        if settings.chart_path is not None:
+            # A local folder (air-gapped clusters): Helm ignores a version for a folder; the config
+            # check has compared the pin with the folder's Chart.yaml instead.
+            self.repository = None
+            source: dict = {"chart": settings.chart_path}
+        else:
+            self.repository = settings.repository or repository
+            source = {"chart": self.chart, "version": settings.version,
+                      "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=self.repository)}
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             # An explicit release name: the charts name the operator's objects after it.
             name=self.chart,
-            chart=self.chart,
-            version=settings.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),
+            **source,
             namespace=settings.namespace,
-            create_namespace=True,
-            values=dict(settings.values),
+            # Where the program manages namespaces it creates (labels, deletes) this one too: Helm
+            # would leave the one it created behind after `pulumi destroy`.
+            create_namespace=not args["namespace_managed"],
+            values=_merged(RESTRICTED_CHART_VALUES.get(args["operator"], {}), settings.values),
             # Roll back a failed upgrade instead of leaving a half-upgraded controller.
             atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, protect=args["production"], delete_before_replace=True),
+            # Children do not inherit the component's depends_on, and Helm fails at once (no retry)
+            # when the namespace is not there yet: wait for the stack's namespaces explicitly.
+            opts=pulumi.ResourceOptions(parent=self, protect=args["production"], delete_before_replace=True,
+                                        depends_on=(opts.depends_on if opts else None)),
         )
         self.register_outputs({"release": self.release.name, "namespace": settings.namespace,
                                "chart": self.chart, "version": settings.version})
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """`override` over `base`, maps merged key by key (Helm's own rule for values)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override if override is not None else base
 
 
 # build() in caches.py runs once per cache, but an operator is installed once per stack: the
@@ -346,7 +377,8 @@ def installation(cfg: StackConfig, operator: str, opts: pulumi.ResourceOptions) 
         _INSTALLATIONS[id(cfg)] = (weakref.ref(cfg), made)
     if operator not in made:
         made[operator] = OperatorInstallation(
-            f"operator-{operator}", {"operator": operator, "settings": settings, "production": cfg.production}, opts)
+            f"operator-{operator}", {"operator": operator, "settings": settings, "production": cfg.production,
+                                    "namespace_managed": cfg.manage_namespaces}, opts)
     return made[operator]
 
 

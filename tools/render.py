@@ -171,8 +171,9 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
         if shown:
             lines.append("    " + ", ".join(f"{k}={_brief(v)}" for k, v in shown.items()))
         if r.type.startswith("kubernetes:helm"):
+            source = (r.inputs.get('repositoryOpts') or {}).get('repo') or "a local folder"
             lines.append(f"    Helm release: chart {r.inputs.get('chart')} {r.inputs.get('version', '')} from "
-                         f"{(r.inputs.get('repositoryOpts') or {}).get('repo', '')} into namespace "
+                         f"{source} into namespace "
                          f"{r.inputs.get('namespace')}; the objects the chart creates are NOT shown "
                          f"(Helm renders nothing under mocks)")
     for key in secure_keys(cfg):
