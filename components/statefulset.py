@@ -29,6 +29,11 @@ USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
 # (explicitly named, so the old one is deleted first).
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
+# ...except the claim template's size: a bigger `storage` grows the live claims in place (one
+# PersistentVolumeClaimPatch per pod) and the template keeps the size the StatefulSet was created
+# with, so neither the StatefulSet nor a volume is ever deleted to grow (the StorageClass must allow
+# volume expansion; the API server refuses to shrink a claim).
+CLAIM_SIZE = "spec.volumeClaimTemplates[0].spec.resources.requests.storage"
 
 
 class RedisStatefulSetArgs(TypedDict):
@@ -216,8 +221,21 @@ class RedisStatefulSet(pulumi.ComponentResource):
             metadata={"name": sts_name, "namespace": ns, "labels": labels["redis"]},
             spec=sts_spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
+                                        ignore_changes=[CLAIM_SIZE] if claims else None,
                                         protect=production, depends_on=[self.headless, *self._tls.waits]),
         )
+        if s.storage is not None:
+            # The claims the StatefulSet controller made (`<template>-<statefulset>-<ordinal>`), at the
+            # configured size. They exist once the StatefulSet is ready, which the provider waits for.
+            # Forced: the controller's field manager owns the size it created them with.
+            for ordinal in range(s.replicas + 1):
+                k8s.core.v1.PersistentVolumeClaimPatch(
+                    f"{name}-data-{ordinal}",
+                    metadata={"name": f"data-{sts_name}-{ordinal}", "namespace": ns,
+                              "annotations": {"pulumi.com/patchForce": "true"}},
+                    spec={"resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.statefulset]),
+                )
 
         # --- Sentinels (their own StatefulSet: see the README for why) ------------------------------
         sentinel_headless = k8s.core.v1.Service(
