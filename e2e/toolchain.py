@@ -76,6 +76,8 @@ def cache_root() -> Path:
 def key(tool: str) -> str:
     """Hash of the tool's pin table, its recipe's source and the repository sources it builds from:
     a change to any of them rebuilds it."""
+    if tool not in RECIPES:   # called from tests and e2e code that never ran main()
+        _load_recipes()
     fn = RECIPES[tool]
     payload = json.dumps(pins()[tool], sort_keys=True) + inspect.getsource(sys.modules[fn.__module__])
     if SOURCES.get(tool):
@@ -200,4 +202,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Run as `python -m e2e.toolchain`, this file is `__main__`; recipes register with the module
+    # they import, `e2e.toolchain`, so main must be that module's, or it sees no recipe.
+    from e2e import toolchain
+    sys.exit(toolchain.main(sys.argv[1:]))
