@@ -116,7 +116,8 @@ def pod_parts(local: LocalCache, native: bool) -> PodParts:
         init_containers=(c,) if native else (),
         containers=() if native else (c,),
         volumes=(socket_volume,),
-        app_mounts=({"name": SOCKET_VOLUME, "mountPath": SOCKET_DIR, "readOnly": False},),
+        # Writable (the app connects to the socket); `readOnly: false` is the default, never stored.
+        app_mounts=({"name": SOCKET_VOLUME, "mountPath": SOCKET_DIR},),
     )
 
 
