@@ -128,6 +128,8 @@ class Workspace:
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
             "NO_COLOR": "1",
+            # --event-log (the steps the engine took, as JSON) is a debug flag.
+            "PULUMI_DEBUG_COMMANDS": "true",
         }
         return cls(dir=base, program=program, env=env)
 
