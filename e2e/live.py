@@ -58,9 +58,15 @@ def live_names(state_resources: list[dict]) -> dict[str, Ref]:
     return refs
 
 
+def engine_urn(urn: str) -> str:
+    """A URN of the mocks as the engine writes it: the engine leaves the root Stack out of the type
+    chain of its children (`...::kubernetes:core/v1:Namespace::ns`, not `...::pulumi:pulumi:Stack$...`)."""
+    return urn.replace("::pulumi:pulumi:Stack$", "::", 1)
+
+
 def rendered(run: harness.Run) -> dict[str, dict]:
-    """URN -> the manifest the render shows (mock names for auto-named objects)."""
-    return {r.urn: harness.ints(r.manifest) for r in run.k8s_objects}
+    """URN (as the engine writes it) -> the manifest the render shows (mock names for auto-named objects)."""
+    return {engine_urn(r.urn): harness.ints(r.manifest) for r in run.k8s_objects}
 
 
 def rename(value: Any, names: dict[str, str]) -> Any:

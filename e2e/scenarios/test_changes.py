@@ -32,8 +32,8 @@ def predicted_replacements(stack: str, before: dict, after: dict) -> set[str]:
     """What the snapshots of the two configs say the engine replaces: resources in both whose
     replace-forcing fields differ."""
     old, new = snapshot.snapshot(harness.run(stack, before)), snapshot.snapshot(harness.run(stack, after))
-    return {urn for urn in set(old) & set(new) if {k: v for k, v in old[urn].items() if k != "options"}
-            != {k: v for k, v in new[urn].items() if k != "options"}}
+    return {live.engine_urn(urn) for urn in set(old) & set(new)
+            if {k: v for k, v in old[urn].items() if k != "options"} != {k: v for k, v in new[urn].items() if k != "options"}}
 
 
 def switch(cluster, st: engine.Stack, cache: str, settings: dict, **extra) -> engine.Result:

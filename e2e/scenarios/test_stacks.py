@@ -85,11 +85,11 @@ def compare_with_render(cluster, st: engine.Stack) -> list[str]:
 
 
 def run_by_urn(run: harness.Run) -> dict[str, harness.Registered]:
-    return {r.urn: r for r in run.k8s_objects}
+    return {live.engine_urn(r.urn): r for r in run.k8s_objects}
 
 
 def run_explicit_names(run: harness.Run) -> set[str]:
-    return {r.urn for r in run.k8s_objects if (r.inputs.get("metadata") or {}).get("name")}
+    return {live.engine_urn(r.urn) for r in run.k8s_objects if (r.inputs.get("metadata") or {}).get("name")}
 
 
 def _get(cluster, ref: live.Ref) -> dict | None:
