@@ -227,14 +227,16 @@ class RedisStatefulSet(pulumi.ComponentResource):
         if s.storage is not None:
             # The claims the StatefulSet controller made (`<template>-<statefulset>-<ordinal>`), at the
             # configured size. They exist once the StatefulSet is ready, which the provider waits for.
-            # Forced: the controller's field manager owns the size it created them with.
+            # Forced: the controller's field manager owns the size it created them with. Retained on
+            # delete: once grown, the size is this patch's alone, and the provider will not remove a
+            # required field (the claim itself goes with the StatefulSet's retention policy).
             for ordinal in range(s.replicas + 1):
                 k8s.core.v1.PersistentVolumeClaimPatch(
                     f"{name}-data-{ordinal}",
                     metadata={"name": f"data-{sts_name}-{ordinal}", "namespace": ns,
                               "annotations": {"pulumi.com/patchForce": "true"}},
                     spec={"resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.statefulset]),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.statefulset], retain_on_delete=True),
                 )
 
         # --- Sentinels (their own StatefulSet: see the README for why) ------------------------------

@@ -34,6 +34,9 @@ def test_every_pods_claim_is_patched_to_the_new_size_after_the_statefulset():
         assert p.inputs["metadata"]["namespace"] == "cache"
         assert p.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
         assert sts.urn in p.dependencies
+        # The engine refuses to delete a Patch that alone manages a required field (the grown size):
+        # retained, or `pulumi destroy` fails after a growth.
+        assert p.retain_on_delete
     # The claim template names the claims the patches address.
     assert sts.inputs["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
 
