@@ -55,7 +55,10 @@ class Registered:
 
     @property
     def is_k8s_object(self) -> bool:
-        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("kubernetes:helm")
+        # Not Helm releases (many objects, none rendered) nor Patch resources (a change to an object
+        # someone else made: a claim patch has no access modes, no object of its own to apply).
+        return (self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("kubernetes:helm")
+                and not self.type.endswith("Patch"))
 
     @property
     def manifest(self) -> dict:

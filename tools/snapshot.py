@@ -101,7 +101,7 @@ def snapshot(run: harness.Run) -> dict:
     for r in sorted(run.resources, key=lambda r: r.urn):
         entry: dict[str, Any] = {}
         fields: list[str] = []
-        if r.is_k8s_object:
+        if r.is_k8s_object or (r.custom and r.type.startswith("kubernetes:") and r.type.endswith("Patch")):
             fields += K8S_COMMON
         fields += REPLACE_FIELDS.get(r.type, ())
         for f in fields:
