@@ -48,8 +48,10 @@ DEFAULT_PORT = 16443
 # Offsets from the API server's port, in start order.
 PORTS = {"kube-apiserver": 0, "etcd": 1, "etcd-peer": 2, "kube-controller-manager": 3, "kube-scheduler": 4,
          "kwok": 5}
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
+KWOK_POD_CIDR = "10.244.0.1/16"   # kwok hands out pod IPs from here (its flag wants a host address)
 # kwok's stages (from its module, copied beside the binary): a node that turns Ready and keeps its
 # lease, pods that are scheduled turn Running and Ready and go away when deleted, claims of the
 # kwok-volume StorageClass get a volume.
@@ -84,7 +86,7 @@ class Cluster:
                 timeout: float = 300) -> subprocess.CompletedProcess:
         """Run the pinned kubectl against this cluster; output captured as text."""
         cmd = [str(toolchain.bin_dir("kubernetes") / "kubectl"), f"--kubeconfig={self.kubeconfig}",
-               f"--context={self.context}", *args]
+               f"--context={self.context}", f"--cache-dir={self.dir / 'kubectl-cache'}", *args]
         proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
@@ -357,7 +359,7 @@ def _commands(root: Path, port: int) -> dict[str, list[str]]:
         "kwok": [
             str(_binary("kwok", "kwok")), f"--kubeconfig={kubeconfig}", f"--config={root / 'kwok.yaml'}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--node-lease-duration-seconds=40", f"--cidr={POD_CIDR.replace('.0/16', '.1/16')}",
+            "--node-lease-duration-seconds=40", f"--cidr={KWOK_POD_CIDR}",
             "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{port + PORTS['kwok']}"],
     }
 
@@ -399,13 +401,9 @@ def current(port: int | None = None) -> Cluster | None:
     root = state_dir(port)
     state = _read_state(root)
     procs = state.get("processes") or {}
-    if not state.get("ready") or set(procs) != set(_commands_names()) or not all(_alive(p) for p in procs.values()):
+    if not state.get("ready") or set(procs) != set(COMPONENTS) or not all(_alive(p) for p in procs.values()):
         return None
     return Cluster(root, state["port"], root / "kubeconfig")
-
-
-def _commands_names() -> tuple[str, ...]:
-    return ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 def up(port: int | None = None, log=print) -> Cluster:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Iterator
 
 import pytest
 
@@ -53,3 +54,19 @@ def crd_index():
     if folder is None:
         pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds) to the operator CRDs")
     return crds.load(folder)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator["e2e_cluster.Cluster"]:
+    """A real Kubernetes control plane on 127.0.0.1 (e2e/cluster.py) for the session: a running one
+    (`./run cluster up`) is reused and left running, else one is started and stopped at the end.
+    Tests that use it carry the `cluster` marker (tests/cluster; the engine tier)."""
+    from e2e import cluster as e2e_cluster
+
+    missing = e2e_cluster.missing_tools()
+    if missing:
+        skip_or_fail(f"toolchain not built: {', '.join(missing)} (`./run toolchain`; .ci/run builds it)")
+    if validate.crds_dir() is None:
+        skip_or_fail(f"no CRD folder: set {validate.CRDS_ENV} to ../shared/schemas/crds")
+    with e2e_cluster.running() as c:
+        yield c

@@ -19,6 +19,9 @@ STACKS = [s for s in harness.list_stacks() if not kube.has_cloud_resources(stack
 def test_stack_lifecycle(kube_cluster, stack):
     objs = kube.manifests(stack_run(stack))
     assert objs, f"stack {stack} renders no Kubernetes object"
+    # Two objects claiming one name would be merged by the server into one, silently.
+    refs = [kube.ref(o) for o in objs]
+    assert len(set(refs)) == len(refs), sorted(r for r in refs if refs.count(r) > 1)
     try:
         # 1. Every object accepted, and none with a warning (a Pod Security or deprecation warning
         #    is the server telling us something the program should fix).
