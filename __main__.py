@@ -9,6 +9,8 @@ from components.app import AppDeployment
 
 cfg = config.load()  # raises ConfigError, listing every problem, before any resource exists
 ownership.label_every_object(cfg.stack)
+for key, message in cfg.warnings:  # what the plan advises against but does not stop (docs/planning.md)
+    pulumi.log.warn(f"{key}: {message}")
 
 k8s_provider = platform.kubernetes_provider(cfg)
 aws_provider = platform.aws_provider(cfg)

@@ -14,24 +14,22 @@ from typing import Any, NotRequired, Sequence, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import images
 from . import k8s as kb
-from . import passwords, sizing, tls
+from . import charts, passwords, sizing, tls
 from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
                      OperatorCache, OperatorInstall, StackConfig)
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
 from .naming import physical_name
+from .observability import component as monitoring, exporter as metrics, scrape
+from .observability import settings as observability_settings
+from .observability.settings import ObservabilityConfig
+from .observability.target import CacheTarget, ClientTarget, Scrape
 
 OT_API = "redis.redis.opstreelabs.in/v1beta2"
 SPOTAHOME_API = "databases.spotahome.com/v1"
 KINDS = {"ot-replication": "RedisReplication", "ot-cluster": "RedisCluster", "spotahome-failover": "RedisFailover"}
 API_VERSIONS = {"ot-replication": OT_API, "ot-cluster": OT_API, "spotahome-failover": SPOTAHOME_API}
-# Helm charts. OT publishes `redis-operator` to this index (.github/workflows/publish-charts.yaml); in
-# recent releases the chart version equals the operator's (0.26.0 for v0.26.0). Spotahome's last
-# chart is 3.3.0 (operator 1.3.0). `operators.<operator>.chart` / `.repository` override these.
-CHARTS = {
-    "ot-container-kit": ("redis-operator", "https://ot-container-kit.github.io/helm-charts/"),
-    "spotahome": ("redis-operator", "https://spotahome.github.io/redis-operator"),
-}
 # What the restricted Pod Security Standard asks of the operator's own pod, as chart values. The OT
 # chart sets no security context by default; its image is distroless `nonroot` (USER 65532:65532, the
 # repository's Dockerfile), so it runs under these. Values of the stack (`operators.<op>.values`) win.
@@ -43,9 +41,19 @@ RESTRICTED_CHART_VALUES: dict[str, dict] = {
                             "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
     },
 }
-OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
-SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
-REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
+# Both operators set the exporter's environment themselves (REDIS_ADDR, REDIS_PASSWORD from the
+# Secret), so the upstream scratch image of the project's one exporter version serves both: OT's own
+# quay.io/opstree/redis-exporter stopped at v1.44.0, Spotahome's default at v1.43.0.
+OT_EXPORTER_IMAGE = metrics.IMAGE
+SPOTAHOME_EXPORTER_IMAGE = metrics.IMAGE
+REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, metrics.PORT
+# Exporter ports and their container port names, as the operators define them: OT
+# (internal/controller/common/constants.go v0.26.0) `redis-exporter` on 9121; Spotahome
+# (operator/redisfailover/service/generator.go v1.3.0-rc1) `metrics` on 9121, and on 9355 for the
+# Sentinel exporter (sentinelExporterPort). OT's embedded Sentinels have no exporter setting.
+OT_EXPORTER_PORT_NAME = "redis-exporter"
+SPOTAHOME_EXPORTER_PORT_NAME = "metrics"
+SPOTAHOME_SENTINEL_EXPORTER_PORT = 9355
 # Both operators name the Sentinel master group `mymaster` and offer no setting for it: OT in
 # api/redisreplication/v1beta2/redisreplication_types_helper.go (GetConnectionInfo) and the sentinel
 # image's MASTER_GROUP_NAME default; Spotahome in operator/redisfailover/service/generator.go.
@@ -58,7 +66,7 @@ OT_UID = 1000
 # does not say (the NetworkPolicy admits it there).
 DEFAULT_OPERATOR_NAMESPACE = "redis-operator"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+EXPORTER_RESOURCES = metrics.RESOURCES
 
 
 @dataclass(frozen=True)
@@ -139,17 +147,42 @@ def images(s: OperatorCache) -> tuple[str, str]:
 
 
 def maxmemory(s: OperatorCache) -> int:
-    return sizing.maxmemory_for_limit(s.memory_limit, s.maxmemory_percent)
+    return s.maxmemory
 
 
-def maxmemory_percent_of_limit(s: OperatorCache) -> int:
-    """The largest `redisConfig.maxMemoryPercentOfLimit` whose maxmemory (OT computes
-    limit * percent / 100) stays within the planned one: the planner also keeps a fixed headroom,
-    so for small limits this is below `maxmemoryPercent`."""
-    percent = s.maxmemory_percent
-    while percent > 1 and s.memory_limit * percent // 100 > maxmemory(s):
-        percent -= 1
-    return percent
+# OT: the file the Redis image's entrypoint includes last when it exists (OT-CONTAINER-KIT/redis
+# entrypoint.sh, EXTERNAL_CONFIG_FILE default), inside the folder where the operator mounts the
+# ConfigMap named by `redisConfig.additionalRedisConfig` (redis-operator v0.26.0,
+# internal/k8sutils/statefulset.go, externalConfigMount /etc/redis/external.conf.d).
+OT_EXTRA_CONF_KEY = "redis-additional.conf"
+# Spotahome: the operator starts Redis with `redis-server /redis/redis.conf` (generator.go,
+# getRedisCommand; /redis is filled by its init container) unless `redis.command` is given.
+SPOTAHOME_REDIS_CONF = "/redis/redis.conf"
+
+
+def memory_directives(s: OperatorCache) -> list[str]:
+    """maxmemory (the planned bytes), the eviction policy and, with replicas, the planned replica
+    output-buffer limit and backlog (docs/planning.md), as `name value` lines."""
+    lines = [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+    if s.pod.replica_buffer is not None:
+        lines += [f"client-output-buffer-limit replica {s.pod.replica_buffer} 0 0", f"repl-backlog-size {s.pod.backlog}"]
+    return lines
+
+
+def ot_extra_conf(s: OperatorCache) -> str:
+    """The OT caches' extra redis.conf. Why a file: operator v0.26.0 turns
+    `maxMemoryPercentOfLimit` into maxmemory only in its init-config agent, behind the feature gate
+    GenerateConfigInInitContainer (off by default), and the image's entrypoint never reads the env
+    var it sets otherwise; the entrypoint does include this file, last, so it wins either way."""
+    return "".join(f"{line}\n" for line in memory_directives(s))
+
+
+def spotahome_command(s: OperatorCache) -> list[str]:
+    """Spotahome applies `customConfig` only by CONFIG SET from its reconcile loop, after every Redis
+    pod runs: a restarted pod would run without maxmemory until then. The same values as flags on
+    its own command line hold from the first second."""
+    flags = [part for line in memory_directives(s) for part in (f"--{line.split(' ', 1)[0]}", line.split(" ", 1)[1])]
+    return ["redis-server", SPOTAHOME_REDIS_CONF, *flags]
 
 
 def redis_resources(s: OperatorCache) -> dict:
@@ -180,7 +213,18 @@ def _ot_container_security() -> dict:
     return {**kb.container_security_context(OT_UID), "readOnlyRootFilesystem": False}
 
 
-def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any, production: bool) -> dict:
+def _ot_redis_config(s: OperatorCache, extra_conf: pulumi.Input[str] | None) -> dict:
+    """`redisConfig`: maxmemory and the policy in the ConfigMap `extra_conf` (read at every start), and
+    the same as CONFIG SET the operator applies to running pods (dynamicConfig), so a changed value
+    reaches them before the pods roll onto the new ConfigMap."""
+    config: dict = {"dynamicConfig": memory_directives(s)}
+    if extra_conf is not None:
+        config["additionalRedisConfig"] = extra_conf
+    return config
+
+
+def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any, production: bool,
+               extra_conf: pulumi.Input[str] | None = None) -> dict:
     """The fields RedisReplication and RedisCluster share (api/common/v1beta2 in OT's source)."""
     image, _ = images(s)
     kubernetes_config: dict = {"image": image, "imagePullPolicy": "IfNotPresent", "resources": redis_resources(s)}
@@ -188,10 +232,7 @@ def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: A
         kubernetes_config["redisSecret"] = {"name": secret, "key": passwords.PASSWORD_KEY}
     spec: dict = {
         "kubernetesConfig": kubernetes_config,
-        # maxmemory from the container limit (the operator passes it as REDIS_MAX_MEMORY) and the
-        # eviction policy as a CONFIG SET the operator applies to every pod (dynamicConfig).
-        "redisConfig": {"maxMemoryPercentOfLimit": maxmemory_percent_of_limit(s),
-                        "dynamicConfig": [f"maxmemory-policy {s.maxmemory_policy}"]},
+        "redisConfig": _ot_redis_config(s, extra_conf),
         "podSecurityContext": _ot_pod_security(),
     }
     if s.storage is not None:
@@ -206,10 +247,10 @@ def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: A
 
 
 def ot_replication_spec(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any,
-                        production: bool, disruption_budget: bool) -> dict:
+                        production: bool, disruption_budget: bool, extra_conf: pulumi.Input[str] | None = None) -> dict:
     """RedisReplication: 1 + replicas pods, with the Sentinels embedded in the same resource."""
     _, sentinel_image = images(s)
-    spec = _ot_common(s, secret, tls_secret, production)
+    spec = _ot_common(s, secret, tls_secret, production, extra_conf)
     spec.update({
         "clusterSize": 1 + s.replicas,
         "securityContext": _ot_container_security(),
@@ -233,13 +274,17 @@ def ot_replication_spec(s: OperatorCache, secret: pulumi.Input[str] | None, tls_
 
 
 def ot_cluster_spec(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any,
-                    production: bool, disruption_budget: bool) -> dict:
+                    production: bool, disruption_budget: bool, extra_conf: pulumi.Input[str] | None = None) -> dict:
     """RedisCluster: `shards` leaders and `shards * replicas` followers.
 
     `redisFollower.replicas` is the size of the follower StatefulSet, a total: follower i replicates
-    leader i % leaders (internal/k8sutils/redis.go, ExecuteRedisReplicationCommand, v0.26.0)."""
+    leader i % leaders (internal/k8sutils/redis.go, ExecuteRedisReplicationCommand, v0.26.0). The
+    operator mounts an extra config only from `redisLeader.redisConfig` / `redisFollower.redisConfig`
+    (internal/k8sutils/redis-cluster.go, CreateRedisLeader/CreateRedisFollower), so both name it."""
     spec = _ot_common(s, secret, tls_secret, production)
     role: dict = {"securityContext": _ot_container_security()}
+    if extra_conf is not None:
+        role["redisConfig"] = {"additionalRedisConfig": extra_conf}
     if disruption_budget:
         role["pdb"] = {"enabled": True, "maxUnavailable": 1}
     spec.update({
@@ -269,8 +314,10 @@ def spotahome_spec(s: OperatorCache, secret: pulumi.Input[str] | None, productio
         "imagePullPolicy": "IfNotPresent",
         "port": REDIS_PORT,
         "resources": redis_resources(s),
-        # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET.
-        "customConfig": [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"],
+        # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET
+        # (customConfig) to running pods and on the command line from each start.
+        "customConfig": memory_directives(s),
+        "command": spotahome_command(s),
         "securityContext": kb.pod_security_context(),
         "containerSecurityContext": container,
         "disablePodDisruptionBudget": not disruption_budget,
@@ -281,19 +328,20 @@ def spotahome_spec(s: OperatorCache, secret: pulumi.Input[str] | None, productio
     if s.exporter:
         redis["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE, "containerSecurityContext": container,
                              "resources": EXPORTER_RESOURCES}
-    spec: dict = {
-        "redis": redis,
-        "sentinel": {
-            "replicas": s.sentinels,
-            "image": sentinel_image,
-            "imagePullPolicy": "IfNotPresent",
-            "resources": SENTINEL_RESOURCES,
-            "securityContext": kb.pod_security_context(),
-            "containerSecurityContext": container,
-            "configCopy": {"containerSecurityContext": container},
-            "disablePodDisruptionBudget": not disruption_budget,
-        },
+    sentinel: dict = {
+        "replicas": s.sentinels,
+        "image": sentinel_image,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": SENTINEL_RESOURCES,
+        "securityContext": kb.pod_security_context(),
+        "containerSecurityContext": container,
+        "configCopy": {"containerSecurityContext": container},
+        "disablePodDisruptionBudget": not disruption_budget,
     }
+    if s.exporter:
+        sentinel["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE,
+                                "containerSecurityContext": container, "resources": EXPORTER_RESOURCES}
+    spec: dict = {"redis": redis, "sentinel": sentinel}
     if secret is not None:
         # The operator reads key `password` of this Secret (generator.go: REDIS_PASSWORD secretKeyRef).
         spec["auth"] = {"secretPath": secret}
@@ -319,21 +367,22 @@ class OperatorInstallation(pulumi.ComponentResource):
     def __init__(self, name: str, args: OperatorInstallationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cache-patterns:index:OperatorInstallation", name, None, opts)
         settings = args["settings"]
-        chart, repository = CHARTS[args["operator"]]
-        self.chart = settings.chart or chart
+        install = charts.install_of(args["operator"], settings.release, settings.namespace, settings.chart,
+                                    settings.repository, settings.values)
+        self.chart, self.repository = install.chart, install.repository
         if settings.chart_path is not None:
             # A local folder (air-gapped clusters): Helm ignores a version for a folder; the config
             # check has compared the pin with the folder's Chart.yaml instead.
             self.repository = None
             source: dict = {"chart": settings.chart_path}
         else:
-            self.repository = settings.repository or repository
             source = {"chart": self.chart, "version": settings.version,
                       "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=self.repository)}
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
-            # An explicit release name: the charts name the operator's objects after it.
-            name=self.chart,
+            # An explicit release name, distinct per operator (config refuses clashing installs):
+            # Spotahome's chart names its objects after it.
+            name=install.release,
             **source,
             namespace=settings.namespace,
             # Where the program manages namespaces it creates (labels, deletes) this one too: Helm
@@ -400,6 +449,9 @@ class RedisOperatorCacheArgs(TypedDict):
     the NetworkPolicy admits besides the cache's own and the operator's."""
     operator_namespace: str
     """Where the operator runs: it connects to Redis and Sentinel to configure them."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
     install: NotRequired[k8s.helm.v3.Release | None]
     """The operator's Helm release, when this stack installs it: the custom resource waits for it
     (its chart brings the CRD). Absent: the operator is assumed installed."""
@@ -442,10 +494,19 @@ class RedisOperatorCache(pulumi.ComponentResource):
             waits.append(install)
 
         secret_name = server_secret.name if server_secret is not None else None
+        extra_conf = None
+        if s.kind in ("ot-replication", "ot-cluster"):
+            # Auto-named: new contents make a new ConfigMap, the resource names it, and the operator
+            # rolls the pods onto it (Redis reads the file only at start).
+            self.extra_conf = k8s.core.v1.ConfigMap(
+                f"{name}-redis-conf", metadata={"namespace": namespace, "labels": labels},
+                data={OT_EXTRA_CONF_KEY: ot_extra_conf(s)}, opts=pulumi.ResourceOptions(parent=self))
+            extra_conf = self.extra_conf.metadata.name
+            waits.append(self.extra_conf)
         if s.kind == "ot-replication":
-            spec = ot_replication_spec(s, secret_name, tls_secret, production, disruption_budget)
+            spec = ot_replication_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         elif s.kind == "ot-cluster":
-            spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget)
+            spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         else:
             spec = spotahome_spec(s, secret_name, production, disruption_budget)
         self.resource = k8s.apiextensions.CustomResource(
@@ -469,9 +530,11 @@ class RedisOperatorCache(pulumi.ComponentResource):
         # The operator configures Redis and Sentinel over the network (REPLICAOF, CLUSTER MEET, INFO).
         ingress.append({"from": [kb.namespace_peer(args["operator_namespace"])],
                         "ports": [{"port": p, "protocol": "TCP"} for p in ports]})
+        obs = args.get("observability") or observability_settings.defaults()
         if s.exporter:
-            # Metrics only (no data, no commands), from whatever namespace Prometheus runs in.
-            ingress.append({"from": [{"namespaceSelector": {}}], "ports": [{"port": EXPORTER_PORT, "protocol": "TCP"}]})
+            # Metrics only (no data, no commands), from the scraper's namespace only.
+            ports = [EXPORTER_PORT] + ([SPOTAHOME_SENTINEL_EXPORTER_PORT] if s.kind == "spotahome-failover" else [])
+            ingress.append(scrape.scraper_ingress(obs.prometheus, ports))
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",
             metadata={"namespace": namespace, "labels": labels},
@@ -480,6 +543,9 @@ class RedisOperatorCache(pulumi.ComponentResource):
         )
 
         self._connections = {ns: self._connection(ns) for ns in app_namespaces}
+        self.monitoring = monitoring.attach(name, self, monitoring_target(s, args["stack"], cache, namespace,
+                                                                          self.resource_name, app_namespaces,
+                                                                          labels), obs)
         self.register_outputs({"resource": self.resource_name, "kind": KINDS[s.kind],
                                "host": self.endpoints.host, "namespace": namespace})
 
@@ -523,7 +589,36 @@ class RedisOperatorCache(pulumi.ComponentResource):
         if e.sentinels:
             out["sentinels"] = list(e.sentinels)
             out["sentinelMaster"] = MASTER_NAME
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         return out
+
+
+def monitoring_target(s: OperatorCache, stack: str, cache: str, namespace: str, resource: str,
+                      app_namespaces: Sequence[str], labels: dict) -> CacheTarget:
+    """What the rules and dashboard are generated from: the custom resource this component wrote."""
+    data = sentinel = None
+    if s.exporter and s.kind == "spotahome-failover":
+        base = {"app.kubernetes.io/part-of": "redis-failover", "app.kubernetes.io/name": resource}
+        data, sentinel = (Scrape(name=f"{resource}-{role}", namespace=namespace, port=SPOTAHOME_EXPORTER_PORT_NAME,
+                                 selector={"matchLabels": {**base, "app.kubernetes.io/component": role}}, role=role)
+                          for role in ("redis", "sentinel"))
+    elif s.exporter:
+        # Only the data pods: OT's Sentinel pods carry no exporter.
+        apps = [f"{resource}-leader", f"{resource}-follower"] if s.kind == "ot-cluster" else [resource]
+        setup = "cluster" if s.kind == "ot-cluster" else "replication"
+        data = Scrape(name=f"{resource}-redis", namespace=namespace, port=OT_EXPORTER_PORT_NAME, role="redis",
+                      selector={"matchExpressions": [{"key": "app", "operator": "In", "values": apps},
+                                                     {"key": "redis_setup_type", "operator": "In",
+                                                      "values": [setup]}]})
+    return CacheTarget(
+        stack=stack, cache=cache, pattern="operator", kind=s.kind, namespace=namespace, data=data, sentinel=sentinel,
+        shards=s.shards if s.kind == "ot-cluster" else 1, replicas=s.replicas,
+        sentinels=0 if s.kind == "ot-cluster" else s.sentinels, quorum=s.sentinels // 2 + 1,
+        maxmemory=maxmemory(s), maxmemory_policy=s.maxmemory_policy,
+        client=ClientTarget(cache=cache, namespaces=tuple(app_namespaces)) if s.l1 is not None else None,
+        labels={**labels, "app.kubernetes.io/component": "monitoring"},
+    )
 
 
 def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions) -> RedisOperatorCache:
@@ -536,5 +631,5 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions) -> RedisOpe
         "settings": settings, "cache": name, "stack": cfg.stack, "namespace": cfg.namespace,
         "environment": cfg.environment, "cluster_domain": cfg.cluster_domain, "apps": cfg.apps_of(name),
         "operator_namespace": operator_settings.namespace if operator_settings else DEFAULT_OPERATOR_NAMESPACE,
-        "install": install.release if install is not None else None,
+        "install": install.release if install is not None else None, "observability": cfg.observability,
     }, opts)

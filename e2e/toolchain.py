@@ -202,6 +202,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # Recipes register with the importable module `e2e.toolchain`, not with this `__main__` copy.
-    from e2e.toolchain import main as _main
-    sys.exit(_main(sys.argv[1:]))
+    # Run as `python -m e2e.toolchain`, this file is `__main__`; recipes register with the module
+    # they import, `e2e.toolchain`, so main must be that module's, or it sees no recipe.
+    from e2e import toolchain
+    sys.exit(toolchain.main(sys.argv[1:]))

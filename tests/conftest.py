@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -27,6 +28,18 @@ def need_binary(name: str) -> str:
     if path is None:
         skip_or_fail(f"{name} is not installed (Debian package; .ci/run installs it)")
     return path
+
+
+def shared_data() -> Path:
+    """The sizing measurements beside the project (../shared/data): upstream data the tests check the
+    planner against, never copied in. Tests that need it skip, saying so, where it is absent."""
+    crds = os.environ.get("CACHE_PATTERNS_CRDS")
+    candidates = [Path(crds).parent.parent / "data"] if crds else []
+    candidates += [harness.ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+    for path in candidates:
+        if (path / "perkey_upstream.csv").is_file():
+            return path
+    pytest.skip("no sizing data: ../shared/data (or $CACHE_PATTERNS_CRDS/../../data) is absent")
 
 
 _runs: dict[tuple[str, str], harness.Run] = {}

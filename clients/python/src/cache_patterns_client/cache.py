@@ -51,6 +51,7 @@ class CacheStats:
     """Counters for dashboards and tests. Plain ints: exact in one thread, approximate under races."""
 
     l1_hits: int = 0
+    l1_misses: int = 0        # reads with an L1 that it did not answer (a miss, or L1 bypassed)
     l2_hits: int = 0
     l2_misses: int = 0
     populates: int = 0
@@ -72,17 +73,18 @@ class CacheStats:
 class TwoTierCache:
     """A cache client over an optional L1 (pod-local sidecar) and a shared L2.
 
-    Values are bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is
-    `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
+    Keys are str or bytes (anything else is a TypeError before any tier is touched). Values are
+    bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
     """
 
     def __init__(self, l2: L2Client, *, l1: Optional[redis.Redis] = None, channel: Optional[str] = None,
                  ttl_cap: Optional[float] = None, default_ttl: Optional[float] = None,
                  options: Optional[ClientOptions] = None, subscriber: Optional[redis.Redis] = None,
-                 encoding: str = "utf-8") -> None:
+                 encoding: str = "utf-8", name: Optional[str] = None) -> None:
         """`l2`/`l1` are ready redis-py clients (give them short timeouts); `channel` and `ttl_cap`
         (seconds) are required with an L1. `subscriber` is the client the invalidation subscription
-        runs on (default: `l2`; required when `l2` is a RedisCluster)."""
+        runs on (default: `l2`; required when `l2` is a RedisCluster). `name` labels its metrics
+        (from_env: CACHE_NAME)."""
         if l1 is not None:
             if not channel:
                 raise ConfigurationError("channel: required when an L1 is given")
@@ -92,6 +94,7 @@ class TwoTierCache:
             raise ConfigurationError(f"default_ttl: must be > 0 seconds, got {default_ttl!r}")
         self.options = options or ClientOptions()
         self.encoding = encoding
+        self.name = name
         self.stats = CacheStats()
         self._l2 = l2
         self._l1 = l1
@@ -138,12 +141,13 @@ class TwoTierCache:
         return cls(l2, l1=l1, channel=settings.invalidation_channel, ttl_cap=settings.l1_ttl_cap,
                    default_ttl=settings.default_ttl, options=opts,
                    subscriber=subscriber_client(settings.l2, l2, opts) if l1 is not None else None,
-                   encoding=encoding)
+                   encoding=encoding, name=settings.name)
 
     # ---- reads ----------------------------------------------------------------------------------
 
     def get(self, key: KeyT) -> Optional[bytes]:
         """The value, or None on a miss. Raises L2Unavailable only when L1 cannot answer and L2 is down."""
+        protocol.key_bytes(key)
         l1 = self._l1
         if l1 is not None and (self._l1_ok or self._l1_recover()):
             try:
@@ -154,6 +158,8 @@ class TwoTierCache:
                 if value is not None:
                     self.stats.l1_hits += 1
                     return cast(bytes, value)
+        if l1 is not None:
+            self.stats.l1_misses += 1
         return self._read_through(key)
 
     def get_str(self, key: KeyT) -> Optional[str]:
@@ -223,12 +229,14 @@ class TwoTierCache:
     def set(self, key: KeyT, value: ValueT, ttl: TTLT = None) -> None:
         """Write to L2 (ttl in seconds or a timedelta; None: CACHE_DEFAULT_TTL, else no expiry), drop
         the local L1 copy, and tell other pods to drop theirs. Raises L2Unavailable."""
+        protocol.key_bytes(key)
         data = self._encode(value)
         px = self._px(ttl)
         self._write(key, lambda pipe: pipe.set(key, data, px=px))
 
     def delete(self, key: KeyT) -> bool:
         """Delete from L2 and from every pod's L1. True when L2 held the key. Raises L2Unavailable."""
+        protocol.key_bytes(key)
         result = self._write(key, lambda pipe: pipe.delete(key))
         return bool(result)
 
@@ -351,6 +359,11 @@ class TwoTierCache:
         return self._ready.wait(timeout)
 
     @property
+    def has_l1(self) -> bool:
+        """Whether this client runs two tiers."""
+        return self._l1 is not None
+
+    @property
     def subscribed(self) -> bool:
         """Whether invalidations are being received now (L1 is populated only then)."""
         return self._subscribed
@@ -455,5 +468,4 @@ class TwoTierCache:
 
 
 def _bucket(key: KeyT) -> int:
-    raw = key.encode() if isinstance(key, str) else key
-    return zlib.crc32(raw) % _BUCKETS
+    return zlib.crc32(protocol.key_bytes(key)) % _BUCKETS
