@@ -16,13 +16,6 @@ from typing import Any
 from components import ownership
 from tools import harness
 
-# Kinds served by the API server that this program creates, for the label query.
-KINDS = ("namespaces", "deployments.apps", "statefulsets.apps", "services", "configmaps", "secrets",
-         "networkpolicies.networking.k8s.io", "poddisruptionbudgets.policy", "persistentvolumeclaims",
-         "certificates.cert-manager.io", "redisreplications.redis.redis.opstreelabs.in",
-         "servicemonitors.monitoring.coreos.com")
-
-
 @dataclass(frozen=True)
 class Ref:
     kind: str
@@ -38,11 +31,24 @@ def ref_of(obj: dict) -> Ref:
     return Ref(obj["kind"], meta.get("namespace") or None, meta["name"])
 
 
+CONTROLLER_MADE = ("events", "events.events.k8s.io", "endpoints", "endpointslices.discovery.k8s.io")
+
+
+def listable_kinds(cluster: Any) -> list[str]:
+    """Every resource type the API server lists (CRDs included), from its discovery: a fixed list
+    would miss the kinds the program starts to create later."""
+    out = cluster.kubectl("api-resources", "--verbs=list", "-o", "name").stdout
+    # Events are written by controllers about objects; Endpoints and EndpointSlices by the endpoint
+    # controllers, which copy the Service's labels (the owner label too). None is the program's.
+    return sorted(n for n in out.split() if n not in CONTROLLER_MADE)
+
+
 def owned_objects(cluster: Any, stack: str | None = None) -> dict[Ref, dict]:
-    """Every object carrying the owner label (of `stack`, or of any stack)."""
+    """Every object carrying the owner label (of `stack`, or of any stack), of any kind."""
     selector = f"{ownership.OWNER_LABEL}={stack}" if stack else ownership.OWNER_LABEL
-    out = cluster.kubectl("get", ",".join(KINDS), "-A", "-l", selector, "-o", "json").stdout
-    return {ref_of(o): o for o in json.loads(out)["items"]}
+    out = cluster.kubectl("get", ",".join(listable_kinds(cluster)), "-A", "-l", selector, "-o", "json").stdout
+    # An object with an owner reference was made by a controller from one of the program's objects.
+    return {ref_of(o): o for o in json.loads(out)["items"] if not o["metadata"].get("ownerReferences")}
 
 
 def live_names(state_resources: list[dict]) -> dict[str, Ref]:
