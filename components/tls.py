@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from .config import TlsConfig
 from .contract import FileRef
+from . import moves
 from .naming import physical_name
 
 KEY = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
@@ -35,23 +36,6 @@ def dns_names(services: Sequence[str], pod_services: Sequence[str], namespace: s
     return list(services) + [n for base in names for n in (base, f"{base}.{domain}")]
 
 
-# The components that issue a cache's certificates, one per in-cluster pattern, both made at the top
-# of the stack under the cache's name. A pattern switch (statefulset <-> operator) moves the cache's
-# Certificates, which keep their names (the Secrets the pods mount), from one to the other. Without
-# an alias the engine creates the "new" Certificate before deleting the "old" one, and server-side
-# apply makes that create an upsert of the same object: a field conflict with the old resource's
-# field manager (labels, DNS names) that fails the switch, or, had every field been equal, an object
-# the old resource's delete then removes. With the alias it is one resource, updated in place.
-ISSUING_COMPONENTS = ("cache-patterns:index:RedisStatefulSet", "cache-patterns:index:RedisOperatorCache")
-
-
-def moved_from(parent: pulumi.Resource, name: str) -> list[pulumi.Alias]:
-    """Aliases of a child of `parent` (an issuing component named `name`) to the same child under
-    the other issuing components."""
-    return [pulumi.Alias(parent=pulumi.resource.create_urn(name, other)) for other in ISSUING_COMPONENTS
-            if other != parent.pulumi_resource_type]
-
-
 def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: str, cache: str, namespace: str,
                  names: Sequence[str], app_namespaces: Sequence[str], labels: dict[str, str]) -> Tls:
     """What TLS needs for one cache. With `certificateSecret` the user provides a kubernetes.io/tls
@@ -73,7 +57,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
         metadata={"name": secret, "namespace": namespace, "labels": labels},
         spec={"secretName": secret, "issuerRef": issuer, "dnsNames": list(names), "privateKey": KEY,
               "usages": ["server auth", "client auth"]},
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moved_from(parent, name)),
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moves.moved_from(parent, name)),
     )
     ca_secret = physical_name(stack, cache, "ca", max_len=63, what="CA Secret")
     ca: dict[str, FileRef] = {}
@@ -85,7 +69,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
             metadata={"name": ca_secret, "namespace": ns, "labels": labels},
             spec={"secretName": ca_secret, "issuerRef": issuer, "commonName": f"{ca_secret}.{ns}",
                   "privateKey": KEY, "usages": ["client auth"]},
-            opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moved_from(parent, name)),
+            opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moves.moved_from(parent, name)),
         )
         ca[ns] = FileRef("secret", ca_secret)
     return Tls(server_secret=secret, ca=ca, waits=[certificate])

@@ -70,9 +70,20 @@ def engine_urn(urn: str) -> str:
     return urn.replace("::pulumi:pulumi:Stack$", "::", 1)
 
 
+def mock_urn(urn: str) -> str:
+    """A URN as the engine writes it, in the form Pulumi's mocks give it: the mocks put the root Stack
+    in the type chain of its children and keep only the parent's own type for deeper resources (the
+    engine keeps the whole chain: `A$B$type`), so comparisons with the render are made in that form."""
+    prefix, chain, name = urn.split("::", 1)[0], urn.split("::")[2], urn.rsplit("::", 1)[1]
+    stack_project = "::".join(urn.split("::")[:2])
+    types = chain.split("$")
+    short = f"pulumi:pulumi:Stack${types[0]}" if len(types) == 1 else "$".join(types[-2:])
+    return f"{stack_project}::{short}::{name}"
+
+
 def rendered(run: harness.Run) -> dict[str, dict]:
-    """URN (as the engine writes it) -> the manifest the render shows (mock names for auto-named objects)."""
-    return {engine_urn(r.urn): harness.ints(r.manifest) for r in run.k8s_objects}
+    """URN (the mocks' form, see mock_urn) -> the manifest the render shows (mock names for auto-named objects)."""
+    return {r.urn: harness.ints(r.manifest) for r in run.k8s_objects}
 
 
 def rename(value: Any, names: dict[str, str]) -> Any:

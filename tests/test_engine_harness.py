@@ -62,3 +62,11 @@ def test_state_names_are_read_for_kubernetes_objects_only():
     ]
     assert live.live_names(resources) == {"u1": live.Ref("Secret", "shop", "s-1a2b3c4d"),
                                           "u2": live.Ref("Namespace", None, "shop")}
+
+
+def test_engine_urns_are_compared_in_the_mocks_form():
+    stack = "urn:pulumi:dev::cache-patterns::"
+    assert live.mock_urn(stack + "kubernetes:core/v1:Namespace::ns") == \
+        stack + "pulumi:pulumi:Stack$kubernetes:core/v1:Namespace::ns"
+    assert live.mock_urn(stack + "a:index:A$a:index:B$kubernetes:v1:ConfigMap::c") == stack + "a:index:B$kubernetes:v1:ConfigMap::c"
+    assert live.mock_urn(stack + "a:index:A$kubernetes:v1:ConfigMap::c") == stack + "a:index:A$kubernetes:v1:ConfigMap::c"

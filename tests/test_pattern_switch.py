@@ -61,3 +61,20 @@ def test_objects_that_keep_their_name_across_a_switch_keep_their_resource(switch
             problems.append(f"{key}: {after_res.urn} has no alias to {before_res.urn} ({wanted}); "
                             f"aliases: {after_res.aliases}")
     assert problems == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "platform"])
+def test_monitoring_components_move_with_the_cache(stack):
+    """The monitoring objects (PodMonitors, rules, dashboard) have fixed names under a CacheMonitoring
+    component, itself under the pattern's component: the mocks' URNs keep only the parent's type, so
+    the check above cannot see their URN change; the engine's do (the staging switch failed on their
+    field conflicts). Their component carries the alias, which its children inherit."""
+    run = harness.run(stack)
+    comps = [r for r in run.resources if r.type == "cache-patterns:index:CacheMonitoring"]
+    assert comps
+    for comp in comps:
+        parent = next(r for r in run.resources if r.urn == comp.parent)
+        others = [t for t in ("cache-patterns:index:RedisStatefulSet", "cache-patterns:index:RedisOperatorCache")
+                  if t != parent.type]
+        wanted = {f"parent=urn:pulumi:{stack}::cache-patterns::{t}::{parent.name}" for t in others}
+        assert wanted <= set(comp.aliases), (comp.urn, comp.aliases)

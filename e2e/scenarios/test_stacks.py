@@ -53,7 +53,7 @@ def compare_with_render(cluster, st: engine.Stack) -> list[str]:
     """Problems between the objects in the API server and the offline render of the same config."""
     run = harness.run(st.name, st.config())
     rendered = live.rendered(run)
-    names = live.live_names(st.resources())
+    names = {live.mock_urn(urn): ref for urn, ref in live.live_names(st.resources()).items()}
     problems = [f"rendered, not in the state: {urn}" for urn in sorted(set(rendered) - set(names))]
     # Mock auto-names -> live names, for references inside pod specs.
     mock_names = {m["metadata"]["name"]: names[urn].name for urn, m in rendered.items() if urn in names}
@@ -82,11 +82,11 @@ def compare_with_render(cluster, st: engine.Stack) -> list[str]:
 
 
 def run_by_urn(run: harness.Run) -> dict[str, harness.Registered]:
-    return {live.engine_urn(r.urn): r for r in run.k8s_objects}
+    return {r.urn: r for r in run.k8s_objects}
 
 
 def run_explicit_names(run: harness.Run) -> set[str]:
-    return {live.engine_urn(r.urn) for r in run.k8s_objects if (r.inputs.get("metadata") or {}).get("name")}
+    return {r.urn for r in run.k8s_objects if (r.inputs.get("metadata") or {}).get("name")}
 
 
 def _get(cluster, ref: live.Ref) -> dict | None:
