@@ -13,6 +13,7 @@ from cache_patterns.config.app import AppConfig
 from cache_patterns.core.contract import CacheBinding
 from cache_patterns.patterns import PATTERNS, BoundCache, BuildContext
 from cache_patterns.patterns.operator import install_operators
+from cache_patterns.patterns.operator.install import RESTRICTED_CHART_VALUES
 from cache_patterns.patterns.two_tier import layer
 from cache_patterns.stack import StackConfig
 
@@ -22,6 +23,7 @@ PSS_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }
+OPERATOR_PSS = {"pod-security.kubernetes.io/enforce": "baseline"}
 
 
 def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
@@ -52,10 +54,18 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     names = {a.namespace for a in cfg.apps}
     if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()) or monitored_in_namespace(cfg):
         names.add(cfg.namespace)
+    # The namespaces of operators this stack installs. An operator whose chart the program cannot
+    # make restricted (install.RESTRICTED_CHART_VALUES) gets `baseline` (restricted still warned
+    # about and audited).
+    operator_namespaces = {o.namespace for op, o in cfg.operators.items() if o.install}
+    baseline = {o.namespace for op, o in cfg.operators.items()
+                if o.install and op not in RESTRICTED_CHART_VALUES} - names
+    names |= operator_namespaces
     return [
         k8s.core.v1.Namespace(
             f"ns-{name}",
-            metadata={"name": name, "labels": {**PSS_LABELS, "app.kubernetes.io/part-of": "cache-patterns"}},
+            metadata={"name": name, "labels": {**PSS_LABELS, **(OPERATOR_PSS if name in baseline else {}),
+                                               "app.kubernetes.io/part-of": "cache-patterns"}},
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.production)),
         )
         for name in sorted(names)
@@ -74,7 +84,7 @@ def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, Bo
     then each cache through its pattern's build, with the two-tier layer where `l1` is set."""
     used = {c.operator for c in cfg.caches.values() if c.pattern == "operator"}
     installs = install_operators(cfg.operators, used, cfg.production, opts,
-                                 secret_values="operators" in cfg.secret_keys)
+                                 secret_values="operators" in cfg.secret_keys, namespace_managed=cfg.manage_namespaces)
     shared = {"operators": cfg.operators, "installs": installs}
     built: dict[str, BoundCache] = {}
     for name, settings in cfg.caches.items():

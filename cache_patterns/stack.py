@@ -20,7 +20,7 @@ from cache_patterns.config.base import Shape, StrictModel, fail
 from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc, split_findings
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
 from cache_patterns.config.types import Bool, Str, problem, show
-from cache_patterns.core import naming
+from cache_patterns.core import naming, ownership
 from cache_patterns.observability import settings as observability
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns import PATTERNS, contract_problems
@@ -251,6 +251,9 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
     if "namespace" not in values and not naming.is_label(stack):
         found.append(("namespace", f"is required: the stack name {stack!r} is not a valid namespace name"))
         values["namespace"] = "invalid-stack-name"
+    owner_problem = ownership.label_value_problem(stack)
+    if owner_problem:
+        found.append(("(stack name)", owner_problem))
     k8s = values.get("kubernetesVersion")
     if isinstance(k8s, (int, float, str)) and not isinstance(k8s, bool) and re.fullmatch(r"1\.[1-9]", str(k8s)):
         found.append(("kubernetesVersion", f"must be a quoted minor version such as \"1.30\" (YAML reads an unquoted "

@@ -13,6 +13,7 @@ from cache_patterns import stack as config
 from cache_patterns.core import naming
 from cache_patterns.patterns.operator import charts
 from cache_patterns import program
+from cache_patterns.patterns.operator import install
 from cache_patterns.patterns.operator import specs as operator
 from cache_patterns.core import sizing
 from cache_patterns.config.errors import ConfigError
@@ -381,7 +382,14 @@ def test_the_helm_release_is_pinned_and_the_custom_resource_waits_for_it():
     assert (inputs["chart"], inputs["version"], inputs["namespace"], inputs["name"]) == \
         ("redis-operator", "0.26.0", "ops-redis", "redis-operator")
     assert inputs["repositoryOpts"] == {"repo": "https://ot-container-kit.github.io/helm-charts/"}
-    assert inputs["values"] == {"redisOperator": {"webhook": False}} and inputs["createNamespace"] is True
+    # The stack's values over the restricted security context the program gives the operator's pod.
+    assert inputs["values"] == {"redisOperator": {"webhook": False}, **install.RESTRICTED_CHART_VALUES["ot-container-kit"]}
+    # The program creates the operator's namespace (owned, labelled, deleted on destroy), not Helm.
+    assert inputs["createNamespace"] is False
+    (ns,) = [m for m in manifests(run, "Namespace") if m["metadata"]["name"] == "ops-redis"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    ns_urn = run.one("kubernetes:core/v1:Namespace", "ns-ops-redis").urn
+    assert ns_urn in release.dependencies
     (cr,) = [r for r in run.resources if r.type.endswith(":RedisReplication")]
     assert release.urn in cr.dependencies
     (policy,) = [m for m in manifests(run, "NetworkPolicy") if m["metadata"]["namespace"] == "platform-cache"]
@@ -589,3 +597,59 @@ def test_binding_refuses_a_namespace_without_an_app():
             cache.binding("elsewhere")
     finally:
         pulumi.runtime.settings.reset_options(project=harness.PROJECT, stack=STACK, preview=False)
+
+
+# ---- a local chart folder (air-gapped clusters) --------------------------------------------------
+
+def _chart_folder(tmp_path, version: str):
+    folder = tmp_path / "redis-operator"
+    folder.mkdir()
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: redis-operator\nversion: {version}\n")
+    return str(folder)
+
+
+def _parse(operators: dict):
+    values = engine.decode({k: json.dumps(v) if not isinstance(v, str) else v
+                            for k, v in stack_config(operators=operators).items()}, STACK)
+    return config.parse(values, STACK)
+
+
+def test_a_local_chart_folder_is_installed_without_a_repository(tmp_path):
+    folder = _chart_folder(tmp_path, "0.25.0")
+    run = harness.run(STACK, stack_config(operators={"ot-container-kit": {
+        "install": True, "chartPath": folder, "version": "0.25.0"}}))
+    inputs = harness.ints(run.one("kubernetes:helm.sh/v3:Release").inputs)
+    assert inputs["chart"] == folder and inputs["name"] == "redis-operator"
+    # Helm ignores a version for a folder and would fetch nothing from a repository.
+    assert "repositoryOpts" not in inputs and "version" not in inputs
+
+
+@pytest.mark.parametrize("pin", ["0.26.0", "v0.26.0"])
+def test_a_version_pin_that_is_not_the_folders_chart_version_is_refused(tmp_path, pin):
+    """The shared chart folder is the operator's v0.26.0 tree whose Chart.yaml still says 0.25.0:
+    a pin means the chart version Helm sees, so 0.26.0 is refused, naming both."""
+    folder = _chart_folder(tmp_path, "0.25.0")
+    with pytest.raises(ConfigError) as err:
+        _parse({"ot-container-kit": {"install": True, "chartPath": folder, "version": pin}})
+    message = dict(err.value.problems)["operators.ot-container-kit.version"]
+    assert repr(pin) in message and "'0.25.0'" in message and folder in message
+
+
+def test_a_chart_folder_with_a_repository_or_chart_name_or_no_chart_is_refused(tmp_path):
+    folder = _chart_folder(tmp_path, "0.25.0")
+    with pytest.raises(ConfigError) as err:
+        _parse({"ot-container-kit": {"install": True, "chartPath": folder, "version": "0.25.0",
+                                     "repository": "https://charts.example.com", "chart": "redis-operator"}})
+    problems = dict(err.value.problems)
+    assert "chartPath" in problems["operators.ot-container-kit.repository"]
+    assert "chartPath" in problems["operators.ot-container-kit.chart"]
+    with pytest.raises(ConfigError) as err:
+        _parse({"ot-container-kit": {"install": True, "chartPath": str(tmp_path / "absent"), "version": "0.25.0"}})
+    assert "is not a chart folder" in dict(err.value.problems)["operators.ot-container-kit.chartPath"]
+
+
+def test_stack_values_win_over_the_restricted_defaults_key_by_key():
+    merged = install._merged(install.RESTRICTED_CHART_VALUES["ot-container-kit"],
+                              {"securityContext": {"readOnlyRootFilesystem": False}, "extra": 1})
+    assert merged["securityContext"]["readOnlyRootFilesystem"] is False
+    assert merged["securityContext"]["capabilities"] == {"drop": ["ALL"]} and merged["extra"] == 1

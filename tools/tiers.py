@@ -5,6 +5,8 @@ runs alone with `./run test -m cluster` (or `-m live`, `-m "not live and not clu
     unit     everything offline: config, components under Pulumi mocks, renders, snapshots
     live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1
     cluster  every stack applied to a real control plane (e2e/cluster.py, toolchain from e2e/pins.toml)
+    engine   `pulumi up` of every Kubernetes stack with the real engine on that control plane
+             (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone)
 """
 from __future__ import annotations
 
@@ -12,19 +14,21 @@ import subprocess
 import sys
 import time
 
+# name, pytest arguments before the caller's
 TIERS = (
-    ("unit", "not live and not cluster"),
-    ("live", "live"),
-    ("cluster", "cluster"),
+    ("unit", ["-m", "not live and not cluster"]),
+    ("live", ["-m", "live"]),
+    ("cluster", ["-m", "cluster"]),
+    ("engine", ["e2e/scenarios"]),
 )
 
 
 def main(argv: list[str]) -> int:
     results = []
-    for name, marker in TIERS:
-        print(f"\n=== tier {name}: pytest -m {marker!r} {' '.join(argv)}".rstrip(), flush=True)
+    for name, args in TIERS:
+        print(f"\n=== tier {name}: pytest {' '.join(args + argv)}".rstrip(), flush=True)
         start = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", "pytest", "-m", marker, *argv])
+        code = subprocess.call([sys.executable, "-m", "pytest", *args, *argv])
         results.append((name, code, time.monotonic() - start))
         print(f"=== tier {name}: {'passed' if code == 0 else f'FAILED (pytest exit {code})'} "
               f"in {time.monotonic() - start:.0f} s", flush=True)

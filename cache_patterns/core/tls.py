@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cache_patterns.core import naming
+from cache_patterns.core import moves, naming
 from cache_patterns.core.contract import FileRef
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: "TlsSettings", stac
         metadata={"name": secret, "namespace": namespace, "labels": labels},
         spec={"secretName": secret, "issuerRef": issuer, "dnsNames": list(names), "privateKey": KEY,
               "usages": ["server auth", "client auth"]},
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moves.moved_from(parent, name)),
     )
     ca_secret = naming.ca_secret(stack, cache)
     ca: dict[str, FileRef] = {}
@@ -71,7 +71,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: "TlsSettings", stac
             spec={"secretName": ca_secret, "issuerRef": issuer,
                   "commonName": naming.ca_common_name(stack, cache, ns, f"namespace {ns}"),
                   "privateKey": KEY, "usages": ["client auth"]},
-            opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moves.moved_from(parent, name)),
         )
         ca[ns] = FileRef("secret", ca_secret)
     return Tls(server_secret=secret, ca=ca, waits=[certificate])

@@ -8,6 +8,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from cache_patterns.core import moves
 from cache_patterns.observability import dashboard, rules, scrape
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.observability.target import CacheTarget
@@ -87,7 +88,8 @@ def attach(name: str, parent: pulumi.Resource, target: CacheTarget,
     if not settings.enabled or not target.monitored:
         return None
     parts = []
-    opts = pulumi.ResourceOptions(parent=parent)
+    # The monitoring objects keep their names across a pattern switch: one resource each, moved.
+    opts = pulumi.ResourceOptions(parent=parent, aliases=moves.moved_from(parent, name))
     if target.data is not None or target.sentinel is not None:
         own = dataclasses.replace(target, client=None)
         parts.append(CacheMonitoring(f"{name}-monitoring", {"target": own, "settings": settings}, opts))

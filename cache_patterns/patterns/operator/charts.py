@@ -23,6 +23,7 @@ So with both charts released as `redis-operator`, the second install fails in th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 # operator -> (chart, repository). OT publishes `redis-operator` to this index
@@ -147,3 +148,21 @@ def clashes(installs: list[Install]) -> list[tuple[str, str]]:
                         f"creates too; Helm refuses an object another release owns: change {key}")))
                     break
     return problems
+
+
+def local_chart_version(chart_path: str) -> tuple[str | None, str | None]:
+    """The `version` a local chart folder's Chart.yaml declares (relative paths: from the project
+    directory, where the engine runs the program), or the problem that stops reading it."""
+    import yaml
+
+    chart_yaml = Path(chart_path) / "Chart.yaml"
+    try:
+        data = yaml.safe_load(chart_yaml.read_text())
+    except OSError as exc:
+        return None, f"{chart_path!r} is not a chart folder: {chart_yaml} cannot be read ({exc.strerror})"
+    except yaml.YAMLError as exc:
+        return None, f"{chart_yaml} is not YAML: {str(exc).splitlines()[0]}"
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str):
+        return None, f"{chart_yaml} declares no chart version (a `version:` string)"
+    return version, None

@@ -142,16 +142,36 @@ class OperatorInstall(StrictModel):
     chart: Annotated[str | None, Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name")] = doc(
         None, "Chart name.", "the operator's chart")
     repository: Annotated[str | None, Str(pattern=r"(https|oci)://\S+", pattern_doc="an https:// or oci:// URL")] = doc(
-        None, "Chart repository.", "the operator's repository")
+        None, "Chart repository (a mirror, for air-gapped clusters).", "the operator's repository")
+    chart_path: Annotated[str | None, Str(pattern=r"\S+", pattern_doc="a folder path")] = doc(
+        None, "A local chart folder instead of a repository (relative: to the project directory). `version` must "
+              "equal its Chart.yaml's.", "none: the chart comes from the repository")
     version: Annotated[str | None, Str(pattern=r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?",
                                        pattern_doc="a pinned chart version")] = doc(
-        None, "Chart version (required with install: true).")
+        None, "Chart version (required with install: true): what Helm fetches from the repository, or what a "
+              "chartPath folder's Chart.yaml must say.")
     values: Annotated[dict[Annotated[str, Str(pattern=r".+", pattern_doc="a key")], Annotated[Any, Anything()]],
                       Shape("map", "any value", Str(pattern=r".+", pattern_doc="a key"))] = doc(
         {}, "Extra chart values.", "none")
 
     @model_validator(mode="after")
     def _check(self) -> "OperatorInstall":
+        out = []
         if self.install and self.version is None:
-            fail([("version", "is required with install: true (pin the chart version)")])
+            out.append(("version", "is required with install: true (pin the chart version)"))
+        if self.chart_path is not None:
+            for key, value in (("chart", self.chart), ("repository", self.repository)):
+                if value is not None:
+                    out.append((key, f"is set with chartPath: a local chart is named by its folder's Chart.yaml "
+                                     f"and comes from no repository (drop {key} or chartPath)"))
+            declared, problem = charts.local_chart_version(self.chart_path)
+            if problem:
+                out.append(("chartPath", problem))
+            elif self.version is not None and declared != self.version.removeprefix("v"):
+                # Helm installs whatever the folder holds and ignores a version for a folder: the pin
+                # is checked here instead, so it still says what is installed.
+                out.append(("version", f"{self.version!r} is not the version of the chart in {self.chart_path!r}, "
+                                       f"whose Chart.yaml says {declared!r}: pin {declared!r}, or point chartPath "
+                                       f"at the folder of {self.version!r}"))
+        fail(out)
         return self

@@ -29,6 +29,7 @@ from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY,
 from cache_patterns.patterns.statefulset.network import ingress_rules
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 from cache_patterns.patterns.statefulset.tls_reload import tls_reload_container
+from cache_patterns.patterns.statefulset.volumes import CLAIM_SIZE, data_volumes, grow_claims
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
@@ -36,7 +37,7 @@ HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"m
 # Secret key of an ACL user's password (beside `password`, the default user's).
 USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
-# (explicitly named, so the old one is deleted first).
+# (explicitly named, so the old one is deleted first); the claims' size is the exception (volumes.py).
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
 
 
@@ -201,17 +202,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             containers.append(tls_reload_container(self.plan, "redis", image, mounts("redis")))
         if s.exporter:
             containers.append(exporter_container(s, self.names, "redis"))
-        data_volumes: list[dict] = []
-        claims: list[dict] = []
-        if s.volume is not None:
-            claim_spec: dict = {"accessModes": ["ReadWriteOnce"],
-                                "resources": {"requests": {"storage": sizing.format_bytes(s.volume)}}}
-            if s.storage_class:
-                claim_spec["storageClassName"] = s.storage_class
-            claims.append({"metadata": {"name": "data", "labels": labels["redis"]}, "spec": claim_spec})
-        else:
-            # No persistence: replicas still write the primary's snapshot to disk during a full sync.
-            data_volumes.append({"name": "data", "emptyDir": {"sizeLimit": sizing.format_bytes(2 * s.memory_limit)}})
+        empty_dirs, claims = data_volumes(s, labels["redis"])
 
         self.headless = k8s.core.v1.Service(
             f"{name}-headless",
@@ -230,7 +221,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate"},
             "selector": {"matchLabels": selectors["redis"]},
-            "template": pod("redis", containers, data_volumes, self.plan.termination_grace_period_s),
+            "template": pod("redis", containers, empty_dirs, self.plan.termination_grace_period_s),
         }
         if claims:
             sts_spec["volumeClaimTemplates"] = claims
@@ -240,8 +231,10 @@ class RedisStatefulSet(pulumi.ComponentResource):
             metadata={"name": sts_name, "namespace": ns, "labels": labels["redis"]},
             spec=sts_spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
+                                        ignore_changes=[CLAIM_SIZE] if claims else None,
                                         protect=production, depends_on=[self.headless, *self._tls.waits]),
         )
+        grow_claims(self, name, self.statefulset, sts_name, ns, s)
 
         # --- Sentinels (their own StatefulSet: see the README for why) ------------------------------
         sentinel_headless = k8s.core.v1.Service(
