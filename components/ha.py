@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from . import sizing
 from .config import StatefulSetCache
 from .contract import AUTH_DIR, PASSWORD_FILE
 from .redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, TlsFiles, acl_users_conf,
@@ -469,7 +468,7 @@ def plan(cache: StatefulSetCache, names: PodNames, master_name: str | None = Non
         raise ValueError(f"names count {names.servers} servers and {names.sentinels} Sentinels, the cache "
                          f"{cache.replicas + 1} and {cache.sentinels}")
     server = ReplicatedServer(
-        maxmemory=sizing.maxmemory_for_limit(cache.memory_limit, cache.maxmemory_percent),
+        maxmemory=cache.maxmemory, replica_buffer_limit=cache.pod.replica_buffer, repl_backlog=cache.pod.backlog,
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
         auth=cache.auth, tls=tls, min_replicas_to_write=cache.min_replicas_to_write,
         min_replicas_max_lag_ms=cache.min_replicas_max_lag,

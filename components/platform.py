@@ -37,7 +37,7 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     if not cfg.manage_namespaces:
         return []
     names = {a.namespace for a in cfg.apps}
-    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()):
+    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()) or monitored_in_namespace(cfg):
         names.add(cfg.namespace)
     names = sorted(names)
     return [
@@ -48,3 +48,10 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
         )
         for name in names
     ]
+
+
+def monitored_in_namespace(cfg: StackConfig) -> bool:
+    """Whether observability puts objects in the stack's namespace for a cache that has none there: the
+    rules and dashboard of the two-tier clients of an external cache."""
+    return cfg.observability.enabled and any(c.pattern == "external" and c.l1 is not None and cfg.apps_of(name)
+                                             for name, c in cfg.caches.items())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Sequence, TypedDict
+from typing import NotRequired, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,10 +18,14 @@ from . import k8s as kb
 from .config import AppConfig, StatefulSetCache, default_image
 from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
 from .naming import physical_name
+from .observability import component as monitoring, exporter as metrics, scrape
+from .observability import settings as observability_settings
+from .observability.settings import ObservabilityConfig
+from .observability.target import CacheTarget, ClientTarget, Scrape
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 EXPORTER_IMAGE = images.EXPORTER_IMAGE
-EXPORTER_PORT = 9121
+EXPORTER_PORT = metrics.PORT
 # The exporter scrapes its own pod's Redis over loopback: no DNS on the scrape path, and one target
 # URI for every pod, so its password file (a JSON map of exact target URI -> password, the only form
 # REDIS_PASSWORD_FILE takes) is one Secret key rather than a file rendered per pod at start-up.
@@ -29,7 +33,7 @@ EXPORTER_PASSWORD_KEY = "exporter-passwords.json"
 EXPORTER_PASSWORD_FILE = f"{contract.AUTH_DIR}/exporter-passwords.json"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+EXPORTER_RESOURCES = metrics.RESOURCES
 # A shell that polls a few files every few seconds and runs redis-cli or socat when they change.
 TLS_RELOAD_RESOURCES = {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
 # Secret key of an ACL user's password (beside `password`, the default user's).
@@ -56,6 +60,9 @@ class RedisStatefulSetArgs(TypedDict):
     """production protects the data workload and keeps its volumes; development has no PDBs."""
     cluster_domain: str
     """The cluster's DNS domain, for per-pod names."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
@@ -94,8 +101,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
                               for u in s.acl_users}
             extra = {user_key(user): pw for user, pw in user_passwords.items()}
             if s.exporter:
-                extra[EXPORTER_PASSWORD_KEY] = password.apply(
-                    lambda pw: json.dumps({exporter_target(s.tls.enabled): pw}))
+                # One map for both roles: the Sentinels take the same password.
+                extra[EXPORTER_PASSWORD_KEY] = password.apply(lambda pw: json.dumps(
+                    {exporter_target(s.tls.enabled, port): pw for port in (ha.REDIS_PORT, ha.SENTINEL_PORT)}))
             server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"],
                                                        extra=extra)
             for app_ns in app_namespaces:
@@ -127,8 +135,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
                     items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"}
                               for u in s.acl_users]
-                    if s.exporter:
-                        items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
+                if s.exporter and role in ("redis", "sentinel"):
+                    items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
                 vols.append({"name": contract.AUTH_VOLUME, "secret": {
                     "secretName": server_secret.name, "defaultMode": 0o440, "items": items}})
             if self._tls.server_secret is not None and role != "haproxy":
@@ -209,12 +217,12 @@ class RedisStatefulSet(pulumi.ComponentResource):
         if self.plan.tls:
             containers.append(tls_reload("redis", image))
         if s.exporter:
-            containers.append(self._exporter(s.auth))
+            containers.append(self._exporter(s.auth, "redis"))
         data_volumes: list[dict] = []
         claims: list[dict] = []
-        if s.storage is not None:
+        if s.volume is not None:
             claim_spec: dict = {"accessModes": ["ReadWriteOnce"],
-                                "resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}}
+                                "resources": {"requests": {"storage": sizing.format_bytes(s.volume)}}}
             if s.storage_class:
                 claim_spec["storageClassName"] = s.storage_class
             claims.append({"metadata": {"name": "data", "labels": labels["redis"]}, "spec": claim_spec})
@@ -274,7 +282,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
                   "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
                   "selector": {"matchLabels": selectors["sentinel"]},
-                  "template": pod("sentinel", [sentinel_container])},
+                  "template": pod("sentinel", [sentinel_container] +
+                                  ([self._exporter(s.auth, "sentinel")] if s.exporter else []))},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         depends_on=[sentinel_headless, *self._tls.waits]),
         )
@@ -328,19 +337,24 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selectors[role]}},
                     opts=child,
                 )
-        self._network_policies(name, ns, apps, labels, selectors, s)
+        obs = args.get("observability") or observability_settings.defaults()
+        self._network_policies(name, ns, apps, labels, selectors, s, obs)
+        self.monitoring = monitoring.attach(name, self, self._monitoring_target(args, selectors, apps), obs)
 
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
         self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
                                "write": self.write_service, "read": self.read_service})
 
-    def _exporter(self, auth: bool) -> dict:
-        """redis_exporter beside Redis, started as the image starts it (its ENTRYPOINT, the binary at
-        the filesystem root), configured by env. The password reaches it as REDIS_PASSWORD_FILE, the
-        JSON map the exporter reads (a Secret key), never as an env value. With TLS it verifies the
-        server certificate against the pod's own name and the CA bundle the pod currently trusts."""
+    def _exporter(self, auth: bool, role: str) -> dict:
+        """redis_exporter beside Redis (role redis) or a Sentinel (role sentinel), started as the image
+        starts it (its ENTRYPOINT, the binary at the filesystem root), configured by env. The password
+        reaches it as REDIS_PASSWORD_FILE, the JSON map the exporter reads (a Secret key), never as an
+        env value. With TLS it verifies the server certificate against the pod's own name and the CA
+        bundle the pod currently trusts."""
         tls_on = self.settings.tls.enabled
-        env = [{"name": "REDIS_ADDR", "value": exporter_target(tls_on)}]
+        port, headless = ((ha.REDIS_PORT, self.names.headless) if role == "redis"
+                          else (ha.SENTINEL_PORT, self.names.sentinel_headless))
+        env = [{"name": "REDIS_ADDR", "value": exporter_target(tls_on, port)}]
         mounts = []
         if auth:
             env.append({"name": "REDIS_PASSWORD_FILE", "value": EXPORTER_PASSWORD_FILE})
@@ -349,7 +363,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}] + env + [
                 {"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_LIVE_DIR}/ca.crt"},
                 {"name": "REDIS_EXPORTER_TLS_SERVER_NAME",
-                 "value": "$(POD_NAME)." + self.names.domain(self.names.headless)}]
+                 "value": "$(POD_NAME)." + self.names.domain(headless)}]
             mounts.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR, "readOnly": True})
         health = {"httpGet": {"path": "/health", "port": "metrics"}}
         return {
@@ -364,9 +378,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
 
     def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
-                          s: StatefulSetCache) -> None:
+                          s: StatefulSetCache, obs: ObservabilityConfig) -> None:
         """Ingress only from who needs it: the bound apps' pods (in any namespace), this cache's own
-        Redis, Sentinel and HAProxy pods, and the metrics scraper's namespace when the exporter runs."""
+        Redis, Sentinel and HAProxy pods, and the metrics scraper (the exporters' port only)."""
         own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
         app_from = kb.app_peers(apps)
 
@@ -380,7 +394,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]}],
         }
         if s.exporter:
-            rules["redis"].append({"from": [kb.namespace_peer(s.metrics_namespace)], "ports": [port(EXPORTER_PORT)]})
+            for role in ("redis", "sentinel"):
+                rules[role].append(scrape.scraper_ingress(obs.prometheus, [EXPORTER_PORT]))
         for role, ingress in rules.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{role}-ingress",
@@ -389,6 +404,22 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       "ingress": [r for r in ingress if r["from"]]},
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+    def _monitoring_target(self, args: RedisStatefulSetArgs, selectors: dict, apps: list[AppConfig]) -> CacheTarget:
+        """What the rules and dashboard are generated from: the plan this component deployed."""
+        s, names = self.settings, self.names
+        scrapes = {role: Scrape(name=f"{names.statefulset}-{role}", namespace=names.namespace,
+                                selector={"matchLabels": selectors[role]}, port=metrics.PORT_NAME, role=role)
+                   for role in ("redis", "sentinel")} if s.exporter else {}
+        return CacheTarget(
+            stack=args["stack"], cache=self.cache, pattern="statefulset", namespace=names.namespace,
+            data=scrapes.get("redis"), sentinel=scrapes.get("sentinel"), shards=1, replicas=s.replicas,
+            sentinels=s.sentinels, quorum=self.plan.sentinel.quorum, maxmemory=self.plan.server.maxmemory,
+            maxmemory_policy=s.maxmemory_policy, replication_lag_s=-(-s.min_replicas_max_lag // 1000),
+            client=ClientTarget(cache=self.cache, namespaces=tuple(sorted({a.namespace for a in apps})))
+            if s.l1 is not None else None,
+            labels=kb.labels(names.statefulset, "monitoring", names.statefulset),
+        )
 
     def _connection(self, namespace: str, user: str | None) -> CacheConnection:
         s, names = self.settings, self.names
@@ -431,6 +462,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         if self.tls_names:
             out["certificateNames"] = self.tls_names
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         if self.settings.acl_users and self.server_secret is not None:
             # Where clients outside this stack's apps find a user's password (a name, never the value).
             out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}
@@ -438,9 +471,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         return out
 
 
-def exporter_target(tls_on: bool) -> str:
-    """The Redis the exporter scrapes: its own pod's, over loopback."""
-    return f"{'rediss' if tls_on else 'redis'}://127.0.0.1:{ha.REDIS_PORT}"
+def exporter_target(tls_on: bool, port: int = ha.REDIS_PORT) -> str:
+    """What an exporter scrapes: its own pod's Redis (6379) or Sentinel (26379), over loopback."""
+    return f"{'rediss' if tls_on else 'redis'}://127.0.0.1:{port}"
 
 
 def user_key(user: str) -> str:

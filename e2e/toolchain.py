@@ -62,6 +62,8 @@ def cache_root() -> Path:
 
 def key(tool: str) -> str:
     """Hash of the tool's pin table and its recipe's source: a change to either rebuilds it."""
+    if tool not in RECIPES:   # called from tests and e2e code that never ran main()
+        _load_recipes()
     fn = RECIPES[tool]
     payload = json.dumps(pins()[tool], sort_keys=True) + inspect.getsource(sys.modules[fn.__module__])
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -184,6 +186,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # Recipes register with the importable module `e2e.toolchain`, not with this `__main__` copy.
-    from e2e.toolchain import main as _main
-    sys.exit(_main(sys.argv[1:]))
+    # Run as `python -m e2e.toolchain`, this file is `__main__`; recipes register with the module
+    # they import, `e2e.toolchain`, so main must be that module's, or it sees no recipe.
+    from e2e import toolchain
+    sys.exit(toolchain.main(sys.argv[1:]))

@@ -222,8 +222,8 @@ def test_the_staging_pods_run_what_the_images_have():
     exporter = next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter")
     assert images.of(exporter["image"]).resolve(exporter["command"][0]) == "/redis_exporter"
     # redis (command, 3 probes, preStop), tls-reload (command, probe), exporter; Sentinel (command,
-    # 2 probes); HAProxy and its tls-reload (command, probe).
-    assert checked == 5 + 2 + 1 + 3 + 1 + 2
+    # 2 probes), its exporter; HAProxy and its tls-reload (command, probe).
+    assert checked == 5 + 2 + 1 + 3 + 1 + 2 + 1
 
 
 def test_the_resolver_fails_what_the_pod_would_fail():

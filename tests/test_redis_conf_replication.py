@@ -175,6 +175,19 @@ def test_plan_quorum_min_replicas_and_tls_from_config():
     assert p.pdb_max_unavailable["sentinel"] == 1   # 5 Sentinels, quorum 4: only one may be away
 
 
+def test_plan_renders_the_planned_maxmemory_replica_buffer_and_backlog():
+    cache = cache_config(replicas=2, capacity={"keys": 200_000, "valueBytes": 1000, "writesPerSecond": 2000})
+    d = as_dict(replicated_directives(ha.plan(cache, names(cache)).server))
+    assert d["maxmemory"] == (str(cache.maxmemory),) and cache.maxmemory == cache.pod.maxmemory
+    assert d["client-output-buffer-limit"] == ("replica", str(cache.pod.replica_buffer), "0", "0")
+    assert d["repl-backlog-size"] == (str(cache.pod.backlog),)
+    # 2000 writes/s of ~1 kB for a 60 s disconnection: more than Redis's 1 MiB default backlog.
+    assert cache.pod.backlog > 1024 * 1024 and cache.pod.replica_buffer >= 16 * 1024 * 1024
+    lone = cache_config(replicas=0, capacity={"keys": 1000, "valueBytes": 10})
+    assert not {"client-output-buffer-limit", "repl-backlog-size"} & set(as_dict(
+        replicated_directives(ha.plan(lone, names(lone)).server)))
+
+
 def test_plan_refuses_names_that_do_not_match_the_cache():
     cache = cache_config(replicas=2)
     with pytest.raises(ValueError, match="names count"):

@@ -124,7 +124,8 @@ SUMMARY_KEYS = {
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         "replicationGroupId", "engine", "engineVersion", "nodeType", "numCacheClusters", "numNodeGroups",
         "replicasPerNodeGroup", "multiAzEnabled", "automaticFailoverEnabled", "transitEncryptionMode",
-        "atRestEncryptionEnabled", "kmsKeyId", "snapshotRetentionLimit", "authTokenUpdateStrategy"),
+        "atRestEncryptionEnabled", "kmsKeyId", "snapshotRetentionLimit", "authTokenUpdateStrategy",
+        "notificationTopicArn"),
     "aws:elasticache/serverlessCache:ServerlessCache": ("name", "engine", "majorEngineVersion", "cacheUsageLimits",
                                                         "snapshotRetentionLimit", "userGroupId"),
     "aws:ec2/securityGroup:SecurityGroup": ("name", "vpcId", "ingress", "egress"),
@@ -133,6 +134,9 @@ SUMMARY_KEYS = {
     "aws:elasticache/user:User": ("userName", "accessString"),
     "aws:elasticache/userGroup:UserGroup": ("userGroupId", "userIds"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "statistic", "dimensions", "comparisonOperator",
+                                               "threshold", "evaluationPeriods", "treatMissingData"),
+    "aws:sns/topic:Topic": ("name",),
     "random:index/randomPassword:RandomPassword": ("length", "special", "keepers"),
 }
 

@@ -46,6 +46,8 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "aws:elasticache/userGroup:UserGroup": ("userGroupId", "engine"),
     "aws:ec2/securityGroup:SecurityGroup": ("name", "vpcId", "description"),
     "aws:cloudwatch/logGroup:LogGroup": ("name",),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name",),
+    "aws:sns/topic:Topic": ("name", "fifoTopic"),
 }
 
 

@@ -401,7 +401,9 @@ class Cluster:
 
     def _add_redis(self, i: int, port: int) -> None:
         name = f"redis-{i}"
+        # The planner's replica buffer and backlog for 64 MiB without a workload, as a stack renders them.
         server = ReplicatedServer(maxmemory=64 * 1024 * 1024, maxmemory_policy="noeviction", port=port,
+                                  replica_buffer_limit=64 * 1024 * 1024, repl_backlog=1024 * 1024,
                                   data_dir=str(self.root / name / "data"), tls=self._tls_files(name),
                                   persistence=self.persistence,
                                   min_replicas_to_write=self.min_replicas_to_write,

@@ -135,7 +135,9 @@ def test_a_password_map_for_another_target_is_not_used(setup) -> None:
     r, cluster, net, root = setup
     env = {e["name"]: e.get("value") for e in r["exporter"]["env"]}
     secret = r["secrets"][next(v for v in r["pod"]["volumes"] if v["name"] == "cache-auth")["secret"]["secretName"]]
-    assert json.loads(secret["stringData"]["exporter-passwords.json"]) == {env["REDIS_ADDR"]: PASSWORD}
+    # One entry per exporter target: this pod's Redis, and the Sentinel pods' Sentinel.
+    assert json.loads(secret["stringData"]["exporter-passwords.json"]) == {
+        env["REDIS_ADDR"]: PASSWORD, env["REDIS_ADDR"].replace(":6379", ":26379"): PASSWORD}
     wrong = json.loads(json.dumps(r))
     wrong_secret = wrong["secrets"][secret["metadata"]["name"]]
     wrong_secret["stringData"]["exporter-passwords.json"] = json.dumps({"rediss://localhost:6379": PASSWORD})
