@@ -39,6 +39,8 @@ class Rotation:
     # TLS handshakes a verifier refused (a certificate signed by a CA it did not trust yet).
     handshake_errors: list[str] = field(default_factory=list)
     endpoint_serves_new: bool = False
+    endpoint_serial: str = ""              # serial and issuer of what a new connection to the
+    endpoint_issuer: str = ""              # write endpoint receives, as openssl reads them
     primary_before: int | None = None
     primary_after: int | None = None
 
@@ -181,7 +183,9 @@ def rotate(cluster: Cluster, material: TlsMaterial, kind: str, offsets: dict[str
                         or re.search(r"[+](s|o)down master", line)]
     result.sentinel_sdowns = sum("+sdown sentinel" in line for line in new_lines)
     try:
-        result.endpoint_serves_new = served_certificate(cluster.write_port) == want
+        served = served_certificate(cluster.write_port)
+        result.endpoint_serves_new = served == want
+        result.endpoint_serial, result.endpoint_issuer = cert_field(served, "serial"), cert_field(served, "issuer")
     except OSError:
         result.endpoint_serves_new = False
     result.primary_after = cluster.agreed_primary()

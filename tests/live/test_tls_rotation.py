@@ -74,6 +74,7 @@ def rotating(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def common_checks(r, primary: int) -> None:
     assert r.complete, f"not every member serves the new certificate: {r.served_after}"
     assert r.endpoint_serves_new, "a new connection through the write endpoint did not get the new certificate"
+    assert (r.endpoint_serial, r.endpoint_issuer) == (r.serial, r.issuer)
     assert r.failovers == [], r.failovers
     assert r.primary_before == r.primary_after == primary
     assert r.max_sentinels_down <= 1, f"{r.max_sentinels_down} Sentinels were down at once"
