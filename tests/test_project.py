@@ -88,6 +88,27 @@ def test_dependencies_are_pinned():
     assert (ROOT / "constraints.txt").exists()
 
 
+def _pinned(package: str) -> str:
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, _, version = line.split("#")[0].strip().partition("==")
+        if name.replace("_", "-").lower() == package:
+            return version
+    raise AssertionError(f"{package} is not pinned in requirements.txt")
+
+
+def test_the_engine_tier_runs_the_providers_and_engine_the_sdks_ask_for():
+    """The SDK pins decide which provider plugins `pulumi up` downloads for users; the engine tier
+    must prove those releases, not others (e2e/pins.toml, docs/engine.md)."""
+    import tomllib
+    tools = tomllib.loads((ROOT / "e2e" / "pins.toml").read_text())["tools"]
+    assert tools["pulumi-resource-kubernetes"]["release"] == _pinned("pulumi-kubernetes")
+    cli = tuple(int(p) for p in tools["pulumi"]["version"].lstrip("v").split("."))
+    assert cli >= tuple(int(p) for p in _pinned("pulumi").split(".")), "the CLI is older than the SDK"
+    for f in ("requirements.txt", "constraints.txt"):
+        text = (ROOT / f).read_text().replace("_", "-")
+        assert f"pulumi-kubernetes=={_pinned('pulumi-kubernetes')}" in text, f
+
+
 def test_every_component_has_a_module_docstring_and_typed_component_tokens():
     for path in (ROOT / "cache_patterns").rglob("*.py"):
         if path.name == "__init__.py":

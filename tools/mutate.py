@@ -144,6 +144,26 @@ MUTANTS = (
            '        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")\n',
            "        hard = f.severity == planning.FATAL\n",
            ("tests/test_capacity.py::test_an_unsafe_setting_is_an_error_outside_development",)),
+    Mutant("exporter-off-path", "the exporter runs `exec redis_exporter` in a shell: not on the image's PATH, "
+           "exit 127, a crash loop", "cache_patterns/patterns/statefulset/exporter.py",
+           '"command": list(images.of(EXPORTER_IMAGE).entrypoint), "env": env,',
+           '"command": ["sh", "-c", "exec redis_exporter"], "env": env,',
+           ("tests/test_image_commands.py::test_every_command_a_pod_runs_exists_in_its_image",
+            "tests/live/test_exporter_live.py::test_the_rendered_exporter_serves_health_and_scrapes_redis_with_auth_and_tls")),
+    Mutant("new-ca-served-at-once", "a new CA's certificate is served before the other pods trust it: "
+           "HAProxy's checks and peers refuse the handshakes", "cache_patterns/patterns/statefulset/scripts/tls.sh",
+           '            if [ "$_now" -ge "$_after" ]; then\n', "            if true; then\n",
+           ("tests/live/test_tls_scripts.py::test_a_new_ca_is_trusted_at_once_and_its_key_pair_served_only_after_the_delay",
+            "tests/live/test_tls_rotation.py::test_a_new_ca_is_trusted_everywhere_before_any_pod_serves_its_certificate")),
+    Mutant("sentinels-restart-any-time", "Sentinels restart for a new certificate outside their slots: "
+           "several may be down at once", "cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           "        my_slot || continue\n", "        true\n",
+           ("tests/live/test_tls_scripts.py::test_a_sentinel_restarts_in_its_own_slot_and_only_while_every_peer_is_healthy",),
+           count=2),
+    Mutant("redis-tls-not-reloaded", "Redis keeps serving the old certificate after a renewal",
+           "cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
+           ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
 )
 
 

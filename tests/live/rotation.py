@@ -32,11 +32,15 @@ class Rotation:
     write_errors: int = 0
     readonly_errors: int = 0               # writes the endpoint sent to a replica
     longest_write_gap: float = 0.0
+    gap_at: float | None = None            # when that gap began, from the first Secret swap
+    gap_writer: str = ""
     failovers: list[str] = field(default_factory=list)             # +switch-master / master sdown lines
     sentinel_sdowns: int = 0
     # TLS handshakes a verifier refused (a certificate signed by a CA it did not trust yet).
     handshake_errors: list[str] = field(default_factory=list)
     endpoint_serves_new: bool = False
+    endpoint_serial: str = ""              # serial and issuer of what a new connection to the
+    endpoint_issuer: str = ""              # write endpoint receives, as openssl reads them
     primary_before: int | None = None
     primary_after: int | None = None
 
@@ -97,6 +101,18 @@ def random_offsets(pods: list[str], spread_s: float, rng: random.Random, last: s
 HANDSHAKE_ERRORS = re.compile(r"unknown ca|certificate verify failed|SSL handshake failure|Layer6")
 
 
+def quiet_gap(writers: tuple[Writer, ...], seconds: float) -> float:
+    """The longest time without an acknowledged write over `seconds` with nothing happening: what
+    the machine alone costs the writers (a baseline for the gaps during a rotation)."""
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    longest = 0.0
+    for w in writers:
+        times = [t for t in w.successes if t >= t0]
+        longest = max([longest] + [b - a for a, b in zip(times, times[1:])])
+    return round(longest, 3)
+
+
 def rotate(cluster: Cluster, material: TlsMaterial, kind: str, offsets: dict[str, float],
            timeout: float, settle_after: float = 2.0, writers: tuple[Writer, ...] = ()) -> Rotation:
     """Install `material` in every pod (each at its offset), then watch until every Redis and
@@ -144,6 +160,7 @@ def rotate(cluster: Cluster, material: TlsMaterial, kind: str, offsets: dict[str
         w.start()
     t_start = time.monotonic()
     swaps = cluster.install_tls(material, offsets)
+    t_first = min(swaps.values())
     deadline = time.monotonic() + timeout
     while len(served) < len(ports) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -166,7 +183,9 @@ def rotate(cluster: Cluster, material: TlsMaterial, kind: str, offsets: dict[str
                         or re.search(r"[+](s|o)down master", line)]
     result.sentinel_sdowns = sum("+sdown sentinel" in line for line in new_lines)
     try:
-        result.endpoint_serves_new = served_certificate(cluster.write_port) == want
+        served = served_certificate(cluster.write_port)
+        result.endpoint_serves_new = served == want
+        result.endpoint_serial, result.endpoint_issuer = cert_field(served, "serial"), cert_field(served, "issuer")
     except OSError:
         result.endpoint_serves_new = False
     result.primary_after = cluster.agreed_primary()
@@ -177,8 +196,9 @@ def rotate(cluster: Cluster, material: TlsMaterial, kind: str, offsets: dict[str
         result.write_errors += len(w.error_times) - errors_before[w]
         result.readonly_errors += sum("READONLY" in e for e in w.errors[errors_before[w]:])
         times = [t for t in w.successes if t >= t_start]
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        result.longest_write_gap = max(result.longest_write_gap, round(max(gaps, default=0.0), 3))
+        for a, b in zip(times, times[1:]):
+            if b - a > result.longest_write_gap:
+                result.longest_write_gap, result.gap_at, result.gap_writer = round(b - a, 3), round(a - t_first, 2), w.prefix
         if primary is not None:
             with cluster.redis(primary, timeout=5) as r:
                 result.writes_lost += len(missing_keys(r, acked))

@@ -24,6 +24,7 @@ import redis
 from . import engines
 from .cluster import PASSWORD, Cluster, Writer, make_tls, missing_keys, new_root, require_binaries, wait_until
 from .rotation import random_offsets, rotate
+from .test_statefulset_ha import endpoint_port
 
 pytestmark = pytest.mark.live
 SPREAD_S = 2.0          # when the pods' kubelets bring an update, within this many seconds
@@ -52,11 +53,13 @@ def rotating(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         assert "handed over to" in cluster.run_script("redis-0", "redis-prestop.sh").stderr
         primary = cluster.settle(timeout=60)
         assert primary != 0
+        wait_until("the write endpoint on the new primary", lambda: endpoint_port(cluster) == cluster.redis_ports[primary],
+                   30)
         # One client on a long-lived connection, one opening a new connection for every write.
         writers = (Writer(lambda: cluster.endpoint(0.5), "rot"), Writer(lambda: cluster.endpoint(0.5), "rot-new", fresh=True))
         for w in writers:
             w.start()
-        wait_until("writes through the endpoint", lambda: all(len(w.acked) >= 50 for w in writers), 15)
+        wait_until("writes through the endpoint", lambda: all(len(w.acked) >= 50 for w in writers), 30)
         yield cluster, writers, first, ca_dir, primary
     finally:
         for w in writers:
@@ -71,6 +74,7 @@ def rotating(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def common_checks(r, primary: int) -> None:
     assert r.complete, f"not every member serves the new certificate: {r.served_after}"
     assert r.endpoint_serves_new, "a new connection through the write endpoint did not get the new certificate"
+    assert (r.endpoint_serial, r.endpoint_issuer) == (r.serial, r.issuer)
     assert r.failovers == [], r.failovers
     assert r.primary_before == r.primary_after == primary
     assert r.max_sentinels_down <= 1, f"{r.max_sentinels_down} Sentinels were down at once"
