@@ -16,7 +16,6 @@ from . import contract, ha, passwords, sizing, tls
 from . import k8s as kb
 from .config import AppConfig, StatefulSetCache, default_image
 from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
-from .naming import physical_name
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
@@ -59,10 +58,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         s, ns, apps = args["settings"], args["namespace"], list(args["apps"])
         production = args["environment"] == "production"
         budgets = args["environment"] != "development"
-        sts_name = physical_name(args["stack"], args["cache"], max_len=43, what="StatefulSet")
-        self.names = ha.PodNames(statefulset=sts_name, namespace=ns, servers=s.replicas + 1, sentinels=s.sentinels,
-                                 cluster_domain=args["cluster_domain"])
-        self.plan = ha.plan(s, self.names)
+        self.plan = ha.stack_plan(args["stack"], args["cache"], s, ns, args["cluster_domain"])
+        self.names = self.plan.names
+        sts_name = self.names.statefulset
         self.settings, self.cache = s, args["cache"]
         self.write_service, self.read_service = sts_name, f"{sts_name}-read"
         app_namespaces = sorted({a.namespace for a in apps})

@@ -25,6 +25,8 @@ from redis.retry import Retry
 from components import ha
 from components.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, sentinel_conf
 
+from .netns import PodNetwork
+
 UID = 10001
 PASSWORD = "Lv3sT0nly8PasswordForLiveTests0x4d2Zq9"
 # ACL users a cluster may be given: (name, rules). Their passwords are `user_password(name)`.
@@ -103,8 +105,8 @@ class TlsMaterial:
     key: Path
 
 
-def make_tls(directory: Path) -> TlsMaterial:
-    """A throw-away CA and one server certificate for 127.0.0.1, as cert-manager would issue."""
+def make_tls(directory: Path, ips: tuple[str, ...] = ()) -> TlsMaterial:
+    """A throw-away CA and one server certificate for 127.0.0.1 (and `ips`), as cert-manager would issue."""
     directory.mkdir(parents=True, exist_ok=True)
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
@@ -112,10 +114,48 @@ def make_tls(directory: Path) -> TlsMaterial:
         "-subj", "/CN=cache-patterns live test CA")
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr",
         "-subj", "/CN=cache-patterns live test")
-    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    sans = ",".join(f"IP:{ip}" for ip in ("127.0.0.1", *ips))
+    (directory / "ext.cnf").write_text(f"subjectAltName={sans},DNS:localhost\n")
     run("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
         "-out", "tls.crt", "-days", "2", "-extfile", "ext.cnf")
     return TlsMaterial(ca=directory / "ca.crt", cert=directory / "tls.crt", key=directory / "tls.key")
+
+
+def stack_plan(stack: str, cache: str) -> ha.HaPlan:
+    """The plan `pulumi up` deploys for `cache` of `stack`: its stack file parsed as the Pulumi engine
+    passes it, and the names the StatefulSet component gives it (ha.stack_plan). Its ConfigMaps are
+    `plan.files(role)`: tests/test_live_plan.py checks they equal the rendered stack's."""
+    from components import config
+    from tools import harness
+
+    flat, _ = harness.engine_config(harness.load_stack_config(stack), harness.secure_placeholder)
+    cfg = config.parse(config.decode(flat, stack), stack)
+    settings = cfg.caches[cache]
+    if settings.pattern != "statefulset":
+        raise ValueError(f"{stack}: cache {cache} is a {settings.pattern} cache, not a statefulset one")
+    return ha.stack_plan(stack, cache, settings, cfg.namespace, cfg.cluster_domain)
+
+
+def settings_plan(*, servers: int, sentinels: int, down_after_ms: int, failover_timeout_ms: int,
+                  min_replicas_to_write: int, min_replicas_max_lag_ms: int, persistence: str, tls: bool,
+                  failover_wait_s: int, acl_users: tuple[tuple[str, str], ...]) -> ha.HaPlan:
+    """A plan made from the live tests' own settings (short timings, small memory), with pod addresses
+    that Cluster replaces by local ones like any stack's plan."""
+    names = ha.PodNames(statefulset=MASTER, namespace="live", servers=servers, sentinels=sentinels)
+    topology = ha.Topology(master_name=MASTER, servers=names.server_addresses(), sentinels=names.sentinel_addresses())
+    tls_files = TlsFiles() if tls else None
+    return ha.HaPlan(
+        names=names,
+        server=ReplicatedServer(maxmemory=64 * 1024 * 1024, maxmemory_policy="noeviction", persistence=persistence,
+                                tls=tls_files, min_replicas_to_write=min_replicas_to_write,
+                                min_replicas_max_lag_ms=min_replicas_max_lag_ms, acl_users=acl_users),
+        sentinel=SentinelSettings(master_name=MASTER, initial_primary=str(topology.servers[0]),
+                                  quorum=topology.majority, down_after_ms=down_after_ms,
+                                  failover_timeout_ms=failover_timeout_ms, tls=tls_files),
+        scripts=ha.ScriptSettings(topology=topology, discovery_timeout_s=30, sentinel_discovery_timeout_s=5,
+                                  failover_wait_s=failover_wait_s, prestop_timeout_s=20),
+        endpoint=ha.Endpoint(topology=topology, tls_ca_file=tls_files.ca_file if tls_files else None),
+    )
 
 
 @dataclass
@@ -150,9 +190,23 @@ class Member:
         return self.proc is not None and self.proc.poll() is None
 
 
+@dataclass(frozen=True)
+class EndpointAddresses:
+    write: ha.Address
+    read: ha.Address
+    health: ha.Address
+
+
 @dataclass
 class Cluster:
-    """`servers` Redis + `sentinels` Sentinels + one HAProxy, laid out under `root`."""
+    """Redis servers, Sentinels and HAProxy endpoints, laid out under `root` as their pods lay them out,
+    running `plan`: a stack's plan (`stack_plan`: every setting as deployed) or, by default, one made
+    from the settings below (`settings_plan`). Only addresses, ports and file paths are replaced by
+    local ones (`localized()` names exactly what changes).
+
+    Without `network` every member listens on 127.0.0.1 with a port of its own; with a PodNetwork each
+    member is a pod: a network namespace with its own address on a node (member i of each kind on node
+    i % nodes), listening on the plan's own ports and bind addresses."""
 
     root: Path
     servers: int = 3
@@ -166,17 +220,23 @@ class Cluster:
     busybox: bool = False
     failover_wait_s: int = 30
     acl_users: tuple[tuple[str, str], ...] = ()
+    plan: ha.HaPlan | None = None
+    network: PodNetwork | None = None
+    nodes: int = 3
+    haproxies: int = 1
     members: dict[str, Member] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ports = free_ports(self.servers + self.sentinels + 3)
-        self.redis_ports = ports[:self.servers]
-        self.sentinel_ports = ports[self.servers:self.servers + self.sentinels]
-        self.write_port, self.read_port, self.health_port = ports[-3:]
-        self.topology = ha.Topology(
-            master_name=MASTER,
-            servers=tuple(ha.Address("127.0.0.1", p) for p in self.redis_ports),
-            sentinels=tuple(ha.Address("127.0.0.1", p) for p in self.sentinel_ports))
+        if self.plan is None:
+            self.plan = settings_plan(
+                servers=self.servers, sentinels=self.sentinels, down_after_ms=self.down_after_ms,
+                failover_timeout_ms=self.failover_timeout_ms, min_replicas_to_write=self.min_replicas_to_write,
+                min_replicas_max_lag_ms=self.min_replicas_max_lag_ms, persistence=self.persistence,
+                tls=self.tls is not None, failover_wait_s=self.failover_wait_s, acl_users=self.acl_users)
+        plan = self.plan
+        self.servers, self.sentinels = len(plan.topology.servers), len(plan.topology.sentinels)
+        self.master = plan.topology.master_name
+        self._place()
         self.root.chmod(0o755)
         self.bin = self._bin_dir()
         secrets = self.root / "secrets"
@@ -187,11 +247,13 @@ class Cluster:
         # The Secret's user-<name> keys, as the Redis pods mount them: one file per user.
         users_dir = secrets / ha.ACL_PASSWORD_SUBDIR
         users_dir.mkdir()
-        for name, _ in self.acl_users:
+        for name, _ in plan.server.acl_users:
             (users_dir / name).write_text(user_password(name))
             self._own(users_dir / name, 0o440, owner=False)
         self.tls_files: TlsFiles | None = None
-        if self.tls is not None:
+        if plan.server.tls is not None:
+            if self.tls is None:
+                self.tls = make_tls(self.root / "ca", tuple(sorted({a.host for a in self.redis_addrs + self.sentinel_addrs})))
             tls_dir = self.root / "tls-server"
             tls_dir.mkdir()
             for src, name in ((self.tls.ca, "ca.crt"), (self.tls.cert, "tls.crt"), (self.tls.key, "tls.key")):
@@ -199,18 +261,71 @@ class Cluster:
                 self._own(tls_dir / name, 0o440, owner=False)
             self.tls_files = TlsFiles(cert_file=str(tls_dir / "tls.crt"), key_file=str(tls_dir / "tls.key"),
                                       ca_file=str(tls_dir / "ca.crt"))
-        self.scripts = ha.ScriptSettings(
-            topology=self.topology, password_file=str(self.password_file),
+        self.topology = ha.Topology(master_name=self.master, servers=tuple(self.redis_addrs),
+                                    sentinels=tuple(self.sentinel_addrs))
+        self.scripts = replace(
+            plan.scripts, topology=self.topology, password_file=str(self.password_file) if plan.server.auth else None,
             tls_ca_file=self.tls_files.ca_file if self.tls_files else None,
-            discovery_timeout_s=30, sentinel_discovery_timeout_s=5, failover_wait_s=self.failover_wait_s,
-            prestop_timeout_s=20, acl_password_dir=str(users_dir) if self.acl_users else None)
-        for i, port in enumerate(self.redis_ports):
-            self._add_redis(i, port)
-        for i, port in enumerate(self.sentinel_ports):
-            self._add_sentinel(i, port)
-        self._add_haproxy()
+            acl_password_dir=str(users_dir) if plan.server.acl_users else None)
+        for i in range(self.servers):
+            self._add_redis(i)
+        for i in range(self.sentinels):
+            self._add_sentinel(i)
+        for j in range(self.haproxies):
+            self._add_haproxy(j)
 
     # -- layout -----------------------------------------------------------------------------
+
+    def _place(self) -> None:
+        """Addresses: 127.0.0.1 and free ports, or a pod per member with the plan's ports."""
+        plan = self.plan
+        assert plan is not None
+        self.haproxy_names = ["haproxy"] + [f"haproxy-{j}" for j in range(1, self.haproxies)]
+        if self.network is None:
+            ports = free_ports(self.servers + self.sentinels + 3 * self.haproxies)
+            local = [ha.Address("127.0.0.1", p) for p in ports]
+            self.redis_addrs = local[:self.servers]
+            self.sentinel_addrs = local[self.servers:self.servers + self.sentinels]
+            rest = local[self.servers + self.sentinels:]
+            self.endpoints = [EndpointAddresses(*rest[3 * j:3 * j + 3]) for j in range(self.haproxies)]
+            return
+        net = self.network
+        def pod(name: str, i: int) -> str:
+            return net.add(name, i % self.nodes).ip
+        self.redis_addrs = [ha.Address(pod(f"redis-{i}", i), plan.server.port) for i in range(self.servers)]
+        self.sentinel_addrs = [ha.Address(pod(f"sentinel-{i}", i), plan.sentinel.port) for i in range(self.sentinels)]
+        e = plan.endpoint
+        self.endpoints = []
+        for j, name in enumerate(self.haproxy_names):
+            ip = pod(name, j)
+            self.endpoints.append(EndpointAddresses(ha.Address(ip, e.write_port), ha.Address(ip, e.read_port),
+                                                    ha.Address(ip, e.health_port)))
+
+    @property
+    def redis_ports(self) -> list[int]:
+        return [a.port for a in self.redis_addrs]
+
+    @property
+    def sentinel_ports(self) -> list[int]:
+        return [a.port for a in self.sentinel_addrs]
+
+    @property
+    def write_port(self) -> int:
+        return self.endpoints[0].write.port
+
+    @property
+    def read_port(self) -> int:
+        return self.endpoints[0].read.port
+
+    @property
+    def health_port(self) -> int:
+        return self.endpoints[0].health.port
+
+    def node_of(self, name: str) -> int | None:
+        return self.network.pods[name].node if self.network is not None else None
+
+    def _bind(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        return ("127.0.0.1",) if self.network is None else default
 
     def _bin_dir(self) -> str:
         """PATH for the scripts: with busybox, only busybox applets and the Redis binaries (what an
@@ -239,13 +354,13 @@ class Cluster:
             os.chown(path, UID if owner else 0, UID)
         path.chmod(mode)
 
-    def _member(self, name: str, port: int, files: dict[str, str],
+    def _member(self, name: str, port: int, files: Callable[[Member], dict[str, str]],
                 env: Callable[[ha.ScriptSettings], dict[str, str]], script: str) -> Member:
         """A pod's container: its ConfigMap as a read-only dir, its volumes, and the env the
         component would give it (with this member's directories in place of the pod paths)."""
         m = Member(name=name, port=port, root=self.root / name, env={}, script=script)
         m.conf.mkdir(parents=True)
-        for fname, text in files.items():
+        for fname, text in files(m).items():
             (m.conf / fname).write_text(text)
             (m.conf / fname).chmod(0o444)
         m.conf.chmod(0o555)
@@ -257,51 +372,66 @@ class Cluster:
         self.members[name] = m
         return m
 
-    def _add_redis(self, i: int, port: int) -> None:
-        server = ReplicatedServer(maxmemory=64 * 1024 * 1024, maxmemory_policy="noeviction", port=port,
-                                  data_dir=str(self.root / f"redis-{i}" / "data"), tls=self.tls_files,
-                                  persistence=self.persistence,
-                                  min_replicas_to_write=self.min_replicas_to_write,
-                                  min_replicas_max_lag_ms=self.min_replicas_max_lag_ms, bind=("127.0.0.1",),
-                                  acl_users=self.acl_users)
-        files = ha.server_files(server)
-        self._member(f"redis-{i}", port, files,
-                     lambda s: s.env(f"127.0.0.1:{port}") | {"POD_NAME": f"live-cache-{i}"}, "redis-start.sh")
+    def localized(self, role: ha.Role, m: Member) -> object:
+        """The plan's settings of one member with local addresses, ports and paths: the only fields
+        that differ from the plan (tests/test_live_plan.py holds this list)."""
+        plan = self.plan
+        assert plan is not None
+        if role == "redis":
+            i = int(m.name.rsplit("-", 1)[1])
+            return replace(plan.server, port=self.redis_addrs[i].port, data_dir=str(m.data), tls=self.tls_files,
+                           bind=self._bind(plan.server.bind))
+        if role == "sentinel":
+            i = int(m.name.rsplit("-", 1)[1])
+            return replace(plan.sentinel, port=self.sentinel_addrs[i].port, initial_primary=str(self.redis_addrs[0]),
+                           work_dir=str(m.run_dir), tls=self.tls_files, bind=self._bind(plan.sentinel.bind))
+        j = self.haproxy_names.index(m.name)
+        e = self.endpoints[j]
+        return replace(plan.endpoint, topology=self.topology, tls_ca_file=self.tls_files.ca_file if self.tls_files else None,
+                       bind="127.0.0.1" if self.network is None else plan.endpoint.bind, write_port=e.write.port,
+                       read_port=e.read.port, health_port=e.health.port, conf_dir=str(m.conf))
 
-    def _add_sentinel(self, i: int, port: int) -> None:
-        settings = SentinelSettings(master_name=MASTER, initial_primary=str(self.topology.servers[0]),
-                                    quorum=self.topology.majority, port=port,
-                                    work_dir=str(self.root / f"sentinel-{i}" / "run"),
-                                    down_after_ms=self.down_after_ms, failover_timeout_ms=self.failover_timeout_ms,
-                                    tls=self.tls_files, bind=("127.0.0.1",))
-        files = {"sentinel.conf": sentinel_conf(settings)} | {s: ha.script(s) for s in ha.FILES_BY_ROLE["sentinel"] if s.endswith(".sh")}
-        self._member(f"sentinel-{i}", port, files,
-                     lambda s: s.sentinel_env(f"127.0.0.1:{port}") | {"POD_NAME": f"live-cache-sentinel-{i}"},
+    def _add_redis(self, i: int) -> None:
+        addr = self.redis_addrs[i]
+        def files(m: Member) -> dict[str, str]:
+            return ha.server_files(self.localized("redis", m))  # type: ignore[arg-type]
+        self._member(f"redis-{i}", addr.port, files,
+                     lambda s: s.env(str(addr)) | {"POD_NAME": f"{self.plan.names.statefulset}-{i}"},  # type: ignore[union-attr]
+                     "redis-start.sh")
+
+    def _add_sentinel(self, i: int) -> None:
+        addr = self.sentinel_addrs[i]
+        def files(m: Member) -> dict[str, str]:
+            conf = sentinel_conf(self.localized("sentinel", m))  # type: ignore[arg-type]
+            return {"sentinel.conf": conf} | {s: ha.script(s) for s in ha.FILES_BY_ROLE["sentinel"] if s.endswith(".sh")}
+        self._member(f"sentinel-{i}", addr.port, files,
+                     lambda s: s.sentinel_env(str(addr)) | {"POD_NAME": f"{self.plan.names.sentinel_statefulset}-{i}"},  # type: ignore[union-attr]
                      "sentinel-start.sh")
 
-    def _add_haproxy(self) -> None:
-        endpoint = ha.Endpoint(topology=self.topology, tls_ca_file=self.tls_files.ca_file if self.tls_files else None,
-                               bind="127.0.0.1", write_port=self.write_port, read_port=self.read_port,
-                               health_port=self.health_port, check_interval_ms=500)
-        files = {"haproxy.cfg": ha.haproxy_cfg(endpoint), "haproxy-start.sh": ha.script("haproxy-start.sh")}
-        self._member("haproxy", self.write_port, files,
-                     lambda s: {"CONF_DIR": s.conf_dir, "PASSWORD_FILE": str(self.password_file),
-                                "HAPROXY": which("haproxy") or "haproxy"}, "haproxy-start.sh")
+    def _add_haproxy(self, j: int) -> None:
+        def files(m: Member) -> dict[str, str]:
+            cfg = ha.haproxy_cfg(self.localized("haproxy", m))  # type: ignore[arg-type]
+            return {"haproxy.cfg": cfg} | {s: ha.script(s) for s in ha.FILES_BY_ROLE["haproxy"] if s != "haproxy.cfg"}
+        env = {"PASSWORD_FILE": str(self.password_file)} if self.plan.server.auth else {}  # type: ignore[union-attr]
+        self._member(self.haproxy_names[j], self.endpoints[j].write.port, files,
+                     lambda s: {"CONF_DIR": s.conf_dir, "HAPROXY": which("haproxy") or "haproxy"} | env,
+                     "haproxy-start.sh")
 
     # -- processes --------------------------------------------------------------------------
 
     def _shell(self) -> list[str]:
         return [f"{self.bin}/sh"] if self.busybox else ["/bin/sh"]
 
-    def _prefix(self) -> list[str]:
+    def _prefix(self, name: str) -> list[str]:
+        out = self.network.prefix(name) if self.network is not None else []
         if self._as_root():
-            return [which("setpriv") or "setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", "--inh-caps=-all"]
-        return []
+            out += [which("setpriv") or "setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", "--inh-caps=-all"]
+        return out
 
     def run_script(self, name: str, script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        """Run a script of a member to completion (preStop, probes) as the pod's user."""
+        """Run a script of a member to completion (preStop, probes) as the pod's user, in its pod."""
         m = self.members[name]
-        return subprocess.run([*self._prefix(), *self._shell(), str(m.conf / script), *args], env=m.env,
+        return subprocess.run([*self._prefix(name), *self._shell(), str(m.conf / script), *args], env=m.env,
                               cwd=m.data, capture_output=True, text=True, timeout=timeout)
 
     def start(self, name: str) -> Member:
@@ -310,7 +440,7 @@ class Cluster:
         log = open(m.log, "a")
         log.write(f"---- start {m.starts + 1} at {time.time():.3f}\n")
         log.flush()
-        m.proc = subprocess.Popen([*self._prefix(), *self._shell(), str(m.conf / m.script)], env=m.env,
+        m.proc = subprocess.Popen([*self._prefix(name), *self._shell(), str(m.conf / m.script)], env=m.env,
                                   cwd=m.data, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         m.starts += 1
@@ -354,27 +484,33 @@ class Cluster:
 
     # -- clients ----------------------------------------------------------------------------
 
-    def client(self, port: int, timeout: float = 1.0, user: str | None = None,
+    def client(self, target: int | ha.Address, timeout: float = 1.0, user: str | None = None,
                password: str | None = None) -> redis.Redis:
-        """A client of one port, as the default user or as ACL user `user` (with its password unless
-        `password` is given)."""
+        """A client of one port of 127.0.0.1 or of one address, as the default user or as ACL user
+        `user` (with its password unless `password` is given)."""
+        addr = target if isinstance(target, ha.Address) else ha.Address("127.0.0.1", target)
         kwargs: dict = {}
         if self.tls_files is not None:
             kwargs = {"ssl": True, "ssl_ca_certs": self.tls_files.ca_file, "ssl_check_hostname": False}
         if password is None:
             password = PASSWORD if user is None else user_password(user)
-        return redis.Redis(host="127.0.0.1", port=port, username=user, password=password, socket_timeout=timeout,
+        return redis.Redis(host=addr.host, port=addr.port, username=user, password=password, socket_timeout=timeout,
                            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
                            **kwargs)
 
     def redis(self, i: int, timeout: float = 1.0) -> redis.Redis:
-        return self.client(self.redis_ports[i], timeout)
+        return self.client(self.redis_addrs[i], timeout)
 
     def sentinel(self, i: int, timeout: float = 1.0) -> redis.Redis:
-        return self.client(self.sentinel_ports[i], timeout)
+        return self.client(self.sentinel_addrs[i], timeout)
 
-    def endpoint(self, timeout: float = 1.0, read: bool = False) -> redis.Redis:
-        return self.client(self.read_port if read else self.write_port, timeout)
+    def endpoint(self, timeout: float = 1.0, read: bool = False, j: int = 0) -> redis.Redis:
+        e = self.endpoints[j]
+        return self.client(e.read if read else e.write, timeout)
+
+    def server_index(self, address: str) -> int:
+        """The index of the server at "host:port"."""
+        return [str(a) for a in self.redis_addrs].index(address)
 
     def role(self, i: int) -> str | None:
         try:
@@ -387,12 +523,12 @@ class Cluster:
         return [i for i in range(self.servers) if self.role(i) == "master"]
 
     def sentinel_views(self) -> list[str | None]:
-        """The primary each Sentinel names ("127.0.0.1:port"), None where one does not answer."""
+        """The primary each Sentinel names ("host:port"), None where one does not answer."""
         out: list[str | None] = []
         for i in range(self.sentinels):
             try:
                 with self.sentinel(i, 0.5) as s:
-                    host, port = s.execute_command("SENTINEL", "get-master-addr-by-name", MASTER)
+                    host, port = s.execute_command("SENTINEL", "get-master-addr-by-name", self.master)
                     out.append(f"{host}:{port}")
             except (redis.RedisError, OSError, TypeError, ValueError):
                 out.append(None)
@@ -403,8 +539,7 @@ class Cluster:
         views = set(self.sentinel_views())
         if len(views) != 1 or None in views:
             return None
-        port = int(next(iter(views)).rsplit(":", 1)[1])  # type: ignore[union-attr]
-        i = self.redis_ports.index(port)
+        i = self.server_index(next(iter(views)))  # type: ignore[arg-type]
         return i if self.role(i) == "master" else None
 
     def settled(self) -> int | None:
@@ -416,11 +551,11 @@ class Cluster:
             return None
         for i in range(self.sentinels):
             with self.sentinel(i, 0.5) as s:
-                state = _pairs(s.execute_command("SENTINEL", "MASTER", MASTER))
+                state = _pairs(s.execute_command("SENTINEL", "MASTER", self.master))
                 if state["flags"] != "master" or int(state["num-slaves"]) != self.servers - 1 \
                         or int(state["num-other-sentinels"]) != self.sentinels - 1:
                     return None
-                for replica in s.execute_command("SENTINEL", "REPLICAS", MASTER):
+                for replica in s.execute_command("SENTINEL", "REPLICAS", self.master):
                     if _pairs(replica)["flags"] != "slave":
                         return None
         for i in range(self.servers):
@@ -440,9 +575,11 @@ class Cluster:
 
     def wait_ready(self, name: str, timeout: float = 30) -> None:
         m = self.members[name]
+        addr = next((a for a in self.redis_addrs + self.sentinel_addrs + [e.write for e in self.endpoints]
+                     if a.port == m.port and (self.network is None or a.host == self.network.ip(name))), None)
         def answers() -> bool:
             assert m.running(), f"{name} exited; log:\n{self.logs(name)}"
-            with self.client(m.port, 0.5) as c:
+            with self.client(addr or m.port, 0.5) as c:
                 return bool(c.ping())
         wait_until(f"{name} to answer PING", answers, timeout)
 
@@ -471,20 +608,26 @@ def _pairs(flat: list) -> dict[str, str]:
 
 
 class Writer(threading.Thread):
-    """Writes numbered keys as fast as it can, each followed by WAIT 1 (one replica has it), and
-    records which were acknowledged by at least one replica. Reconnects after errors, so it can
-    measure the first successful write after a fault."""
+    """Writes numbered keys as fast as it can and records which were acknowledged: each SET followed
+    by WAIT <wait_replicas> (acknowledged once that many replicas have it), or with wait_replicas=0
+    the SET's own OK (what most clients take as "written"). Reconnects after errors, so it can measure
+    the first successful write after a fault. `enter` runs first in the writer's thread (e.g.
+    PodNetwork.enter: the writer is then a client in that pod)."""
 
-    def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500) -> None:
+    def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500,
+                 enter: Callable[[], None] | None = None, wait_replicas: int = 1) -> None:
         super().__init__(daemon=True)
         self.connect, self.prefix, self.wait_ms = connect, prefix, wait_ms
+        self.enter, self.wait_replicas = enter, wait_replicas
         self.acked: list[str] = []
-        self.successes: list[float] = []   # monotonic times of acknowledged writes
+        self.successes: list[float] = []   # monotonic times of acknowledged writes, parallel to `acked`
         self.error_times: list[float] = []
         self.halt = threading.Event()
         self.n = 0
 
     def run(self) -> None:
+        if self.enter is not None:
+            self.enter()
         client: redis.Redis | None = None
         while not self.halt.is_set():
             key = f"{self.prefix}:{self.n}"
@@ -493,7 +636,8 @@ class Writer(threading.Thread):
                 if client is None:
                     client = self.connect()
                 client.set(key, "v")
-                if int(client.execute_command("WAIT", 1, self.wait_ms)) >= 1:
+                if self.wait_replicas == 0 or \
+                        int(client.execute_command("WAIT", self.wait_replicas, self.wait_ms)) >= self.wait_replicas:
                     self.acked.append(key)
                     self.successes.append(time.monotonic())
             except (redis.RedisError, OSError):
@@ -504,6 +648,12 @@ class Writer(threading.Thread):
                 time.sleep(0.02)
         if client is not None:
             client.close()
+
+    def longest_gap(self, start: float, end: float) -> tuple[float, float]:
+        """The longest time without an acknowledged write within [start, end], and when it began."""
+        times = [start] + [s for s in self.successes if start < s < end] + [end]
+        gap, at = max((b - a, a) for a, b in zip(times, times[1:]))
+        return gap, at
 
     def recovered_after(self, t: float) -> float | None:
         """When writes worked again after a fault at `t`: the first acknowledged write after the
