@@ -5,6 +5,7 @@ benchmarks/failover.py, so both measure exactly what a pod runs.
 """
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import signal
@@ -121,14 +122,23 @@ def make_tls(directory: Path, ips: tuple[str, ...] = ()) -> TlsMaterial:
     return TlsMaterial(ca=directory / "ca.crt", cert=directory / "tls.crt", key=directory / "tls.key")
 
 
-def stack_plan(stack: str, cache: str) -> ha.HaPlan:
+def stack_plan(stack: str, cache: str, changes: dict | None = None) -> ha.HaPlan:
     """The plan `pulumi up` deploys for `cache` of `stack`: its stack file parsed as the Pulumi engine
     passes it, and the names the StatefulSet component gives it (ha.stack_plan). Its ConfigMaps are
-    `plan.files(role)`: tests/test_live_plan.py checks they equal the rendered stack's."""
+    `plan.files(role)`: tests/test_live_plan.py checks they equal the rendered stack's. `changes` edit
+    the cache's keys in the stack file first (a value None removes the key): a variant of the stack
+    that differs exactly there."""
     from components import config
     from tools import harness
 
-    flat, _ = harness.engine_config(harness.load_stack_config(stack), harness.secure_placeholder)
+    values = copy.deepcopy(harness.load_stack_config(stack))
+    entry = values[f"{config.NAMESPACE}:caches"][cache]
+    for key, value in (changes or {}).items():
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    flat, _ = harness.engine_config(values, harness.secure_placeholder)
     cfg = config.parse(config.decode(flat, stack), stack)
     settings = cfg.caches[cache]
     if settings.pattern != "statefulset":
