@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 
@@ -23,19 +24,21 @@ CLONE_NEWNET = 0x40000000
 GATEWAY = "169.254.1.1"
 # Rule priorities of the partition: below the kernel's `from all lookup main` (32766).
 RULE_PRIORITY = 1000
+# By path: the pods' processes run with a PATH of their own (busybox applets only, as in the images).
+IP = shutil.which("ip") or "/usr/sbin/ip"
 
 
 def available() -> str | None:
     """None if pod networks can be made here, else why not."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    if subprocess.run(["ip", "-V"], capture_output=True).returncode != 0:
+    if not os.path.exists(IP):
         return "iproute2 (ip) is not installed"
     return None
 
 
 def _ip(*args: str, ns: str | None = None) -> None:
-    cmd = ["ip", "-n", ns, *args] if ns else ["ip", *args]
+    cmd = [IP, "-n", ns, *args] if ns else [IP, *args]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
@@ -43,7 +46,7 @@ def _ip(*args: str, ns: str | None = None) -> None:
 
 def _free_block() -> int:
     """A second octet b such that 10.b.0.0/16 overlaps no route of the root namespace."""
-    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    routes = subprocess.run([IP, "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
     used = []
     for line in routes.splitlines():
         word = line.split()[0] if line.split() else ""
@@ -81,12 +84,12 @@ class PodNetwork:
         self._per_node: dict[int, int] = {}
         self._isolated: list[tuple[str, str]] = []
         self._libc = ctypes.CDLL(None, use_errno=True)
-        subprocess.run(["ip", "netns", "add", self.router], check=True)
+        subprocess.run([IP, "netns", "add", self.router], check=True)
         try:
             r = self.router
             _ip("link", "set", "lo", "up", ns=r)
             _ip("addr", "add", f"{GATEWAY}/32", "dev", "lo", ns=r)
-            subprocess.run(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+            subprocess.run([IP, "netns", "exec", r, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"], check=True)
             host, peer = f"{self.tag}h", f"{self.tag}hr"
             _ip("link", "add", host, "type", "veth", "peer", "name", peer, "netns", r)
             _ip("addr", "add", f"10.{self.block}.255.1/30", "dev", host)
@@ -105,7 +108,7 @@ class PodNetwork:
         self._per_node[node] = n
         pod = Pod(name=name, namespace=f"{self.tag}-{name}", node=node, ip=f"10.{self.block}.{node}.{n}")
         link = f"{self.tag}p{len(self.pods)}"
-        subprocess.run(["ip", "netns", "add", pod.namespace], check=True)
+        subprocess.run([IP, "netns", "add", pod.namespace], check=True)
         self.pods[name] = pod
         ns = pod.namespace
         _ip("link", "set", "lo", "up", ns=ns)
@@ -123,7 +126,7 @@ class PodNetwork:
 
     def prefix(self, name: str) -> list[str]:
         """Command prefix that runs a program inside the pod's namespace."""
-        return ["ip", "netns", "exec", self.pods[name].namespace]
+        return [IP, "netns", "exec", self.pods[name].namespace]
 
     def enter(self, name: str) -> None:
         """Move the calling thread into the pod's namespace: its new sockets are the pod's. (Network
@@ -156,7 +159,7 @@ class PodNetwork:
 
     def close(self) -> None:
         for pod in list(self.pods.values()):
-            subprocess.run(["ip", "netns", "del", pod.namespace], capture_output=True)
+            subprocess.run([IP, "netns", "del", pod.namespace], capture_output=True)
         self.pods.clear()
-        subprocess.run(["ip", "netns", "del", self.router], capture_output=True)
+        subprocess.run([IP, "netns", "del", self.router], capture_output=True)
         # Deleting the router deletes the peer of the host link, and with it the link and its route.
