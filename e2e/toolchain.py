@@ -184,4 +184,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Recipes register with the importable module `e2e.toolchain`, not with this `__main__` copy.
+    from e2e.toolchain import main as _main
+    sys.exit(_main(sys.argv[1:]))
