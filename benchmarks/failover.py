@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -35,8 +34,8 @@ from redis.sentinel import Sentinel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components import ha  # noqa: E402
-from tests.live.cluster import (PASSWORD, Cluster, Writer, missing_binaries, missing_keys, new_root,  # noqa: E402
-                                stack_plan, wait_until, which)
+from tests.live.cluster import (PASSWORD, Cluster, Writer, engine_versions, missing_binaries,  # noqa: E402
+                                missing_keys, new_root, stack_plan, wait_until, which)
 
 NO_RETRY = Retry(NoBackoff(), 0)
 TIMEOUT = 0.5   # socket timeouts of both clients: short, no retries (FIELD-NOTES: defaults stall ~21 s)
@@ -164,21 +163,6 @@ def summary(values: list[float]) -> str:
     return f"{min(vals):.2f} / {statistics.median(vals):.2f} / {max(vals):.2f}"
 
 
-def versions() -> str:
-    """The engine versions the processes run (the binaries the scripts find on PATH)."""
-    def first_line(*cmd: str) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.splitlines()[0]
-        except (OSError, IndexError, subprocess.SubprocessError):
-            return "?"
-    server = which("valkey-server") or which("redis-server") or "redis-server"
-    line = first_line(server, "--version")
-    engine = f"{'Valkey' if 'valkey' in line.lower() else 'Redis'} {line.split('v=', 1)[1].split()[0]}" \
-        if "v=" in line else line
-    haproxy = first_line(which("haproxy") or "haproxy", "-v").split()
-    return f"{engine}, HAProxy {haproxy[2] if len(haproxy) > 2 else '?'}"
-
-
 def run_row(row: Row, kills: int, drains: int, busybox: bool) -> list[tuple[str, dict[str, float]]]:
     plan = row.plan()
     root = new_root(f"cp-failover-{row.key}-")
@@ -225,7 +209,7 @@ def main() -> int:
 
     shipped = stack_plan(STACK, CACHE)
     print()
-    print(f"{versions()}; 3 Redis + 3 Sentinels + 1 HAProxy on 127.0.0.1, scripts under "
+    print(f"{engine_versions()}; 3 Redis + 3 Sentinels + 1 HAProxy on 127.0.0.1, scripts under "
           f"{'busybox sh' if busybox else 'dash'}, {os.cpu_count()} CPUs, 1-min load {min(loads):.2f}-{max(loads):.2f}")
     print(f"staging as shipped: downAfter {shipped.sentinel.down_after_ms} ms, failoverTimeout "
           f"{shipped.sentinel.failover_timeout_ms} ms, HAProxy checks every {shipped.endpoint.check_interval_ms} ms, "

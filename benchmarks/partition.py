@@ -27,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.failover import versions  # noqa: E402
 from tests.live import netns, partition  # noqa: E402
-from tests.live.cluster import Cluster, missing_binaries, new_root, stack_plan, which  # noqa: E402
+from tests.live.cluster import Cluster, engine_versions, missing_binaries, new_root, stack_plan, which  # noqa: E402
 
 STACK, CACHE = "staging", "sessions"
 
@@ -103,7 +102,7 @@ def main() -> int:
 
     shipped = stack_plan(STACK, CACHE)
     print()
-    print(f"{versions()}; 3 nodes of pods (network namespaces), 3 Redis + 3 Sentinels + 3 HAProxy, scripts under "
+    print(f"{engine_versions()}; 3 nodes of pods (network namespaces), 3 Redis + 3 Sentinels + 3 HAProxy, scripts under "
           f"{'busybox sh' if busybox else 'dash'}, {os.cpu_count()} CPUs, 1-min load {min(loads):.2f}-{max(loads):.2f}")
     print(f"staging as shipped: downAfter {shipped.sentinel.down_after_ms} ms, HAProxy checks every "
           f"{shipped.endpoint.check_interval_ms} ms (Sentinel connect timeout {shipped.endpoint.sentinel_connect_timeout_ms}"

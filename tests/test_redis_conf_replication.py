@@ -359,18 +359,25 @@ def test_haproxy_read_endpoint_uses_linked_replicas_and_falls_back_to_the_primar
     assert "master_link_status:up" in replicas and "role:slave" in replicas
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
-                    reason="haproxy not installed")
-def test_haproxy_accepts_the_pod_config(tmp_path: Path):
+def _haproxies() -> list:
+    from tests.live.cluster import engine_dirs
+
+    system = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+    built = next((f"{d}/haproxy" for d in engine_dirs() if Path(f"{d}/haproxy").exists()), None)
+    return [pytest.param(path, id=name) for name, path in (("system", system), ("toolchain", built)) if path]
+
+
+@pytest.mark.parametrize("haproxy", _haproxies())
+def test_haproxy_accepts_the_pod_config(tmp_path: Path, haproxy: str):
     """The in-cluster config (FQDNs that do not resolve here, TLS on) with its Lua task passes
-    `haproxy -c` (which loads and runs the Lua file's top level)."""
+    `haproxy -c` (which loads and runs the Lua file's top level), with Debian's HAProxy and with the
+    toolchain's (the version the stacks ship) where built."""
     ca = tmp_path / "ca.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k"),
                     "-out", str(ca), "-days", "1", "-subj", "/CN=t"], check=True, capture_output=True)
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(ha.haproxy_cfg(ha.Endpoint(topology=TOPOLOGY, tls_ca_file=str(ca), conf_dir=str(tmp_path))))
     (tmp_path / ha.QUORUM_LUA).write_text(ha.script(ha.QUORUM_LUA))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     result = subprocess.run([haproxy, "-c", "-f", str(cfg)], env={"REDIS_PASSWORD": "x"}, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -51,8 +51,37 @@ BUSYBOX_APPLETS = ("sh", "cat", "date", "grep", "head", "mkdir", "mv", "sed", "s
 T = TypeVar("T")
 
 
+def engine_dirs() -> list[str]:
+    """Where the engines come from: the toolchain's Valkey and HAProxy (the versions the stacks ship;
+    `./run toolchain valkey haproxy`) where built, else the system's (Debian 12: Redis 7.0, HAProxy
+    2.6). CACHE_PATTERNS_ENGINES=system picks the system's even when the toolchain is built."""
+    if os.environ.get("CACHE_PATTERNS_ENGINES") == "system":
+        return []
+    import e2e.recipes.debian  # noqa: F401  (registers the valkey and haproxy recipes)
+    from e2e import toolchain
+
+    return [str(toolchain.bin_dir(t)) for t in ("valkey", "haproxy") if toolchain.is_built(t)]
+
+
 def which(name: str) -> str | None:
+    for d in engine_dirs():
+        if os.path.exists(f"{d}/{name}"):
+            return f"{d}/{name}"
     return shutil.which(name) or next((f"{d}/{name}" for d in ("/usr/bin", "/usr/sbin") if os.path.exists(f"{d}/{name}")), None)
+
+
+def engine_versions() -> str:
+    """The versions the processes run, e.g. "Valkey 8.1.1, HAProxy 3.0.11"."""
+    def first_line(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "?"
+    line = first_line(which("valkey-server") or which("redis-server") or "redis-server", "--version")
+    engine = (f"{'Valkey' if line.lower().startswith('valkey') else 'Redis'} {line.split('v=', 1)[1].split()[0]}"
+              if "v=" in line else line)
+    words = first_line(which("haproxy") or "haproxy", "-v").split()
+    return f"{engine}, HAProxy {words[2].split('-')[0] if len(words) > 2 else '?'}"
 
 
 def missing_binaries() -> list[str]:
@@ -337,21 +366,52 @@ class Cluster:
     def _bind(self, default: tuple[str, ...]) -> tuple[str, ...]:
         return ("127.0.0.1",) if self.network is None else default
 
+    def _engines(self) -> Path | None:
+        """The toolchain's engines copied where the pod user can run them (the toolchain cache lives
+        under the invoking user's home, which UID 10001 cannot enter); None: the system's run."""
+        dirs = engine_dirs()
+        if not dirs:
+            return None
+        d = self.root / "engines"
+        d.mkdir()
+        copies = {"valkey-server": "valkey-server", "valkey-cli": "valkey-cli", "haproxy": "haproxy"}
+        for name, src in copies.items():
+            path = next((f"{x}/{src}" for x in dirs if os.path.exists(f"{x}/{src}")), None)
+            if path is not None:
+                shutil.copy(path, d / name)
+                (d / name).chmod(0o755)
+        # Valkey is one binary: started as *-sentinel it is Sentinel; the redis-* names are its
+        # compatibility names, as `make install USE_REDIS_SYMLINKS=yes` makes them.
+        links = {"valkey-sentinel": "valkey-server", "redis-server": "valkey-server",
+                 "redis-sentinel": "valkey-server", "redis-cli": "valkey-cli"}
+        for name, target in links.items():
+            if (d / target).exists():
+                (d / name).symlink_to(target)
+        return d
+
+    def engine(self, name: str) -> str:
+        """The binary `name` (redis-server, valkey-cli, haproxy, ...) the members run."""
+        if self.engines is not None and (self.engines / name).exists():
+            return str(self.engines / name)
+        return which(name) or name
+
     def _bin_dir(self) -> str:
         """PATH for the scripts: with busybox, only busybox applets and the Redis binaries (what an
-        alpine image has); else the system's (Debian: dash and coreutils)."""
+        alpine image has); else the system's (Debian: dash and coreutils). The engines first."""
+        self.engines = self._engines()
         if not self.busybox:
-            return "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+            return ":".join([*([str(self.engines)] if self.engines else []), "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"])
         d = self.root / "bin"
         d.mkdir()
         busybox = which("busybox")
         assert busybox is not None
         for applet in BUSYBOX_APPLETS:
             (d / applet).symlink_to(busybox)
-        for binary in ("redis-server", "redis-sentinel", "redis-cli", "haproxy"):
-            path = which(binary)
-            assert path is not None
-            (d / binary).symlink_to(path)
+        for binary in ("redis-server", "redis-sentinel", "redis-cli", "haproxy",
+                       "valkey-server", "valkey-sentinel", "valkey-cli"):
+            path = self.engine(binary)
+            if os.path.isabs(path) and os.path.exists(path):
+                (d / binary).symlink_to(path)
         return str(d)
 
     @staticmethod
@@ -424,7 +484,7 @@ class Cluster:
             return {"haproxy.cfg": cfg} | {s: ha.script(s) for s in ha.FILES_BY_ROLE["haproxy"] if s != "haproxy.cfg"}
         env = {"PASSWORD_FILE": str(self.password_file)} if self.plan.server.auth else {}  # type: ignore[union-attr]
         self._member(self.haproxy_names[j], self.endpoints[j].write.port, files,
-                     lambda s: {"CONF_DIR": s.conf_dir, "HAPROXY": which("haproxy") or "haproxy"} | env,
+                     lambda s: {"CONF_DIR": s.conf_dir, "HAPROXY": self.engine("haproxy")} | env,
                      "haproxy-start.sh")
 
     # -- processes --------------------------------------------------------------------------
