@@ -6,12 +6,13 @@ silently ignore. The README's config reference is generated from the schema belo
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import naming, redis_conf, schema, sizing
+from . import charts, naming, redis_conf, schema, sizing
 from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
@@ -37,6 +38,8 @@ ENGINE_IMAGES = {
 DEFAULT_ENGINE_VERSION = {"valkey": "8.1", "redis": "7.2"}
 
 DNS_LABEL = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+# An endpoint host: a DNS name or IPv4 address, or an IPv6 address (written without brackets).
+ENDPOINT_HOST = r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
 # Cache names become parts of DNS names (`<stack>-<cache>-...`), so they are short DNS labels.
 CACHE_NAME = Str(pattern=DNS_LABEL, pattern_doc="a DNS label (lower-case letters, digits, '-')", max_len=24)
 APP_NAME = Str(pattern=DNS_LABEL, pattern_doc="a DNS label (lower-case letters, digits, '-')", max_len=40)
@@ -344,6 +347,7 @@ class AwsConfig:
 @dataclass(frozen=True, kw_only=True)
 class OperatorInstall:
     install: bool
+    release: str | None
     namespace: str
     chart: str
     repository: str
@@ -667,6 +671,39 @@ def _elasticache_id(ctx: Ctx, path: str, suffix: str, what: str) -> None:
         ctx.error(path, f"the {what} name {name!r} contains '--', which ElastiCache refuses (rename the stack or cache)")
 
 
+def endpoint_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address an endpoint host names, or None for a DNS name. In-cluster names differ by
+    kind: an ExternalName Service for a DNS name, a selector-less Service with an EndpointSlice for an
+    IP (Kubernetes' DNS answers an ExternalName with a CNAME, which an IP cannot be)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _check_endpoint_host(host: str | None, path: str, ctx: Ctx) -> None:
+    """An IP must be one Kubernetes accepts in an EndpointSlice (ValidateEndpointIP in
+    pkg/apis/core/validation, used by the discovery.k8s.io validation); a host that only looks like
+    an IPv4 address (`10.0.0.256`, `010.0.0.1`) is neither an address nor a DNS name."""
+    if host is None:
+        return
+    ip = endpoint_ip(host)
+    if ip is None:
+        if ":" in host or re.fullmatch(r"[0-9.]+", host):
+            ctx.error(path, f"must be a host name, an IPv4 or an IPv6 address, got {host!r}")
+        return
+    special = [what for what, hit in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
+                                      ("link-local", ip.is_link_local),
+                                      ("link-local multicast", ip.is_multicast and ip in _LINK_LOCAL_MULTICAST[ip.version]))
+               if hit]
+    if special:
+        ctx.error(path, f"{host!r} is a {special[0]} address, which Kubernetes refuses as an endpoint "
+                        f"(and no pod could reach a cache there)")
+
+
+_LINK_LOCAL_MULTICAST = {4: ipaddress.ip_network("224.0.0.0/24"), 6: ipaddress.ip_network("ff02::/16")}
+
+
 def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
     _check_l1_ttl(c, path, ctx)
     _check_auth(c, path, ctx)
@@ -692,6 +729,8 @@ def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
     if c.kind == "endpoint":
         if c.host is None:
             ctx.error(f"{path}.host", "is required with kind: endpoint")
+        _check_endpoint_host(c.host, f"{path}.host", ctx)
+        _check_endpoint_host(c.read_host, f"{path}.readHost", ctx)
         if not c.tls and ctx.environment == "production":
             ctx.error(f"{path}.tls", "production requires TLS to an external cache, got false")
         if c.ca_certificate is not None and not c.tls:
@@ -799,11 +838,12 @@ EXTERNAL = Obj(ExternalCache, [EXTERNAL_VERSION if f.key == "version" else f for
     Field("rotation", ROTATION, lambda ctx: Rotation(generation=1, strategy="rotate"),
           "AUTH password rotation (see the rotation workflow).", default_doc="generation 1"),
     Field("limits", LIMITS, None, "kind: elasticache-serverless: usage limits (required; they cap the bill)."),
-    Field("host", Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP"),
-          None, "kind: endpoint: the primary endpoint."),
+    Field("host", Str(pattern=ENDPOINT_HOST, pattern_doc="a host name, an IPv4 or an IPv6 address"),
+          None, "kind: endpoint: the primary endpoint (an IP gets a Service with an EndpointSlice, a name an "
+          "ExternalName Service)."),
     Field("port", Int(1, 65535), 6379, "Port of the primary endpoint; for kind: elasticache the port the nodes "
           "listen on (changing it replaces the cache)."),
-    Field("readHost", Str(pattern=r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?", pattern_doc="a host name or IP"),
+    Field("readHost", Str(pattern=ENDPOINT_HOST, pattern_doc="a host name, an IPv4 or an IPv6 address"),
           None, "kind: endpoint: a read endpoint (replicas)."),
     Field("readPort", Int(1, 65535), None, "Port of the read endpoint.", default_doc="`port`"),
     Field("username", Str(pattern=r"[A-Za-z0-9_-]+", pattern_doc="an ACL user name"), None,
@@ -1014,6 +1054,10 @@ def _check_operator_install(o: OperatorInstall, path: str, ctx: Ctx) -> None:
 
 OPERATOR_INSTALL = Obj(OperatorInstall, [
     Field("install", Bool(), False, "Install the operator with its Helm chart (else: assume it is installed)."),
+    Field("release", Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                         pattern_doc="a Helm release name", max_len=charts.RELEASE_MAX), None,
+          "Helm release name (changing it replaces the release: the operator is uninstalled, then installed).",
+          default_doc="`redis-operator` (OT-CONTAINER-KIT), `spotahome-redis-operator` (Spotahome)"),
     Field("namespace", NAMESPACE_NAME, "redis-operator", "Namespace of the operator."),
     Field("chart", Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name"), None,
           "Chart name.", default_doc="the operator's chart"),
@@ -1092,6 +1136,10 @@ def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
         cache = top.caches.get(name)
         if cache is None or not (cache.pattern == "external" and cache.kind == "endpoint"):
             ctx.error(f"passwords.{name}", "only endpoint caches take a password from config; the others generate one")
+    installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
+                for op, o in top.operators.items() if o.install]
+    for key, message in charts.clashes(installs):
+        ctx.error(key, message)
     used = {c.kind.split("-")[0] for c in top.caches.values() if c.pattern == "operator"}
     for op in top.operators:
         short = {"ot-container-kit": "ot", "spotahome": "spotahome"}[op]

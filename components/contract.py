@@ -139,7 +139,9 @@ class CacheConnection:
         scheme = "rediss" if self.tls else "redis"
         user = f"$({prefix}_USERNAME)" if self.username is not None else ""
         auth = f"{user}:$({prefix}_PASSWORD)@" if self.password is not None else ""
-        return pulumi.Output.concat(scheme, "://", auth, self.host, ":", _str(self.port))
+        # An IPv6 literal (an endpoint cache's host) goes in brackets in a URL (RFC 3986, IP-literal).
+        host = pulumi.Output.from_input(self.host).apply(lambda h: f"[{h}]" if ":" in h else h)
+        return pulumi.Output.concat(scheme, "://", auth, host, ":", _str(self.port))
 
     def volumes(self) -> list[dict]:
         """Pod volumes this tier's files come from (the password Secret, the CA)."""

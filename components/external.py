@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from . import k8s as kb
 from . import naming, passwords
-from .config import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation
+from .config import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation, endpoint_ip
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef
 
 PRIMARY_PORT = 6379
@@ -37,9 +37,9 @@ class ExternalCacheArgs(TypedDict):
     production: bool
     """Protect and retain the cache itself (never the token: rotating it replaces its generator)."""
     namespaces: Sequence[str]
-    """Namespaces of the bound apps; each gets the password Secret (and CA ConfigMap, ExternalName)."""
+    """Namespaces of the bound apps; each gets the password Secret (and CA ConfigMap, in-cluster Service)."""
     cluster_domain: str
-    """The cluster's DNS domain, for ExternalName Service host names."""
+    """The cluster's DNS domain, for the in-cluster Service host names."""
     aws: NotRequired[AwsConfig | None]
     """Region and network; required for the ElastiCache kinds, unused for kind: endpoint."""
     password: NotRequired[pulumi.Input[str] | None]
@@ -393,9 +393,9 @@ class ExternalCache(pulumi.ComponentResource):
         if s.kind == "endpoint" and not s.tls:
             # A stable in-cluster name only without TLS: a TLS client checks the certificate against
             # the host it dialled, which must then be the real endpoint.
-            host = self._external_name(ns, "", s.host, s.port, cluster_domain)
+            host = self._in_cluster_name(ns, "", s.host, s.port, cluster_domain)
             if e.read_host is not None:
-                read_host = self._external_name(ns, "read", s.read_host, e.read_port, cluster_domain)
+                read_host = self._in_cluster_name(ns, "read", s.read_host, e.read_port, cluster_domain)
         if s.kind == "endpoint" and s.tls and s.ca_certificate is not None:
             config_map = k8s.core.v1.ConfigMap(
                 f"{self._name}-ca-{ns}", metadata={"namespace": ns, "labels": self._labels},
@@ -412,15 +412,45 @@ class ExternalCache(pulumi.ComponentResource):
         return CacheBinding(cache=self._name, pattern="external", connection=connection,
                             default_ttl_seconds=s.default_ttl // 1000 if s.default_ttl else None)
 
-    def _external_name(self, ns: str, suffix: str, target: str, port: int, cluster_domain: str) -> str:
+    def _in_cluster_name(self, ns: str, suffix: str, target: str, port: int, cluster_domain: str) -> str:
+        """A Service in the app namespace that leads to `target`: ExternalName for a DNS name; for
+        an IP, a selector-less Service with an EndpointSlice holding the address (Kubernetes answers
+        an ExternalName with a CNAME record, and a CNAME to an IP does not resolve).
+
+        Both shapes are the same resource, so a host switching between a name and an IP, or between
+        IPv4 and IPv6, replaces the Service (delete first: its name is fixed). Apps keep the same DNS
+        name; it does not resolve for the seconds between delete and create."""
         service = self._physical(suffix, 63, "Service")
-        k8s.core.v1.Service(
-            f"{self._name}-endpoint{'-' + suffix if suffix else ''}-{ns}",
-            metadata={"name": service, "namespace": ns, "labels": self._labels},
-            spec={"type": "ExternalName", "externalName": target,
-                  "ports": [{"name": "redis", "port": port, "protocol": "TCP"}]},
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
-        )
+        tail = f"{'-' + suffix if suffix else ''}-{ns}"
+        ip = endpoint_ip(target)
+        replace = pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                         replace_on_changes=["spec.type", "spec.ipFamilies"])
+        metadata = {"name": service, "namespace": ns, "labels": self._labels}
+        if ip is None:
+            k8s.core.v1.Service(
+                f"{self._name}-endpoint{tail}", metadata=metadata,
+                spec={"type": "ExternalName", "externalName": target,
+                      "ports": [{"name": "redis", "port": port, "protocol": "TCP"}]},
+                opts=replace)
+        else:
+            family = f"IPv{ip.version}"
+            k8s.core.v1.Service(
+                f"{self._name}-endpoint{tail}", metadata=metadata,
+                spec={"type": "ClusterIP", "ipFamilyPolicy": "SingleStack", "ipFamilies": [family],
+                      "ports": [{"name": "redis", "port": port, "targetPort": port, "protocol": "TCP"}]},
+                opts=replace)
+            # Without a selector, the EndpointSlice controller leaves this Service alone; the slice
+            # joins it by the kubernetes.io/service-name label and its port by name.
+            k8s.discovery.v1.EndpointSlice(
+                f"{self._name}-endpoint-slice{tail}",
+                metadata={**metadata, "labels": {**self._labels, "kubernetes.io/service-name": service,
+                                                 "endpointslice.kubernetes.io/managed-by": "cache-patterns"}},
+                address_type=family,
+                endpoints=[{"addresses": [str(ip)], "conditions": {"ready": True}}],
+                ports=[{"name": "redis", "port": port, "protocol": "TCP"}],
+                # addressType cannot change in place; the name is fixed.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                            replace_on_changes=["addressType"]))
         return f"{service}.{ns}.svc.{cluster_domain}"
 
 

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import k8s as kb
-from . import passwords, sizing, tls
+from . import charts, passwords, sizing, tls
 from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
                      OperatorCache, OperatorInstall, StackConfig)
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
@@ -25,13 +25,6 @@ OT_API = "redis.redis.opstreelabs.in/v1beta2"
 SPOTAHOME_API = "databases.spotahome.com/v1"
 KINDS = {"ot-replication": "RedisReplication", "ot-cluster": "RedisCluster", "spotahome-failover": "RedisFailover"}
 API_VERSIONS = {"ot-replication": OT_API, "ot-cluster": OT_API, "spotahome-failover": SPOTAHOME_API}
-# Helm charts. OT publishes `redis-operator` to this index (.github/workflows/publish-charts.yaml); in
-# recent releases the chart version equals the operator's (0.26.0 for v0.26.0). Spotahome's last
-# chart is 3.3.0 (operator 1.3.0). `operators.<operator>.chart` / `.repository` override these.
-CHARTS = {
-    "ot-container-kit": ("redis-operator", "https://ot-container-kit.github.io/helm-charts/"),
-    "spotahome": ("redis-operator", "https://spotahome.github.io/redis-operator"),
-}
 OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
 SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
 REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
@@ -131,14 +124,35 @@ def maxmemory(s: OperatorCache) -> int:
     return sizing.maxmemory_for_limit(s.memory_limit, s.maxmemory_percent)
 
 
-def maxmemory_percent_of_limit(s: OperatorCache) -> int:
-    """The largest `redisConfig.maxMemoryPercentOfLimit` whose maxmemory (OT computes
-    limit * percent / 100) stays within the planned one: the planner also keeps a fixed headroom,
-    so for small limits this is below `maxmemoryPercent`."""
-    percent = s.maxmemory_percent
-    while percent > 1 and s.memory_limit * percent // 100 > maxmemory(s):
-        percent -= 1
-    return percent
+# OT: the file the Redis image's entrypoint includes last when it exists (OT-CONTAINER-KIT/redis
+# entrypoint.sh, EXTERNAL_CONFIG_FILE default), inside the folder where the operator mounts the
+# ConfigMap named by `redisConfig.additionalRedisConfig` (redis-operator v0.26.0,
+# internal/k8sutils/statefulset.go, externalConfigMount /etc/redis/external.conf.d).
+OT_EXTRA_CONF_KEY = "redis-additional.conf"
+# Spotahome: the operator starts Redis with `redis-server /redis/redis.conf` (generator.go,
+# getRedisCommand; /redis is filled by its init container) unless `redis.command` is given.
+SPOTAHOME_REDIS_CONF = "/redis/redis.conf"
+
+
+def memory_directives(s: OperatorCache) -> list[str]:
+    """maxmemory (the planned bytes) and the eviction policy, as `name value` lines."""
+    return [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+
+
+def ot_extra_conf(s: OperatorCache) -> str:
+    """The OT caches' extra redis.conf. Why a file: operator v0.26.0 turns
+    `maxMemoryPercentOfLimit` into maxmemory only in its init-config agent, behind the feature gate
+    GenerateConfigInInitContainer (off by default), and the image's entrypoint never reads the env
+    var it sets otherwise; the entrypoint does include this file, last, so it wins either way."""
+    return "".join(f"{line}\n" for line in memory_directives(s))
+
+
+def spotahome_command(s: OperatorCache) -> list[str]:
+    """Spotahome applies `customConfig` only by CONFIG SET from its reconcile loop, after every Redis
+    pod runs: a restarted pod would run without maxmemory until then. The same values as flags on
+    its own command line hold from the first second."""
+    flags = [part for line in memory_directives(s) for part in (f"--{line.split(' ', 1)[0]}", line.split(" ", 1)[1])]
+    return ["redis-server", SPOTAHOME_REDIS_CONF, *flags]
 
 
 def redis_resources(s: OperatorCache) -> dict:
@@ -169,7 +183,18 @@ def _ot_container_security() -> dict:
     return {**kb.container_security_context(OT_UID), "readOnlyRootFilesystem": False}
 
 
-def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any, production: bool) -> dict:
+def _ot_redis_config(s: OperatorCache, extra_conf: pulumi.Input[str] | None) -> dict:
+    """`redisConfig`: maxmemory and the policy in the ConfigMap `extra_conf` (read at every start), and
+    the same as CONFIG SET the operator applies to running pods (dynamicConfig), so a changed value
+    reaches them before the pods roll onto the new ConfigMap."""
+    config: dict = {"dynamicConfig": memory_directives(s)}
+    if extra_conf is not None:
+        config["additionalRedisConfig"] = extra_conf
+    return config
+
+
+def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any, production: bool,
+               extra_conf: pulumi.Input[str] | None = None) -> dict:
     """The fields RedisReplication and RedisCluster share (api/common/v1beta2 in OT's source)."""
     image, _ = images(s)
     kubernetes_config: dict = {"image": image, "imagePullPolicy": "IfNotPresent", "resources": redis_resources(s)}
@@ -177,10 +202,7 @@ def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: A
         kubernetes_config["redisSecret"] = {"name": secret, "key": passwords.PASSWORD_KEY}
     spec: dict = {
         "kubernetesConfig": kubernetes_config,
-        # maxmemory from the container limit (the operator passes it as REDIS_MAX_MEMORY) and the
-        # eviction policy as a CONFIG SET the operator applies to every pod (dynamicConfig).
-        "redisConfig": {"maxMemoryPercentOfLimit": maxmemory_percent_of_limit(s),
-                        "dynamicConfig": [f"maxmemory-policy {s.maxmemory_policy}"]},
+        "redisConfig": _ot_redis_config(s, extra_conf),
         "podSecurityContext": _ot_pod_security(),
     }
     if s.storage is not None:
@@ -195,10 +217,10 @@ def _ot_common(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: A
 
 
 def ot_replication_spec(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any,
-                        production: bool, disruption_budget: bool) -> dict:
+                        production: bool, disruption_budget: bool, extra_conf: pulumi.Input[str] | None = None) -> dict:
     """RedisReplication: 1 + replicas pods, with the Sentinels embedded in the same resource."""
     _, sentinel_image = images(s)
-    spec = _ot_common(s, secret, tls_secret, production)
+    spec = _ot_common(s, secret, tls_secret, production, extra_conf)
     spec.update({
         "clusterSize": 1 + s.replicas,
         "securityContext": _ot_container_security(),
@@ -222,13 +244,17 @@ def ot_replication_spec(s: OperatorCache, secret: pulumi.Input[str] | None, tls_
 
 
 def ot_cluster_spec(s: OperatorCache, secret: pulumi.Input[str] | None, tls_secret: Any,
-                    production: bool, disruption_budget: bool) -> dict:
+                    production: bool, disruption_budget: bool, extra_conf: pulumi.Input[str] | None = None) -> dict:
     """RedisCluster: `shards` leaders and `shards * replicas` followers.
 
     `redisFollower.replicas` is the size of the follower StatefulSet, a total: follower i replicates
-    leader i % leaders (internal/k8sutils/redis.go, ExecuteRedisReplicationCommand, v0.26.0)."""
+    leader i % leaders (internal/k8sutils/redis.go, ExecuteRedisReplicationCommand, v0.26.0). The
+    operator mounts an extra config only from `redisLeader.redisConfig` / `redisFollower.redisConfig`
+    (internal/k8sutils/redis-cluster.go, CreateRedisLeader/CreateRedisFollower), so both name it."""
     spec = _ot_common(s, secret, tls_secret, production)
     role: dict = {"securityContext": _ot_container_security()}
+    if extra_conf is not None:
+        role["redisConfig"] = {"additionalRedisConfig": extra_conf}
     if disruption_budget:
         role["pdb"] = {"enabled": True, "maxUnavailable": 1}
     spec.update({
@@ -258,8 +284,10 @@ def spotahome_spec(s: OperatorCache, secret: pulumi.Input[str] | None, productio
         "imagePullPolicy": "IfNotPresent",
         "port": REDIS_PORT,
         "resources": redis_resources(s),
-        # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET.
-        "customConfig": [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"],
+        # No maxmemory-from-limit in this operator: the planned value, applied by its CONFIG SET
+        # (customConfig) to running pods and on the command line from each start.
+        "customConfig": memory_directives(s),
+        "command": spotahome_command(s),
         "securityContext": kb.pod_security_context(),
         "containerSecurityContext": container,
         "disablePodDisruptionBudget": not disruption_budget,
@@ -306,13 +334,14 @@ class OperatorInstallation(pulumi.ComponentResource):
     def __init__(self, name: str, args: OperatorInstallationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cache-patterns:index:OperatorInstallation", name, None, opts)
         settings = args["settings"]
-        chart, repository = CHARTS[args["operator"]]
-        self.chart = settings.chart or chart
-        self.repository = settings.repository or repository
+        install = charts.install_of(args["operator"], settings.release, settings.namespace, settings.chart,
+                                    settings.repository, settings.values)
+        self.chart, self.repository = install.chart, install.repository
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
-            # An explicit release name: the charts name the operator's objects after it.
-            name=self.chart,
+            # An explicit release name, distinct per operator (config refuses clashing installs):
+            # Spotahome's chart names its objects after it.
+            name=install.release,
             chart=self.chart,
             version=settings.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),
@@ -410,10 +439,19 @@ class RedisOperatorCache(pulumi.ComponentResource):
             waits.append(install)
 
         secret_name = server_secret.name if server_secret is not None else None
+        extra_conf = None
+        if s.kind in ("ot-replication", "ot-cluster"):
+            # Auto-named: new contents make a new ConfigMap, the resource names it, and the operator
+            # rolls the pods onto it (Redis reads the file only at start).
+            self.extra_conf = k8s.core.v1.ConfigMap(
+                f"{name}-redis-conf", metadata={"namespace": namespace, "labels": labels},
+                data={OT_EXTRA_CONF_KEY: ot_extra_conf(s)}, opts=pulumi.ResourceOptions(parent=self))
+            extra_conf = self.extra_conf.metadata.name
+            waits.append(self.extra_conf)
         if s.kind == "ot-replication":
-            spec = ot_replication_spec(s, secret_name, tls_secret, production, disruption_budget)
+            spec = ot_replication_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         elif s.kind == "ot-cluster":
-            spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget)
+            spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         else:
             spec = spotahome_spec(s, secret_name, production, disruption_budget)
         self.resource = k8s.apiextensions.CustomResource(

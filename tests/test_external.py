@@ -385,6 +385,89 @@ def test_endpoint_objects_validate_strictly(version):
         assert not problems, "\n".join(problems)
 
 
+SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
+IP_ENDPOINT = {"pattern": "external", "kind": "endpoint", "host": "10.20.0.5", "tls": False,
+               "readHost": "2001:db8::6", "readPort": 6380}
+
+
+def in_cluster(r: harness.Run) -> tuple[dict, dict]:
+    """(the cache's Services, EndpointSlices) by (namespace, name); apps' own Services left out."""
+    def key(res):
+        return res.inputs["metadata"]["namespace"], res.inputs["metadata"]["name"]
+    return ({key(s): harness.ints(s.inputs) for s in r.of_type(SERVICE) if "-endpoint" in s.name},
+            {key(s): harness.ints(s.inputs) for s in r.of_type(SLICE)})
+
+
+def test_an_ip_endpoint_gets_a_selector_less_service_and_an_endpoint_slice_per_family():
+    r = cached(stack({"legacy": IP_ENDPOINT}, environment="development", aws=None, passwords=["legacy"]))
+    services, slices = in_cluster(r)
+    assert set(services) == set(slices) == {(ns, n) for ns in ("web", "jobs") for n in ("prod-legacy", "prod-legacy-read")}
+    for (ns, name), svc in services.items():
+        spec = svc["spec"]
+        family, ip, port = (("IPv4", "10.20.0.5", 6379) if name == "prod-legacy" else ("IPv6", "2001:db8::6", 6380))
+        assert spec["type"] == "ClusterIP" and "selector" not in spec and "externalName" not in spec
+        assert (spec["ipFamilyPolicy"], spec["ipFamilies"]) == ("SingleStack", [family])
+        assert spec["ports"] == [{"name": "redis", "port": port, "targetPort": port, "protocol": "TCP"}]
+        eps = slices[(ns, name)]
+        # The slice belongs to the Service by this label, and its port by name.
+        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == name
+        assert eps["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] != "endpointslice-controller.k8s.io"
+        assert eps["addressType"] == family
+        assert eps["endpoints"] == [{"addresses": [ip], "conditions": {"ready": True}}]
+        assert eps["ports"] == [{"name": "redis", "port": port, "protocol": "TCP"}]
+    env = env_of(r, "legacy-web")
+    assert env["CACHE_HOST"] == "prod-legacy.web.svc.cluster.local"
+    assert (env["CACHE_READ_HOST"], env["CACHE_READ_PORT"]) == ("prod-legacy-read.web.svc.cluster.local", "6380")
+
+
+def test_a_dns_name_keeps_its_external_name_service_and_gets_no_slice():
+    cache = {**IP_ENDPOINT, "readHost": "redis-ro.internal.example"}
+    r = cached(stack({"legacy": cache}, environment="development", aws=None, passwords=["legacy"]))
+    services, slices = in_cluster(r)
+    assert services[("web", "prod-legacy-read")]["spec"]["type"] == "ExternalName"
+    assert set(slices) == {("web", "prod-legacy"), ("jobs", "prod-legacy")}
+
+
+@pytest.mark.parametrize("version", validate.VALIDATED_VERSIONS)
+def test_ip_endpoint_objects_validate_strictly(version):
+    r = cached(stack({"legacy": IP_ENDPOINT}, environment="development", aws=None, passwords=["legacy"]))
+    kinds = {obj["kind"] for obj in r.manifests()}
+    assert {"Service", "EndpointSlice"} <= kinds
+    assert not validate.is_custom({"apiVersion": "discovery.k8s.io/v1"})  # validated as built-in
+    problems = [p for obj in r.manifests() for p in validate.validate_k8s(obj, version)]
+    assert not problems, "\n".join(problems)
+
+
+def test_switching_a_host_between_a_name_and_an_ip_replaces_the_service_and_keeps_the_apps():
+    """The Service keeps its URN and name, so the change is a replacement (delete first: the name is
+    fixed), which replaceOnChanges forces; the apps see the same host and do not roll."""
+    from tools import snapshot
+
+    names = {**IP_ENDPOINT, "host": "redis.internal.example", "readHost": "redis-ro.internal.example"}
+    by_name = cached(stack({"legacy": names}, environment="development", aws=None, passwords=["legacy"]))
+    by_ip = cached(stack({"legacy": IP_ENDPOINT}, environment="development", aws=None, passwords=["legacy"]))
+    before, after = snapshot.snapshot(by_name), snapshot.snapshot(by_ip)
+    (urn,) = [u for u in before if u.endswith("::legacy-endpoint-web")]
+    assert urn in after
+    assert (before[urn]["spec.type"], after[urn]["spec.type"]) == ("ExternalName", "ClusterIP")
+    for entry in (before[urn], after[urn]):
+        assert "spec.type" in entry["replaceOnChanges"] and "spec.ipFamilies" in entry["replaceOnChanges"]
+        assert "deleteBeforeReplace" in entry["options"]
+    slices = [u for u in set(after) - set(before) if SLICE in u]
+    assert len(slices) == 4 and all("addressType" in after[u]["replaceOnChanges"] for u in slices)
+    for app in ("legacy-web", "legacy-jobs"):
+        dep = [by_name.one(DEPLOYMENT, f"{app}-deployment"), by_ip.one(DEPLOYMENT, f"{app}-deployment")]
+        assert dep[0].inputs["spec"]["template"] == dep[1].inputs["spec"]["template"]
+
+
+def test_an_ipv6_endpoint_over_tls_is_bracketed_in_the_url():
+    cache = {"pattern": "external", "kind": "endpoint", "host": "2001:db8::5", "auth": False}
+    r = cached(stack({"v6": cache}, environment="development", aws=None))
+    env = env_of(r, "v6-web")
+    assert env["CACHE_HOST"] == "2001:db8::5" and env["CACHE_URL"] == "rediss://[2001:db8::5]:6379"
+    assert in_cluster(r) == ({}, {})
+
+
 # ---------------------------------------------------------------------------------------------
 # Network from the cluster's stack.
 
@@ -482,6 +565,23 @@ EP = {"pattern": "external", "kind": "endpoint", "host": "redis.example.net"}
      "time of day"),
     (dict(caches={"s": {**EP, "caCertificate": CA_PEM, "tls": False}}, environment="development",
           passwords={"s": "x" * 20}), "caches.s.caCertificate", "tls: true"),
+    (dict(caches={"s": {**EP, "host": "10.0.0.256"}}, passwords={"s": "x" * 20}), "caches.s.host",
+     "must be a host name, an IPv4 or an IPv6 address, got '10.0.0.256'"),
+    (dict(caches={"s": {**EP, "host": "010.0.0.1"}}, passwords={"s": "x" * 20}), "caches.s.host",
+     "an IPv4 or an IPv6 address, got '010.0.0.1'"),
+    (dict(caches={"s": {**EP, "host": "2001:db8::zz"}}, passwords={"s": "x" * 20}), "caches.s.host",
+     "an IPv4 or an IPv6 address, got '2001:db8::zz'"),
+    (dict(caches={"s": {**EP, "host": "[2001:db8::1]"}}, passwords={"s": "x" * 20}), "caches.s.host",
+     "an IPv6 address"),
+    (dict(caches={"s": {**EP, "host": "127.0.0.1"}}, passwords={"s": "x" * 20}), "caches.s.host",
+     "'127.0.0.1' is a loopback address, which Kubernetes refuses"),
+    (dict(caches={"s": {**EP, "host": "::1"}}, passwords={"s": "x" * 20}), "caches.s.host", "loopback"),
+    (dict(caches={"s": {**EP, "host": "0.0.0.0"}}, passwords={"s": "x" * 20}), "caches.s.host", "unspecified"),
+    (dict(caches={"s": {**EP, "host": "169.254.169.254"}}, passwords={"s": "x" * 20}), "caches.s.host", "link-local"),
+    (dict(caches={"s": {**EP, "readHost": "fe80::1"}}, passwords={"s": "x" * 20}), "caches.s.readHost",
+     "link-local"),
+    (dict(caches={"s": {**EP, "readHost": "224.0.0.5"}}, passwords={"s": "x" * 20}), "caches.s.readHost",
+     "link-local multicast"),
 ])
 def test_bad_configs_are_rejected_with_the_key_and_the_rule(kw, key, words):
     found = problems(**kw)

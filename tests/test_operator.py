@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components import config, naming, operator, sizing
+from components import charts, config, naming, operator, sizing
 from components.schema import ConfigError
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
@@ -137,28 +137,44 @@ def test_replication_and_failover_counts_include_the_primary():
     assert the_cr(run_variant("spotahome, dev, no storage, no auth"))["spec"]["redis"]["replicas"] == 1
 
 
+def extra_conf(run: harness.Run) -> tuple[str, dict]:
+    """(name, data) of the ConfigMap holding an OT cache's extra redis.conf."""
+    (cm,) = [m for m in manifests(run, "ConfigMap") if operator.OT_EXTRA_CONF_KEY in m.get("data", {})]
+    return cm["metadata"]["name"], cm["data"]
+
+
 def test_resources_and_maxmemory_come_from_the_sizing_plan():
-    rr = the_cr(run_variant("replication, production, TLS by issuer"))
+    run = run_variant("replication, production, TLS by issuer")
+    rr = the_cr(run)
     resources = rr["spec"]["kubernetesConfig"]["resources"]
     assert resources == {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi", "cpu": "2"}}
-    percent = rr["spec"]["redisConfig"]["maxMemoryPercentOfLimit"]
     planned = sizing.maxmemory_for_limit(512 * sizing.MI, 80)
-    assert 512 * sizing.MI * percent // 100 <= planned < 512 * sizing.MI * (percent + 1) // 100
-    assert rr["spec"]["redisConfig"]["dynamicConfig"] == ["maxmemory-policy allkeys-lru"]
-    # Planned from capacity: 1M keys of 512 bytes.
-    rc = the_cr(run_variant("cluster with storage, exporter, TLS"))
+    lines = [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
+    # In the file Redis reads at start, and as CONFIG SET for running pods; the operator's own
+    # percent-of-limit field is left out (it never reaches Redis with the default feature gates).
+    name, data = extra_conf(run)
+    assert data == {"redis-additional.conf": "\n".join(lines) + "\n"}
+    assert rr["spec"]["redisConfig"] == {"additionalRedisConfig": name, "dynamicConfig": lines}
+    # Planned from capacity: 1M keys of 512 bytes; a cluster names the file for leaders and followers.
+    run = run_variant("cluster with storage, exporter, TLS")
+    rc = the_cr(run)
     limit = sizing.plan_memory(1_000_000, 512, 32, 80)
     assert rc["spec"]["kubernetesConfig"]["resources"]["limits"]["memory"] == sizing.format_bytes(limit)
+    name, data = extra_conf(run)
+    assert data["redis-additional.conf"].startswith(f"maxmemory {sizing.maxmemory_for_limit(limit, 80)}\n")
+    for role in ("redisLeader", "redisFollower"):
+        assert rc["spec"][role]["redisConfig"] == {"additionalRedisConfig": name}
     rf = the_cr(run_variant("spotahome with storage and exporter"))
     assert rf["spec"]["redis"]["customConfig"] == [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
+    assert rf["spec"]["redis"]["command"] == ["redis-server", "/redis/redis.conf", "--maxmemory", str(planned),
+                                              "--maxmemory-policy", "allkeys-lru"]
 
 
-def test_small_limits_lower_the_operator_percent_so_headroom_is_kept():
-    settings = config.parse({"environment": "development", "caches": {"c": {
-        "pattern": "operator", "memory": "32Mi", "maxmemoryPercent": 95}}}, "t").caches["c"]
-    percent = operator.maxmemory_percent_of_limit(settings)
-    assert percent < 95
-    assert 32 * sizing.MI * percent // 100 <= 32 * sizing.MI - sizing.MIN_HEADROOM
+def test_the_custom_resource_waits_for_its_config_map():
+    run = run_variant("replication+sentinel (the platform stack)")
+    (cm,) = [r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "sessions-redis-conf"]
+    (cr,) = [r for r in run.resources if r.type.endswith(":RedisReplication")]
+    assert cm.urn in cr.dependencies and cm.inputs["metadata"]["namespace"] == cr.inputs["metadata"]["namespace"]
 
 
 def test_storage_pdb_and_production_protection():
@@ -371,6 +387,74 @@ def test_spotahome_installs_its_own_chart():
     release = harness.ints(run_variant("spotahome with storage and exporter").one("kubernetes:helm.sh/v3:Release").inputs)
     assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == \
         ("redis-operator", "3.3.0", "https://spotahome.github.io/redis-operator")
+
+
+BOTH_OPERATORS = {"environment": "staging",
+                  "caches": {"a": {"pattern": "operator", "kind": "ot-replication"},
+                             "b": {"pattern": "operator", "kind": "spotahome-failover"}}}
+OT, SPOTAHOME = {"install": True, "version": "0.26.0"}, {"install": True, "version": "3.3.0"}
+
+
+def test_both_operators_installed_side_by_side_get_distinct_releases():
+    cfg = stack_config(operators={"ot-container-kit": OT, "spotahome": SPOTAHOME})
+    cfg["cache-patterns:caches"] = {"sessions": BOTH_OPERATORS["caches"]["a"], "carts": BOTH_OPERATORS["caches"]["b"]}
+    run = harness.run(STACK, cfg)
+    releases = {harness.ints(r.inputs)["name"]: harness.ints(r.inputs) for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    assert set(releases) == {"redis-operator", "spotahome-redis-operator"}
+    assert {r["namespace"] for r in releases.values()} == {"redis-operator"}
+    assert releases["spotahome-redis-operator"]["repositoryOpts"]["repo"] == "https://spotahome.github.io/redis-operator"
+    # What each chart would create does not overlap (names from the charts' templates).
+    installs = [charts.install_of(op, None, "redis-operator", None, None, {}) for op in ("ot-container-kit", "spotahome")]
+    assert not set(charts.objects(installs[0])) & set(charts.objects(installs[1]))
+    assert ("ClusterRole", "", "spotahome-redis-operator") in charts.objects(installs[1])
+
+
+def test_a_release_name_is_configurable_and_reaches_the_release():
+    cfg = stack_config(operators={"ot-container-kit": {**OT, "release": "platform-redis-operator"}})
+    release = harness.ints(harness.run(STACK, cfg).one("kubernetes:helm.sh/v3:Release").inputs)
+    assert release["name"] == "platform-redis-operator"
+
+
+def both(ot: dict | None = None, spotahome: dict | None = None) -> dict:
+    return {**BOTH_OPERATORS, "operators": {"ot-container-kit": {**OT, **(ot or {})},
+                                            "spotahome": {**SPOTAHOME, **(spotahome or {})}}}
+
+
+CLASHES = [
+    ("one release name in one namespace", both(spotahome={"release": "redis-operator"}), "operators.spotahome.release",
+     "release 'redis-operator' in namespace 'redis-operator' is also operators.ot-container-kit's release"),
+    ("the old shared name, in two namespaces", both(spotahome={"release": "redis-operator", "namespace": "spotahome"}),
+     "operators.spotahome.release",
+     "would create ClusterRole 'redis-operator' cluster-wide, which operators.ot-container-kit (release "
+     "'redis-operator', set by operators.ot-container-kit.values.redisOperator.name) creates too"),
+    ("a full-name override", both(spotahome={"values": {"fullnameOverride": "redis-operator"}, "namespace": "sp"}),
+     "operators.spotahome.values.fullnameOverride", "ClusterRole 'redis-operator'"),
+    ("OT named after Spotahome's objects", both(ot={"values": {"redisOperator": {"name": "spotahome-redis-operator"}}}),
+     "operators.spotahome.release", "would create ClusterRole 'spotahome-redis-operator' cluster-wide, which "
+     "operators.ot-container-kit (release 'redis-operator', set by operators.ot-container-kit.values.redisOperator.name)"),
+    ("one operator installed twice", both(spotahome={"chart": "redis-operator", "namespace": "other",
+                                                     "repository": "https://ot-container-kit.github.io/helm-charts"}),
+     "operators.spotahome", "two installs of one operator run two controllers for the redis.redis.opstreelabs.in"),
+    ("a release name Helm refuses", both(ot={"release": "Redis_Operator"}), "operators.ot-container-kit.release",
+     "a Helm release name"),
+]
+
+
+@pytest.mark.parametrize("description,values,key,message", CLASHES, ids=[c[0] for c in CLASHES])
+def test_installs_that_would_clash_are_refused_naming_the_key_and_value(description, values, key, message):
+    with pytest.raises(ConfigError) as err:
+        config.parse(values, "t")
+    problems = dict(err.value.problems)
+    assert key in problems, problems
+    assert message in problems[key]
+
+
+def test_installs_whose_names_do_not_meet_are_accepted():
+    config.parse(both(), "t")
+    config.parse(both(spotahome={"namespace": "spotahome"}), "t")
+    # OT with namespaced RBAC creates no ClusterRole, so Spotahome may keep the old name elsewhere.
+    config.parse(both(ot={"values": {"rbac": {"scope": "namespace"}}},
+                      spotahome={"release": "redis-operator", "namespace": "spotahome"}), "t")
 
 
 # ---- secrets --------------------------------------------------------------------------------------

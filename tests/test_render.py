@@ -2,6 +2,7 @@
 what it cannot show, secrets redacted, deterministic names, non-zero exit on bad config."""
 from __future__ import annotations
 
+import json
 
 import pytest
 import yaml
@@ -30,13 +31,53 @@ def test_render_is_deterministic(tmp_path):
     assert a == b and len(a) > 20
 
 
-def test_secret_values_are_redacted_and_generated_ones_never_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(harness, "PLACEHOLDER_PASSWORD", CANARY)
-    render.render("staging", tmp_path)
-    texts = {p.name: p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
-    assert not any(CANARY in t for t in texts.values())
-    secrets = [yaml.safe_load(t) for n, t in texts.items() if n.startswith("Secret-")]
-    assert secrets and all(set(s["stringData"].values()) == {render.REDACTED} for s in secrets)
+@pytest.mark.parametrize("stack", harness.list_stacks())
+def test_secret_values_are_redacted_and_generated_ones_never_written(stack, tmp_path):
+    # The canary is what every generated password and `secure:` value reads as in this run, so a
+    # leak puts it into the manifests: the render must report it and never write it.
+    result = render.render(stack, tmp_path, check=False, password=CANARY)
+    in_secrets = [s for s in result.run.of_type("kubernetes:core/v1:Secret")
+                  if CANARY in json.dumps(s.inputs.get("stringData"))]
+    # Stacks with passwords carry the canary in their Secrets (else this test could not see a leak);
+    # sidecar-only stacks have no password and no Secret.
+    assert in_secrets or not result.run.of_type("kubernetes:core/v1:Secret"), "the canary never entered the run"
+    assert result.problems == []
+    texts = {p.relative_to(tmp_path).as_posix(): p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    assert not [n for n, t in texts.items() if CANARY in t]
+    # Only a Secret's data may hold a secret (redacted); anywhere else the render had to hide one.
+    for name, text in texts.items():
+        if not name.endswith(".yaml"):
+            continue
+        obj = yaml.safe_load(text)
+        if obj["kind"] == "Secret":
+            assert set(obj["stringData"].values()) == {render.REDACTED}, name
+        else:
+            assert render.REDACTED not in text, name
+    # The same without the file layer: the canary is in Secrets' stringData and nowhere else.
+    for res in result.run.k8s_objects:
+        manifest = json.dumps(res.manifest)
+        if res.type == "kubernetes:core/v1:Secret":
+            manifest = json.dumps({k: v for k, v in res.manifest.items() if k != "stringData"})
+        assert CANARY not in manifest, f"{res.type} {res.name} holds a password outside a Secret's data"
+
+
+def test_a_secret_in_a_plain_field_fails_the_render(tmp_path, monkeypatch):
+    """What the test above stands on: plant a password in a container's env and the render says so."""
+    original = harness.Registered.manifest
+
+    def leaky(self):
+        obj = original.fget(self)
+        if obj.get("kind") == "StatefulSet":
+            obj["spec"]["template"]["spec"]["containers"][0].setdefault("env", []).append(
+                {"name": "LEAKED", "value": f"redis://:{CANARY}@x:6379"})
+        return obj
+
+    monkeypatch.setattr(harness.Registered, "manifest", property(leaky))
+    result = render.render("staging", tmp_path, check=False, password=CANARY)
+    assert len(result.problems) == 2  # the Redis and the Sentinel StatefulSets
+    assert all("a secret value at spec.template.spec.containers[0].env[" in p for p in result.problems)
+    assert not any(CANARY in p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert "PROBLEM StatefulSet" in (tmp_path / "staging" / "SUMMARY.txt").read_text()
 
 
 def test_helm_releases_are_listed_with_a_note_that_their_objects_are_not_shown(tmp_path):
@@ -90,9 +131,10 @@ def test_crds_option_reports_an_invalid_custom_resource(tmp_path, capsys):
     assert "numberOfMasters" in capsys.readouterr().out
 
 
-def test_cloud_resources_are_summarised_without_their_secret_inputs(tmp_path, monkeypatch):
-    monkeypatch.setattr(harness, "PLACEHOLDER_PASSWORD", CANARY)
-    render.render("prod", tmp_path)
+def test_cloud_resources_are_summarised_without_their_secret_inputs(tmp_path):
+    result = render.render("prod", tmp_path, password=CANARY)
+    token = result.run.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs["authToken"]
+    assert token == CANARY  # the canary is the token the summary must not show
     summary = (tmp_path / "prod" / "SUMMARY.txt").read_text()
     assert "sessions-replication-group [protected] (secret inputs: authToken)" in summary
     assert "nodeType=cache.r7g.large" in summary and "multiAzEnabled=true" in summary

@@ -268,9 +268,13 @@ def load_stack_config(stack: str) -> dict[str, Any]:
     return data.get("config") or {}
 
 
-def run(stack: str, config: dict[str, Any] | None = None, *, password: str = PLACEHOLDER_PASSWORD,
+def run(stack: str, config: dict[str, Any] | None = None, *, password: str | None = None,
         stack_outputs: dict[str, dict] | None = None) -> Run:
-    """Evaluate __main__.py for `stack` (config from its stack file unless given) under mocks."""
+    """Evaluate __main__.py for `stack` (config from its stack file unless given) under mocks.
+    `password`: what generated passwords and `secure:` values read as (None: the placeholders)."""
+    if password is None:
+        # Read here, not bound as a default when this module loads.
+        password = PLACEHOLDER_PASSWORD
     if config is None:
         config = load_stack_config(stack)
     flat, secret_keys = engine_config(config, lambda key: secure_placeholder(key) if password == PLACEHOLDER_PASSWORD

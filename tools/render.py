@@ -35,23 +35,35 @@ def clean(value: Any) -> Any:
     return value
 
 
-def redact(value: Any, secrets: set[str]) -> Any:
+def redact(value: Any, secrets: set[str], path: str = "", found: list[str] | None = None) -> Any:
+    """`value` with every string holding a secret replaced by REDACTED; the paths replaced are
+    appended to `found`."""
     if isinstance(value, str):
-        return REDACTED if any(s and s in value for s in secrets) else value
+        if any(s and s in value for s in secrets):
+            if found is not None:
+                found.append(path)
+            return REDACTED
+        return value
     if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
+        return {k: redact(v, secrets, f"{path}.{k}" if path else k, found) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
+        return [redact(v, secrets, f"{path}[{i}]", found) for i, v in enumerate(value)]
     return value
 
 
-def manifest_of(res: harness.Registered, secrets: set[str]) -> dict:
+def manifest_of(res: harness.Registered, secrets: set[str], leaks: list[str] | None = None) -> dict:
+    """The object as written to a file: Secret data and any other string holding a secret redacted.
+    A secret anywhere but a Secret's data is a leak (a plain env value, an annotation, a ConfigMap):
+    its path is appended to `leaks`, so the render reports it instead of only hiding it."""
     obj = clean(res.manifest)
     if obj.get("kind") == "Secret":
         for key in ("data", "stringData"):
             if key in obj:
                 obj[key] = {k: REDACTED for k in obj[key]}
-    obj = redact(obj, secrets)
+    found: list[str] = []
+    obj = redact(obj, secrets, "", found)
+    if leaks is not None:
+        leaks += [f"{validate.describe(obj)}: a secret value at {path} (redacted in the file)" for path in found]
     ordered = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
     ordered.update({k: v for k, v in obj.items() if k not in ordered})
     return ordered
@@ -67,13 +79,19 @@ class Result:
         self.stack, self.run, self.manifests, self.problems, self.seconds = stack, run, manifests, problems, seconds
 
 
-def render(stack: str, out: Path | None, crds: Path | None = None, check: bool = True) -> Result:
+def render(stack: str, out: Path | None, crds: Path | None = None, check: bool = True,
+           password: str | None = None) -> Result:
+    """Evaluate `stack` and write its objects under `out`. `password` is what generated passwords
+    and `secure:` values read as (default: the placeholders); tests pass a canary."""
     started = time.perf_counter()
-    run = harness.run(stack)
+    password = harness.PLACEHOLDER_PASSWORD if password is None else password
+    run = harness.run(stack, password=password)
     secure = secure_keys(harness.load_stack_config(stack))
-    secrets = {harness.PLACEHOLDER_PASSWORD, *(harness.secure_placeholder(k) for k in secure)}
-    manifests = [manifest_of(r, secrets) for r in run.k8s_objects]
-    problems: list[str] = []
+    secrets = {password, *(harness.secure_placeholder(k) for k in secure)}
+    leaks: list[str] = []
+    manifests = [manifest_of(r, secrets, leaks) for r in run.k8s_objects]
+    # A secret outside a Secret fails the render, whether or not validation runs.
+    problems: list[str] = list(leaks)
     unchecked: list[str] = []
     if check:
         version = harness.load_stack_config(stack).get("cache-patterns:kubernetesVersion", "1.33")
@@ -191,6 +209,7 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
     lines.append("")
     if not check:
         lines.append("Validation: skipped (--no-validate)")
+        lines += [f"  PROBLEM {p}" for p in problems]
     else:
         version = cfg.get("cache-patterns:kubernetesVersion", "1.33")
         customs = sum(1 for o in manifests if validate.is_custom(o))

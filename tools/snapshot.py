@@ -28,6 +28,7 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "kubernetes:apps/v1:StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates",
                                        "spec.podManagementPolicy"),
     "kubernetes:core/v1:Service": ("spec.clusterIP",),
+    "kubernetes:discovery.k8s.io/v1:EndpointSlice": ("addressType",),
     "kubernetes:core/v1:PersistentVolumeClaim": ("spec",),
     # Auto-named ConfigMaps and Secrets are replaced (a new name) whenever their data changes.
     "kubernetes:core/v1:ConfigMap": ("data",),
@@ -70,6 +71,9 @@ def snapshot(run: harness.Run) -> dict:
         if r.is_k8s_object:
             fields += K8S_COMMON
         fields += REPLACE_FIELDS.get(r.type, ())
+        # Fields a resource's replaceOnChanges names force its replacement too (an endpoint Service
+        # switching between ExternalName and a selector-less ClusterIP).
+        fields += [f for f in r.replace_on_changes if f not in fields]
         for f in fields:
             value = _get(r.outputs if f == "metadata.name" else r.inputs, f.split("#")[0])
             if value is not None:

@@ -10,7 +10,7 @@ import kubernetes_validate
 from components.config import K8S_NEWEST, K8S_OLDEST
 
 # Groups whose kinds kubernetes-validate knows; anything else is a custom resource.
-BUILTIN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
+BUILTIN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io", "discovery.k8s.io",
                   "autoscaling", "storage.k8s.io", "coordination.k8s.io", "scheduling.k8s.io"}
 SUPPORTED_VERSIONS = tuple(f"{K8S_OLDEST[0]}.{m}" for m in range(K8S_OLDEST[1], K8S_NEWEST[1] + 1))
 VALIDATED_VERSIONS = (SUPPORTED_VERSIONS[0], SUPPORTED_VERSIONS[-1])

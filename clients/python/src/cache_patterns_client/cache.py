@@ -72,8 +72,8 @@ class CacheStats:
 class TwoTierCache:
     """A cache client over an optional L1 (pod-local sidecar) and a shared L2.
 
-    Values are bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is
-    `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
+    Keys are str or bytes (anything else is a TypeError before any tier is touched). Values are
+    bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
     """
 
     def __init__(self, l2: L2Client, *, l1: Optional[redis.Redis] = None, channel: Optional[str] = None,
@@ -144,6 +144,7 @@ class TwoTierCache:
 
     def get(self, key: KeyT) -> Optional[bytes]:
         """The value, or None on a miss. Raises L2Unavailable only when L1 cannot answer and L2 is down."""
+        protocol.key_bytes(key)
         l1 = self._l1
         if l1 is not None and (self._l1_ok or self._l1_recover()):
             try:
@@ -223,12 +224,14 @@ class TwoTierCache:
     def set(self, key: KeyT, value: ValueT, ttl: TTLT = None) -> None:
         """Write to L2 (ttl in seconds or a timedelta; None: CACHE_DEFAULT_TTL, else no expiry), drop
         the local L1 copy, and tell other pods to drop theirs. Raises L2Unavailable."""
+        protocol.key_bytes(key)
         data = self._encode(value)
         px = self._px(ttl)
         self._write(key, lambda pipe: pipe.set(key, data, px=px))
 
     def delete(self, key: KeyT) -> bool:
         """Delete from L2 and from every pod's L1. True when L2 held the key. Raises L2Unavailable."""
+        protocol.key_bytes(key)
         result = self._write(key, lambda pipe: pipe.delete(key))
         return bool(result)
 
@@ -455,5 +458,4 @@ class TwoTierCache:
 
 
 def _bucket(key: KeyT) -> int:
-    raw = key.encode() if isinstance(key, str) else key
-    return zlib.crc32(raw) % _BUCKETS
+    return zlib.crc32(protocol.key_bytes(key)) % _BUCKETS

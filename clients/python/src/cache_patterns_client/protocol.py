@@ -34,10 +34,21 @@ class Invalidation:
     flush: bool
 
 
+def key_bytes(key: Union[str, bytes]) -> bytes:
+    """A key as it is stored and named in messages: str as UTF-8 (what redis-py sends), bytes as is.
+
+    Anything else is a TypeError: redis-py sends the int 42 as "42" while `bytes(42)` is 42 NUL bytes,
+    so other pods would drop the wrong key and keep the old value."""
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, bytes):
+        return key
+    raise TypeError(f"key: must be str or bytes, got {type(key).__name__} {key!r:.40}")
+
+
 def encode_key(origin: str, key: Union[str, bytes]) -> bytes:
     """The payload that drops one key from every other pod's L1."""
-    raw = key.encode() if isinstance(key, str) else bytes(key)
-    return b" ".join((VERSION, _check_origin(origin), OP_KEY, raw))
+    return b" ".join((VERSION, _check_origin(origin), OP_KEY, key_bytes(key)))
 
 
 def encode_flush(origin: str) -> bytes:

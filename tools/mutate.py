@@ -1,0 +1,236 @@
+"""Mutation check: plant known faults, one at a time, in a temporary copy of the tree and assert that
+the tests meant to guard against each one fail. A fault the tests let through (a surviving mutant)
+means those tests cannot see it: the check fails.
+
+Each mutant is an exact text edit (the text must occur exactly `count` times, so a refactoring that
+moves it makes this check fail loudly instead of silently testing nothing) and the test node ids that
+must catch it. The same tests first run on the unmutated copy and must pass, so a mutant counts as
+caught only because of its edit. The copy imports its own client sources (PYTHONPATH), not the
+installed package.
+
+    ./run mutate [--list] [--workers N] [NAME ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_SRC = Path("clients/python/src")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    fault: str           # what a user would suffer
+    path: str            # file to edit, relative to the tree
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest node ids (a file, or file::function) that must fail
+    count: int = 1
+
+
+MUTANTS = (
+    Mutant("secret-in-env", "the generated password as a plain env value of the Redis container",
+           "components/statefulset.py",
+           '"command": self.plan.command("redis"), "env": self.plan.env("redis"),',
+           '"command": self.plan.command("redis"), "env": self.plan.env("redis") + '
+           '([{"name": "REDIS_PASSWORD", "value": password}] if s.auth else []),',
+           ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",
+            "tests/test_statefulset.py::test_no_password_in_configmaps_args_or_env_values")),
+    Mutant("networkpolicy-port", "the Sentinels' NetworkPolicy admits 6379 instead of 26379: clients and "
+           "peers cannot reach Sentinel", "components/statefulset.py",
+           '"sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],',
+           '"sentinel": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],',
+           ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
+    Mutant("operator-networkpolicy-port", "an operator cache's NetworkPolicy drops the Sentinel port",
+           "components/operator.py",
+           "ports = [REDIS_PORT] + ([SENTINEL_PORT] if s.kind != \"ot-cluster\" else [])",
+           "ports = [REDIS_PORT]",
+           ("tests/test_operator.py::test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only",)),
+    Mutant("service-selector", "the write/read Services select the Redis pods instead of HAProxy: writes "
+           "reach replicas", "components/statefulset.py",
+           'spec={"type": "ClusterIP", "selector": selectors["endpoint"],',
+           'spec={"type": "ClusterIP", "selector": selectors["redis"],',
+           ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
+    Mutant("app-service-selector", "an app's Service selects a label its pods do not carry", "components/app.py",
+           'spec={"type": "ClusterIP", "selector": selector,',
+           'spec={"type": "ClusterIP", "selector": {**selector, "app.kubernetes.io/component": "app"},',
+           ("tests/test_app.py::test_deployment_and_service_are_named_after_the_app_with_derived_labels",
+            "tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist")),
+    Mutant("privilege-escalation", "containers may escalate privileges (restricted Pod Security refuses the pods)",
+           "components/k8s.py", '"allowPrivilegeEscalation": False,', '"allowPrivilegeEscalation": True,',
+           ("tests/test_stacks.py::test_every_pod_meets_the_restricted_pod_security_standard",)),
+    Mutant("production-unprotected", "production ElastiCache neither protected nor retained on delete",
+           "components/external.py",
+           "protect=self._production, retain_on_delete=self._production,",
+           "protect=False, retain_on_delete=False,",
+           ("tests/test_external.py::test_replication_group_production_defaults",), count=2),
+    Mutant("secret-data-written", "a rendered Secret file holds the password", "tools/render.py",
+           "obj[key] = {k: REDACTED for k in obj[key]}", "pass",
+           ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",)),
+    Mutant("ip-as-external-name", "an IP endpoint becomes an ExternalName Service, which does not resolve",
+           "components/external.py", "        ip = endpoint_ip(target)\n", "        ip = None\n",
+           ("tests/test_external.py::test_an_ip_endpoint_gets_a_selector_less_service_and_an_endpoint_slice_per_family",)),
+    Mutant("shared-release-name", "both operators released as redis-operator: the second install fails",
+           "components/charts.py", '"spotahome": "spotahome-redis-operator"}', '"spotahome": "redis-operator"}',
+           ("tests/test_operator.py::test_both_operators_installed_side_by_side_get_distinct_releases",)),
+    Mutant("ot-no-maxmemory", "OT caches run without maxmemory (OOM-killed instead of evicting)",
+           "components/operator.py", '        if s.kind in ("ot-replication", "ot-cluster"):\n',
+           "        if False:\n",
+           ("tests/live/test_operator_memory.py::test_ot_caches_start_with_the_planned_maxmemory_and_policy",)),
+    Mutant("int-key-accepted", "set(42) is stored as '42' instead of being refused (two tiers: its "
+           "invalidation named 42 NUL bytes)", str(CLIENT_SRC / "cache_patterns_client/cache.py"),
+           "        protocol.key_bytes(key)\n        data = self._encode(value)\n",
+           "        data = self._encode(value)\n",
+           ("tests/client/test_key_types.py::test_every_keyed_method_refuses_other_key_types_before_touching_any_tier",
+            "tests/client/test_key_types.py::test_a_single_tier_client_refuses_them_too")),
+    Mutant("no-invalidation", "a write publishes no invalidation: other pods serve the old value until the TTL cap",
+           str(CLIENT_SRC / "cache_patterns_client/cache.py"),
+           "                pipe.publish(channel, message)\n", "",
+           ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
+)
+
+
+def tree_files(root: Path) -> list[Path]:
+    """The project's files: tracked and untracked-but-not-ignored ones in a git checkout."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                             check=True, capture_output=True).stdout
+        return [Path(p) for p in out.decode().split("\0") if p and (root / p).is_file()]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".venv", "rendered", "__pycache__", ".pytest_cache"}
+        return [p.relative_to(root) for p in root.rglob("*") if p.is_file() and not skip & set(p.parts)]
+
+
+def copy_tree(root: Path, target: Path) -> None:
+    for rel in tree_files(root):
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, dest)
+
+
+def check_anchor(m: Mutant, root: Path) -> str | None:
+    """Why the mutant cannot be planted in `root` (None: it can)."""
+    path = root / m.path
+    if not path.is_file():
+        return f"{m.path} does not exist"
+    found = path.read_text().count(m.old)
+    if found != m.count:
+        return f"{m.path}: the text to replace occurs {found} time(s), expected {m.count}: {m.old.strip()[:80]!r}"
+    return None
+
+
+def environment(copy: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(copy), str(copy / CLIENT_SRC)])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if "CACHE_PATTERNS_CRDS" not in env:
+        sys.path.insert(0, str(ROOT))
+        from tools import validate
+
+        crds = validate.crds_dir()
+        if crds is not None:
+            env["CACHE_PATTERNS_CRDS"] = str(crds)
+    return env
+
+
+def pytest(copy: Path, tests: tuple[str, ...], stop_first: bool) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", "-rfEs"]
+    if stop_first:
+        args.append("-x")
+    return subprocess.run(args + list(tests), cwd=copy, env=environment(copy), capture_output=True, text=True)
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
+
+
+def run_mutant(m: Mutant, copy: Path) -> tuple[str, float, str]:
+    """(outcome, seconds, detail): caught, SURVIVED or ERROR."""
+    path = copy / m.path
+    original = path.read_text()
+    started = time.perf_counter()
+    try:
+        path.write_text(original.replace(m.old, m.new))
+        result = pytest(copy, m.tests, stop_first=True)
+    finally:
+        path.write_text(original)
+    seconds = time.perf_counter() - started
+    if result.returncode == 1:
+        failed = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+        return "caught", seconds, failed[0] if failed else ""
+    if result.returncode == 0:
+        return "SURVIVED", seconds, tail(result.stdout)
+    return "ERROR", seconds, f"pytest exit {result.returncode}\n{tail(result.stdout + result.stderr)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./run mutate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--workers", type=int, default=2, help="mutants run in parallel (default 2)")
+    args = parser.parse_args(argv)
+    by_name = {m.name: m for m in MUTANTS}
+    if args.list:
+        for m in MUTANTS:
+            print(f"{m.name:<28} {m.fault}")
+        return 0
+    unknown = [n for n in args.names if n not in by_name]
+    if unknown:
+        print(f"unknown mutant(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
+        return 2
+    mutants = [by_name[n] for n in args.names] if args.names else list(MUTANTS)
+    broken = [f"{m.name}: {why}" for m in mutants if (why := check_anchor(m, ROOT))]
+    if broken:
+        print("mutants that no longer fit the code (update tools/mutate.py):\n  " + "\n  ".join(broken), file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cp-mutate-") as tmp:
+        workers = max(1, min(args.workers, len(mutants)))
+        copies = [Path(tmp) / f"tree{i}" for i in range(workers)]
+        for copy in copies:
+            copy_tree(ROOT, copy)
+        tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
+        baseline = pytest(copies[0], tests, stop_first=False)
+        if baseline.returncode != 0:
+            print(f"the unmutated tree fails the selected tests (exit {baseline.returncode}); fix that first:\n"
+                  f"{tail(baseline.stdout + baseline.stderr, 30)}", file=sys.stderr)
+            return 1
+        baseline_seconds = time.perf_counter() - started
+        print(f"baseline: {len(tests)} test selections pass on the unmutated copy ({baseline_seconds:.1f} s)")
+
+        free = list(copies)
+
+        def one(m: Mutant) -> tuple[Mutant, str, float, str]:
+            copy = free.pop()
+            try:
+                return (m, *run_mutant(m, copy))
+            finally:
+                free.append(copy)
+
+        results = []
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for m, outcome, seconds, detail in pool.map(one, mutants):
+                results.append((m, outcome))
+                print(f"{outcome:<8} {m.name:<28} {seconds:5.1f} s  {m.fault}")
+                if outcome != "caught" or detail:
+                    print(f"    {detail.strip()}" if outcome == "caught" else detail)
+    survived = [m.name for m, outcome in results if outcome != "caught"]
+    total = time.perf_counter() - started
+    print(f"{len(results) - len(survived)}/{len(results)} mutants caught in {total:.0f} s "
+          f"({workers} worker(s))" + (f"; not caught: {', '.join(survived)}" if survived else ""))
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
