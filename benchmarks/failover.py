@@ -61,6 +61,8 @@ ROWS = [
     Row("min-replicas-0", "minReplicasToWrite 0", {"minReplicasToWrite": 0}),
     Row("checks-500ms", "HAProxy checks every 500 ms", {},
         lambda e: replace(e, check_interval_ms=500)),
+    Row("downinter-250ms", "HAProxy checks servers that are down every 250 ms", {},
+        lambda e: replace(e, down_check_interval_ms=250)),
     Row("old-benchmark", "what this benchmark ran before: checks every 500 ms, no TLS, persistence none, "
         "minReplicasToWrite 0", {"tls": None, "persistence": "none", "storage": None, "minReplicasToWrite": 0},
         lambda e: replace(e, check_interval_ms=500)),

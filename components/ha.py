@@ -178,6 +178,8 @@ class Endpoint:
     read_port: int = READ_PORT
     health_port: int = HEALTH_PORT
     check_interval_ms: int = 1000
+    # How often a server that is down is checked again (HAProxy `downinter`); None: check_interval_ms.
+    down_check_interval_ms: int | None = None
     idle_timeout_s: int = 3600
     # Re-resolve pod names at run time (a rescheduled pod has a new IP); off only where no DNS exists.
     resolvers: bool = True
@@ -204,6 +206,8 @@ def haproxy_cfg(e: Endpoint) -> str:
     t = e.topology
     servers = [f"r{i}" for i in range(len(t.servers))]
     check = f"check inter {e.check_interval_ms}ms fall 1 rise 1"
+    if e.down_check_interval_ms is not None:
+        check += f" downinter {e.down_check_interval_ms}ms"
     if e.tls_ca_file is not None:
         check += f" check-ssl verify required ca-file {e.tls_ca_file}"
     if e.resolvers:
