@@ -1,7 +1,9 @@
-"""A StatefulSet-pattern cache made of real processes on 127.0.0.1: Redis servers, Sentinels and the
-HAProxy endpoint, each started through its pod script from a pod-like file layout (read-only conf
-dir, writable run/data dirs, a password file) as a non-root user. Used by the live tests and by
-benchmarks/failover.py, so both measure exactly what a pod runs.
+"""A StatefulSet-pattern cache made of real processes: Redis servers, Sentinels and HAProxy endpoints,
+each started through its pod script from a pod-like file layout (read-only conf dir, writable run/data
+dirs, a password file) as a non-root user, on 127.0.0.1 or on a network of one namespace per pod
+(netns.PodNetwork). It runs a plan: a stack's own (`stack_plan`, what `pulumi up` deploys) or one made
+of the live tests' short timings. Used by the live tests and by benchmarks/failover.py and
+benchmarks/partition.py, so all of them measure exactly what a pod runs.
 """
 from __future__ import annotations
 
