@@ -71,6 +71,7 @@ def test_a_partition_loses_nothing_through_the_majority_and_is_bounded_beside_th
     # The pinned client: the old primary refuses writes (NOREPLICAS) once no replica has acknowledged
     # for more than min-replicas-max-lag: at most LAG + 2 s after the partition (replicas ack every
     # second, the primary re-counts good replicas every second). Every lost write is in that window.
+    # (+0.5 s: the primary's once-a-second cron runs late on a loaded box.)
     pinned = t.paths["pinned to the old primary"]
-    assert pinned.lost and max(pinned.lost) <= LAG_S + 2, report
-    assert pinned.last_ack_partitioned_s is not None and pinned.last_ack_partitioned_s <= LAG_S + 2, report
+    assert pinned.lost and max(pinned.lost) <= LAG_S + 2 + 0.5, report
+    assert pinned.last_ack_partitioned_s is not None and pinned.last_ack_partitioned_s <= LAG_S + 2 + 0.5, report
