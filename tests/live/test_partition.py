@@ -48,7 +48,7 @@ def partitioned() -> Iterator[Cluster]:
 
 def test_a_partition_loses_nothing_through_the_majority_and_is_bounded_beside_the_old_primary(
         partitioned: Cluster) -> None:
-    t = partition.trial(partitioned, partition_s=8)
+    t = partition.trial(partitioned, partition_s=10)
     report = f"{t}\n{partitioned.logs('haproxy', 'haproxy-1', 'haproxy-2', tail=10)}"
     assert t.new != t.old and t.switch_s is not None, report
 
