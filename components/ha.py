@@ -3,7 +3,7 @@
 Pure functions from a cache's config to files (templates, POSIX sh scripts, haproxy.cfg) and to the
 env/probe/command fragments a StatefulSet needs; the live tests run exactly these with real processes.
 Cost: two extra small workloads (Sentinels, HAProxy) beside the Redis pods; a drain costs clients about
-2.4 s without an acknowledged write (docs/benchmarks.md).
+2 s without an acknowledged write (1.4-2.5 s measured, docs/benchmarks.md).
 """
 from __future__ import annotations
 
