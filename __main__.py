@@ -4,10 +4,13 @@ This file only composes: config -> providers and namespaces -> caches -> apps ->
 """
 import pulumi
 
-from components import caches, config, platform
+from components import caches, config, ownership, platform
 from components.app import AppDeployment
 
 cfg = config.load()  # raises ConfigError, listing every problem, before any resource exists
+ownership.label_every_object(cfg.stack)
+for key, message in cfg.warnings:  # what the plan advises against but does not stop (docs/planning.md)
+    pulumi.log.warn(f"{key}: {message}")
 
 k8s_provider = platform.kubernetes_provider(cfg)
 aws_provider = platform.aws_provider(cfg)

@@ -29,7 +29,8 @@ class AppDeploymentArgs(TypedDict):
 
 def _probe(path: str | None, port: int, **timing) -> dict:
     check = {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}
-    return {**check, **timing}
+    # A zero timing is Kubernetes' default and is not stored: sent anyway, it differs on every read.
+    return {**check, **{k: v for k, v in timing.items() if v}}
 
 
 def pod_spec(app: AppConfig, binding: CacheBinding) -> dict:

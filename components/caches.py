@@ -23,11 +23,13 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions):
             "namespaces": sorted({a.namespace for a in cfg.apps_of(name)}), "cluster_domain": cfg.cluster_domain,
             # The one place the plaintext of an endpoint password meets a resource: wrapped here.
             "password": pulumi.Output.secret(cfg.passwords[name]) if name in cfg.passwords else None,
+            "observability": cfg.observability, "monitoring_namespace": cfg.namespace,
         }, opts)
     elif settings.pattern == "statefulset":
         cache = RedisStatefulSet(name, {
             "cache": name, "settings": settings, "stack": cfg.stack, "namespace": cfg.namespace,
             "apps": cfg.apps_of(name), "environment": cfg.environment, "cluster_domain": cfg.cluster_domain,
+            "observability": cfg.observability,
         }, opts)
     else:
         from . import operator

@@ -10,10 +10,13 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import Any, Mapping
 
-from . import charts, naming, redis_conf, schema, sizing
-from .schema import (REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
+from . import charts, naming, ownership, planning, redis_conf, schema, sizing
+from .observability import settings as observability
+from .schema import (INVALID, REQUIRED, Anything, Bool, ConfigError, Ctx, Duration, Field, Int, ListOf, MapOf,
                      Obj, Quantity, Str, Tagged, show)
 
 NAMESPACE = "cache-patterns"
@@ -126,9 +129,14 @@ class L1Config:
 
 @dataclass(frozen=True, kw_only=True)
 class Capacity:
+    """The workload (what the cache holds and how it is written); the planner derives the rest."""
     keys: int
-    value_bytes: int
-    key_bytes: int
+    value_bytes: planning.Size
+    key_bytes: planning.Size
+    ttl_percent: int | None
+    writes_per_second: int | None
+    reads_per_second: int | None
+    pods: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +144,7 @@ class InClusterCache:
     """What every cache running in the cluster has: its engine, image and sizing."""
 
     DEFAULT_MEMORY = 512 * sizing.MI
+    DEFAULT_PERCENT = 80
     pattern: str
     engine: str
     version: str
@@ -145,13 +154,38 @@ class InClusterCache:
     cpu: int
     cpu_limit: int | None
     maxmemory_policy: str
-    maxmemory_percent: int
+    maxmemory_percent: int | None
     default_ttl: int | None
 
     @property
+    def member_replicas(self) -> int:
+        """Replicas of each primary (what replication forks and buffers for)."""
+        return 0
+
+    @property
+    def persistence_mode(self) -> str:
+        return "none"
+
+    @cached_property
+    def pod(self) -> planning.PodSettings:
+        """What each Redis pod runs with: planned from `capacity`, explicit `memory`,
+        `maxmemoryPercent` and `storage` applied (and checked against the plan)."""
+        w = workload(self)
+        plan = planning.plan_pod(w, engine_of(self)) if w is not None else None
+        head = plan.headroom if plan else planning.default_headroom(
+            forks=self.persistence_mode != "none" or self.member_replicas > 0, replicas=self.member_replicas)
+        return planning.pod_settings(plan, head, memory=self.memory, percent=self.maxmemory_percent,
+                                     storage=getattr(self, "storage", None), default_memory=self.DEFAULT_MEMORY,
+                                     default_percent=self.DEFAULT_PERCENT)
+
+    @property
     def memory_limit(self) -> int:
-        """The container memory limit: `memory`, else planned from `capacity`, else the default."""
-        return resolve_memory(self.memory, self.capacity, self.maxmemory_percent, self.DEFAULT_MEMORY)
+        """The container memory limit (and request): `memory`, else planned from `capacity`, else the default."""
+        return self.pod.limit
+
+    @property
+    def maxmemory(self) -> int:
+        return self.pod.maxmemory
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,9 +233,21 @@ class StatefulSetCache(InClusterCache):
     min_replicas_to_write: int
     min_replicas_max_lag: int
     exporter: bool
-    metrics_namespace: str
     acl_users: tuple[AclUser, ...]
     l1: L1Config | None
+
+    @property
+    def member_replicas(self) -> int:
+        return self.replicas
+
+    @property
+    def persistence_mode(self) -> str:
+        return self.persistence
+
+    @property
+    def volume(self) -> int | None:
+        """Volume per pod: `storage`, else planned from `capacity` when persistence is on."""
+        return self.pod.storage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,6 +332,7 @@ class ExternalCache:
     ca_certificate: str | None
     cluster: bool
     l1: L1Config | None
+    capacity: Capacity | None
 
     @property
     def engine_version(self) -> str:
@@ -302,6 +349,27 @@ class ExternalCache:
         """Sharded (Redis Cluster protocol): `shards` set, any serverless cache, or `cluster: true`."""
         return self.shards is not None or self.kind == "elasticache-serverless" or self.cluster
 
+    @property
+    def reserved_percent(self) -> int:
+        """ElastiCache's reserved-memory-percent: from `parameters`, else its default (25)."""
+        value = self.parameters.get("reserved-memory-percent", "")
+        return int(value) if value.isdigit() and int(value) < 100 else planning.DEFAULT_RESERVED_PERCENT
+
+    @cached_property
+    def nodes(self) -> planning.NodePlan | None:
+        """kind: elasticache with `capacity`: the node type that holds it (and `nodeType` checked)."""
+        w = workload(self)
+        if w is None or self.kind != "elasticache":
+            return None
+        return planning.plan_nodes(w, engine_of(self), self.node_type, self.reserved_percent)
+
+    @property
+    def effective_node_type(self) -> str | None:
+        """`nodeType`, else the smallest node type that holds `capacity`."""
+        if self.node_type is not None or self.nodes is None or self.nodes.smallest is None:
+            return self.node_type
+        return self.nodes.smallest.name
+
 
 @dataclass(frozen=True, kw_only=True)
 class OperatorCache(InClusterCache):
@@ -316,6 +384,16 @@ class OperatorCache(InClusterCache):
     exporter: bool
     sentinel_image: str | None
     l1: L1Config | None
+
+    @property
+    def member_replicas(self) -> int:
+        return self.replicas
+
+    @property
+    def persistence_mode(self) -> str:
+        # Planned as RDB when there is a volume to save to (what each operator's image writes there is
+        # not checked here; AOF would need a larger volume, which `storage` then has to give).
+        return "rdb" if self.storage is not None else "none"
 
     @property
     def operator(self) -> str:
@@ -351,6 +429,7 @@ class OperatorInstall:
     namespace: str
     chart: str
     repository: str
+    chart_path: str | None
     version: str | None
     values: Mapping[str, Any]
 
@@ -369,6 +448,7 @@ class _TopKeys:
     apps: tuple[AppConfig, ...]
     aws: AwsConfig | None
     operators: Mapping[str, OperatorInstall]
+    observability: observability.ObservabilityConfig
     # Plaintext of `cache-patterns:passwords` (a secret key): only read to validate its shape and
     # wrapped in pulumi.Output.secret before any resource sees it. Never printed.
     passwords: Mapping[str, str]
@@ -376,9 +456,11 @@ class _TopKeys:
 
 @dataclass(frozen=True, kw_only=True)
 class StackConfig(_TopKeys):
-    """The whole stack's config: every top-level key (see `_TopKeys`) and the stack's name."""
+    """The whole stack's config: every top-level key (see `_TopKeys`), the stack's name, and the
+    warnings parsing found (settings the plan advises against where they do not stop a deployment)."""
 
     stack: str
+    warnings: tuple[tuple[str, str], ...] = ()
 
     @property
     def production(self) -> bool:
@@ -396,12 +478,45 @@ class StackConfig(_TopKeys):
         return tuple(a for a in self.apps if a.cache == cache)
 
 
-def resolve_memory(memory: int | None, capacity: Capacity | None, percent: int, default: int) -> int:
-    if memory is not None:
-        return memory
-    if capacity is not None:
-        return sizing.plan_memory(capacity.keys, capacity.value_bytes, capacity.key_bytes, percent)
-    return default
+def engine_of(c: Any) -> planning.Engine:
+    """The engine a plan is for: the cache's engine and version (official images: jemalloc quantum 8)."""
+    if c.pattern == "external":
+        version = c.engine_version
+    elif c.pattern == "operator":
+        version = c.version or DEFAULT_OPERATOR_VERSION[c.operator]
+    else:
+        version = c.version or DEFAULT_ENGINE_VERSION[c.engine]
+    return planning.Engine(c.engine, version)
+
+
+def workload(c: Any, pods: int | None = None) -> planning.Workload | None:
+    """A cache's `capacity` as the planner's workload: persistence, replicas and shards come from the
+    pattern's own keys, the TTL share from `defaultTtl` unless given; `pods` (sidecar and L1 copies)
+    from `capacity.pods`, else the caller's count of bound app pods."""
+    cap = c.capacity
+    if cap is None:
+        return None
+    ttl = cap.ttl_percent if cap.ttl_percent is not None else (100 if c.default_ttl is not None else 0)
+    if c.pattern == "external":
+        replicas = c.replicas if c.kind == "elasticache" else 0
+        shards = c.shards or 1
+    else:
+        replicas = c.member_replicas
+        shards = c.shards if c.pattern == "operator" and c.kind == "ot-cluster" else 1
+    return planning.Workload(
+        keys=cap.keys, key_bytes=cap.key_bytes, value_bytes=cap.value_bytes, ttl_share=ttl / 100,
+        writes_per_second=cap.writes_per_second, reads_per_second=cap.reads_per_second,
+        persistence=c.persistence_mode if c.pattern != "external" else "none", replicas=replicas,
+        shards=shards, pods=cap.pods if cap.pods is not None else pods, evicts=c.maxmemory_policy != "noeviction")
+
+
+def report_plan(findings: tuple[planning.Finding, ...], path: str, ctx: Ctx) -> None:
+    """Findings of the plan as problems or warnings. A setting that cannot run is an error; one that
+    can be OOM-killed, fill its volume or refuse writes is an error in production and staging and a
+    warning in development; one that only evicts or throttles sooner is a warning."""
+    for f in findings:
+        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and ctx.environment != "development")
+        (ctx.error if hard else ctx.warn)(f"{path}.{f.key}", f.message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,11 +541,54 @@ CPU = Quantity("cpu", min=1, max=64_000)
 PERCENT = Int(10, 95)
 TTL = Duration(min_ms=1000, max_ms=365 * 86_400_000, whole_seconds=True)
 
+@dataclass(frozen=True, kw_only=True)
+class _SizeRange:
+    min: int
+    max: int
+    shape: str
+
+
+def _check_size_range(r: _SizeRange, path: str, ctx: Ctx) -> None:
+    if r.min >= r.max:
+        ctx.error(f"{path}.max", f"must be above min ({r.min}), got {r.max}; a fixed size is a plain quantity")
+
+
+class SizeSpec(schema.Spec):
+    """A length in bytes: a quantity (fixed), or {min, max, shape} for lengths that vary."""
+
+    def __init__(self, max_bytes: int):
+        self.fixed = Quantity("bytes", min=1, max=max_bytes)
+        self.range = Obj(_SizeRange, [
+            Field("min", Quantity("bytes", min=1, max=max_bytes), REQUIRED, "Shortest."),
+            Field("max", Quantity("bytes", min=1, max=max_bytes), REQUIRED, "Longest."),
+            Field("shape", Str(choices=["uniform", "log-uniform"]), "uniform", "How lengths spread between them."),
+        ], "a size range", check=_check_size_range)
+
+    def describe(self) -> str:
+        return f"{self.fixed.describe()}; or {{min, max, shape: uniform | log-uniform}}"
+
+    def parse(self, value, path, ctx):
+        if isinstance(value, dict):
+            r = self.range.parse(value, path, ctx)
+            return INVALID if r is INVALID else planning.Size(r.min, r.max, r.shape)
+        n = self.fixed.parse(value, path, Ctx(stack=ctx.stack))
+        return self.wrong(value, path, ctx) if n is INVALID else planning.Size.fixed(n)
+
+
 CAPACITY = Obj(Capacity, [
-    Field("keys", Int(1, 10**10), REQUIRED, "How many keys the cache must hold."),
-    Field("valueBytes", Quantity("bytes", min=1), REQUIRED, "Average value size (a quantity: 512, 4Ki)."),
-    Field("keyBytes", Quantity("bytes", min=1, max=512 * sizing.MI), 32, "Average key length in bytes."),
-], "what will be cached", doc="Sizing: the memory limit is planned from these instead of `memory`.")
+    Field("keys", Int(1, 10**10), REQUIRED, "How many keys the cache must hold (the working set, if it evicts)."),
+    Field("valueBytes", SizeSpec(512 * sizing.MI), REQUIRED, "Value length: fixed (512, 4Ki) or a range."),
+    Field("keyBytes", SizeSpec(512 * sizing.MI), planning.Size.fixed(32), "Key length: fixed or a range.",
+          default_doc="32"),
+    Field("ttlPercent", Int(0, 100), None, "Share of keys with a TTL, in percent.",
+          default_doc="100 with `defaultTtl`, else 0"),
+    Field("writesPerSecond", Int(0, 10**8), None, "Peak keys written per second (sizes fork copy-on-write, "
+          "the replica buffer and the backlog).", default_doc="unknown: a fork may copy all of maxmemory"),
+    Field("readsPerSecond", Int(0, 10**9), None, "Peak reads per second (serverless ECPU).", default_doc="unknown"),
+    Field("pods", Int(1, 10_000), None, "Pods that each hold a copy (sidecar, L1).",
+          default_doc="the bound apps' replicas"),
+], "the workload", doc="The workload: maxmemory, memory limit and request, replica buffer, volume, ElastiCache "
+                       "node type and serverless figures are planned from it (see docs/planning.md).")
 
 
 def _check_l1(l1: L1Config, path: str, ctx: Ctx) -> None:
@@ -470,12 +628,14 @@ def _common(pattern: str, engine_default: str = "valkey") -> list[Field]:
 def _in_cluster(memory_default: str) -> list[Field]:
     return [
         Field("image", IMAGE, None, "Engine image; pin a digest in production.", default_doc="from the image table"),
-        Field("memory", MEMORY_LIMIT, None, "Container memory limit (and request); maxmemory is derived from it.",
+        Field("memory", MEMORY_LIMIT, None, "Container memory limit (and request); checked against `capacity`.",
               default_doc=f"planned from `capacity`, else {memory_default}"),
-        Field("capacity", CAPACITY, None, "Plan `memory` from what will be cached (instead of `memory`)."),
+        Field("capacity", CAPACITY, None, "The workload the resources are planned from (docs/planning.md)."),
         Field("cpu", CPU, 100, "CPU request.", default_doc="100m"),
         Field("cpuLimit", CPU, None, "CPU limit (absent: none, so Redis is never throttled)."),
-        Field("maxmemoryPercent", PERCENT, 80, "Share of the memory limit given to `maxmemory`."),
+        Field("maxmemoryPercent", PERCENT, None, "Share of the memory limit given to `maxmemory`.",
+              default_doc="planned: from `capacity`; else what leaves room for forks (persistence, replicas), "
+                          "else 80"),
     ]
 
 
@@ -490,13 +650,13 @@ def _check_memory(c: Any, path: str, ctx: Ctx) -> None:
         known = ", ".join(v for e, v in ENGINE_IMAGES if e == c.engine)
         ctx.error(f"{path}.version", f"no default {c.engine} image for version {c.version!r} (table: {known}); "
                                      f"set `image` to a pinned image of that version")
-    if c.memory is not None and c.capacity is not None:
-        ctx.error(f"{path}.capacity", "give `memory` or `capacity`, not both")
-        return
-    try:
-        sizing.maxmemory_for_limit(c.memory_limit, c.maxmemory_percent)
-    except sizing.SizingError as exc:
-        ctx.error(f"{path}.memory", str(exc))
+    if c.maxmemory_percent is not None:
+        try:
+            sizing.maxmemory_for_limit(c.memory_limit, c.maxmemory_percent)
+        except sizing.SizingError as exc:
+            ctx.error(f"{path}.memory", str(exc))
+            return
+    report_plan(c.pod.findings, path, ctx)
     if c.cpu_limit is not None and c.cpu > c.cpu_limit:
         ctx.error(f"{path}.cpu", f"request {sizing.format_millicores(c.cpu)} is above cpuLimit "
                                  f"{sizing.format_millicores(c.cpu_limit)}")
@@ -562,8 +722,8 @@ def _check_statefulset(c: StatefulSetCache, path: str, ctx: Ctx) -> None:
     _check_replicas(c, path, ctx)
     _check_tls(c.tls, path, ctx)
     _check_l1_ttl(c, path, ctx)
-    if c.persistence != "none" and c.storage is None:
-        ctx.error(f"{path}.persistence", f"{c.persistence!r} needs `storage` (a volume size)")
+    if c.persistence != "none" and c.volume is None:
+        ctx.error(f"{path}.persistence", f"{c.persistence!r} needs `storage` (a volume size) or `capacity` to plan it")
     if c.sentinels % 2 == 0:
         ctx.error(f"{path}.sentinels", f"must be odd so a majority exists after a partition, got {c.sentinels}")
     quorum = c.quorum if c.quorum is not None else c.sentinels // 2 + 1
@@ -632,9 +792,9 @@ STATEFULSET = Obj(StatefulSetCache, _common("statefulset") + _in_cluster("512Mi"
           "Refuse writes unless this many replicas are connected (bounds write loss on a partition)."),
     Field("minReplicasMaxLag", Duration(min_ms=1000, max_ms=600_000), 10_000,
           "How stale a replica may be and still count for minReplicasToWrite.", default_doc="10s"),
-    Field("exporter", Bool(), False, "Run a redis_exporter sidecar for Prometheus."),
-    Field("metricsNamespace", NAMESPACE_NAME, "monitoring",
-          "Namespace whose pods may scrape the exporter (the NetworkPolicy admits only them)."),
+    Field("exporter", Bool(), lambda ctx: ctx.observability,
+          "Run redis_exporter beside every Redis and Sentinel (scraped from `observability.prometheus.namespace` only).",
+          default_doc="`observability.enabled`"),
     Field("aclUsers", ListOf(ACL_USER, max_items=16), (),
           "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
           "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
@@ -760,8 +920,14 @@ def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
             ctx.error(f"{path}.parameters.{key}", f"is derived from {instead}; set that instead")
     snapshot = _window(c.snapshot_window, f"{path}.snapshotWindow", ctx) if c.snapshot_window else None
     if c.kind == "elasticache":
-        if c.node_type is None:
-            ctx.error(f"{path}.nodeType", "is required with kind: elasticache (such as cache.r7g.large)")
+        if c.node_type is None and c.capacity is None:
+            ctx.error(f"{path}.nodeType", "is required with kind: elasticache (such as cache.r7g.large), "
+                                          "unless `capacity` plans it")
+        elif c.effective_node_type is None:
+            ctx.error(f"{path}.capacity", f"no node type holds it per shard; set shards to at least "
+                                          f"{planning.aws.shards_needed(c.nodes.need_per_node * (c.shards or 1), c.reserved_percent)}")
+        if c.nodes is not None:
+            report_plan(c.nodes.findings, path, ctx)
         _check_replicas(c, path, ctx)
         _elasticache_id(ctx, path, "", "replication group id")
         maint = _window(c.maintenance_window, f"{path}.maintenanceWindow", ctx) if c.maintenance_window else None
@@ -774,6 +940,9 @@ def _check_external(c: ExternalCache, path: str, ctx: Ctx) -> None:
     if c.kind == "elasticache-serverless":
         if c.limits is None:
             ctx.error(f"{path}.limits", "is required with kind: elasticache-serverless (it caps the bill)")
+        elif c.capacity is not None:
+            report_plan(planning.plan_serverless(workload(c), engine_of(c), c.limits.data_storage_gb,
+                                                 c.limits.ecpu_per_second).findings, path, ctx)
         if c.engine_version.split(".")[0] not in SERVERLESS_MAJORS[c.engine]:
             ctx.error(f"{path}.version", f"serverless {c.engine} needs major version "
                                          f"{' or '.join(SERVERLESS_MAJORS[c.engine])}, got {c.engine_version!r}")
@@ -853,6 +1022,8 @@ EXTERNAL = Obj(ExternalCache, [EXTERNAL_VERSION if f.key == "version" else f for
           "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA)."),
     Field("cluster", Bool(), False, "kind: endpoint: the server runs in cluster mode."),
     Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
+    Field("capacity", CAPACITY, None, "The workload: plans the node type (kind: elasticache; `nodeType` is checked "
+          "against it) and checks serverless `limits` (docs/planning.md)."),
 ], "pattern: external", check=_check_external,
     doc="Pattern 1: AWS ElastiCache, or an existing endpoint (Memorystore, Azure Cache, any Redis).")
 
@@ -915,7 +1086,9 @@ OPERATOR = Obj(OperatorCache, _common("operator", engine_default="redis") + _in_
           "StorageClass of the volumes."),
     Field("auth", Bool(), True, "Require a password."),
     Field("tls", TLS, NO_TLS, "TLS (OT-CONTAINER-KIT only; required in production).", default_doc="off"),
-    Field("exporter", Bool(), False, "Run the operator's redis_exporter sidecar."),
+    Field("exporter", Bool(), lambda ctx: ctx.observability,
+          "Run the operator's redis_exporter beside Redis (and, for spotahome-failover, the Sentinels).",
+          default_doc="`observability.enabled`"),
     Field("sentinelImage", IMAGE, None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
           default_doc="from the operator image table"),
     Field("l1", L1, None, "Two-tier: a sidecar L1 in every bound app pod."),
@@ -1050,6 +1223,39 @@ AWS = Obj(AwsConfig, [
 def _check_operator_install(o: OperatorInstall, path: str, ctx: Ctx) -> None:
     if o.install and o.version is None:
         ctx.error(f"{path}.version", "is required with install: true (pin the chart version)")
+    if o.chart_path is None:
+        return
+    for key, value in (("chart", o.chart), ("repository", o.repository)):
+        if value is not None:
+            ctx.error(f"{path}.{key}", f"is set with chartPath: a local chart is named by its folder's Chart.yaml "
+                                       f"and comes from no repository (drop {key} or chartPath)")
+    declared, problem = local_chart_version(o.chart_path)
+    if problem:
+        ctx.error(f"{path}.chartPath", problem)
+    elif o.version is not None and declared != o.version.removeprefix("v"):
+        # Helm installs whatever the folder holds and ignores a version for a folder: the pin is
+        # checked here instead, so it still says what is installed.
+        ctx.error(f"{path}.version", f"{o.version!r} is not the version of the chart in {o.chart_path!r}, whose "
+                                     f"Chart.yaml says {declared!r}: pin {declared!r}, or point chartPath at "
+                                     f"the folder of {o.version!r}")
+
+
+def local_chart_version(chart_path: str) -> tuple[str | None, str | None]:
+    """The `version` a local chart folder's Chart.yaml declares (relative paths: from the project
+    directory, where the engine runs the program), or the problem that stops reading it."""
+    import yaml
+
+    chart_yaml = Path(chart_path) / "Chart.yaml"
+    try:
+        data = yaml.safe_load(chart_yaml.read_text())
+    except OSError as exc:
+        return None, f"{chart_path!r} is not a chart folder: {chart_yaml} cannot be read ({exc.strerror})"
+    except yaml.YAMLError as exc:
+        return None, f"{chart_yaml} is not YAML: {str(exc).splitlines()[0]}"
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str):
+        return None, f"{chart_yaml} declares no chart version (a `version:` string)"
+    return version, None
 
 
 OPERATOR_INSTALL = Obj(OperatorInstall, [
@@ -1062,12 +1268,19 @@ OPERATOR_INSTALL = Obj(OperatorInstall, [
     Field("chart", Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name"), None,
           "Chart name.", default_doc="the operator's chart"),
     Field("repository", Str(pattern=r"(https|oci)://\S+", pattern_doc="an https:// or oci:// URL"), None,
-          "Chart repository.", default_doc="the operator's repository"),
+          "Chart repository (a mirror, for air-gapped clusters).", default_doc="the operator's repository"),
+    Field("chartPath", Str(pattern=r"\S+", pattern_doc="a folder path"), None,
+          "A local chart folder instead of a repository (relative: to the project directory). `version` must "
+          "equal its Chart.yaml's.", default_doc="none: the chart comes from the repository"),
     Field("version", Str(pattern=r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", pattern_doc="a pinned chart version"), None,
-          "Chart version (required with install: true)."),
+          "Chart version (required with install: true): what Helm fetches from the repository, or what a "
+          "chartPath folder's Chart.yaml must say."),
     Field("values", MapOf(Anything(), Str(pattern=r".+", pattern_doc="a key")), {}, "Extra chart values.",
           default_doc="none"),
 ], "operator install", check=_check_operator_install)
+
+
+OBSERVABILITY = observability.spec(LABEL_KEY, LABEL_VALUE, NAMESPACE_NAME)
 
 
 def _top_fields() -> list[Field]:
@@ -1091,6 +1304,9 @@ def _top_fields() -> list[Field]:
         Field("aws", AWS, None, "AWS region and network (for ElastiCache)."),
         Field("operators", MapOf(OPERATOR_INSTALL, Str(choices=["ot-container-kit", "spotahome"])), {},
               "Operator installs, by operator.", default_doc="none: operators are assumed installed"),
+        Field("observability", OBSERVABILITY, lambda ctx: OBSERVABILITY.parse({}, "observability", ctx),
+              "Metrics, alert rules, dashboards and cloud alarms for every cache (docs/observability.md).",
+              default_doc="on in production and staging"),
         Field("passwords", MapOf(Str(secret=True, min_len=1), CACHE_NAME), {},
               "Secret: passwords of `kind: endpoint` caches by cache name "
               "(`pulumi config set --secret --path 'passwords.<cache>'`).", default_doc="none"),
@@ -1100,7 +1316,7 @@ def _top_fields() -> list[Field]:
 TOP = Obj(_TopKeys, _top_fields(), "stack config")
 TOP_KEYS = tuple(TOP.keys())
 # Keys whose value is an object or list: Pulumi passes them to the program as JSON text.
-STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "passwords"})
+STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "observability", "passwords"})
 SECRET_KEYS = frozenset({"passwords"})
 
 
@@ -1136,6 +1352,7 @@ def _check_stack(top: _TopKeys, ctx: Ctx) -> None:
         cache = top.caches.get(name)
         if cache is None or not (cache.pattern == "external" and cache.kind == "endpoint"):
             ctx.error(f"passwords.{name}", "only endpoint caches take a password from config; the others generate one")
+    observability.check_stack(top.observability, top.caches, ctx)
     installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
                 for op, o in top.operators.items() if o.install]
     for key, message in charts.clashes(installs):
@@ -1178,6 +1395,11 @@ def parse(values: Mapping[str, Any], stack: str) -> StackConfig:
     ctx.namespace = ns if isinstance(ns, str) else stack  # type: ignore[attr-defined]
     if "namespace" not in values and not re.fullmatch(DNS_LABEL, stack):
         ctx.error("namespace", f"is required: the stack name {stack!r} is not a valid namespace name")
+    owner_problem = ownership.label_value_problem(stack)
+    if owner_problem:
+        ctx.error("(stack name)", owner_problem)
+    # Exporters default to whether observability is on, before that key itself is parsed.
+    ctx.observability = observability.requested(values.get("observability"), ctx.environment)
     k8s = values.get("kubernetesVersion")
     if isinstance(k8s, (int, float, str)) and not isinstance(k8s, bool) and re.fullmatch(r"1\.[1-9]", str(k8s)):
         ctx.error("kubernetesVersion", f"must be a quoted minor version such as \"1.30\" (YAML reads an unquoted "
@@ -1188,7 +1410,7 @@ def parse(values: Mapping[str, Any], stack: str) -> StackConfig:
         _check_stack(top, ctx)
     if ctx.problems:
         raise ConfigError(ctx.problems)
-    return StackConfig(stack=stack, **{f.attr: getattr(top, f.attr) for f in TOP.fields})
+    return StackConfig(stack=stack, warnings=tuple(ctx.warnings), **{f.attr: getattr(top, f.attr) for f in TOP.fields})
 
 
 # ---------------------------------------------------------------------------------------------

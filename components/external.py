@@ -18,6 +18,11 @@ from . import k8s as kb
 from . import naming, passwords
 from .config import ELASTICACHE_ID_MAX, AwsConfig, ExternalCache as ExternalSettings, Rotation, endpoint_ip
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef
+from .observability import cloudwatch
+from .observability import component as monitoring
+from .observability import settings as observability_settings
+from .observability.settings import ObservabilityConfig
+from .observability.target import CacheTarget, ClientTarget
 
 PRIMARY_PORT = 6379
 # ElastiCache Serverless answers on the same host name at 6379 (primary) and 6380 (reads from the
@@ -44,6 +49,11 @@ class ExternalCacheArgs(TypedDict):
     """Region and network; required for the ElastiCache kinds, unused for kind: endpoint."""
     password: NotRequired[pulumi.Input[str] | None]
     """kind: endpoint: the password from secret config (already a secret Output); absent without auth."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: CloudWatch alarms and their SNS topic for ElastiCache, and
+    the two-tier clients' rules and dashboard. Absent: off."""
+    monitoring_namespace: NotRequired[str]
+    """Where the two-tier clients' PrometheusRule and dashboard go (the stack's namespace)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,14 @@ class ExternalCache(pulumi.ComponentResource):
         self._production = args["production"]
         self._labels = kb.labels(name, "cache", f"{self._stack}-{name}")
         self._ids: dict[str, pulumi.Input[str]] = {}
+        self._obs = args.get("observability") or observability_settings.defaults()
+        self._alarm_topic: pulumi.Output[str] | None = None
+        # Serverless caches send no events to a topic, and all their alarms are unverified.
+        if self._obs.cloudwatch and (s.kind == "elasticache" or
+                                     (s.kind == "elasticache-serverless" and self._obs.alarms.unverified)):
+            self._alarm_topic = cloudwatch.topic(name, self._physical(), self._obs.alarms.topic_arn, self,
+                                                 self._tags(self._physical("alarms")))
+            self._ids["alarmTopicArn"] = self._alarm_topic
         if s.kind == "endpoint":
             endpoint = _Endpoint(host=s.host, port=s.port, read_host=s.read_host,
                                  read_port=(s.read_port or s.port) if s.read_host is not None else None,
@@ -134,6 +152,12 @@ class ExternalCache(pulumi.ComponentResource):
         self.port = pulumi.Output.from_input(endpoint.port)
         self._endpoint = endpoint
         self._bindings = {ns: self._bind(ns, endpoint, args["cluster_domain"]) for ns in sorted(set(args["namespaces"]))}
+        client = (ClientTarget(cache=name, namespaces=tuple(sorted(set(args["namespaces"]))))
+                  if s.l1 is not None and args["namespaces"] else None)
+        self.monitoring = monitoring.attach(name, self, CacheTarget(
+            stack=self._stack, cache=name, pattern="external", kind=s.kind,
+            namespace=args.get("monitoring_namespace") or self._stack, maxmemory_policy=s.maxmemory_policy,
+            client=client, labels={**self._labels, "app.kubernetes.io/component": "monitoring"}), self._obs)
         self.register_outputs({"host": self.host, "port": self.port, **self._ids})
 
     # -----------------------------------------------------------------------------------------
@@ -158,6 +182,8 @@ class ExternalCache(pulumi.ComponentResource):
             out.update(readHost=e.read_host, readPort=e.read_port)
         if e.username is not None:
             out["username"] = e.username
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         return out
 
     # -----------------------------------------------------------------------------------------
@@ -265,7 +291,7 @@ class ExternalCache(pulumi.ComponentResource):
             description=f"cache-patterns {self._stack}/{name}",
             engine=s.engine,
             engine_version=s.engine_version,
-            node_type=s.node_type,
+            node_type=s.effective_node_type,
             port=s.port,
             parameter_group_name=parameter_group.name,
             subnet_group_name=subnets.name,
@@ -278,7 +304,7 @@ class ExternalCache(pulumi.ComponentResource):
             automatic_failover_enabled=has_replica or cluster,
             multi_az_enabled=has_replica,
             # r6gd nodes only run with data tiering on (AWS refuses them otherwise).
-            data_tiering_enabled=True if ".r6gd." in (s.node_type or "") else None,
+            data_tiering_enabled=True if ".r6gd." in (s.effective_node_type or "") else None,
             snapshot_retention_limit=s.snapshot_retention,
             snapshot_window=s.snapshot_window,
             maintenance_window=s.maintenance_window,
@@ -286,6 +312,8 @@ class ExternalCache(pulumi.ComponentResource):
             # Changes land when `pulumi up` runs, so the state never claims what AWS has queued.
             apply_immediately=True,
             log_delivery_configurations=deliveries,
+            # Failover complete, node replaced, ... reach the alarms' topic.
+            notification_topic_arn=self._alarm_topic,
             tags=self._tags(rg_id),
             **shape, **auth,
             # The id is fixed, so a replacement must delete first; in production protect refuses it.
@@ -293,6 +321,12 @@ class ExternalCache(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
         self._ids.update(replicationGroupId=rg_id, arn=group.arn)
+        if self._alarm_topic is not None:
+            cloudwatch.CacheAlarms(f"{name}-alarms", {
+                "physical": self._physical(), "topic_arn": self._alarm_topic, "unverified": self._obs.alarms.unverified,
+                "alarms": cloudwatch.node_alarms(s.maxmemory_policy, s.replicas),
+                "members": group.member_clusters, "count": cloudwatch.member_count(s.replicas, s.shards),
+                "tags": self._tags(self._physical("alarms"))}, pulumi.ResourceOptions(parent=self))
         port = s.port
         # The app Secrets are built from the token only once the group has it (created, or ROTATEd):
         # apps roll to the new token after the server accepts it, never before.
@@ -360,6 +394,13 @@ class ExternalCache(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
         self._ids.update(serverlessCacheName=cache_name, arn=cache.arn)
+        if self._alarm_topic is not None:
+            cloudwatch.CacheAlarms(f"{name}-alarms", {
+                "physical": self._physical(), "topic_arn": self._alarm_topic, "unverified": self._obs.alarms.unverified,
+                "alarms": cloudwatch.serverless_alarms(s.maxmemory_policy, limits.data_storage_gb,
+                                                       limits.ecpu_per_second),
+                "serverless_name": cache.name, "tags": self._tags(self._physical("alarms"))},
+                pulumi.ResourceOptions(parent=self))
         password = (pulumi.Output.all(cache.arn, *dependencies, current).apply(lambda v: v[-1])
                     if current is not None else None)
         return _Endpoint(

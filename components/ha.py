@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from . import sizing
 from .config import StatefulSetCache
 from .contract import AUTH_DIR, PASSWORD_FILE
 from .naming import physical_name
@@ -23,7 +22,16 @@ from .redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, Tls
 CONF_DIR = "/etc/cache-patterns/conf"          # ConfigMap, read-only
 RUN_DIR = "/run/cache-patterns"                # emptyDir (medium: Memory): runtime configs with the password
 DATA_DIR = "/data"                             # emptyDir or PVC: the data set
-TLS_DIR = "/etc/cache-patterns/tls-server"     # Secret: tls.crt, tls.key, ca.crt
+TLS_DIR = "/etc/cache-patterns/tls-server"     # Secret: tls.crt, tls.key, ca.crt (the kubelet swaps them)
+TLS_LIVE_DIR = "/etc/cache-patterns/tls-live"  # emptyDir (Memory): the files processes serve and trust
+TLS_LIVE_VOLUME = "tls-live"
+HAPROXY_MASTER_SOCKET = f"{RUN_DIR}/haproxy-master.sock"
+HAPROXY_STATE_FILE = f"{RUN_DIR}/haproxy.state"
+# Sentinels restart one at a time to load new certificates, each in its own slot of this many seconds.
+TLS_RESTART_SLOT_S = 10
+# How long the kubelet may take to bring a Secret change into every pod: its sync period (1 min by
+# default) plus its Secret cache's propagation (up to 1 min with the TTL strategy).
+SECRET_PROPAGATION_S = 120
 ACL_PASSWORD_SUBDIR = "users"
 ACL_PASSWORD_DIR = f"{AUTH_DIR}/{ACL_PASSWORD_SUBDIR}"  # Secret (Redis pods only): a file per ACL user, by name
 REDIS_PORT = 6379
@@ -39,6 +47,8 @@ FILES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "haproxy": ("haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"),
 }
 QUORUM_LUA = "haproxy-quorum.lua"
+# With TLS, every workload also gets the certificate reload (tls-reload.sh, tls.sh).
+TLS_FILES = ("tls.sh", "tls-reload.sh")
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -131,6 +141,20 @@ class ScriptSettings:
     failover_wait_s: int = 70
     prestop_timeout_s: int = 30
     cli_timeout_s: int = 2
+    # With TLS: the Secret volume the kubelet updates, the pod's copies the processes load
+    # (tls_ca_file is their CA bundle), and the reload's timing (tls.sh, tls-reload.sh).
+    tls_secret_dir: str | None = None
+    tls_live_dir: str | None = None
+    tls_poll_s: float = 5
+    tls_trust_delay_s: int = SECRET_PROPAGATION_S
+    tls_restart_slot_s: int = TLS_RESTART_SLOT_S
+
+    def tls_env(self) -> dict[str, str]:
+        if self.tls_secret_dir is None or self.tls_live_dir is None:
+            return {}
+        return {"TLS_SECRET_DIR": self.tls_secret_dir, "TLS_LIVE_DIR": self.tls_live_dir,
+                "TLS_POLL": f"{self.tls_poll_s:g}", "TLS_TRUST_DELAY": str(self.tls_trust_delay_s),
+                "TLS_RESTART_SLOT": str(self.tls_restart_slot_s)}
 
     def env(self, self_address: str) -> dict[str, str]:
         t = self.topology
@@ -152,6 +176,17 @@ class ScriptSettings:
             out["TLS_CA_FILE"] = self.tls_ca_file
         if self.acl_password_dir is not None:
             out["ACL_PASSWORD_DIR"] = self.acl_password_dir
+        return out | self.tls_env()
+
+    def haproxy_env(self, master_socket: str, state_file: str) -> dict[str, str]:
+        """haproxy-start.sh's and, with TLS, tls-reload.sh's (master CLI socket, saved states)."""
+        out = {"CONF_DIR": self.conf_dir}
+        if self.password_file is not None:
+            out["PASSWORD_FILE"] = self.password_file
+        tls = self.tls_env()
+        if tls:
+            out |= {"RUN_DIR": self.run_dir, **tls, "HAPROXY_MASTER_SOCKET": master_socket,
+                    "HAPROXY_STATE_FILE": state_file}
         return out
 
     def sentinel_env(self, self_address: str) -> dict[str, str]:
@@ -189,6 +224,9 @@ class Endpoint:
     # A Sentinel check gives up connecting after this: how soon an HAProxy cut off from most Sentinels
     # (a partition) stops writes. A pod answers a SYN in well under a millisecond.
     sentinel_connect_timeout_ms: int = 500
+    # Where the servers' states are saved before a reload (a certificate reload), so the new worker
+    # starts from them instead of from "every server up"; None: HAProxy is never reloaded.
+    state_file: str | None = None
 
 
 def _pcre_literal(text: str) -> str:
@@ -222,6 +260,7 @@ def haproxy_cfg(e: Endpoint) -> str:
         "    hard-stop-after 10s",
         # Closes open write connections to a server the Sentinel majority no longer names.
         f"    lua-load {e.conf_dir}/{QUORUM_LUA}",
+        *([f"    server-state-file {e.state_file}"] if e.state_file else []),
         "",
     ]
     if e.resolvers:
@@ -245,6 +284,7 @@ def haproxy_cfg(e: Endpoint) -> str:
         f"    timeout client {e.idle_timeout_s}s",
         f"    timeout server {e.idle_timeout_s}s",
         "    timeout check 2s",
+        *(["    load-server-state-from-file global"] if e.state_file else []),
         # A client must not keep writing to a server that was demoted (or lost the election).
         f"    default-server {check} on-marked-down shutdown-sessions",
         "",
@@ -309,7 +349,8 @@ def haproxy_cfg(e: Endpoint) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCRIPTS = ("common.sh", "redis-start.sh", "redis-prestop.sh", "sentinel-start.sh", "probe.sh", "haproxy-start.sh")
+SCRIPTS = ("common.sh", "redis-start.sh", "redis-prestop.sh", "sentinel-start.sh", "probe.sh", "haproxy-start.sh",
+           "tls.sh", "tls-reload.sh")
 
 
 def script(name: str) -> str:
@@ -325,7 +366,12 @@ def server_files(server: ReplicatedServer) -> dict[str, str]:
     out = {name: replicated_conf(server) if name == "redis.conf" else script(name) for name in FILES_BY_ROLE["redis"]}
     if server.acl_users:
         out[ACL_USERS_FILE] = acl_users_conf(server.acl_users)
-    return out
+    return out | tls_files(server.tls is not None)
+
+
+def tls_files(tls: bool) -> dict[str, str]:
+    """The certificate reload's scripts, in every workload's ConfigMap when TLS is on."""
+    return {name: script(name) for name in TLS_FILES} if tls else {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,20 +393,33 @@ class HaPlan:
         if role == "redis":
             return server_files(self.server)
         rendered = {"sentinel.conf": sentinel_conf(self.sentinel), "haproxy.cfg": haproxy_cfg(self.endpoint)}
-        return {name: rendered[name] if name in rendered else script(name) for name in FILES_BY_ROLE[role]}
+        return {name: rendered[name] if name in rendered else script(name)
+                for name in FILES_BY_ROLE[role]} | tls_files(self.tls)
+
+    @property
+    def tls(self) -> bool:
+        return self.scripts.tls_secret_dir is not None
 
     def command(self, role: Role) -> list[str]:
         start = {"redis": "redis-start.sh", "sentinel": "sentinel-start.sh", "haproxy": "haproxy-start.sh"}[role]
         return ["sh", f"{CONF_DIR}/{start}"]
 
+    def tls_reload_command(self, role: Literal["redis", "haproxy"]) -> list[str]:
+        """The certificate reload container beside Redis or HAProxy (Sentinel's runs in its own
+        container: it has to restart the process)."""
+        return ["sh", f"{CONF_DIR}/tls-reload.sh", role]
+
+    def tls_reload_probe(self, role: Literal["redis", "haproxy"]) -> dict:
+        """Its liveness probe: the reload loop went round recently (a hung loop restarts)."""
+        return {"exec": {"command": ["sh", f"{CONF_DIR}/tls-reload.sh", "alive", role]}, "periodSeconds": 30,
+                "timeoutSeconds": 5, "failureThreshold": 3}
+
     def env(self, role: Role) -> list[dict]:
         """Container env (Kubernetes EnvVar dicts). SELF_ADDRESS is expanded by the kubelet from
         POD_NAME (downward API), so every pod of a StatefulSet shares one template."""
         if role == "haproxy":
-            out = [{"name": "CONF_DIR", "value": CONF_DIR}]
-            if self.server.auth:
-                out.append({"name": "PASSWORD_FILE", "value": PASSWORD_FILE})
-            return out
+            values = self.scripts.haproxy_env(master_socket=HAPROXY_MASTER_SOCKET, state_file=HAPROXY_STATE_FILE)
+            return [{"name": k, "value": v} for k, v in values.items()]
         if role == "redis":
             domain, port = self.names.domain(self.names.headless), self.server.port
             values = self.scripts.env("$(POD_NAME)." + f"{domain}:{port}")
@@ -414,15 +473,17 @@ class HaPlan:
 
 def plan(cache: StatefulSetCache, names: PodNames, master_name: str | None = None) -> HaPlan:
     """The plan for a `pattern: statefulset` cache."""
-    tls = TlsFiles(cert_file=f"{TLS_DIR}/tls.crt", key_file=f"{TLS_DIR}/tls.key",
-                   ca_file=f"{TLS_DIR}/ca.crt") if cache.tls.enabled else None
+    # The processes load the pod's copies (TLS_LIVE_DIR), which tls-reload.sh keeps in step with the
+    # Secret (TLS_DIR) cert-manager renews.
+    tls = TlsFiles(cert_file=f"{TLS_LIVE_DIR}/tls.crt", key_file=f"{TLS_LIVE_DIR}/tls.key",
+                   ca_file=f"{TLS_LIVE_DIR}/ca.crt") if cache.tls.enabled else None
     topology = Topology(master_name=master_name or names.statefulset,
                         servers=names.server_addresses(), sentinels=names.sentinel_addresses())
     if len(topology.servers) != cache.replicas + 1 or len(topology.sentinels) != cache.sentinels:
         raise ValueError(f"names count {names.servers} servers and {names.sentinels} Sentinels, the cache "
                          f"{cache.replicas + 1} and {cache.sentinels}")
     server = ReplicatedServer(
-        maxmemory=sizing.maxmemory_for_limit(cache.memory_limit, cache.maxmemory_percent),
+        maxmemory=cache.maxmemory, replica_buffer_limit=cache.pod.replica_buffer, repl_backlog=cache.pod.backlog,
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
         auth=cache.auth, tls=tls, min_replicas_to_write=cache.min_replicas_to_write,
         min_replicas_max_lag_ms=cache.min_replicas_max_lag,
@@ -439,8 +500,13 @@ def plan(cache: StatefulSetCache, names: PodNames, master_name: str | None = Non
         acl_password_dir=ACL_PASSWORD_DIR if cache.acl_users else None,
         # A failed first attempt is retried by Sentinel after 2 x failover-timeout.
         failover_wait_s=math.ceil((cache.down_after + 2 * cache.failover_timeout) / 1000) + 5,
+        tls_secret_dir=TLS_DIR if tls else None, tls_live_dir=TLS_LIVE_DIR if tls else None,
+        # A new CA's key pair is served once every pod has the new Secret and every Sentinel, one slot
+        # each, has restarted to trust it.
+        tls_trust_delay_s=SECRET_PROPAGATION_S + cache.sentinels * TLS_RESTART_SLOT_S,
     )
-    endpoint = Endpoint(topology=topology, auth=cache.auth, tls_ca_file=tls.ca_file if tls else None)
+    endpoint = Endpoint(topology=topology, auth=cache.auth, tls_ca_file=tls.ca_file if tls else None,
+                        state_file=HAPROXY_STATE_FILE if tls else None)
     return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint)
 
 

@@ -14,20 +14,46 @@ from typing import Any, NotRequired, Sequence, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import images
 from . import k8s as kb
 from . import charts, passwords, sizing, tls
 from .config import (DEFAULT_OPERATOR_VERSION, OPERATOR_IMAGES, OPERATOR_NAME_LIMITS, AppConfig,
                      OperatorCache, OperatorInstall, StackConfig)
 from .contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
 from .naming import physical_name
+from .observability import component as monitoring, exporter as metrics, scrape
+from .observability import settings as observability_settings
+from .observability.settings import ObservabilityConfig
+from .observability.target import CacheTarget, ClientTarget, Scrape
 
 OT_API = "redis.redis.opstreelabs.in/v1beta2"
 SPOTAHOME_API = "databases.spotahome.com/v1"
 KINDS = {"ot-replication": "RedisReplication", "ot-cluster": "RedisCluster", "spotahome-failover": "RedisFailover"}
 API_VERSIONS = {"ot-replication": OT_API, "ot-cluster": OT_API, "spotahome-failover": SPOTAHOME_API}
-OT_EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
-SPOTAHOME_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
-REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, 9121
+# What the restricted Pod Security Standard asks of the operator's own pod, as chart values. The OT
+# chart sets no security context by default; its image is distroless `nonroot` (USER 65532:65532, the
+# repository's Dockerfile), so it runs under these. Values of the stack (`operators.<op>.values`) win.
+# Operators without an entry here run in a namespace that enforces `baseline` instead.
+RESTRICTED_CHART_VALUES: dict[str, dict] = {
+    "ot-container-kit": {
+        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+    },
+}
+# Both operators set the exporter's environment themselves (REDIS_ADDR, REDIS_PASSWORD from the
+# Secret), so the upstream scratch image of the project's one exporter version serves both: OT's own
+# quay.io/opstree/redis-exporter stopped at v1.44.0, Spotahome's default at v1.43.0.
+OT_EXPORTER_IMAGE = metrics.IMAGE
+SPOTAHOME_EXPORTER_IMAGE = metrics.IMAGE
+REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, metrics.PORT
+# Exporter ports and their container port names, as the operators define them: OT
+# (internal/controller/common/constants.go v0.26.0) `redis-exporter` on 9121; Spotahome
+# (operator/redisfailover/service/generator.go v1.3.0-rc1) `metrics` on 9121, and on 9355 for the
+# Sentinel exporter (sentinelExporterPort). OT's embedded Sentinels have no exporter setting.
+OT_EXPORTER_PORT_NAME = "redis-exporter"
+SPOTAHOME_EXPORTER_PORT_NAME = "metrics"
+SPOTAHOME_SENTINEL_EXPORTER_PORT = 9355
 # Both operators name the Sentinel master group `mymaster` and offer no setting for it: OT in
 # api/redisreplication/v1beta2/redisreplication_types_helper.go (GetConnectionInfo) and the sentinel
 # image's MASTER_GROUP_NAME default; Spotahome in operator/redisfailover/service/generator.go.
@@ -40,7 +66,7 @@ OT_UID = 1000
 # does not say (the NetworkPolicy admits it there).
 DEFAULT_OPERATOR_NAMESPACE = "redis-operator"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+EXPORTER_RESOURCES = metrics.RESOURCES
 
 
 @dataclass(frozen=True)
@@ -121,7 +147,7 @@ def images(s: OperatorCache) -> tuple[str, str]:
 
 
 def maxmemory(s: OperatorCache) -> int:
-    return sizing.maxmemory_for_limit(s.memory_limit, s.maxmemory_percent)
+    return s.maxmemory
 
 
 # OT: the file the Redis image's entrypoint includes last when it exists (OT-CONTAINER-KIT/redis
@@ -135,8 +161,12 @@ SPOTAHOME_REDIS_CONF = "/redis/redis.conf"
 
 
 def memory_directives(s: OperatorCache) -> list[str]:
-    """maxmemory (the planned bytes) and the eviction policy, as `name value` lines."""
-    return [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+    """maxmemory (the planned bytes), the eviction policy and, with replicas, the planned replica
+    output-buffer limit and backlog (docs/planning.md), as `name value` lines."""
+    lines = [f"maxmemory {maxmemory(s)}", f"maxmemory-policy {s.maxmemory_policy}"]
+    if s.pod.replica_buffer is not None:
+        lines += [f"client-output-buffer-limit replica {s.pod.replica_buffer} 0 0", f"repl-backlog-size {s.pod.backlog}"]
+    return lines
 
 
 def ot_extra_conf(s: OperatorCache) -> str:
@@ -298,19 +328,20 @@ def spotahome_spec(s: OperatorCache, secret: pulumi.Input[str] | None, productio
     if s.exporter:
         redis["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE, "containerSecurityContext": container,
                              "resources": EXPORTER_RESOURCES}
-    spec: dict = {
-        "redis": redis,
-        "sentinel": {
-            "replicas": s.sentinels,
-            "image": sentinel_image,
-            "imagePullPolicy": "IfNotPresent",
-            "resources": SENTINEL_RESOURCES,
-            "securityContext": kb.pod_security_context(),
-            "containerSecurityContext": container,
-            "configCopy": {"containerSecurityContext": container},
-            "disablePodDisruptionBudget": not disruption_budget,
-        },
+    sentinel: dict = {
+        "replicas": s.sentinels,
+        "image": sentinel_image,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": SENTINEL_RESOURCES,
+        "securityContext": kb.pod_security_context(),
+        "containerSecurityContext": container,
+        "configCopy": {"containerSecurityContext": container},
+        "disablePodDisruptionBudget": not disruption_budget,
     }
+    if s.exporter:
+        sentinel["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE,
+                                "containerSecurityContext": container, "resources": EXPORTER_RESOURCES}
+    spec: dict = {"redis": redis, "sentinel": sentinel}
     if secret is not None:
         # The operator reads key `password` of this Secret (generator.go: REDIS_PASSWORD secretKeyRef).
         spec["auth"] = {"secretPath": secret}
@@ -324,6 +355,8 @@ class OperatorInstallationArgs(TypedDict):
     """Namespace, chart, repository, pinned version and extra values of the Helm release."""
     production: bool
     """Protect the release from `pulumi destroy` (every cache of the operator depends on it)."""
+    namespace_managed: bool
+    """The program creates the operator's namespace (manageNamespaces); else Helm creates it if missing."""
 
 
 class OperatorInstallation(pulumi.ComponentResource):
@@ -337,23 +370,41 @@ class OperatorInstallation(pulumi.ComponentResource):
         install = charts.install_of(args["operator"], settings.release, settings.namespace, settings.chart,
                                     settings.repository, settings.values)
         self.chart, self.repository = install.chart, install.repository
+        if settings.chart_path is not None:
+            # A local folder (air-gapped clusters): Helm ignores a version for a folder; the config
+            # check has compared the pin with the folder's Chart.yaml instead.
+            self.repository = None
+            source: dict = {"chart": settings.chart_path}
+        else:
+            source = {"chart": self.chart, "version": settings.version,
+                      "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=self.repository)}
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             # An explicit release name, distinct per operator (config refuses clashing installs):
             # Spotahome's chart names its objects after it.
             name=install.release,
-            chart=self.chart,
-            version=settings.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),
+            **source,
             namespace=settings.namespace,
-            create_namespace=True,
-            values=dict(settings.values),
+            # Where the program manages namespaces it creates (labels, deletes) this one too: Helm
+            # would leave the one it created behind after `pulumi destroy`.
+            create_namespace=not args["namespace_managed"],
+            values=_merged(RESTRICTED_CHART_VALUES.get(args["operator"], {}), settings.values),
             # Roll back a failed upgrade instead of leaving a half-upgraded controller.
             atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, protect=args["production"], delete_before_replace=True),
+            # Children do not inherit the component's depends_on, and Helm fails at once (no retry)
+            # when the namespace is not there yet: wait for the stack's namespaces explicitly.
+            opts=pulumi.ResourceOptions(parent=self, protect=args["production"], delete_before_replace=True,
+                                        depends_on=(opts.depends_on if opts else None)),
         )
         self.register_outputs({"release": self.release.name, "namespace": settings.namespace,
                                "chart": self.chart, "version": settings.version})
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """`override` over `base`, maps merged key by key (Helm's own rule for values)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override if override is not None else base
 
 
 # build() in caches.py runs once per cache, but an operator is installed once per stack: the
@@ -375,7 +426,8 @@ def installation(cfg: StackConfig, operator: str, opts: pulumi.ResourceOptions) 
         _INSTALLATIONS[id(cfg)] = (weakref.ref(cfg), made)
     if operator not in made:
         made[operator] = OperatorInstallation(
-            f"operator-{operator}", {"operator": operator, "settings": settings, "production": cfg.production}, opts)
+            f"operator-{operator}", {"operator": operator, "settings": settings, "production": cfg.production,
+                                    "namespace_managed": cfg.manage_namespaces}, opts)
     return made[operator]
 
 
@@ -397,6 +449,9 @@ class RedisOperatorCacheArgs(TypedDict):
     the NetworkPolicy admits besides the cache's own and the operator's."""
     operator_namespace: str
     """Where the operator runs: it connects to Redis and Sentinel to configure them."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
     install: NotRequired[k8s.helm.v3.Release | None]
     """The operator's Helm release, when this stack installs it: the custom resource waits for it
     (its chart brings the CRD). Absent: the operator is assumed installed."""
@@ -475,9 +530,11 @@ class RedisOperatorCache(pulumi.ComponentResource):
         # The operator configures Redis and Sentinel over the network (REPLICAOF, CLUSTER MEET, INFO).
         ingress.append({"from": [kb.namespace_peer(args["operator_namespace"])],
                         "ports": [{"port": p, "protocol": "TCP"} for p in ports]})
+        obs = args.get("observability") or observability_settings.defaults()
         if s.exporter:
-            # Metrics only (no data, no commands), from whatever namespace Prometheus runs in.
-            ingress.append({"from": [{"namespaceSelector": {}}], "ports": [{"port": EXPORTER_PORT, "protocol": "TCP"}]})
+            # Metrics only (no data, no commands), from the scraper's namespace only.
+            ports = [EXPORTER_PORT] + ([SPOTAHOME_SENTINEL_EXPORTER_PORT] if s.kind == "spotahome-failover" else [])
+            ingress.append(scrape.scraper_ingress(obs.prometheus, ports))
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",
             metadata={"namespace": namespace, "labels": labels},
@@ -486,6 +543,9 @@ class RedisOperatorCache(pulumi.ComponentResource):
         )
 
         self._connections = {ns: self._connection(ns) for ns in app_namespaces}
+        self.monitoring = monitoring.attach(name, self, monitoring_target(s, args["stack"], cache, namespace,
+                                                                          self.resource_name, app_namespaces,
+                                                                          labels), obs)
         self.register_outputs({"resource": self.resource_name, "kind": KINDS[s.kind],
                                "host": self.endpoints.host, "namespace": namespace})
 
@@ -529,7 +589,36 @@ class RedisOperatorCache(pulumi.ComponentResource):
         if e.sentinels:
             out["sentinels"] = list(e.sentinels)
             out["sentinelMaster"] = MASTER_NAME
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         return out
+
+
+def monitoring_target(s: OperatorCache, stack: str, cache: str, namespace: str, resource: str,
+                      app_namespaces: Sequence[str], labels: dict) -> CacheTarget:
+    """What the rules and dashboard are generated from: the custom resource this component wrote."""
+    data = sentinel = None
+    if s.exporter and s.kind == "spotahome-failover":
+        base = {"app.kubernetes.io/part-of": "redis-failover", "app.kubernetes.io/name": resource}
+        data, sentinel = (Scrape(name=f"{resource}-{role}", namespace=namespace, port=SPOTAHOME_EXPORTER_PORT_NAME,
+                                 selector={"matchLabels": {**base, "app.kubernetes.io/component": role}}, role=role)
+                          for role in ("redis", "sentinel"))
+    elif s.exporter:
+        # Only the data pods: OT's Sentinel pods carry no exporter.
+        apps = [f"{resource}-leader", f"{resource}-follower"] if s.kind == "ot-cluster" else [resource]
+        setup = "cluster" if s.kind == "ot-cluster" else "replication"
+        data = Scrape(name=f"{resource}-redis", namespace=namespace, port=OT_EXPORTER_PORT_NAME, role="redis",
+                      selector={"matchExpressions": [{"key": "app", "operator": "In", "values": apps},
+                                                     {"key": "redis_setup_type", "operator": "In",
+                                                      "values": [setup]}]})
+    return CacheTarget(
+        stack=stack, cache=cache, pattern="operator", kind=s.kind, namespace=namespace, data=data, sentinel=sentinel,
+        shards=s.shards if s.kind == "ot-cluster" else 1, replicas=s.replicas,
+        sentinels=0 if s.kind == "ot-cluster" else s.sentinels, quorum=s.sentinels // 2 + 1,
+        maxmemory=maxmemory(s), maxmemory_policy=s.maxmemory_policy,
+        client=ClientTarget(cache=cache, namespaces=tuple(app_namespaces)) if s.l1 is not None else None,
+        labels={**labels, "app.kubernetes.io/component": "monitoring"},
+    )
 
 
 def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions) -> RedisOperatorCache:
@@ -542,5 +631,5 @@ def build(name: str, cfg: StackConfig, opts: pulumi.ResourceOptions) -> RedisOpe
         "settings": settings, "cache": name, "stack": cfg.stack, "namespace": cfg.namespace,
         "environment": cfg.environment, "cluster_domain": cfg.cluster_domain, "apps": cfg.apps_of(name),
         "operator_namespace": operator_settings.namespace if operator_settings else DEFAULT_OPERATOR_NAMESPACE,
-        "install": install.release if install is not None else None,
+        "install": install.release if install is not None else None, "observability": cfg.observability,
     }, opts)

@@ -5,6 +5,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import StackConfig
+from .operator import RESTRICTED_CHART_VALUES
 
 PSS_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -12,6 +13,7 @@ PSS_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }
+OPERATOR_PSS = {"pod-security.kubernetes.io/enforce": "baseline"}
 
 
 def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
@@ -37,14 +39,28 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     if not cfg.manage_namespaces:
         return []
     names = {a.namespace for a in cfg.apps}
-    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()):
+    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()) or monitored_in_namespace(cfg):
         names.add(cfg.namespace)
-    names = sorted(names)
+    # The namespaces of operators this stack installs. An operator whose chart the program cannot
+    # make restricted (operator.RESTRICTED_CHART_VALUES) gets `baseline` (restricted still warned
+    # about and audited).
+    operator_namespaces = {o.namespace for op, o in cfg.operators.items() if o.install}
+    baseline = {o.namespace for op, o in cfg.operators.items()
+                if o.install and op not in RESTRICTED_CHART_VALUES} - names
+    names |= operator_namespaces
     return [
         k8s.core.v1.Namespace(
             f"ns-{name}",
-            metadata={"name": name, "labels": {**PSS_LABELS, "app.kubernetes.io/part-of": "cache-patterns"}},
+            metadata={"name": name, "labels": {**PSS_LABELS, **(OPERATOR_PSS if name in baseline else {}),
+                                               "app.kubernetes.io/part-of": "cache-patterns"}},
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.production)),
         )
-        for name in names
+        for name in sorted(names)
     ]
+
+
+def monitored_in_namespace(cfg: StackConfig) -> bool:
+    """Whether observability puts objects in the stack's namespace for a cache that has none there: the
+    rules and dashboard of the two-tier clients of an external cache."""
+    return cfg.observability.enabled and any(c.pattern == "external" and c.l1 is not None and cfg.apps_of(name)
+                                             for name, c in cfg.caches.items())

@@ -115,6 +115,10 @@ class ReplicatedServer:
     bind: tuple[str, ...] = ALL_INTERFACES
     # (name, ACL rules) of the users beside `default`; their passwords are added at start-up too.
     acl_users: tuple[tuple[str, str], ...] = ()
+    # client-output-buffer-limit replica (hard, bytes) and repl-backlog-size from the plan; None keeps
+    # Redis's defaults (256mb hard / 64mb soft for 60 s, 1mb).
+    replica_buffer_limit: int | None = None
+    repl_backlog: int | None = None
 
     def __post_init__(self) -> None:
         if self.persistence not in PERSISTENCE:
@@ -190,6 +194,12 @@ def replicated_directives(s: ReplicatedServer) -> list[Directive]:
         ("loglevel", ("notice",)),
         ("tcp-keepalive", ("60",)),
     ]
+    if s.replica_buffer_limit is not None:
+        # The memory limit holds this much replica buffer and no more; a soft limit would drop a replica
+        # mid-sync on a burst the hard limit allows, so it is off.
+        out.append(("client-output-buffer-limit", ("replica", str(s.replica_buffer_limit), "0", "0")))
+    if s.repl_backlog is not None:
+        out.append(("repl-backlog-size", (str(s.repl_backlog),)))
     return out
 
 

@@ -38,15 +38,22 @@ def show(value: Any, secret: bool = False) -> str:
 
 @dataclass
 class Ctx:
-    """What parsing knows beyond the value itself: the stack, its environment, and the problem list."""
+    """What parsing knows beyond the value itself: the stack, its environment, the problem list and
+    the warnings (what the config allows but the plan advises against; they do not stop a deployment)."""
 
     stack: str
     environment: str = "development"
     namespace: str = ""
+    # Whether the stack's `observability` is on: what per-cache exporters default to.
+    observability: bool = False
     problems: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def error(self, path: str, message: str) -> None:
         self.problems.append((path or "<root>", message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append((path or "<root>", message))
 
 
 class Invalid:

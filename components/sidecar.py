@@ -28,7 +28,7 @@ class LocalCache:
     memory_limit: int
     cpu: int
     cpu_limit: int | None
-    maxmemory_percent: int
+    maxmemory: int
     maxmemory_policy: str
     # Whether the pod is not Ready while this Redis is down: yes for the sidecar pattern (the app
     # has no other cache), no for an L1 (the client falls back to L2).
@@ -37,10 +37,6 @@ class LocalCache:
     @property
     def socket(self) -> str:
         return f"{SOCKET_DIR}/{SOCKET_NAME}"
-
-    @property
-    def maxmemory(self) -> int:
-        return sizing.maxmemory_for_limit(self.memory_limit, self.maxmemory_percent)
 
     @property
     def server(self) -> redis_conf.LocalServer:
@@ -56,7 +52,7 @@ def from_sidecar(c: SidecarCache) -> LocalCache:
     return LocalCache(
         container_name="cache", engine=c.engine, image=c.image or default_image(c.engine, c.version),
         port=c.port, memory_limit=c.memory_limit, cpu=c.cpu, cpu_limit=c.cpu_limit,
-        maxmemory_percent=c.maxmemory_percent, maxmemory_policy=c.maxmemory_policy, gates_readiness=True,
+        maxmemory=c.maxmemory, maxmemory_policy=c.maxmemory_policy, gates_readiness=True,
     )
 
 
@@ -66,7 +62,8 @@ def from_l1(l1: L1Config, engine: str = "valkey") -> LocalCache:
     return LocalCache(
         container_name="cache-l1", engine=engine, image=default_image(engine, DEFAULT_ENGINE_VERSION[engine]),
         port=6379, memory_limit=l1.memory, cpu=l1.cpu, cpu_limit=None,
-        maxmemory_percent=l1.maxmemory_percent, maxmemory_policy=l1.maxmemory_policy, gates_readiness=False,
+        maxmemory=sizing.maxmemory_for_limit(l1.memory, l1.maxmemory_percent), maxmemory_policy=l1.maxmemory_policy,
+        gates_readiness=False,
     )
 
 
@@ -116,7 +113,8 @@ def pod_parts(local: LocalCache, native: bool) -> PodParts:
         init_containers=(c,) if native else (),
         containers=() if native else (c,),
         volumes=(socket_volume,),
-        app_mounts=({"name": SOCKET_VOLUME, "mountPath": SOCKET_DIR, "readOnly": False},),
+        # Writable (the app connects to the socket); `readOnly: false` is the default, never stored.
+        app_mounts=({"name": SOCKET_VOLUME, "mountPath": SOCKET_DIR},),
     )
 
 

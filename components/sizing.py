@@ -1,13 +1,11 @@
-"""Resource planning: Kubernetes quantities, and from what will be cached to requests, limits and maxmemory.
+"""Kubernetes quantities, and maxmemory as a share of a memory limit (`maxmemoryPercent`).
 
-Redis keeps its data in memory and the kernel OOM-kills a container that passes its memory limit, so
-`maxmemory` is always derived from the limit with headroom left for the process, buffers and forks.
+Planning from a workload (maxmemory, limits, volumes, node types) is components/planning.
 Pure functions; the quantity grammar is the Kubernetes client's parser, with the guards it lacks.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from kubernetes.utils.quantity import parse_quantity as _k8s_parse_quantity
@@ -22,10 +20,6 @@ MIN_REDIS_MEMORY = 32 * MI
 # Headroom Redis needs beyond `maxmemory` at minimum: allocator fragmentation, client and
 # replication buffers, the process itself.
 MIN_HEADROOM = 8 * MI
-# Per-key overhead of the Redis keyspace (dictEntry, robj, sds headers, expiry entry), measured
-# with MEMORY USAGE on Redis 7.0 for small string keys with a TTL: 50-70 bytes. 72 is the
-# rounded upper bound used for planning.
-KEY_OVERHEAD_BYTES = 72
 
 
 class QuantityError(ValueError):
@@ -118,32 +112,3 @@ class SizingError(ValueError):
 def check_request_within_limit(request: int | None, limit: int | None, what: str) -> None:
     if request is not None and limit is not None and request > limit:
         raise SizingError(f"{what} request {request} is above its limit {limit}")
-
-
-@dataclass(frozen=True)
-class CapacityPlan:
-    """What a cache must hold, and the container memory limit that holds it."""
-
-    keys: int
-    value_bytes: int
-    key_bytes: int
-    maxmemory_percent: int
-
-    @property
-    def dataset_bytes(self) -> int:
-        return self.keys * (self.key_bytes + self.value_bytes + KEY_OVERHEAD_BYTES)
-
-    @property
-    def memory_limit(self) -> int:
-        """The smallest limit, rounded up to a whole MiB, whose maxmemory holds the data set."""
-        needed = max(
-            math.ceil(self.dataset_bytes * 100 / self.maxmemory_percent),
-            self.dataset_bytes + MIN_HEADROOM,
-            MIN_REDIS_MEMORY,
-        )
-        return math.ceil(needed / MI) * MI
-
-
-def plan_memory(keys: int, value_bytes: int, key_bytes: int, maxmemory_percent: int) -> int:
-    """Container memory limit for `keys` entries of `value_bytes` each (keys of `key_bytes`)."""
-    return CapacityPlan(keys, value_bytes, key_bytes, maxmemory_percent).memory_limit

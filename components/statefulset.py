@@ -7,27 +7,44 @@ It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, TypedDict
+import json
+from typing import NotRequired, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import contract, ha, passwords, sizing, tls
+from . import contract, ha, images, passwords, sizing, tls
 from . import k8s as kb
 from .config import AppConfig, StatefulSetCache, default_image
 from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
+from .observability import component as monitoring, exporter as metrics, scrape
+from .observability import settings as observability_settings
+from .observability.settings import ObservabilityConfig
+from .observability.target import CacheTarget, ClientTarget, Scrape
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
-EXPORTER_IMAGE = "oliver006/redis_exporter:v1.62.0-alpine"
-EXPORTER_PORT = 9121
+EXPORTER_IMAGE = images.EXPORTER_IMAGE
+EXPORTER_PORT = metrics.PORT
+# The exporter scrapes its own pod's Redis over loopback: no DNS on the scrape path, and one target
+# URI for every pod, so its password file (a JSON map of exact target URI -> password, the only form
+# REDIS_PASSWORD_FILE takes) is one Secret key rather than a file rendered per pod at start-up.
+EXPORTER_PASSWORD_KEY = "exporter-passwords.json"
+EXPORTER_PASSWORD_FILE = f"{contract.AUTH_DIR}/exporter-passwords.json"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
-EXPORTER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+EXPORTER_RESOURCES = metrics.RESOURCES
+# A shell that polls a few files every few seconds and runs redis-cli or socat when they change.
+TLS_RELOAD_RESOURCES = {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
 # Secret key of an ACL user's password (beside `password`, the default user's).
 USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
 # (explicitly named, so the old one is deleted first).
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
+# ...except the claim template's size: a bigger `storage` grows the live claims in place (one
+# PersistentVolumeClaimPatch per pod) and the template keeps the size the StatefulSet was created
+# with, so neither the StatefulSet nor a volume is ever deleted to grow (the StorageClass must allow
+# volume expansion; the API server refuses to shrink a claim).
+CLAIM_SIZE = "spec.volumeClaimTemplates[0].spec.resources.requests.storage"
 
 
 class RedisStatefulSetArgs(TypedDict):
@@ -47,6 +64,9 @@ class RedisStatefulSetArgs(TypedDict):
     """production protects the data workload and keeps its volumes; development has no PDBs."""
     cluster_domain: str
     """The cluster's DNS domain, for per-pod names."""
+    observability: NotRequired[ObservabilityConfig]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
+    rules and a dashboard are made. Absent: off."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
@@ -82,9 +102,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             password = passwords.generate(f"{name}-password", self, protect=production)
             user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=production)
                               for u in s.acl_users}
-            server_secret = passwords.namespace_secret(
-                f"{name}-auth", ns, password, self, labels["redis"],
-                extra={user_key(user): pw for user, pw in user_passwords.items()})
+            extra = {user_key(user): pw for user, pw in user_passwords.items()}
+            if s.exporter:
+                # One map for both roles: the Sentinels take the same password.
+                extra[EXPORTER_PASSWORD_KEY] = password.apply(lambda pw: json.dumps(
+                    {exporter_target(s.tls.enabled, port): pw for port in (ha.REDIS_PORT, ha.SENTINEL_PORT)}))
+            server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"],
+                                                       extra=extra)
             for app_ns in app_namespaces:
                 users = {a.cache_user for a in apps if a.namespace == app_ns}
                 secret = server_secret if app_ns == ns else passwords.namespace_secret(
@@ -114,6 +138,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
                     items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"}
                               for u in s.acl_users]
+                if s.exporter and role in ("redis", "sentinel"):
+                    items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
                 vols.append({"name": contract.AUTH_VOLUME, "secret": {
                     "secretName": server_secret.name, "defaultMode": 0o440, "items": items}})
             if self._tls.server_secret is not None and role != "haproxy":
@@ -121,6 +147,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
             elif self._tls.server_secret is not None:
                 vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440,
                                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+            if self._tls.server_secret is not None:
+                # The certificate files the processes load, kept in step with the Secret (tls-reload.sh).
+                vols.append({"name": ha.TLS_LIVE_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
             return vols
 
         def mounts(role: str) -> list[dict]:
@@ -130,7 +159,22 @@ class RedisStatefulSet(pulumi.ComponentResource):
                 out.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
             if self._tls.server_secret is not None:
                 out.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+                out.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR})
             return out
+
+        def tls_reload(role: str, image_: str) -> dict:
+            """The container that makes Redis or HAProxy load a renewed certificate (tls-reload.sh).
+            Beside Redis it needs the password (CONFIG SET); beside HAProxy only the master socket."""
+            keep = {"redis": {"conf", contract.AUTH_VOLUME, "tls", ha.TLS_LIVE_VOLUME},
+                    "haproxy": {"conf", "run", "tls", ha.TLS_LIVE_VOLUME}}[role]
+            return {
+                "name": "tls-reload", "image": image_, "imagePullPolicy": "IfNotPresent",
+                "command": self.plan.tls_reload_command(role),
+                "env": [e for e in self.plan.env(role) if role == "redis" or e["name"] != "PASSWORD_FILE"],
+                "resources": TLS_RELOAD_RESOURCES, "securityContext": kb.container_security_context(),
+                "volumeMounts": [m for m in mounts(role) if m["name"] in keep],
+                "livenessProbe": self.plan.tls_reload_probe(role),
+            }
 
         def spread(role: str) -> dict:
             """Pods of one role on different nodes and zones where the cluster has them (preferred, so a
@@ -173,13 +217,15 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "lifecycle": self.plan.lifecycle(), **self.plan.probes("redis"),
         }
         containers = [redis_container]
+        if self.plan.tls:
+            containers.append(tls_reload("redis", image))
         if s.exporter:
-            containers.append(self._exporter(s.auth))
+            containers.append(self._exporter(s.auth, "redis"))
         data_volumes: list[dict] = []
         claims: list[dict] = []
-        if s.storage is not None:
+        if s.volume is not None:
             claim_spec: dict = {"accessModes": ["ReadWriteOnce"],
-                                "resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}}
+                                "resources": {"requests": {"storage": sizing.format_bytes(s.volume)}}}
             if s.storage_class:
                 claim_spec["storageClassName"] = s.storage_class
             claims.append({"metadata": {"name": "data", "labels": labels["redis"]}, "spec": claim_spec})
@@ -214,8 +260,23 @@ class RedisStatefulSet(pulumi.ComponentResource):
             metadata={"name": sts_name, "namespace": ns, "labels": labels["redis"]},
             spec=sts_spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
+                                        ignore_changes=[CLAIM_SIZE] if claims else None,
                                         protect=production, depends_on=[self.headless, *self._tls.waits]),
         )
+        if s.storage is not None:
+            # The claims the StatefulSet controller made (`<template>-<statefulset>-<ordinal>`), at the
+            # configured size. They exist once the StatefulSet is ready, which the provider waits for.
+            # Forced: the controller's field manager owns the size it created them with. Retained on
+            # delete: once grown, the size is this patch's alone, and the provider will not remove a
+            # required field (the claim itself goes with the StatefulSet's retention policy).
+            for ordinal in range(s.replicas + 1):
+                k8s.core.v1.PersistentVolumeClaimPatch(
+                    f"{name}-data-{ordinal}",
+                    metadata={"name": f"data-{sts_name}-{ordinal}", "namespace": ns,
+                              "annotations": {"pulumi.com/patchForce": "true"}},
+                    spec={"resources": {"requests": {"storage": sizing.format_bytes(s.storage)}}},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.statefulset], retain_on_delete=True),
+                )
 
         # --- Sentinels (their own StatefulSet: see the README for why) ------------------------------
         sentinel_headless = k8s.core.v1.Service(
@@ -239,7 +300,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
                   "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
                   "selector": {"matchLabels": selectors["sentinel"]},
-                  "template": pod("sentinel", [sentinel_container])},
+                  "template": pod("sentinel", [sentinel_container] +
+                                  ([self._exporter(s.auth, "sentinel")] if s.exporter else []))},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         depends_on=[sentinel_headless, *self._tls.waits]),
         )
@@ -253,10 +315,16 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       {"name": "read", "containerPort": ha.READ_PORT, "protocol": "TCP"},
                       {"name": "health", "containerPort": ha.HEALTH_PORT, "protocol": "TCP"}],
             "resources": HAPROXY_RESOURCES, "securityContext": kb.container_security_context(),
-            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run"], **self.plan.probes("haproxy"),
+            # With TLS, the run volume holds the master CLI socket and the servers' saved states.
+            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run" or self.plan.tls],
+            **self.plan.probes("haproxy"),
         }
-        endpoint_pod = pod("endpoint", [haproxy_container])
-        endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
+        endpoint_containers = [haproxy_container]
+        if self.plan.tls:
+            endpoint_containers.append(tls_reload("haproxy", HAPROXY_IMAGE))
+        endpoint_pod = pod("endpoint", endpoint_containers)
+        if not self.plan.tls:
+            endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
         k8s.apps.v1.Deployment(
             f"{name}-endpoint",
             metadata={"namespace": ns, "labels": labels["endpoint"]},
@@ -287,40 +355,50 @@ class RedisStatefulSet(pulumi.ComponentResource):
                     spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selectors[role]}},
                     opts=child,
                 )
-        self._network_policies(name, ns, apps, labels, selectors, s)
+        obs = args.get("observability") or observability_settings.defaults()
+        self._network_policies(name, ns, apps, labels, selectors, s, obs)
+        self.monitoring = monitoring.attach(name, self, self._monitoring_target(args, selectors, apps), obs)
 
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
         self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
                                "write": self.write_service, "read": self.read_service})
 
-    def _exporter(self, auth: bool) -> dict:
-        """redis_exporter beside Redis. The password is read from the mounted file into the exporter's
-        own environment at start, never written into the pod spec."""
-        target = f"redis{'s' if self.settings.tls.enabled else ''}://$(POD_NAME).{self.names.domain(self.names.headless)}:{ha.REDIS_PORT}"
-        env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-               {"name": "REDIS_ADDR", "value": target}]
-        if self.settings.tls.enabled:
-            env.append({"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_DIR}/ca.crt"})
-        start = ('REDIS_PASSWORD="$(cat ' + contract.PASSWORD_FILE + ')" exec redis_exporter') if auth \
-            else "exec redis_exporter"
+    def _exporter(self, auth: bool, role: str) -> dict:
+        """redis_exporter beside Redis (role redis) or a Sentinel (role sentinel), started as the image
+        starts it (its ENTRYPOINT, the binary at the filesystem root), configured by env. The password
+        reaches it as REDIS_PASSWORD_FILE, the JSON map the exporter reads (a Secret key), never as an
+        env value. With TLS it verifies the server certificate against the pod's own name and the CA
+        bundle the pod currently trusts."""
+        tls_on = self.settings.tls.enabled
+        port, headless = ((ha.REDIS_PORT, self.names.headless) if role == "redis"
+                          else (ha.SENTINEL_PORT, self.names.sentinel_headless))
+        env = [{"name": "REDIS_ADDR", "value": exporter_target(tls_on, port)}]
         mounts = []
         if auth:
+            env.append({"name": "REDIS_PASSWORD_FILE", "value": EXPORTER_PASSWORD_FILE})
             mounts.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
-        if self.settings.tls.enabled:
-            mounts.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
+        if tls_on:
+            env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}] + env + [
+                {"name": "REDIS_EXPORTER_TLS_CA_CERT_FILE", "value": f"{ha.TLS_LIVE_DIR}/ca.crt"},
+                {"name": "REDIS_EXPORTER_TLS_SERVER_NAME",
+                 "value": "$(POD_NAME)." + self.names.domain(headless)}]
+            mounts.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR, "readOnly": True})
+        health = {"httpGet": {"path": "/health", "port": "metrics"}}
         return {
             "name": "exporter", "image": EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", start], "env": env,
+            "command": list(images.of(EXPORTER_IMAGE).entrypoint), "env": env,
             "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
             "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context(),
             "volumeMounts": mounts,
-            "livenessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 30},
+            # /health answers without touching Redis: the pod's readiness stays Redis's own.
+            "readinessProbe": health | {"periodSeconds": 10, "failureThreshold": 3},
+            "livenessProbe": health | {"periodSeconds": 30},
         }
 
     def _network_policies(self, name: str, ns: str, apps: list[AppConfig], labels: dict, selectors: dict,
-                          s: StatefulSetCache) -> None:
+                          s: StatefulSetCache, obs: ObservabilityConfig) -> None:
         """Ingress only from who needs it: the bound apps' pods (in any namespace), this cache's own
-        Redis, Sentinel and HAProxy pods, and the metrics scraper's namespace when the exporter runs."""
+        Redis, Sentinel and HAProxy pods, and the metrics scraper (the exporters' port only)."""
         own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
         app_from = kb.app_peers(apps)
 
@@ -334,7 +412,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]}],
         }
         if s.exporter:
-            rules["redis"].append({"from": [kb.namespace_peer(s.metrics_namespace)], "ports": [port(EXPORTER_PORT)]})
+            for role in ("redis", "sentinel"):
+                rules[role].append(scrape.scraper_ingress(obs.prometheus, [EXPORTER_PORT]))
         for role, ingress in rules.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{role}-ingress",
@@ -343,6 +422,22 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       "ingress": [r for r in ingress if r["from"]]},
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+    def _monitoring_target(self, args: RedisStatefulSetArgs, selectors: dict, apps: list[AppConfig]) -> CacheTarget:
+        """What the rules and dashboard are generated from: the plan this component deployed."""
+        s, names = self.settings, self.names
+        scrapes = {role: Scrape(name=f"{names.statefulset}-{role}", namespace=names.namespace,
+                                selector={"matchLabels": selectors[role]}, port=metrics.PORT_NAME, role=role)
+                   for role in ("redis", "sentinel")} if s.exporter else {}
+        return CacheTarget(
+            stack=args["stack"], cache=self.cache, pattern="statefulset", namespace=names.namespace,
+            data=scrapes.get("redis"), sentinel=scrapes.get("sentinel"), shards=1, replicas=s.replicas,
+            sentinels=s.sentinels, quorum=self.plan.sentinel.quorum, maxmemory=self.plan.server.maxmemory,
+            maxmemory_policy=s.maxmemory_policy, replication_lag_s=-(-s.min_replicas_max_lag // 1000),
+            client=ClientTarget(cache=self.cache, namespaces=tuple(sorted({a.namespace for a in apps})))
+            if s.l1 is not None else None,
+            labels=kb.labels(names.statefulset, "monitoring", names.statefulset),
+        )
 
     def _connection(self, namespace: str, user: str | None) -> CacheConnection:
         s, names = self.settings, self.names
@@ -385,11 +480,18 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         if self.tls_names:
             out["certificateNames"] = self.tls_names
+        if self.monitoring is not None:
+            out["monitoring"] = self.monitoring.discovery
         if self.settings.acl_users and self.server_secret is not None:
             # Where clients outside this stack's apps find a user's password (a name, never the value).
             out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}
                                for u in self.settings.acl_users}
         return out
+
+
+def exporter_target(tls_on: bool, port: int = ha.REDIS_PORT) -> str:
+    """What an exporter scrapes: its own pod's Redis (6379) or Sentinel (26379), over loopback."""
+    return f"{'rediss' if tls_on else 'redis'}://127.0.0.1:{port}"
 
 
 def user_key(user: str) -> str:

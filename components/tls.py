@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from .config import TlsConfig
 from .contract import FileRef
+from . import moves
 from .naming import physical_name
 
 KEY = {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
@@ -56,7 +57,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
         metadata={"name": secret, "namespace": namespace, "labels": labels},
         spec={"secretName": secret, "issuerRef": issuer, "dnsNames": list(names), "privateKey": KEY,
               "usages": ["server auth", "client auth"]},
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moves.moved_from(parent, name)),
     )
     ca_secret = physical_name(stack, cache, "ca", max_len=63, what="CA Secret")
     ca: dict[str, FileRef] = {}
@@ -68,7 +69,7 @@ def certificates(parent: pulumi.Resource, name: str, *, tls: TlsConfig, stack: s
             metadata={"name": ca_secret, "namespace": ns, "labels": labels},
             spec={"secretName": ca_secret, "issuerRef": issuer, "commonName": f"{ca_secret}.{ns}",
                   "privateKey": KEY, "usages": ["client auth"]},
-            opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, aliases=moves.moved_from(parent, name)),
         )
         ca[ns] = FileRef("secret", ca_secret)
     return Tls(server_secret=secret, ca=ca, waits=[certificate])

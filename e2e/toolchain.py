@@ -30,19 +30,32 @@ from typing import Callable, Sequence
 HERE = Path(__file__).resolve().parent
 PINS = HERE / "pins.toml"
 RECIPES: dict[str, Callable[["Build"], None]] = {}
+# Folders of this repository a recipe builds from (its own Go code): their files are part of its key.
+SOURCES: dict[str, tuple[Path, ...]] = {}
 
 
 class ToolchainError(RuntimeError):
     """A build step failed; the message names the tool and, for downloads, the module and version."""
 
 
-def recipe(tool: str) -> Callable[[Callable[["Build"], None]], Callable[["Build"], None]]:
+def recipe(tool: str, sources: Sequence[str] = ()) -> Callable[[Callable[["Build"], None]], Callable[["Build"], None]]:
+    """Register a recipe. `sources`: folders of the repository (relative to its root) the recipe
+    builds from; a change to any file in them rebuilds the tool."""
     def register(fn: Callable[["Build"], None]) -> Callable[["Build"], None]:
         if tool in RECIPES:
             raise ToolchainError(f"two recipes for {tool!r}")
         RECIPES[tool] = fn
+        SOURCES[tool] = tuple(HERE.parent / s for s in sources)
         return fn
     return register
+
+
+def _sources_digest(tool: str) -> str:
+    h = hashlib.sha256()
+    for folder in SOURCES.get(tool, ()):
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(HERE.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _load_recipes() -> None:
@@ -61,9 +74,14 @@ def cache_root() -> Path:
 
 
 def key(tool: str) -> str:
-    """Hash of the tool's pin table and its recipe's source: a change to either rebuilds it."""
+    """Hash of the tool's pin table, its recipe's source and the repository sources it builds from:
+    a change to any of them rebuilds it."""
+    if tool not in RECIPES:   # called from tests and e2e code that never ran main()
+        _load_recipes()
     fn = RECIPES[tool]
     payload = json.dumps(pins()[tool], sort_keys=True) + inspect.getsource(sys.modules[fn.__module__])
+    if SOURCES.get(tool):
+        payload += _sources_digest(tool)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -184,6 +202,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # Recipes register with the importable module `e2e.toolchain`, not with this `__main__` copy.
-    from e2e.toolchain import main as _main
-    sys.exit(_main(sys.argv[1:]))
+    # Run as `python -m e2e.toolchain`, this file is `__main__`; recipes register with the module
+    # they import, `e2e.toolchain`, so main must be that module's, or it sees no recipe.
+    from e2e import toolchain
+    sys.exit(toolchain.main(sys.argv[1:]))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -26,6 +28,18 @@ def need_binary(name: str) -> str:
     if path is None:
         skip_or_fail(f"{name} is not installed (Debian package; .ci/run installs it)")
     return path
+
+
+def shared_data() -> Path:
+    """The sizing measurements beside the project (../shared/data): upstream data the tests check the
+    planner against, never copied in. Tests that need it skip, saying so, where it is absent."""
+    crds = os.environ.get("CACHE_PATTERNS_CRDS")
+    candidates = [Path(crds).parent.parent / "data"] if crds else []
+    candidates += [harness.ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+    for path in candidates:
+        if (path / "perkey_upstream.csv").is_file():
+            return path
+    pytest.skip("no sizing data: ../shared/data (or $CACHE_PATTERNS_CRDS/../../data) is absent")
 
 
 _runs: dict[tuple[str, str], harness.Run] = {}
@@ -53,3 +67,19 @@ def crd_index():
     if folder is None:
         pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds) to the operator CRDs")
     return crds.load(folder)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator["e2e_cluster.Cluster"]:
+    """A real Kubernetes control plane on 127.0.0.1 (e2e/cluster.py) for the session: a running one
+    (`./run cluster up`) is reused and left running, else one is started and stopped at the end.
+    Tests that use it carry the `cluster` marker (tests/cluster; the engine tier)."""
+    from e2e import cluster as e2e_cluster
+
+    missing = e2e_cluster.missing_tools()
+    if missing:
+        skip_or_fail(f"toolchain not built: {', '.join(missing)} (`./run toolchain`; .ci/run builds it)")
+    if validate.crds_dir() is None:
+        skip_or_fail(f"no CRD folder: set {validate.CRDS_ENV} to ../shared/schemas/crds")
+    with e2e_cluster.running() as c:
+        yield c

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import config, sizing
+from components import config, planning, sizing
 from components.schema import ConfigError
 from tools import harness
 
@@ -44,8 +44,10 @@ def test_minimal_config_gets_the_documented_defaults():
     cache = cfg.caches["local"]
     assert cfg.namespace == "shop" and cfg.apps[0].namespace == "shop"
     assert cfg.kubernetes_version == "1.33" and cfg.native_sidecars
-    assert cache.engine == "valkey" and cache.maxmemory_policy == "allkeys-lru" and cache.maxmemory_percent == 80
+    assert cache.engine == "valkey" and cache.maxmemory_policy == "allkeys-lru" and cache.maxmemory_percent is None
+    # Without a workload: the default limit, and 80 % of it for a cache that never forks.
     assert cache.memory_limit == 128 * sizing.MI
+    assert cache.maxmemory == sizing.maxmemory_for_limit(128 * sizing.MI, 80)
     app = cfg.apps[0]
     assert (app.replicas, app.port, app.run_as_user, app.password_env) == (1, 8080, 10001, False)
     assert app.writable_paths == ("/tmp",)
@@ -59,12 +61,14 @@ def test_environment_tightens_defaults():
     assert prod.caches["s"].retain_volumes and not dev.caches["s"].retain_volumes
 
 
-def test_capacity_plans_the_memory_limit():
+def test_capacity_plans_the_memory_limit_and_maxmemory():
     cfg = parse(with_("caches.local", {"pattern": "sidecar", "capacity": {"keys": 100_000, "valueBytes": "1Ki"}}))
     c = cfg.caches["local"]
-    needed = 100_000 * (32 + 1024 + sizing.KEY_OVERHEAD_BYTES)
-    assert sizing.maxmemory_for_limit(c.memory_limit, 80) >= needed
-    assert c.memory_limit % sizing.MI == 0 and c.memory_limit < needed * 1.3
+    plan = planning.plan_pod(config.workload(c), config.engine_of(c))
+    assert (c.memory_limit, c.maxmemory) == (plan.limit, plan.maxmemory)
+    # A 1 KiB value is a 1280-byte allocation (1030 bytes with its sds header, rounded to a size class).
+    assert round(plan.cost.value) == 16 + 1280
+    assert c.memory_limit == (round(1.15 * c.maxmemory + 16 * sizing.MI) // sizing.MI + 1) * sizing.MI
 
 
 def test_kubernetes_version_selects_native_or_plain_sidecars():
@@ -92,8 +96,15 @@ BAD = [
     ("upper-case K", with_(f"{SIDE}.memory", "65536K"), [(f"{SIDE}.memory", "got '65536K'")]),
     ("bad eviction policy", with_(f"{SIDE}.maxmemoryPolicy", "lru"), [(f"{SIDE}.maxmemoryPolicy", "'lru' is not one of noeviction")]),
     ("maxmemory percent out of range", with_(f"{SIDE}.maxmemoryPercent", 99), [(f"{SIDE}.maxmemoryPercent", "must be <= 95, got 99")]),
-    ("memory and capacity together", with_(f"{SIDE}.capacity", {"keys": 10, "valueBytes": 10}, with_(f"{SIDE}.memory", "64Mi")),
-     [(f"{SIDE}.capacity", "give `memory` or `capacity`, not both")]),
+    ("a store's memory below what its workload needs, in staging", with_("environment", "staging", with_(SIDE, {
+        "pattern": "statefulset", "memory": "512Mi", "maxmemoryPolicy": "noeviction", "tls": {"issuer": "ca"},
+        "capacity": {"keys": 1_000_000, "valueBytes": 500}})),
+     [(f"{SIDE}.memory", "memory 512.00 MiB gives maxmemory"), (f"{SIDE}.memory", "with noeviction, writes are refused")]),
+    ("maxmemoryPercent that leaves no room for a fork, in staging", with_("environment", "staging", with_(SIDE, {
+        "pattern": "statefulset", "memory": "2Gi", "maxmemoryPercent": 80, "tls": {"issuer": "ca"},
+        "capacity": {"keys": 1_000_000, "valueBytes": 500}})),
+     [(f"{SIDE}.maxmemoryPercent", "maxmemoryPercent 80 (maxmemory 1.60 GiB) needs a memory limit of"),
+      (f"{SIDE}.maxmemoryPercent", "the limit is 2.00 GiB: a fork or full sync can exceed it")]),
     ("cpu request above limit", with_(f"{SIDE}.cpuLimit", "100m", with_(f"{SIDE}.cpu", "200m")),
      [(f"{SIDE}.cpu", "request 200m is above cpuLimit 100m")]),
     ("no default image for the version", with_(f"{SIDE}.version", "6.2"),

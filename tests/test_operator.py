@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components import charts, config, naming, operator, sizing
+from components import charts, config, naming, operator, planning, sizing
 from components.schema import ConfigError
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
@@ -21,7 +21,7 @@ TLS = {"issuer": "internal-ca", "issuerKind": "ClusterIssuer"}
 VARIANTS = {
     "replication+sentinel (the platform stack)": None,
     "replication, no storage, no exporter, with an L1": ("staging", {
-        "pattern": "operator", "kind": "ot-replication", "l1": {"memory": "64Mi"}}, {}),
+        "pattern": "operator", "kind": "ot-replication", "l1": {"memory": "64Mi"}, "exporter": False}, {}),
     "replication, production, TLS by issuer": ("production", {
         "pattern": "operator", "kind": "ot-replication", "storage": "5Gi", "storageClass": "fast", "exporter": True,
         "tls": TLS, "cpuLimit": "2"}, OT_INSTALL),
@@ -137,37 +137,58 @@ def test_replication_and_failover_counts_include_the_primary():
     assert the_cr(run_variant("spotahome, dev, no storage, no auth"))["spec"]["redis"]["replicas"] == 1
 
 
+def settings_of(name: str) -> config.OperatorCache:
+    environment, cache, operators = VARIANTS[name]
+    return config.parse({"environment": environment, "caches": {"sessions": cache}, "operators": operators},
+                        STACK).caches["sessions"]
+
+
 def extra_conf(run: harness.Run) -> tuple[str, dict]:
     """(name, data) of the ConfigMap holding an OT cache's extra redis.conf."""
     (cm,) = [m for m in manifests(run, "ConfigMap") if operator.OT_EXTRA_CONF_KEY in m.get("data", {})]
     return cm["metadata"]["name"], cm["data"]
 
 
-def test_resources_and_maxmemory_come_from_the_sizing_plan():
+def test_resources_and_maxmemory_come_from_the_plan():
     run = run_variant("replication, production, TLS by issuer")
     rr = the_cr(run)
     resources = rr["spec"]["kubernetesConfig"]["resources"]
     assert resources == {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi", "cpu": "2"}}
-    planned = sizing.maxmemory_for_limit(512 * sizing.MI, 80)
-    lines = [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
+    # No workload, 2 replicas and a volume: maxmemory leaves room for a fork that copies everything and
+    # for the replica buffer (docs/planning.md).
+    head = planning.default_headroom(forks=True, replicas=2)
+    planned = head.max_maxmemory(512 * sizing.MI)
+    assert head.limit(planned) <= 512 * sizing.MI < head.limit(planned + sizing.MI)
+    backlog = settings_of("replication, production, TLS by issuer").pod.backlog
+    lines = [f"maxmemory {planned}", "maxmemory-policy allkeys-lru",
+             f"client-output-buffer-limit replica {planning.headroom.replica_buffer(planned, None)} 0 0",
+             f"repl-backlog-size {backlog}"]
     # In the file Redis reads at start, and as CONFIG SET for running pods; the operator's own
     # percent-of-limit field is left out (it never reaches Redis with the default feature gates).
     name, data = extra_conf(run)
     assert data == {"redis-additional.conf": "\n".join(lines) + "\n"}
     assert rr["spec"]["redisConfig"] == {"additionalRedisConfig": name, "dynamicConfig": lines}
-    # Planned from capacity: 1M keys of 512 bytes; a cluster names the file for leaders and followers.
+    # Planned from capacity: 1M keys of 512 bytes over 3 shards, each a primary and a replica; a cluster
+    # names the file for leaders and followers.
     run = run_variant("cluster with storage, exporter, TLS")
     rc = the_cr(run)
-    limit = sizing.plan_memory(1_000_000, 512, 32, 80)
-    assert rc["spec"]["kubernetesConfig"]["resources"]["limits"]["memory"] == sizing.format_bytes(limit)
+    c = settings_of("cluster with storage, exporter, TLS")
+    plan = planning.plan_pod(config.workload(c), config.engine_of(c))
+    assert plan.workload.keys == 333_334 and c.memory_limit == plan.limit
+    assert rc["spec"]["kubernetesConfig"]["resources"]["limits"]["memory"] == sizing.format_bytes(plan.limit)
     name, data = extra_conf(run)
-    assert data["redis-additional.conf"].startswith(f"maxmemory {sizing.maxmemory_for_limit(limit, 80)}\n")
+    assert data["redis-additional.conf"].startswith(f"maxmemory {c.maxmemory}\n")
     for role in ("redisLeader", "redisFollower"):
         assert rc["spec"][role]["redisConfig"] == {"additionalRedisConfig": name}
     rf = the_cr(run_variant("spotahome with storage and exporter"))
-    assert rf["spec"]["redis"]["customConfig"] == [f"maxmemory {planned}", "maxmemory-policy allkeys-lru"]
-    assert rf["spec"]["redis"]["command"] == ["redis-server", "/redis/redis.conf", "--maxmemory", str(planned),
-                                              "--maxmemory-policy", "allkeys-lru"]
+    spot = settings_of("spotahome with storage and exporter")
+    buffer = f"replica {spot.pod.replica_buffer} 0 0"
+    assert rf["spec"]["redis"]["customConfig"] == [
+        f"maxmemory {spot.maxmemory}", "maxmemory-policy allkeys-lru", f"client-output-buffer-limit {buffer}",
+        f"repl-backlog-size {spot.pod.backlog}"]
+    assert rf["spec"]["redis"]["command"] == [
+        "redis-server", "/redis/redis.conf", "--maxmemory", str(spot.maxmemory), "--maxmemory-policy", "allkeys-lru",
+        "--client-output-buffer-limit", buffer, "--repl-backlog-size", str(spot.pod.backlog)]
 
 
 def test_the_custom_resource_waits_for_its_config_map():
@@ -353,7 +374,14 @@ def test_the_helm_release_is_pinned_and_the_custom_resource_waits_for_it():
     assert (inputs["chart"], inputs["version"], inputs["namespace"], inputs["name"]) == \
         ("redis-operator", "0.26.0", "ops-redis", "redis-operator")
     assert inputs["repositoryOpts"] == {"repo": "https://ot-container-kit.github.io/helm-charts/"}
-    assert inputs["values"] == {"redisOperator": {"webhook": False}} and inputs["createNamespace"] is True
+    # The stack's values over the restricted security context the program gives the operator's pod.
+    assert inputs["values"] == {"redisOperator": {"webhook": False}, **operator.RESTRICTED_CHART_VALUES["ot-container-kit"]}
+    # The program creates the operator's namespace (owned, labelled, deleted on destroy), not Helm.
+    assert inputs["createNamespace"] is False
+    (ns,) = [m for m in manifests(run, "Namespace") if m["metadata"]["name"] == "ops-redis"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    ns_urn = run.one("kubernetes:core/v1:Namespace", "ns-ops-redis").urn
+    assert ns_urn in release.dependencies
     (cr,) = [r for r in run.resources if r.type.endswith(":RedisReplication")]
     assert release.urn in cr.dependencies
     (policy,) = [m for m in manifests(run, "NetworkPolicy") if m["metadata"]["namespace"] == "platform-cache"]
@@ -561,3 +589,59 @@ def test_binding_refuses_a_namespace_without_an_app():
             cache.binding("elsewhere")
     finally:
         pulumi.runtime.settings.reset_options(project=harness.PROJECT, stack=STACK, preview=False)
+
+
+# ---- a local chart folder (air-gapped clusters) --------------------------------------------------
+
+def _chart_folder(tmp_path, version: str):
+    folder = tmp_path / "redis-operator"
+    folder.mkdir()
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: redis-operator\nversion: {version}\n")
+    return str(folder)
+
+
+def _parse(operators: dict):
+    values = config.decode({k: json.dumps(v) if not isinstance(v, str) else v
+                            for k, v in stack_config(operators=operators).items()}, STACK)
+    return config.parse(values, STACK)
+
+
+def test_a_local_chart_folder_is_installed_without_a_repository(tmp_path):
+    folder = _chart_folder(tmp_path, "0.25.0")
+    run = harness.run(STACK, stack_config(operators={"ot-container-kit": {
+        "install": True, "chartPath": folder, "version": "0.25.0"}}))
+    inputs = harness.ints(run.one("kubernetes:helm.sh/v3:Release").inputs)
+    assert inputs["chart"] == folder and inputs["name"] == "redis-operator"
+    # Helm ignores a version for a folder and would fetch nothing from a repository.
+    assert "repositoryOpts" not in inputs and "version" not in inputs
+
+
+@pytest.mark.parametrize("pin", ["0.26.0", "v0.26.0"])
+def test_a_version_pin_that_is_not_the_folders_chart_version_is_refused(tmp_path, pin):
+    """The shared chart folder is the operator's v0.26.0 tree whose Chart.yaml still says 0.25.0:
+    a pin means the chart version Helm sees, so 0.26.0 is refused, naming both."""
+    folder = _chart_folder(tmp_path, "0.25.0")
+    with pytest.raises(ConfigError) as err:
+        _parse({"ot-container-kit": {"install": True, "chartPath": folder, "version": pin}})
+    message = dict(err.value.problems)["operators.ot-container-kit.version"]
+    assert repr(pin) in message and "'0.25.0'" in message and folder in message
+
+
+def test_a_chart_folder_with_a_repository_or_chart_name_or_no_chart_is_refused(tmp_path):
+    folder = _chart_folder(tmp_path, "0.25.0")
+    with pytest.raises(ConfigError) as err:
+        _parse({"ot-container-kit": {"install": True, "chartPath": folder, "version": "0.25.0",
+                                     "repository": "https://charts.example.com", "chart": "redis-operator"}})
+    problems = dict(err.value.problems)
+    assert "chartPath" in problems["operators.ot-container-kit.repository"]
+    assert "chartPath" in problems["operators.ot-container-kit.chart"]
+    with pytest.raises(ConfigError) as err:
+        _parse({"ot-container-kit": {"install": True, "chartPath": str(tmp_path / "absent"), "version": "0.25.0"}})
+    assert "is not a chart folder" in dict(err.value.problems)["operators.ot-container-kit.chartPath"]
+
+
+def test_stack_values_win_over_the_restricted_defaults_key_by_key():
+    merged = operator._merged(operator.RESTRICTED_CHART_VALUES["ot-container-kit"],
+                              {"securityContext": {"readOnlyRootFilesystem": False}, "extra": 1})
+    assert merged["securityContext"]["readOnlyRootFilesystem"] is False
+    assert merged["securityContext"]["capabilities"] == {"drop": ["ALL"]} and merged["extra"] == 1

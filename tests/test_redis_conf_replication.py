@@ -164,11 +164,29 @@ def test_plan_quorum_min_replicas_and_tls_from_config():
     p = ha.plan(cache, names(cache))
     d = as_dict(replicated_directives(p.server))
     assert d["min-replicas-to-write"] == ("1",) and d["min-replicas-max-lag"] == ("2",)
-    assert d["tls-port"] == ("6379",) and d["tls-cert-file"] == ("/etc/cache-patterns/tls-server/tls.crt",)
+    # The processes load the pod's copies, which tls-reload.sh keeps in step with the Secret's.
+    assert d["tls-port"] == ("6379",) and d["tls-cert-file"] == ("/etc/cache-patterns/tls-live/tls.crt",)
     s = as_dict(sentinel_directives(p.sentinel))
     assert s["sentinel monitor"][-1] == "4" and s["sentinel down-after-milliseconds"][-1] == "2000"
-    assert p.scripts.tls_ca_file == "/etc/cache-patterns/tls-server/ca.crt"
+    assert s["tls-ca-cert-file"] == ("/etc/cache-patterns/tls-live/ca.crt",)
+    assert p.scripts.tls_ca_file == "/etc/cache-patterns/tls-live/ca.crt"
+    assert p.scripts.tls_secret_dir == "/etc/cache-patterns/tls-server"
+    # A new CA's key pair waits for the kubelet's propagation and one restart slot per Sentinel.
+    assert p.scripts.tls_trust_delay_s == ha.SECRET_PROPAGATION_S + 5 * ha.TLS_RESTART_SLOT_S
     assert p.pdb_max_unavailable["sentinel"] == 1   # 5 Sentinels, quorum 4: only one may be away
+
+
+def test_plan_renders_the_planned_maxmemory_replica_buffer_and_backlog():
+    cache = cache_config(replicas=2, capacity={"keys": 200_000, "valueBytes": 1000, "writesPerSecond": 2000})
+    d = as_dict(replicated_directives(ha.plan(cache, names(cache)).server))
+    assert d["maxmemory"] == (str(cache.maxmemory),) and cache.maxmemory == cache.pod.maxmemory
+    assert d["client-output-buffer-limit"] == ("replica", str(cache.pod.replica_buffer), "0", "0")
+    assert d["repl-backlog-size"] == (str(cache.pod.backlog),)
+    # 2000 writes/s of ~1 kB for a 60 s disconnection: more than Redis's 1 MiB default backlog.
+    assert cache.pod.backlog > 1024 * 1024 and cache.pod.replica_buffer >= 16 * 1024 * 1024
+    lone = cache_config(replicas=0, capacity={"keys": 1000, "valueBytes": 10})
+    assert not {"client-output-buffer-limit", "repl-backlog-size"} & set(as_dict(
+        replicated_directives(ha.plan(lone, names(lone)).server)))
 
 
 def test_plan_refuses_names_that_do_not_match_the_cache():
@@ -194,9 +212,12 @@ def test_no_rendered_file_holds_a_password_and_the_template_is_what_the_scripts_
     haproxy = p.files("haproxy")["haproxy.cfg"]
     auth = re.findall(r'tcp-check send "AUTH ([^"]*)"', haproxy)
     assert len(auth) == 1 + 3 + 1 and set(auth) == {"${REDIS_PASSWORD}\\r\\n"}
-    assert set(p.files("redis")) == {"redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh"}
-    assert set(p.files("sentinel")) == {"sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh"}
-    assert set(p.files("haproxy")) == {"haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"}
+    reload = {"tls.sh", "tls-reload.sh"}
+    assert set(p.files("redis")) == {"redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh"} | reload
+    assert set(p.files("sentinel")) == {"sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh"} | reload
+    assert set(p.files("haproxy")) == {"haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"} | reload
+    plain = ha.plan(cache_config(replicas=2), names(cache_config(replicas=2)))
+    assert not reload & (set(plain.files("redis")) | set(plain.files("haproxy")))
     # sentinel-start.sh rewrites the monitor line it finds and checks it names MASTER_NAME.
     assert f"sentinel monitor {p.topology.master_name} " in p.files("sentinel")["sentinel.conf"]
 
@@ -360,10 +381,11 @@ def test_haproxy_read_endpoint_uses_linked_replicas_and_falls_back_to_the_primar
 
 
 def _haproxies() -> list:
-    from tests.live.cluster import engine_dirs
+    from tests.live import engines
 
     system = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
-    built = next((f"{d}/haproxy" for d in engine_dirs() if Path(f"{d}/haproxy").exists()), None)
+    built_dir = engines.toolchain_bin("haproxy")
+    built = str(built_dir / "haproxy") if built_dir is not None else None
     return [pytest.param(path, id=name) for name, path in (("system", system), ("toolchain", built)) if path]
 
 

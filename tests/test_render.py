@@ -108,7 +108,8 @@ def test_crds_option_validates_custom_resources(tmp_path, capsys):
     if folder is None:
         pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
     assert render.main(["platform", "--out", str(tmp_path), "--crds", str(folder)]) == 0
-    assert "custom resources: 1 against the CRDs" in capsys.readouterr().out
+    # The RedisReplication, and its PodMonitor and PrometheusRule (the prometheus-operator group).
+    assert "custom resources: 3 against the CRDs" in capsys.readouterr().out
 
 
 def test_crds_option_reports_an_invalid_custom_resource(tmp_path, capsys):

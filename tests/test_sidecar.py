@@ -14,7 +14,7 @@ import redis
 
 from components import config, sidecar, sizing
 from tests.conftest import need_binary, stack_run
-from tools import harness
+from tools import harness, plan as plan_tool
 
 
 def cfg_with(**over):
@@ -159,7 +159,10 @@ def test_rendered_sidecar_config_takes_effect_in_a_real_redis_server(rendered_si
         assert r.ping()
         conf = {k: v for k, v in r.config_get("*").items()}
         limit = sizing.parse_bytes(container["resources"]["limits"]["memory"])
-        assert int(conf["maxmemory"]) == sizing.maxmemory_for_limit(limit, 80)
+        # The local stack's 128Mi with its workload: maxmemory is what the planned headroom leaves.
+        cache = plan_tool.load("local").caches["local"]
+        assert limit == cache.memory_limit and int(conf["maxmemory"]) == cache.maxmemory
+        assert cache.pod.maxmemory_rule == "maxmemory-from-memory" and cache.maxmemory < limit
         assert conf["maxmemory-policy"] == "allkeys-lru"
         assert conf["save"] == "" and conf["appendonly"] == "no"
         assert conf["bind"] == "127.0.0.1" and conf["protected-mode"] == "yes"

@@ -1,7 +1,5 @@
-"""Resource planning at its edges: quantity grammar, maxmemory from a limit, plans from a data set."""
+"""Quantities and maxmemory from a limit at their edges (planning from a workload: test_planning.py)."""
 from __future__ import annotations
-
-from decimal import Decimal
 
 import pytest
 
@@ -77,17 +75,3 @@ def test_request_above_limit():
     sizing.check_request_within_limit(GI, GI, "memory")
     with pytest.raises(sizing.SizingError, match="memory request"):
         sizing.check_request_within_limit(GI + 1, GI, "memory")
-
-
-def test_plan_holds_the_data_set_below_maxmemory():
-    keys, value, key = 1_000_000, 512, 40
-    limit = sizing.plan_memory(keys, value, key, 80)
-    dataset = keys * (value + key + sizing.KEY_OVERHEAD_BYTES)
-    assert sizing.maxmemory_for_limit(limit, 80) >= dataset
-    assert limit % MI == 0
-    # and not wildly more: one MiB of rounding above the exact need
-    assert limit - MI < Decimal(dataset) * 100 / 80
-
-
-def test_plan_of_a_tiny_data_set_is_the_smallest_runnable_redis():
-    assert sizing.plan_memory(1, 1, 1, 80) == sizing.MIN_REDIS_MEMORY

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from components import config, contract, ha
+from components import statefulset as statefulset_module
 from components.schema import ConfigError
 from tests.conftest import CANARY, stack_run
 from tools import harness
@@ -162,17 +163,54 @@ def test_network_policies_admit_only_the_bound_apps_and_the_cache_itself(staging
                                                                     {"port": 6380, "protocol": "TCP"}]
 
 
-def test_exporter_reads_the_password_from_the_file_and_is_scraped_only_from_the_metrics_namespace():
-    run = harness.run("stg", cfg({"exporter": True, "metricsNamespace": "observability"}), password=CANARY)
-    spec = one(run, "StatefulSet", "stg-sessions")["spec"]["template"]["spec"]
+def test_exporters_run_the_image_binary_read_a_password_map_and_are_scraped_only_from_the_metrics_namespace():
+    run = harness.run("stg", cfg({"exporter": True, "tls": {"issuer": "ca"}},
+                                 observability={"prometheus": {"namespace": "observability"}}), password=CANARY)
+    targets = {}
+    for sts, role, port, headless in (("stg-sessions", "redis", 6379, "stg-sessions-headless"),
+                                      ("stg-sessions-sentinel", "sentinel", 26379, "stg-sessions-sentinel-headless")):
+        spec = one(run, "StatefulSet", sts)["spec"]["template"]["spec"]
+        exporter = next(c for c in spec["containers"] if c["name"] == "exporter")
+        # The image keeps its binary at /redis_exporter, off PATH (IMAGE-NOTES); no shell in between.
+        assert exporter["command"] == ["/redis_exporter"] and "args" not in exporter
+        env = {e["name"]: e for e in exporter["env"]}
+        assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in env.values())
+        assert not any(CANARY in json.dumps(e) for e in env.values()) and "REDIS_PASSWORD" not in env
+        # REDIS_PASSWORD_FILE is a JSON map of the exact target URI to the password (exporter/pwd_file.go),
+        # mounted from the Secret beside the pods; one map serves both roles.
+        target = env["REDIS_ADDR"]["value"]
+        assert target == f"rediss://127.0.0.1:{port}"
+        path = env["REDIS_PASSWORD_FILE"]["value"]
+        mount = next(m for m in exporter["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+        volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+        item = next(i for i in volume["secret"]["items"] if i["path"] == path[len(mount["mountPath"]) + 1:])
+        secret = next(o for o in objs(run, "Secret") if o["metadata"]["name"] == volume["secret"]["secretName"])
+        targets[role] = target
+        assert json.loads(secret["stringData"][item["key"]])[target] == CANARY
+        # Loopback, but the certificate is checked against the pod's own name, with the CA bundle the pod trusts.
+        assert env["REDIS_EXPORTER_TLS_SERVER_NAME"]["value"] == f"$(POD_NAME).{headless}.cache.svc.cluster.local"
+        assert env["REDIS_EXPORTER_TLS_CA_CERT_FILE"]["value"] == f"{ha.TLS_LIVE_DIR}/ca.crt"
+        assert list(env).index("POD_NAME") < list(env).index("REDIS_EXPORTER_TLS_SERVER_NAME")
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert exporter[probe]["httpGet"] == {"path": "/health", "port": "metrics"}
+        policy = next(o for o in objs(run, "NetworkPolicy") if o["metadata"]["labels"].get("app.kubernetes.io/component")
+                      == role and o["metadata"]["namespace"] == "cache")
+        scrape = policy["spec"]["ingress"][-1]
+        assert scrape["ports"] == [{"port": 9121, "protocol": "TCP"}]
+        assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}]
+    assert json.loads(next(o for o in objs(run, "Secret") if "exporter-passwords.json" in o.get("stringData", {}))
+                      ["stringData"]["exporter-passwords.json"]) == {t: CANARY for t in targets.values()}
+
+
+def test_exporter_without_tls_or_auth():
+    plain = harness.run("stg", cfg({"exporter": True}), password=CANARY)
+    spec = one(plain, "StatefulSet", "stg-sessions")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in next(c for c in spec["containers"] if c["name"] == "exporter")["env"]}
+    assert env == {"REDIS_ADDR": "redis://127.0.0.1:6379", "REDIS_PASSWORD_FILE": statefulset_module.EXPORTER_PASSWORD_FILE}
+    no_auth = harness.run("stg", cfg({"exporter": True, "auth": False}, environment="development"))
+    spec = one(no_auth, "StatefulSet", "stg-sessions")["spec"]["template"]["spec"]
     exporter = next(c for c in spec["containers"] if c["name"] == "exporter")
-    assert contract.PASSWORD_FILE in exporter["command"][-1]
-    assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in exporter["env"])
-    redis_policy = next(o for o in objs(run, "NetworkPolicy") if o["metadata"]["labels"].get("app.kubernetes.io/component")
-                        == "redis" and o["metadata"]["namespace"] == "cache")
-    scrape = redis_policy["spec"]["ingress"][-1]
-    assert scrape["ports"] == [{"port": 9121, "protocol": "TCP"}]
-    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}]
+    assert [e["name"] for e in exporter["env"]] == ["REDIS_ADDR"] and exporter["volumeMounts"] == []
 
 
 def test_tls_from_an_issuer_covers_every_name_clients_dial():

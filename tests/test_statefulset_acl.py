@@ -200,7 +200,8 @@ def test_secrets_carry_exactly_the_passwords_each_namespace_needs_as_pulumi_secr
     secrets = secrets_by_namespace(run)
     keys = {ns: sorted(r.inputs["stringData"]) for ns, r in secrets.items()}
     assert keys == {
-        "cache": ["password", "user-app", "user-reports"],   # the workloads' Secret: every user
+        # the workloads' Secret: every user, and the exporters' password map (exporters are on in staging)
+        "cache": ["exporter-passwords.json", "password", "user-app", "user-reports"],
         "shop": ["user-app"],                                # api authenticates as app: no default password
         "ops": ["password"],                                 # admin uses the default user
     }
@@ -220,11 +221,13 @@ def test_only_the_redis_pods_mount_the_users_passwords(run):
         (vol,) = [v for v in spec["volumes"] if v["name"] == contract.AUTH_VOLUME]
         return vol["secret"]["items"]
     redis = statefulset(run, "stg-sessions")
+    exporter_map = {"key": "exporter-passwords.json", "path": "exporter-passwords.json"}
     assert auth_items(redis) == [{"key": "password", "path": "password"},
                                  {"key": "user-app", "path": "users/app"},
-                                 {"key": "user-reports", "path": "users/reports"}]
+                                 {"key": "user-reports", "path": "users/reports"}, exporter_map]
     assert env_of(redis["containers"][0])["ACL_PASSWORD_DIR"] == "/etc/cache-patterns/auth/users"
-    assert auth_items(statefulset(run, "stg-sessions-sentinel")) == [{"key": "password", "path": "password"}]
+    assert auth_items(statefulset(run, "stg-sessions-sentinel")) == [{"key": "password", "path": "password"},
+                                                                     exporter_map]
     haproxy = next(o for o in manifests(run, "Deployment") if o["metadata"]["labels"]["app.kubernetes.io/component"]
                    == "endpoint")["spec"]["template"]["spec"]
     assert auth_items(haproxy) == [{"key": "password", "path": "password"}]
@@ -269,6 +272,6 @@ def test_without_acl_users_nothing_changes():
     plain = harness.run("stg", cfg(cache={"aclUsers": []}, apps=[a for a in APPS if "cacheUser" not in a]))
     assert not any(ACL_USERS_FILE in o["data"] for o in manifests(plain, "ConfigMap"))
     keys = {ns: sorted(r.inputs["stringData"]) for ns, r in secrets_by_namespace(plain).items()}
-    assert keys == {"ops": ["password"], "cache": ["password"]}
+    assert keys == {"ops": ["password"], "cache": ["exporter-passwords.json", "password"]}
     assert "ACL_PASSWORD_DIR" not in env_of(statefulset(plain, "stg-sessions")["containers"][0])
     assert "aclUsers" not in plain.outputs["caches"].value["sessions"]

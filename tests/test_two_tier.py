@@ -22,9 +22,12 @@ def run_or_skip(cfg):
         raise
 
 
-def l2_view(run):
-    """Every resource that is not the app's own objects: the L2, with URN and inputs."""
-    return {r.urn: r.inputs for r in run.resources if "AppDeployment" not in r.urn}
+def l2_view(run, stack_namespace: str | None = None):
+    """Every resource that is not the app's own objects nor the L1's monitoring (the two-tier clients'
+    rules and dashboard, and the stack namespace an external cache gets for them): the L2, with URN
+    and inputs."""
+    return {r.urn: r.inputs for r in run.resources if "AppDeployment" not in r.urn and "-l1-monitoring" not in r.urn
+            and not (stack_namespace and r.urn.endswith(f"Namespace::ns-{stack_namespace}"))}
 
 
 @pytest.mark.parametrize("pattern", SHARED)
@@ -91,7 +94,7 @@ def test_prod_l1_leaves_every_aws_resource_identical():
     with_run, without_run = harness.run("prod", cfg), harness.run("prod", without)
     aws = lambda run: {r.urn: r.inputs for r in run.resources if r.type.startswith("aws:")}  # noqa: E731
     assert aws(with_run) and aws(with_run) == aws(without_run)
-    assert l2_view(with_run) == l2_view(without_run)
+    assert l2_view(with_run, "prod") == l2_view(without_run, "prod")
     storefront = deployment_named(with_run, "storefront")
     assert any(c["name"] == "cache-l1" for c in storefront["spec"]["template"]["spec"]["initContainers"])
 

@@ -55,7 +55,10 @@ class Registered:
 
     @property
     def is_k8s_object(self) -> bool:
-        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("kubernetes:helm")
+        # Not Helm releases (many objects, none rendered) nor Patch resources (a change to an object
+        # someone else made: a claim patch has no access modes, no object of its own to apply).
+        return (self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("kubernetes:helm")
+                and not self.type.endswith("Patch"))
 
     @property
     def manifest(self) -> dict:
@@ -179,7 +182,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             secret_inputs=secret, protect=request.protect, delete_before_replace=request.deleteBeforeReplace,
             retain_on_delete=request.retainOnDelete, replace_on_changes=tuple(request.replaceOnChanges),
             ignore_changes=tuple(request.ignoreChanges),
-            aliases=tuple(request.aliasURNs) + tuple(a.urn or a.spec.name for a in request.aliases),
+            aliases=tuple(request.aliasURNs) + tuple(_alias(a) for a in request.aliases),
             dependencies=tuple(request.dependencies),
         ))
         return response
@@ -299,6 +302,14 @@ def run(stack: str, config: dict[str, Any] | None = None, *, password: str | Non
         settings.reset_options(project=PROJECT, stack=stack, preview=False)
         pulumi.runtime.set_all_config({}, [])
     return Run(stack=stack, resources=monitor.registered, outputs=outputs)
+
+
+def _alias(alias: Any) -> str:
+    """An alias as the engine would read it: a URN, or its spec (name, and the parent it names)."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    return f"parent={spec.parentUrn}" + (f" name={spec.name}" if spec.name else "") if spec.parentUrn else spec.name
 
 
 def _resolve(value: Any) -> Output:

@@ -128,3 +128,15 @@ def _user(args: pmocks.MockResourceArgs, outputs: dict) -> dict:
 def _user_group(args: pmocks.MockResourceArgs, outputs: dict) -> dict:
     group = outputs.get("userGroupId")
     return {**outputs, "arn": _arn(region_of(args), "usergroup", group)}
+
+
+@harness.output_hook("aws:sns/topic:Topic")
+def _topic(args: pmocks.MockResourceArgs, outputs: dict) -> dict:
+    name = outputs.get("name") or f"{args.name}-{_hex(args.name, 7)}"
+    return {**outputs, "name": name, "arn": f"arn:aws:sns:{region_of(args)}:{ACCOUNT}:{name}"}
+
+
+@harness.output_hook("aws:cloudwatch/metricAlarm:MetricAlarm")
+def _metric_alarm(args: pmocks.MockResourceArgs, outputs: dict) -> dict:
+    name = outputs.get("name") or f"{args.name}-{_hex(args.name, 7)}"
+    return {**outputs, "name": name, "arn": f"arn:aws:cloudwatch:{region_of(args)}:{ACCOUNT}:alarm:{name}"}

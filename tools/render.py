@@ -124,7 +124,8 @@ SUMMARY_KEYS = {
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         "replicationGroupId", "engine", "engineVersion", "nodeType", "numCacheClusters", "numNodeGroups",
         "replicasPerNodeGroup", "multiAzEnabled", "automaticFailoverEnabled", "transitEncryptionMode",
-        "atRestEncryptionEnabled", "kmsKeyId", "snapshotRetentionLimit", "authTokenUpdateStrategy"),
+        "atRestEncryptionEnabled", "kmsKeyId", "snapshotRetentionLimit", "authTokenUpdateStrategy",
+        "notificationTopicArn"),
     "aws:elasticache/serverlessCache:ServerlessCache": ("name", "engine", "majorEngineVersion", "cacheUsageLimits",
                                                         "snapshotRetentionLimit", "userGroupId"),
     "aws:ec2/securityGroup:SecurityGroup": ("name", "vpcId", "ingress", "egress"),
@@ -133,6 +134,9 @@ SUMMARY_KEYS = {
     "aws:elasticache/user:User": ("userName", "accessString"),
     "aws:elasticache/userGroup:UserGroup": ("userGroupId", "userIds"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "statistic", "dimensions", "comparisonOperator",
+                                               "threshold", "evaluationPeriods", "treatMissingData"),
+    "aws:sns/topic:Topic": ("name",),
     "random:index/randomPassword:RandomPassword": ("length", "special", "keepers"),
 }
 
@@ -188,9 +192,14 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
         shown = {k: r.inputs[k] for k in SUMMARY_KEYS.get(r.type, ()) if k in r.inputs and k not in r.secret_inputs}
         if shown:
             lines.append("    " + ", ".join(f"{k}={_brief(v)}" for k, v in shown.items()))
+        if r.type.startswith("kubernetes:") and r.type.endswith("Patch"):
+            meta = r.inputs.get("metadata") or {}
+            lines.append(f"    patches the existing {meta.get('namespace')}/{meta.get('name')}: "
+                         f"{_brief(harness.ints(r.inputs.get('spec')))}")
         if r.type.startswith("kubernetes:helm"):
+            source = (r.inputs.get('repositoryOpts') or {}).get('repo') or "a local folder"
             lines.append(f"    Helm release: chart {r.inputs.get('chart')} {r.inputs.get('version', '')} from "
-                         f"{(r.inputs.get('repositoryOpts') or {}).get('repo', '')} into namespace "
+                         f"{source} into namespace "
                          f"{r.inputs.get('namespace')}; the objects the chart creates are NOT shown "
                          f"(Helm renders nothing under mocks)")
     for key in secure_keys(cfg):

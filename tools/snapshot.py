@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "aws:elasticache/userGroup:UserGroup": ("userGroupId", "engine"),
     "aws:ec2/securityGroup:SecurityGroup": ("name", "vpcId", "description"),
     "aws:cloudwatch/logGroup:LogGroup": ("name",),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name",),
+    "aws:sns/topic:Topic": ("name", "fifoTopic"),
 }
 
 
@@ -63,19 +66,52 @@ def _fingerprint(value: Any) -> Any:
     return value if len(text) <= 120 else "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _tokens(path: str) -> list[str | int]:
+    """`a.b[0].c` -> ["a", "b", 0, "c"] (Pulumi's property path syntax, as in ignoreChanges)."""
+    return [int(t[1:-1]) if t.startswith("[") else t for t in re.findall(r"\[\d+\]|[^.\[\]]+", path)]
+
+
+def _without(value: Any, tokens: list[str | int]) -> Any:
+    """`value` with the leaf at `tokens` removed (a copy; absent paths leave it as it is)."""
+    if not tokens:
+        return value
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(value, dict) and isinstance(head, str) and head in value:
+        if not rest:
+            return {k: v for k, v in value.items() if k != head}
+        return {**value, head: _without(value[head], rest)}
+    if isinstance(value, list) and isinstance(head, int) and head < len(value):
+        copy = list(value)
+        copy[head] = _without(value[head], rest) if rest else None
+        return copy
+    return value
+
+
+def _field_value(r: harness.Registered, field: str) -> Any:
+    """A replace-forcing field's value, less what the resource ignores (ignoreChanges): the engine
+    keeps the old value there, so a change under it replaces nothing."""
+    value = _get(r.outputs if field == "metadata.name" else r.inputs, field)
+    base = _tokens(field)
+    for ignored in r.ignore_changes:
+        tokens = _tokens(ignored)
+        if tokens[:len(base)] == base and len(tokens) > len(base):
+            value = _without(value, tokens[len(base):])
+    return value
+
+
 def snapshot(run: harness.Run) -> dict:
     out: dict[str, Any] = {}
     for r in sorted(run.resources, key=lambda r: r.urn):
         entry: dict[str, Any] = {}
         fields: list[str] = []
-        if r.is_k8s_object:
+        if r.is_k8s_object or (r.custom and r.type.startswith("kubernetes:") and r.type.endswith("Patch")):
             fields += K8S_COMMON
         fields += REPLACE_FIELDS.get(r.type, ())
         # Fields a resource's replaceOnChanges names force its replacement too (an endpoint Service
         # switching between ExternalName and a selector-less ClusterIP).
         fields += [f for f in r.replace_on_changes if f not in fields]
         for f in fields:
-            value = _get(r.outputs if f == "metadata.name" else r.inputs, f.split("#")[0])
+            value = _field_value(r, f.split("#")[0])
             if value is not None:
                 entry[f.split("#")[0]] = _fingerprint(value)
         for f in REPLACE_FIELDS.get(f"{r.type}#keys", ()):

@@ -16,6 +16,8 @@ SUPPORTED_VERSIONS = tuple(f"{K8S_OLDEST[0]}.{m}" for m in range(K8S_OLDEST[1], 
 VALIDATED_VERSIONS = (SUPPORTED_VERSIONS[0], SUPPORTED_VERSIONS[-1])
 CRDS_ENV = "CACHE_PATTERNS_CRDS"
 DEFAULT_CRDS = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas" / "crds"
+# Where the shared folder is when this checkout is a worktree elsewhere (the project's machines).
+FALLBACK_CRDS = Path("/work/shared/schemas/crds")
 
 
 def group_of(obj: dict) -> str:
@@ -47,7 +49,10 @@ def validate_k8s(obj: dict, version: str) -> list[str]:
 
 
 def crds_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The CRD folder: an explicit path, else $CACHE_PATTERNS_CRDS, else ../shared/schemas/crds.
+    """The CRD folder: an explicit path, else $CACHE_PATTERNS_CRDS, else ../shared/schemas/crds (or
+    /work/shared/schemas/crds).
     None when it does not exist (tests then skip, saying so)."""
-    path = Path(explicit or os.environ.get(CRDS_ENV) or DEFAULT_CRDS)
-    return path if path.is_dir() else None
+    if explicit or os.environ.get(CRDS_ENV):
+        path = Path(explicit or os.environ[CRDS_ENV])
+        return path if path.is_dir() else None
+    return next((p for p in (DEFAULT_CRDS, FALLBACK_CRDS) if p.is_dir()), None)

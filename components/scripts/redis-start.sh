@@ -9,10 +9,15 @@
 # runtime config holding the password), ORDINAL (default: the suffix of POD_NAME or HOSTNAME),
 # DISCOVERY_TIMEOUT (seconds to find a primary before failing so the kubelet restarts the
 # container), FAILOVER_WAIT (seconds to wait for Sentinel to promote a replica when it still names
-# this restarted server), ACL_PASSWORD_DIR (with acl-users.conf: the users' passwords), REDIS_SERVER.
+# this restarted server), ACL_PASSWORD_DIR (with acl-users.conf: the users' passwords), REDIS_SERVER;
+# with TLS, tls.sh's (the certificate files Redis loads are TLS_LIVE_DIR's, kept by tls-reload.sh).
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
 . "$CONF_DIR/common.sh"
+if [ -n "${TLS_SECRET_DIR:-}" ]; then
+    . "$CONF_DIR/tls.sh"
+    tls_init || exit 1
+fi
 
 RUN_DIR=${RUN_DIR:-/run/cache-patterns}
 REDIS_SERVER=${REDIS_SERVER:-$(command -v valkey-server || command -v redis-server)}

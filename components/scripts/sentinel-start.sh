@@ -10,10 +10,16 @@
 # the old id when the new one announces itself from the same address.
 #
 # Environment (besides common.sh): CONF_DIR, RUN_DIR, DISCOVERY_TIMEOUT (seconds spent asking before
-# falling back to the template), REDIS_SENTINEL.
+# falling back to the template), REDIS_SENTINEL; with TLS, tls.sh's and tls-reload.sh's: Sentinel reads
+# its certificate files only at start, so this shell then stays, runs Sentinel as its child and
+# restarts it when they change (tls-reload.sh sentinel).
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
 . "$CONF_DIR/common.sh"
+if [ -n "${TLS_SECRET_DIR:-}" ]; then
+    . "$CONF_DIR/tls.sh"
+    tls_refresh || exit 1
+fi
 
 RUN_DIR=${RUN_DIR:-/run/cache-patterns}
 REDIS_SENTINEL=${REDIS_SENTINEL:-$(command -v valkey-sentinel || command -v redis-sentinel)}
@@ -83,4 +89,7 @@ conf="$RUN_DIR/sentinel.conf"
     fi
 } > "$conf.tmp"
 mv "$conf.tmp" "$conf"
+if [ -n "${TLS_SECRET_DIR:-}" ]; then
+    exec sh "$CONF_DIR/tls-reload.sh" sentinel "$conf"
+fi
 exec "$REDIS_SENTINEL" "$conf"

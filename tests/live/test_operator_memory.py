@@ -92,6 +92,9 @@ def test_ot_caches_start_with_the_planned_maxmemory_and_policy(variant, roles, t
         try:
             assert int(server.config("maxmemory")) == planned, role
             assert server.config("maxmemory-policy") == settings.maxmemory_policy, role
+            # The planned replica buffer and backlog (docs/planning.md) are in force as well.
+            assert f"slave {settings.pod.replica_buffer} 0 0" in server.config("client-output-buffer-limit"), role
+            assert int(server.config("repl-backlog-size")) == settings.pod.backlog, role
             # The rest of the entrypoint's config is in force too (it is the same file).
             assert server.config("appendonly") == "yes"
             assert server.config("cluster-enabled") == ("yes" if cr["kind"] == "RedisCluster" else "no")
@@ -128,10 +131,13 @@ def test_spotahome_caches_get_maxmemory_from_start_and_from_the_operators_config
         # From the first second, before the operator has reconciled anything.
         assert int(server.config("maxmemory")) == planned
         assert server.config("maxmemory-policy") == "volatile-lru"
+        assert f"slave {settings.pod.replica_buffer} 0 0" in server.config("client-output-buffer-limit")
         # What the operator then applies on every reconcile must be settable at run time, and agree.
         server.client.config_set("maxmemory", "1")
+        server.client.config_set("client-output-buffer-limit", "replica 1 0 0")
         spotahome_apply_custom_config(server.client, redis_spec["customConfig"])
         assert int(server.config("maxmemory")) == planned
+        assert f"slave {settings.pod.replica_buffer} 0 0" in server.config("client-output-buffer-limit")
         assert server.config("maxmemory-policy") == "volatile-lru"
     finally:
         server.stop()

@@ -51,6 +51,7 @@ class CacheStats:
     """Counters for dashboards and tests. Plain ints: exact in one thread, approximate under races."""
 
     l1_hits: int = 0
+    l1_misses: int = 0        # reads with an L1 that it did not answer (a miss, or L1 bypassed)
     l2_hits: int = 0
     l2_misses: int = 0
     populates: int = 0
@@ -79,10 +80,11 @@ class TwoTierCache:
     def __init__(self, l2: L2Client, *, l1: Optional[redis.Redis] = None, channel: Optional[str] = None,
                  ttl_cap: Optional[float] = None, default_ttl: Optional[float] = None,
                  options: Optional[ClientOptions] = None, subscriber: Optional[redis.Redis] = None,
-                 encoding: str = "utf-8") -> None:
+                 encoding: str = "utf-8", name: Optional[str] = None) -> None:
         """`l2`/`l1` are ready redis-py clients (give them short timeouts); `channel` and `ttl_cap`
         (seconds) are required with an L1. `subscriber` is the client the invalidation subscription
-        runs on (default: `l2`; required when `l2` is a RedisCluster)."""
+        runs on (default: `l2`; required when `l2` is a RedisCluster). `name` labels its metrics
+        (from_env: CACHE_NAME)."""
         if l1 is not None:
             if not channel:
                 raise ConfigurationError("channel: required when an L1 is given")
@@ -92,6 +94,7 @@ class TwoTierCache:
             raise ConfigurationError(f"default_ttl: must be > 0 seconds, got {default_ttl!r}")
         self.options = options or ClientOptions()
         self.encoding = encoding
+        self.name = name
         self.stats = CacheStats()
         self._l2 = l2
         self._l1 = l1
@@ -138,7 +141,7 @@ class TwoTierCache:
         return cls(l2, l1=l1, channel=settings.invalidation_channel, ttl_cap=settings.l1_ttl_cap,
                    default_ttl=settings.default_ttl, options=opts,
                    subscriber=subscriber_client(settings.l2, l2, opts) if l1 is not None else None,
-                   encoding=encoding)
+                   encoding=encoding, name=settings.name)
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -155,6 +158,8 @@ class TwoTierCache:
                 if value is not None:
                     self.stats.l1_hits += 1
                     return cast(bytes, value)
+        if l1 is not None:
+            self.stats.l1_misses += 1
         return self._read_through(key)
 
     def get_str(self, key: KeyT) -> Optional[str]:
@@ -352,6 +357,11 @@ class TwoTierCache:
         if self._l1 is None:
             return True
         return self._ready.wait(timeout)
+
+    @property
+    def has_l1(self) -> bool:
+        """Whether this client runs two tiers."""
+        return self._l1 is not None
 
     @property
     def subscribed(self) -> bool:

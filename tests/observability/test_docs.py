@@ -1,0 +1,34 @@
+"""docs/observability.md stays true: its alert and alarm tables are generated from the code that makes
+the annotations and alarms, and every alert any stack can generate is listed there."""
+from __future__ import annotations
+
+import re
+
+from components.observability import cloudwatch, docs, rules
+
+
+def test_the_generated_tables_match_the_code():
+    text = docs.PAGE.read_text()
+    assert docs.apply(text) == text, "run `.venv/bin/python -m components.observability.docs --write`"
+
+
+def test_every_alert_and_alarm_is_listed_with_what_to_do():
+    text = docs.PAGE.read_text()
+    for name, doc in rules.CATALOGUE.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert doc.runbook.replace("|", "\\|") in row and doc.meaning in row
+    alarms = cloudwatch.node_alarms("noeviction", 1) + cloudwatch.node_alarms("allkeys-lru", 1) + \
+        cloudwatch.serverless_alarms("noeviction", 1, 1000)
+    for a in alarms:
+        assert re.search(rf"^\| `{re.escape(a.key)}` \|", text, re.M), a.key
+        if not a.verified:
+            assert a.why_unverified in text
+
+
+def test_a_changed_runbook_makes_the_page_out_of_date(monkeypatch):
+    text = docs.PAGE.read_text()
+    changed = {**rules.CATALOGUE}
+    first = next(iter(changed))
+    changed[first] = rules.AlertDoc(**{**changed[first].__dict__, "runbook": "something else"})
+    monkeypatch.setattr(rules, "CATALOGUE", changed)
+    assert docs.apply(text) != text

@@ -1,0 +1,200 @@
+"""The monitoring objects every stack renders: PodMonitors selecting the pods that carry the exporter
+port, PrometheusRules whose jobs are exactly the PodMonitors' jobs (Sentinel rules on the Sentinel job
+only), dashboards on the same jobs, the Prometheus selector labels, one NetworkPolicy rule for the
+scraper in every pattern, and staging and platform valid against the Prometheus Operator CRDs."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+
+from components.observability import dashboard, rules
+from tests.conftest import stack_run
+from tools import harness
+
+from .promtool import jobs, prometheus_rules
+from .variants import variant_run, variant_runs
+
+MONITORING = "monitoring.coreos.com"
+RELEASE = {"release": "kube-prometheus-stack"}
+
+
+def kind(run: harness.Run, k: str) -> list[dict]:
+    return [harness.ints(m) for m in run.manifests() if m["kind"] == k]
+
+
+def all_runs() -> dict[str, harness.Run]:
+    return {"staging": stack_run("staging"), "platform": stack_run("platform"), **variant_runs()}
+
+
+@pytest.mark.parametrize("stack", ["staging", "platform"])
+def test_staging_and_platform_monitoring_objects_validate_against_the_prometheus_operator_crds(stack, crd_index):
+    from tools import crds
+
+    objs = [m for m in stack_run(stack).manifests() if m["apiVersion"].startswith(MONITORING)]
+    assert {o["kind"] for o in objs} == {"PodMonitor", "PrometheusRule"}
+    for o in objs:
+        assert crds.covers(o, crd_index), f"{crd_index.folder} has no {MONITORING} CRDs: the objects are not validated"
+        assert crds.validate(o, crd_index) == []
+
+
+def test_the_crd_check_catches_a_podmonitor_field_that_does_not_exist(crd_index):
+    from tools import crds
+
+    (pm,) = [m for m in stack_run("platform").manifests() if m["kind"] == "PodMonitor"]
+    wrong = copy.deepcopy(pm)
+    wrong["spec"]["podMetricsEndpoints"][0]["targetPorts"] = "metrics"
+    assert any("targetPorts: unknown field" in p for p in crds.validate(wrong, crd_index))
+
+
+@pytest.mark.parametrize("stack", ["staging", "platform"])
+def test_the_stacks_set_the_prometheus_selector_label(stack):
+    for k in ("PodMonitor", "PrometheusRule"):
+        for o in kind(stack_run(stack), k):
+            assert RELEASE.items() <= o["metadata"]["labels"].items(), (stack, k)
+    for cm in kind(stack_run(stack), "ConfigMap"):
+        if cm["metadata"]["name"].endswith("-dashboard"):
+            assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+            assert "release" not in cm["metadata"]["labels"]
+
+
+def _job_matchers(expr: str) -> set[str]:
+    return set(re.findall(r'job="([^"]+)"', expr))
+
+
+@pytest.mark.parametrize("name", ["staging", "platform", "statefulset-evicting-two-tier", "ot-cluster",
+                                  "spotahome-failover", "ot-replication-two-tier"])
+def test_rules_and_dashboards_select_exactly_the_podmonitors_jobs(name):
+    run = all_runs()[name]
+    pm_jobs = set(jobs(run).values())
+    assert pm_jobs, "no PodMonitor"
+    groups = [g for gs in prometheus_rules(run).values() for g in gs]
+    used = set()
+    for r in (r for g in groups for r in g["rules"]):
+        found = _job_matchers(r["expr"])
+        used |= found
+        if r["labels"]["component"] == "client":
+            assert not found, r["alert"]
+            continue
+        assert len(found) == 1, f"{r['alert']} selects {found}: one job per rule"
+        (job,) = found
+        assert job.endswith("-" + r["labels"]["component"]), f"{r['alert']} ({r['labels']['component']}) reads {job}"
+    assert used == pm_jobs
+    boards = [json.loads(text) for c in kind(run, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")
+              for text in c["data"].values()]
+    assert set().union(*(_job_matchers(e) for b in boards for e in dashboard.expressions(b))) == pm_jobs
+
+
+def test_podmonitors_select_the_statefulset_pods_and_their_exporter_port():
+    run = stack_run("staging")
+    statefulsets = {s["metadata"]["name"]: s for s in kind(run, "StatefulSet")}
+    for pm in kind(run, "PodMonitor"):
+        selector = pm["spec"]["selector"]["matchLabels"]
+        (sts,) = [s for s in statefulsets.values()
+                  if selector.items() <= s["spec"]["template"]["metadata"]["labels"].items()]
+        ports = {p["name"] for c in sts["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        (endpoint,) = pm["spec"]["podMetricsEndpoints"]
+        assert endpoint["port"] in ports and endpoint["interval"] == "30s"
+        assert pm["metadata"]["namespace"] == sts["metadata"]["namespace"]
+
+
+def test_operator_podmonitors_use_the_operators_port_names():
+    ot = kind(stack_run("platform"), "PodMonitor")
+    assert [p["spec"]["podMetricsEndpoints"][0]["port"] for p in ot] == ["redis-exporter"]
+    assert ot[0]["spec"]["selector"]["matchExpressions"] == [
+        {"key": "app", "operator": "In", "values": ["platform-sessions"]},
+        {"key": "redis_setup_type", "operator": "In", "values": ["replication"]}]
+    spotahome = {p["metadata"]["name"]: p["spec"] for p in kind(variant_run("spotahome-failover"), "PodMonitor")}
+    assert set(spotahome) == {"platform-sessions-redis", "platform-sessions-sentinel"}
+    for role, spec in (("redis", spotahome["platform-sessions-redis"]), ("sentinel", spotahome["platform-sessions-sentinel"])):
+        assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] == role
+        assert spec["podMetricsEndpoints"][0]["port"] == "metrics"
+
+
+def _scrape_rules(run: harness.Run) -> list[dict]:
+    """Every NetworkPolicy ingress rule that opens an exporter port."""
+    out = []
+    for np in kind(run, "NetworkPolicy"):
+        for rule in np["spec"]["ingress"]:
+            assert rule.get("from") != [{"namespaceSelector": {}}], f"{np['metadata']['name']}: any namespace admitted"
+            if any(p["port"] in (9121, 9355) for p in rule.get("ports", [])):
+                out.append(rule)
+    return out
+
+
+@pytest.mark.parametrize("name", ["staging", "platform", "ot-cluster", "spotahome-failover"])
+def test_one_networkpolicy_rule_admits_only_the_scraper_to_the_metrics_ports(name):
+    found = _scrape_rules(all_runs()[name])
+    assert found
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    for rule in found:
+        assert rule["from"] == [peer]
+        assert {p["port"] for p in rule["ports"]} <= {9121, 9355} and all(p["protocol"] == "TCP" for p in rule["ports"])
+
+
+def test_the_scraper_peer_can_be_narrowed_to_its_pods():
+    cfg = copy.deepcopy(harness.load_stack_config("staging"))
+    cfg["cache-patterns:observability"]["prometheus"].update(namespace="obs", podLabels={"app": "prometheus"})
+    for rule in _scrape_rules(harness.run("staging", cfg)):
+        assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "obs"}},
+                                 "podSelector": {"matchLabels": {"app": "prometheus"}}}]
+
+
+def test_the_dashboard_is_valid_grafana_json_on_a_datasource_variable():
+    for name, run in all_runs().items():
+        for cm in (c for c in kind(run, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")):
+            (text,) = cm["data"].values()
+            assert len(text.encode()) < 1024 * 1024
+            board = json.loads(text)
+            assert len(board["uid"]) <= 40 and board["title"] and board["schemaVersion"] >= 39
+            variables = {v["name"] for v in board["templating"]["list"] if v["type"] == "datasource"}
+            assert set(re.findall(r"\$\{(\w+)\}", text)) <= variables, name
+            # The API server drops an empty annotations map: stored would differ from sent.
+            assert cm["metadata"].get("annotations", None) != {}
+            ids = [p["id"] for p in board["panels"]]
+            assert len(ids) == len(set(ids))
+            for p in board["panels"]:
+                if p["type"] != "row":
+                    assert p["targets"] and p["datasource"] == {"type": "prometheus", "uid": "${DS_PROM}"}
+
+
+def test_nothing_is_made_where_observability_is_off():
+    for stack in ("dev", "local"):
+        run = stack_run(stack)
+        assert not [m for m in run.manifests() if m["apiVersion"].startswith(MONITORING)]
+        assert not [m for m in run.manifests() if m["kind"] == "ConfigMap" and "dashboard" in m["metadata"]["name"]]
+    cfg = copy.deepcopy(harness.load_stack_config("staging"))
+    cfg["cache-patterns:observability"] = {"enabled": False}
+    run = harness.run("staging", cfg)
+    assert not [m for m in run.manifests() if m["apiVersion"].startswith(MONITORING)]
+    assert not _scrape_rules(run)
+
+
+def test_rules_are_off_with_rules_false_and_dashboards_with_dashboards_off():
+    cfg = copy.deepcopy(harness.load_stack_config("staging"))
+    cfg["cache-patterns:observability"].update(rules=False, dashboards={"enabled": False})
+    run = harness.run("staging", cfg)
+    assert {m["kind"] for m in run.manifests() if m["apiVersion"].startswith(MONITORING)} == {"PodMonitor"}
+    assert not [m for m in run.manifests() if m["kind"] == "ConfigMap" and "dashboard" in m["metadata"]["name"]]
+
+
+def test_every_generated_alert_is_in_the_catalogue():
+    for name, run in all_runs().items():
+        for groups in prometheus_rules(run).values():
+            for r in (r for g in groups for r in g["rules"]):
+                doc = rules.CATALOGUE[r["alert"]]
+                assert r["labels"]["severity"] == doc.severity
+                assert r["annotations"]["runbook"] == doc.runbook and r["annotations"]["description"] == doc.meaning
+
+
+def test_adding_an_l1_adds_only_the_clients_own_rule_and_dashboard():
+    without = stack_run("staging")
+    with_l1 = variant_run("statefulset-evicting-two-tier")
+    names = lambda run, k: {m["metadata"]["name"] for m in kind(run, k)}  # noqa: E731
+    assert names(with_l1, "PrometheusRule") == names(without, "PrometheusRule") | {"staging-sessions-l1"}
+    dashboards = lambda run: {n for n in names(run, "ConfigMap") if n.endswith("-dashboard")}  # noqa: E731
+    assert dashboards(with_l1) == dashboards(without) | {"staging-sessions-l1-dashboard"}
+    (l1,) = [m for m in kind(with_l1, "PrometheusRule") if m["metadata"]["name"].endswith("-l1")]
+    assert {r["labels"]["component"] for g in l1["spec"]["groups"] for r in g["rules"]} == {"client"}
