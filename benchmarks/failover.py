@@ -100,9 +100,9 @@ class SwitchWatcher(threading.Thread):
 
 
 def tls_kwargs(cluster: Cluster) -> dict:
-    if cluster.tls_files is None:
+    if cluster.tls is None:
         return {}
-    return {"ssl": True, "ssl_ca_certs": cluster.tls_files.ca_file, "ssl_check_hostname": False}
+    return {"ssl": True, "ssl_ca_certs": str(cluster.client_ca), "ssl_check_hostname": False}
 
 
 def sentinel_client(cluster: Cluster) -> Sentinel:
