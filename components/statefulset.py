@@ -17,7 +17,6 @@ from . import contract, ha, images, passwords, sizing, tls
 from . import k8s as kb
 from .config import AppConfig, StatefulSetCache, default_image
 from .contract import CacheBinding, CacheConnection, SecretRef, SentinelRef
-from .naming import physical_name
 from .observability import component as monitoring, exporter as metrics, scrape
 from .observability import settings as observability_settings
 from .observability.settings import ObservabilityConfig
@@ -79,10 +78,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         s, ns, apps = args["settings"], args["namespace"], list(args["apps"])
         production = args["environment"] == "production"
         budgets = args["environment"] != "development"
-        sts_name = physical_name(args["stack"], args["cache"], max_len=43, what="StatefulSet")
-        self.names = ha.PodNames(statefulset=sts_name, namespace=ns, servers=s.replicas + 1, sentinels=s.sentinels,
-                                 cluster_domain=args["cluster_domain"])
-        self.plan = ha.plan(s, self.names)
+        self.plan = ha.stack_plan(args["stack"], args["cache"], s, ns, args["cluster_domain"])
+        self.names = self.plan.names
+        sts_name = self.names.statefulset
         self.settings, self.cache = s, args["cache"]
         self.write_service, self.read_service = sts_name, f"{sts_name}-read"
         app_namespaces = sorted({a.namespace for a in apps})
