@@ -1,10 +1,13 @@
-"""A StatefulSet-pattern cache made of real processes on 127.0.0.1: Redis servers, Sentinels and the
-HAProxy endpoint, each started through its pod script from a pod-like file layout (read-only conf
-dir, writable run/data dirs, a password file) as a non-root user. Used by the live tests and by
-benchmarks/failover.py, so both measure exactly what a pod runs.
+"""A StatefulSet-pattern cache made of real processes: Redis servers, Sentinels and HAProxy endpoints,
+each started through its pod script from a pod-like file layout (read-only conf dir, writable run/data
+dirs, a password file) as a non-root user, on 127.0.0.1 or on a network of one namespace per pod
+(netns.PodNetwork). It runs a plan: a stack's own (`stack_plan`, what `pulumi up` deploys) or one made
+of the live tests' short timings. Used by the live tests and by benchmarks/failover.py and
+benchmarks/partition.py, so all of them measure exactly what a pod runs.
 """
 from __future__ import annotations
 
+import copy
 import os
 import random
 import shutil
@@ -31,6 +34,7 @@ from cache_patterns.patterns.statefulset.component import HAPROXY_IMAGE
 
 from . import engines
 from .image_root import ImageRoot
+from .netns import PodNetwork
 
 UID = 10001
 PASSWORD = "Lv3sT0nly8PasswordForLiveTests0x4d2Zq9"
@@ -55,6 +59,12 @@ T = TypeVar("T")
 
 def which(name: str) -> str | None:
     return engines.which(name)
+
+
+def engine_versions() -> str:
+    """The versions the processes run, e.g. "Valkey 8.1.1, HAProxy 3.0.11" (build suffixes dropped)."""
+    v = engines.versions()
+    return ", ".join(v[k].split("-")[0] for k in ("engine", "haproxy") if k in v)
 
 
 def missing_binaries() -> list[str]:
@@ -119,8 +129,9 @@ class TlsMaterial:
 
 
 def make_tls(directory: Path, names: tuple[str, ...] = (), ca: TlsMaterial | None = None,
-             label: str = "cache-patterns live test", loopback: bool = True, ecdsa: bool = False) -> TlsMaterial:
-    """A server certificate for `names` (and 127.0.0.1 and localhost with `loopback`), as
+             label: str = "cache-patterns live test", loopback: bool = True, ecdsa: bool = False,
+             ips: tuple[str, ...] = ()) -> TlsMaterial:
+    """A server certificate for `names` and `ips` (and 127.0.0.1 and localhost with `loopback`), as
     cert-manager would issue it: signed by `ca`'s CA (a renewal), or by a new CA made here (`label`
     in both subjects); an ECDSA P-256 key with `ecdsa` (what the rendered Certificates ask for)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -136,7 +147,8 @@ def make_tls(directory: Path, names: tuple[str, ...] = (), ca: TlsMaterial | Non
         ca_crt, ca_key = ca.ca, ca.ca_key
         shutil.copy(ca_crt, directory / "ca.crt")
     run("req", *key, "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", f"/CN={label}")
-    sans = ",".join((["IP:127.0.0.1", "DNS:localhost"] if loopback else []) + [f"DNS:{n}" for n in names])
+    sans = ",".join((["IP:127.0.0.1", "DNS:localhost"] if loopback else []) + [f"DNS:{n}" for n in names]
+                    + [f"IP:{ip}" for ip in ips])
     # What cert-manager puts in (the rendered Certificates ask for server auth and client auth).
     (directory / "ext.cnf").write_text(f"subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n")
     run("x509", "-req", "-in", "tls.csr", "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
@@ -171,6 +183,60 @@ def pem_to_der(path: Path) -> bytes:
     import ssl
 
     return ssl.PEM_cert_to_DER_cert(path.read_text())
+
+
+def stack_plan(stack: str, cache: str, changes: dict | None = None) -> ha.HaPlan:
+    """The plan `pulumi up` deploys for `cache` of `stack`: its stack file parsed as the Pulumi engine
+    passes it, and the names the StatefulSet component gives it (ha.stack_plan). Its ConfigMaps are
+    `plan.files(role)`: tests/test_live_plan.py checks they equal the rendered stack's. `changes` edit
+    the cache's keys in the stack file first (a value None removes the key): a variant of the stack
+    that differs exactly there."""
+    from cache_patterns.stack import NAMESPACE
+    from tools import harness
+    from tools.plan import parse_stack
+
+    values = copy.deepcopy(harness.load_stack_config(stack))
+    entry = values[f"{NAMESPACE}:caches"][cache]
+    for key, value in (changes or {}).items():
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    cfg = parse_stack(values, stack)
+    settings = cfg.caches[cache]
+    if settings.pattern != "statefulset":
+        raise ValueError(f"{stack}: cache {cache} is a {settings.pattern} cache, not a statefulset one")
+    return ha.stack_plan(stack, cache, settings, cfg.namespace, cfg.cluster_domain)
+
+
+def settings_plan(*, servers: int, sentinels: int, down_after_ms: int, failover_timeout_ms: int,
+                  min_replicas_to_write: int, min_replicas_max_lag_ms: int, persistence: str, tls: bool,
+                  failover_wait_s: int, acl_users: tuple[tuple[str, str], ...], check_interval_ms: int,
+                  tls_poll_s: float, tls_trust_delay_s: int, tls_restart_slot_s: int) -> ha.HaPlan:
+    """A plan made from the live tests' own settings (short timings, small memory), with pod addresses
+    and paths that Cluster replaces by local ones like any stack's plan."""
+    names = ha.PodNames(statefulset=MASTER, namespace="live", servers=servers, sentinels=sentinels)
+    topology = ha.Topology(master_name=MASTER, servers=names.server_addresses(), sentinels=names.sentinel_addresses())
+    tls_files = TlsFiles() if tls else None
+    return ha.HaPlan(
+        names=names,
+        # The planner's replica buffer and backlog for 64 MiB without a workload, as a stack renders them.
+        server=ReplicatedServer(maxmemory=64 * 1024 * 1024, maxmemory_policy="noeviction",
+                                replica_buffer_limit=64 * 1024 * 1024, repl_backlog=1024 * 1024,
+                                persistence=persistence, tls=tls_files, min_replicas_to_write=min_replicas_to_write,
+                                min_replicas_max_lag_ms=min_replicas_max_lag_ms, acl_users=acl_users),
+        sentinel=SentinelSettings(master_name=MASTER, initial_primary=str(topology.servers[0]),
+                                  quorum=topology.majority, down_after_ms=down_after_ms,
+                                  failover_timeout_ms=failover_timeout_ms, tls=tls_files),
+        scripts=ha.ScriptSettings(topology=topology, discovery_timeout_s=30, sentinel_discovery_timeout_s=5,
+                                  failover_wait_s=failover_wait_s, prestop_timeout_s=20,
+                                  tls_ca_file=tls_files.ca_file if tls_files else None,
+                                  tls_secret_dir=ha.TLS_DIR if tls else None, tls_live_dir=ha.TLS_LIVE_DIR if tls else None,
+                                  tls_poll_s=tls_poll_s, tls_trust_delay_s=tls_trust_delay_s,
+                                  tls_restart_slot_s=tls_restart_slot_s),
+        endpoint=ha.Endpoint(topology=topology, tls_ca_file=tls_files.ca_file if tls_files else None,
+                             check_interval_ms=check_interval_ms, state_file=ha.HAPROXY_STATE_FILE if tls else None),
+    )
 
 
 class SecretVolume:
@@ -221,6 +287,10 @@ class Member:
     image_root: ImageRoot | None = None     # busybox mode: the programs of the container's image
     proc: subprocess.Popen | None = None
     starts: int = 0
+    pod: str = ""                           # the pod (network namespace) it runs in; "": its own name
+
+    def __post_init__(self) -> None:
+        self.pod = self.pod or self.name
 
     @property
     def conf(self) -> Path:
@@ -250,11 +320,25 @@ class Member:
         return self.proc is not None and self.proc.poll() is None
 
 
+@dataclass(frozen=True)
+class EndpointAddresses:
+    write: ha.Address
+    read: ha.Address
+    health: ha.Address
+
+
 @dataclass
 class Cluster:
-    """`servers` Redis + `sentinels` Sentinels + one HAProxy, laid out under `root`. With `tls`, every
-    pod has its own Secret volume (as the kubelet writes it) and runs the certificate reload beside
-    its processes (tls-reload.sh), as the pods do."""
+    """Redis servers, Sentinels and HAProxy endpoints, laid out under `root` as their pods lay them
+    out, running `plan`: a stack's plan (`stack_plan`: every setting as deployed) or, by default, one
+    made from the settings below (`settings_plan`). Only addresses, ports and file paths are replaced
+    by local ones (`localized()` names exactly what changes). With `tls`, every pod has its own Secret
+    volume (as the kubelet writes it) and runs the certificate reload beside its processes
+    (tls-reload.sh), as the pods do; a stack plan with TLS gets a CA made here.
+
+    Without `network` every member listens on 127.0.0.1 with a port of its own; with a PodNetwork each
+    pod is a network namespace with its own address on a node (member i of each kind on node
+    i % nodes), listening on the plan's own ports and bind addresses."""
 
     root: Path
     servers: int = 3
@@ -273,17 +357,26 @@ class Cluster:
     tls_poll_s: float = 0.5
     tls_trust_delay_s: int = 4
     tls_restart_slot_s: int = 2
+    plan: ha.HaPlan | None = None
+    network: PodNetwork | None = None
+    nodes: int = 3
+    haproxies: int = 1
     members: dict[str, Member] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ports = free_ports(self.servers + self.sentinels + 3)
-        self.redis_ports = ports[:self.servers]
-        self.sentinel_ports = ports[self.servers:self.servers + self.sentinels]
-        self.write_port, self.read_port, self.health_port = ports[-3:]
-        self.topology = ha.Topology(
-            master_name=MASTER,
-            servers=tuple(ha.Address("127.0.0.1", p) for p in self.redis_ports),
-            sentinels=tuple(ha.Address("127.0.0.1", p) for p in self.sentinel_ports))
+        if self.plan is None:
+            self.plan = settings_plan(
+                servers=self.servers, sentinels=self.sentinels, down_after_ms=self.down_after_ms,
+                failover_timeout_ms=self.failover_timeout_ms, min_replicas_to_write=self.min_replicas_to_write,
+                min_replicas_max_lag_ms=self.min_replicas_max_lag_ms, persistence=self.persistence,
+                tls=self.tls is not None, failover_wait_s=self.failover_wait_s, acl_users=self.acl_users,
+                check_interval_ms=self.check_interval_ms, tls_poll_s=self.tls_poll_s,
+                tls_trust_delay_s=self.tls_trust_delay_s, tls_restart_slot_s=self.tls_restart_slot_s)
+        plan = self.plan
+        self.servers, self.sentinels = len(plan.topology.servers), len(plan.topology.sentinels)
+        self.master = plan.topology.master_name
+        self.acl_users = plan.server.acl_users
+        self._place()
         self.root.chmod(0o755)
         self.images = self._image_roots()
         self.programs = self._programs()
@@ -298,24 +391,78 @@ class Cluster:
         for name, _ in self.acl_users:
             (users_dir / name).write_text(user_password(name))
             self._own(users_dir / name, 0o440, owner=False)
+        if plan.server.tls is not None and self.tls is None:
+            self.tls = make_tls(self.root / "ca", ips=tuple(sorted({a.host for a in self.redis_addrs + self.sentinel_addrs})))
+        assert (plan.server.tls is not None) == (self.tls is not None), "TLS material for a plan without TLS"
         # What the tests' own clients trust: every CA installed so far.
         self.client_ca = self.root / "client-ca.crt"
         self.secret_volumes: dict[str, SecretVolume] = {}
-        self.scripts = ha.ScriptSettings(
-            topology=self.topology, password_file=str(self.password_file),
-            discovery_timeout_s=30, sentinel_discovery_timeout_s=5, failover_wait_s=self.failover_wait_s,
-            prestop_timeout_s=20, acl_password_dir=str(users_dir) if self.acl_users else None,
-            tls_poll_s=self.tls_poll_s, tls_trust_delay_s=self.tls_trust_delay_s,
-            tls_restart_slot_s=self.tls_restart_slot_s)
-        for i, port in enumerate(self.redis_ports):
-            self._add_redis(i, port)
-        for i, port in enumerate(self.sentinel_ports):
-            self._add_sentinel(i, port)
-        self._add_haproxy()
+        self.topology = ha.Topology(master_name=self.master, servers=tuple(self.redis_addrs),
+                                    sentinels=tuple(self.sentinel_addrs))
+        self.scripts = replace(plan.scripts, topology=self.topology,
+                               password_file=str(self.password_file) if plan.server.auth else None,
+                               acl_password_dir=str(users_dir) if self.acl_users else None)
+        for i in range(self.servers):
+            self._add_redis(i)
+        for i in range(self.sentinels):
+            self._add_sentinel(i)
+        for j in range(self.haproxies):
+            self._add_haproxy(j)
         if self.tls is not None:
             self.install_tls(self.tls)
 
     # -- layout -----------------------------------------------------------------------------
+
+    def _place(self) -> None:
+        """Addresses: 127.0.0.1 and free ports, or a pod per member with the plan's ports."""
+        plan = self.plan
+        assert plan is not None
+        self.haproxy_names = ["haproxy"] + [f"haproxy-{j}" for j in range(1, self.haproxies)]
+        if self.network is None:
+            ports = free_ports(self.servers + self.sentinels + 3 * self.haproxies)
+            local = [ha.Address("127.0.0.1", p) for p in ports]
+            self.redis_addrs = local[:self.servers]
+            self.sentinel_addrs = local[self.servers:self.servers + self.sentinels]
+            rest = local[self.servers + self.sentinels:]
+            self.endpoints = [EndpointAddresses(*rest[3 * j:3 * j + 3]) for j in range(self.haproxies)]
+            return
+        net = self.network
+        def pod(name: str, i: int) -> str:
+            return net.add(name, i % self.nodes).ip
+        self.redis_addrs = [ha.Address(pod(f"redis-{i}", i), plan.server.port) for i in range(self.servers)]
+        self.sentinel_addrs = [ha.Address(pod(f"sentinel-{i}", i), plan.sentinel.port) for i in range(self.sentinels)]
+        e = plan.endpoint
+        self.endpoints = []
+        for j, name in enumerate(self.haproxy_names):
+            ip = pod(name, j)
+            self.endpoints.append(EndpointAddresses(ha.Address(ip, e.write_port), ha.Address(ip, e.read_port),
+                                                    ha.Address(ip, e.health_port)))
+
+    @property
+    def redis_ports(self) -> list[int]:
+        return [a.port for a in self.redis_addrs]
+
+    @property
+    def sentinel_ports(self) -> list[int]:
+        return [a.port for a in self.sentinel_addrs]
+
+    @property
+    def write_port(self) -> int:
+        return self.endpoints[0].write.port
+
+    @property
+    def read_port(self) -> int:
+        return self.endpoints[0].read.port
+
+    @property
+    def health_port(self) -> int:
+        return self.endpoints[0].health.port
+
+    def node_of(self, name: str) -> int | None:
+        return self.network.pods[name].node if self.network is not None else None
+
+    def _bind(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        return ("127.0.0.1",) if self.network is None else default
 
     def _image_roots(self) -> dict[str, ImageRoot] | None:
         """With busybox: each image's programs (cache_patterns/core/images.py) under a root of its own, so the
@@ -383,7 +530,7 @@ class Cluster:
         """Another container of `main`'s pod (the same volumes)."""
         m = Member(name=f"{main.name}-tls-reload", port=main.port, root=main.root,
                    env={k: v for k, v in main.env.items() if k not in drop}, script=script, args=args,
-                   image_root=main.image_root)
+                   image_root=main.image_root, pod=main.pod)
         self.members[m.name] = m
         return m
 
@@ -400,45 +547,53 @@ class Cluster:
         live = self.root / name / "tls-live"
         return TlsFiles(cert_file=str(live / "tls.crt"), key_file=str(live / "tls.key"), ca_file=str(live / "ca.crt"))
 
-    def _add_redis(self, i: int, port: int) -> None:
-        name = f"redis-{i}"
-        # The planner's replica buffer and backlog for 64 MiB without a workload, as a stack renders them.
-        server = ReplicatedServer(maxmemory=64 * 1024 * 1024, maxmemory_policy="noeviction", port=port,
-                                  replica_buffer_limit=64 * 1024 * 1024, repl_backlog=1024 * 1024,
-                                  data_dir=str(self.root / name / "data"), tls=self._tls_files(name),
-                                  persistence=self.persistence,
-                                  min_replicas_to_write=self.min_replicas_to_write,
-                                  min_replicas_max_lag_ms=self.min_replicas_max_lag_ms, bind=("127.0.0.1",),
-                                  acl_users=self.acl_users)
-        env = self._settings(name).env(f"127.0.0.1:{port}") | {"POD_NAME": f"live-cache-{i}"}
-        m = self._member(name, port, ha.server_files(server), env, "redis-start.sh", ENGINE_IMAGE)
+    def localized(self, role: ha.Role, name: str) -> object:
+        """The plan's settings of one member with local addresses, ports and paths: the only fields
+        that differ from the plan (tests/test_live_plan.py holds this list)."""
+        plan = self.plan
+        assert plan is not None
+        if role == "redis":
+            i = int(name.rsplit("-", 1)[1])
+            return replace(plan.server, port=self.redis_addrs[i].port, data_dir=str(self.root / name / "data"),
+                           tls=self._tls_files(name), bind=self._bind(plan.server.bind))
+        if role == "sentinel":
+            i = int(name.rsplit("-", 1)[1])
+            return replace(plan.sentinel, port=self.sentinel_addrs[i].port, initial_primary=str(self.redis_addrs[0]),
+                           work_dir=str(self.root / name / "run"), tls=self._tls_files(name),
+                           bind=self._bind(plan.sentinel.bind))
+        e = self.endpoints[self.haproxy_names.index(name)]
+        settings = self._settings(name)
+        return replace(plan.endpoint, topology=self.topology, tls_ca_file=settings.tls_ca_file,
+                       bind="127.0.0.1" if self.network is None else plan.endpoint.bind, write_port=e.write.port,
+                       read_port=e.read.port, health_port=e.health.port, conf_dir=settings.conf_dir,
+                       state_file=f"{settings.run_dir}/haproxy.state" if self.tls else None)
+
+    def _add_redis(self, i: int) -> None:
+        name, addr = f"redis-{i}", self.redis_addrs[i]
+        env = self._settings(name).env(str(addr)) | {"POD_NAME": f"{self.plan.names.statefulset}-{i}"}  # type: ignore[union-attr]
+        files = ha.server_files(self.localized("redis", name))  # type: ignore[arg-type]
+        m = self._member(name, addr.port, files, env, "redis-start.sh", ENGINE_IMAGE)
         if self.tls is not None:
             self._sidecar(m, "tls-reload.sh", "redis")
 
-    def _add_sentinel(self, i: int, port: int) -> None:
-        name = f"sentinel-{i}"
-        settings = SentinelSettings(master_name=MASTER, initial_primary=str(self.topology.servers[0]),
-                                    quorum=self.topology.majority, port=port,
-                                    work_dir=str(self.root / name / "run"),
-                                    down_after_ms=self.down_after_ms, failover_timeout_ms=self.failover_timeout_ms,
-                                    tls=self._tls_files(name), bind=("127.0.0.1",))
-        files = {"sentinel.conf": sentinel_conf(settings)} | {s: ha.script(s) for s in ha.FILES_BY_ROLE["sentinel"]
-                                                              if s.endswith(".sh")} | ha.tls_files(self.tls is not None)
-        env = self._settings(name).sentinel_env(f"127.0.0.1:{port}") | {"POD_NAME": f"live-cache-sentinel-{i}"}
-        self._member(name, port, files, env, "sentinel-start.sh", ENGINE_IMAGE)
+    def _add_sentinel(self, i: int) -> None:
+        name, addr = f"sentinel-{i}", self.sentinel_addrs[i]
+        files = {"sentinel.conf": sentinel_conf(self.localized("sentinel", name))} | \
+            {s: ha.script(s) for s in ha.FILES_BY_ROLE["sentinel"] if s.endswith(".sh")} | ha.tls_files(self.tls is not None)  # type: ignore[arg-type]
+        env = self._settings(name).sentinel_env(str(addr)) | \
+            {"POD_NAME": f"{self.plan.names.sentinel_statefulset}-{i}"}  # type: ignore[union-attr]
+        self._member(name, addr.port, files, env, "sentinel-start.sh", ENGINE_IMAGE)
 
-    def _add_haproxy(self) -> None:
-        settings = self._settings("haproxy")
+    def _add_haproxy(self, j: int) -> None:
+        name = self.haproxy_names[j]
+        settings = self._settings(name)
         run_dir = Path(settings.run_dir)
-        endpoint = ha.Endpoint(topology=self.topology, tls_ca_file=settings.tls_ca_file,
-                               bind="127.0.0.1", write_port=self.write_port, read_port=self.read_port,
-                               health_port=self.health_port, check_interval_ms=self.check_interval_ms,
-                               state_file=str(run_dir / "haproxy.state") if self.tls else None)
-        files = {"haproxy.cfg": ha.haproxy_cfg(endpoint), "haproxy-start.sh": ha.script("haproxy-start.sh")} | \
-            ha.tls_files(self.tls is not None)
+        files = {"haproxy.cfg": ha.haproxy_cfg(self.localized("haproxy", name))} | \
+            {s: ha.script(s) for s in ha.FILES_BY_ROLE["haproxy"] if s != "haproxy.cfg"} | \
+            ha.tls_files(self.tls is not None)  # type: ignore[arg-type]
         env = settings.haproxy_env(master_socket=str(run_dir / "haproxy-master.sock"),
                                    state_file=str(run_dir / "haproxy.state")) | {"HAPROXY": str(self.programs / "haproxy")}
-        m = self._member("haproxy", self.write_port, files, env, "haproxy-start.sh", HAPROXY_IMAGE)
+        m = self._member(name, self.endpoints[j].write.port, files, env, "haproxy-start.sh", HAPROXY_IMAGE)
         if self.tls is not None:
             self._sidecar(m, "tls-reload.sh", "haproxy", drop=("PASSWORD_FILE",))
 
@@ -457,7 +612,7 @@ class Cluster:
         swapped: dict[str, float] = {}
         for pod in sorted(offsets, key=lambda p: offsets[p]):
             time.sleep(max(0.0, start + offsets[pod] - time.monotonic()))
-            files = {"ca.crt": full["ca.crt"]} if pod == "haproxy" else full
+            files = {"ca.crt": full["ca.crt"]} if pod in self.haproxy_names else full
             swapped[pod] = self.secret_volumes[pod].write(files)
         return swapped
 
@@ -474,15 +629,16 @@ class Cluster:
         assert sh is not None
         return [sh]
 
-    def _prefix(self) -> list[str]:
+    def _prefix(self, m: Member) -> list[str]:
+        out = self.network.prefix(m.pod) if self.network is not None else []
         if self._as_root():
-            return [which("setpriv") or "setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", "--inh-caps=-all"]
-        return []
+            out += [which("setpriv") or "setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", "--inh-caps=-all"]
+        return out
 
     def run_script(self, name: str, script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        """Run a script of a member to completion (preStop, probes) as the pod's user."""
+        """Run a script of a member to completion (preStop, probes) as the pod's user, in its pod."""
         m = self.members[name]
-        return subprocess.run([*self._prefix(), *self._shell(m), str(m.conf / script), *args], env=m.env,
+        return subprocess.run([*self._prefix(m), *self._shell(m), str(m.conf / script), *args], env=m.env,
                               cwd=m.data, capture_output=True, text=True, timeout=timeout)
 
     def start(self, name: str) -> Member:
@@ -491,7 +647,7 @@ class Cluster:
         log = open(m.log, "a")
         log.write(f"---- start {m.starts + 1} at {time.time():.3f}\n")
         log.flush()
-        m.proc = subprocess.Popen([*self._prefix(), *self._shell(m), str(m.conf / m.script), *m.args], env=m.env,
+        m.proc = subprocess.Popen([*self._prefix(m), *self._shell(m), str(m.conf / m.script), *m.args], env=m.env,
                                   cwd=m.data, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         m.starts += 1
@@ -535,27 +691,33 @@ class Cluster:
 
     # -- clients ----------------------------------------------------------------------------
 
-    def client(self, port: int, timeout: float = 1.0, user: str | None = None,
+    def client(self, target: int | ha.Address, timeout: float = 1.0, user: str | None = None,
                password: str | None = None) -> redis.Redis:
-        """A client of one port, as the default user or as ACL user `user` (with its password unless
-        `password` is given)."""
+        """A client of one port of 127.0.0.1 or of one address, as the default user or as ACL user
+        `user` (with its password unless `password` is given)."""
+        addr = target if isinstance(target, ha.Address) else ha.Address("127.0.0.1", target)
         kwargs: dict = {}
         if self.tls is not None:
             kwargs = {"ssl": True, "ssl_ca_certs": str(self.client_ca), "ssl_check_hostname": False}
         if password is None:
             password = PASSWORD if user is None else user_password(user)
-        return redis.Redis(host="127.0.0.1", port=port, username=user, password=password, socket_timeout=timeout,
+        return redis.Redis(host=addr.host, port=addr.port, username=user, password=password, socket_timeout=timeout,
                            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
                            **kwargs)
 
     def redis(self, i: int, timeout: float = 1.0) -> redis.Redis:
-        return self.client(self.redis_ports[i], timeout)
+        return self.client(self.redis_addrs[i], timeout)
 
     def sentinel(self, i: int, timeout: float = 1.0) -> redis.Redis:
-        return self.client(self.sentinel_ports[i], timeout)
+        return self.client(self.sentinel_addrs[i], timeout)
 
-    def endpoint(self, timeout: float = 1.0, read: bool = False) -> redis.Redis:
-        return self.client(self.read_port if read else self.write_port, timeout)
+    def endpoint(self, timeout: float = 1.0, read: bool = False, j: int = 0) -> redis.Redis:
+        e = self.endpoints[j]
+        return self.client(e.read if read else e.write, timeout)
+
+    def server_index(self, address: str) -> int:
+        """The index of the server at "host:port"."""
+        return [str(a) for a in self.redis_addrs].index(address)
 
     def role(self, i: int) -> str | None:
         try:
@@ -568,12 +730,12 @@ class Cluster:
         return [i for i in range(self.servers) if self.role(i) == "master"]
 
     def sentinel_views(self) -> list[str | None]:
-        """The primary each Sentinel names ("127.0.0.1:port"), None where one does not answer."""
+        """The primary each Sentinel names ("host:port"), None where one does not answer."""
         out: list[str | None] = []
         for i in range(self.sentinels):
             try:
                 with self.sentinel(i, 0.5) as s:
-                    host, port = s.execute_command("SENTINEL", "get-master-addr-by-name", MASTER)
+                    host, port = s.execute_command("SENTINEL", "get-master-addr-by-name", self.master)
                     out.append(f"{host}:{port}")
             except (redis.RedisError, OSError, TypeError, ValueError):
                 out.append(None)
@@ -584,8 +746,7 @@ class Cluster:
         views = set(self.sentinel_views())
         if len(views) != 1 or None in views:
             return None
-        port = int(next(iter(views)).rsplit(":", 1)[1])  # type: ignore[union-attr]
-        i = self.redis_ports.index(port)
+        i = self.server_index(next(iter(views)))  # type: ignore[arg-type]
         return i if self.role(i) == "master" else None
 
     def settled(self) -> int | None:
@@ -597,11 +758,11 @@ class Cluster:
             return None
         for i in range(self.sentinels):
             with self.sentinel(i, 0.5) as s:
-                state = _pairs(s.execute_command("SENTINEL", "MASTER", MASTER))
+                state = _pairs(s.execute_command("SENTINEL", "MASTER", self.master))
                 if state["flags"] != "master" or int(state["num-slaves"]) != self.servers - 1 \
                         or int(state["num-other-sentinels"]) != self.sentinels - 1:
                     return None
-                for replica in s.execute_command("SENTINEL", "REPLICAS", MASTER):
+                for replica in s.execute_command("SENTINEL", "REPLICAS", self.master):
                     if _pairs(replica)["flags"] != "slave":
                         return None
         for i in range(self.servers):
@@ -621,9 +782,11 @@ class Cluster:
 
     def wait_ready(self, name: str, timeout: float = 30) -> None:
         m = self.members[name]
+        addr = next((a for a in self.redis_addrs + self.sentinel_addrs + [e.write for e in self.endpoints]
+                     if a.port == m.port and (self.network is None or a.host == self.network.ip(m.pod))), None)
         def answers() -> bool:
             assert m.running(), f"{name} exited; log:\n{self.logs(name)}"
-            with self.client(m.port, 0.5) as c:
+            with self.client(addr or m.port, 0.5) as c:
                 return bool(c.ping())
         wait_until(f"{name} to answer PING", answers, timeout)
 
@@ -652,23 +815,28 @@ def _pairs(flat: list) -> dict[str, str]:
 
 
 class Writer(threading.Thread):
-    """Writes numbered keys as fast as it can, each followed by WAIT 1 (one replica has it), and
-    records which were acknowledged by at least one replica. Reconnects after errors, so it can
+    """Writes numbered keys as fast as it can and records which were acknowledged: each SET followed
+    by WAIT <wait_replicas> (acknowledged once that many replicas have it), or with wait_replicas=0
+    the SET's own OK (what most clients take as "written"). Reconnects after errors, so it can
     measure the first successful write after a fault; with `fresh`, opens a new connection for
-    every write (what a client pool that churns does), so routing changes are seen at once."""
+    every write (what a client pool that churns does), so routing changes are seen at once. `enter`
+    runs first in the writer's thread (e.g. PodNetwork.enter: the writer is then a client in a pod)."""
 
     def __init__(self, connect: Callable[[], redis.Redis], prefix: str, wait_ms: int = 500,
-                 fresh: bool = False) -> None:
+                 fresh: bool = False, enter: Callable[[], None] | None = None, wait_replicas: int = 1) -> None:
         super().__init__(daemon=True)
         self.connect, self.prefix, self.wait_ms, self.fresh = connect, prefix, wait_ms, fresh
+        self.enter, self.wait_replicas = enter, wait_replicas
         self.acked: list[str] = []
-        self.successes: list[float] = []   # monotonic times of acknowledged writes
+        self.successes: list[float] = []   # monotonic times of acknowledged writes, parallel to `acked`
         self.error_times: list[float] = []
         self.errors: list[str] = []          # what each error was, in the order of error_times
         self.halt = threading.Event()
         self.n = 0
 
     def run(self) -> None:
+        if self.enter is not None:
+            self.enter()
         client: redis.Redis | None = None
         while not self.halt.is_set():
             key = f"{self.prefix}:{self.n}"
@@ -677,7 +845,8 @@ class Writer(threading.Thread):
                 if client is None:
                     client = self.connect()
                 client.set(key, "v")
-                if int(client.execute_command("WAIT", 1, self.wait_ms)) >= 1:
+                if self.wait_replicas == 0 or \
+                        int(client.execute_command("WAIT", self.wait_replicas, self.wait_ms)) >= self.wait_replicas:
                     self.acked.append(key)
                     self.successes.append(time.monotonic())
                 if self.fresh:
@@ -692,6 +861,12 @@ class Writer(threading.Thread):
                 time.sleep(0.02)
         if client is not None:
             client.close()
+
+    def longest_gap(self, start: float, end: float) -> tuple[float, float]:
+        """The longest time without an acknowledged write within [start, end], and when it began."""
+        times = [start] + [s for s in self.successes if start < s < end] + [end]
+        gap, at = max((b - a, a) for a, b in zip(times, times[1:]))
+        return gap, at
 
     def recovered_after(self, t: float) -> float | None:
         """When writes worked again after a fault at `t`: the first acknowledged write after the

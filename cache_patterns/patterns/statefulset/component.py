@@ -72,10 +72,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         s, ns, apps = args["settings"], args["namespace"], list(args["apps"])
         production = args["environment"] == "production"
         budgets = args["environment"] != "development"
-        sts_name = naming.statefulset(args["stack"], args["cache"])
-        self.names = ha.PodNames(statefulset=sts_name, namespace=ns, servers=s.replicas + 1, sentinels=s.sentinels,
-                                 cluster_domain=args["cluster_domain"])
-        self.plan = ha.plan(s, self.names)
+        self.plan = ha.stack_plan(args["stack"], args["cache"], s, ns, args["cluster_domain"])
+        self.names = self.plan.names
+        sts_name = self.names.statefulset
         self.settings, self.cache = s, args["cache"]
         self.write_service, self.read_service = sts_name, f"{sts_name}-read"
         app_namespaces = sorted({a.namespace for a in apps})

@@ -2,7 +2,8 @@
 
 Pure functions from a cache's config to files (templates, POSIX sh scripts, haproxy.cfg) and to the
 env/probe/command fragments a StatefulSet needs; the live tests run exactly these with real processes.
-Cost: two extra small workloads (Sentinels, HAProxy) beside the Redis pods; a drain pauses writes ~2 s.
+Cost: two extra small workloads (Sentinels, HAProxy) beside the Redis pods; a drain costs clients about
+2 s without an acknowledged write (1.4-2.5 s measured, docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from typing import Literal
 
 from cache_patterns.core import naming
 # The ports are re-exported: the component and the live tests read them as ha.REDIS_PORT, ha.READ_PORT ...
-from cache_patterns.patterns.statefulset.haproxy import HEALTH_PORT, READ_PORT, REDIS_PORT, Endpoint, haproxy_cfg  # noqa: F401
+from cache_patterns.patterns.statefulset.haproxy import (CONF_DIR, HEALTH_PORT, QUORUM_LUA, READ_PORT, REDIS_PORT,  # noqa: F401
+                                                        Endpoint, haproxy_cfg)
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 from cache_patterns.core.contract import AUTH_DIR, PASSWORD_FILE
 from cache_patterns.core.redis_conf import (ACL_USERS_FILE, ReplicatedServer, SentinelSettings, TlsFiles, acl_users_conf,
                          replicated_conf, sentinel_conf)
 
-CONF_DIR = "/etc/cache-patterns/conf"          # ConfigMap, read-only
+# CONF_DIR: the ConfigMap, read-only (defined beside haproxy.cfg, whose Lua task it holds)
 RUN_DIR = "/run/cache-patterns"                # emptyDir (medium: Memory): runtime configs with the password
 DATA_DIR = "/data"                             # emptyDir or PVC: the data set
 TLS_DIR = "/etc/cache-patterns/tls-server"     # Secret: tls.crt, tls.key, ca.crt (the kubelet swaps them)
@@ -41,7 +43,7 @@ Role = Literal["redis", "sentinel", "haproxy"]
 FILES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "redis": ("redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh"),
     "sentinel": ("sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh"),
-    "haproxy": ("haproxy.cfg", "haproxy-start.sh"),
+    "haproxy": ("haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"),
 }
 # With TLS, every workload also gets the certificate reload (tls-reload.sh, tls.sh).
 TLS_FILES = ("tls.sh", "tls-reload.sh")
@@ -190,9 +192,9 @@ SCRIPTS = ("common.sh", "redis-start.sh", "redis-prestop.sh", "sentinel-start.sh
 
 
 def script(name: str) -> str:
-    """One of SCRIPTS, as shipped in the scripts folder beside this module."""
-    if name not in SCRIPTS:
-        raise KeyError(f"unknown script {name!r}; one of {', '.join(SCRIPTS)}")
+    """One of SCRIPTS (sh) or QUORUM_LUA, as shipped in the scripts folder beside this module."""
+    if name not in SCRIPTS + (QUORUM_LUA,):
+        raise KeyError(f"unknown script {name!r}; one of {', '.join(SCRIPTS + (QUORUM_LUA,))}")
     return (SCRIPT_DIR / name).read_text()
 
 
@@ -344,3 +346,12 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
     endpoint = Endpoint(topology=topology, auth=cache.auth, tls_ca_file=tls.ca_file if tls else None,
                         state_file=HAPROXY_STATE_FILE if tls else None)
     return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint)
+
+
+def stack_plan(stack: str, cache_name: str, cache: StatefulSetSettings, namespace: str, cluster_domain: str) -> HaPlan:
+    """The plan of cache `cache_name` of `stack`, with the pod names the component gives it: what the
+    StatefulSet component deploys, and what the benchmarks run with local addresses."""
+    sts_name = naming.statefulset(stack, cache_name)
+    names = PodNames(statefulset=sts_name, namespace=namespace, servers=cache.replicas + 1, sentinels=cache.sentinels,
+                     cluster_domain=cluster_domain)
+    return plan(cache, names)

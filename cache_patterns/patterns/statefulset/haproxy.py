@@ -12,17 +12,22 @@ if TYPE_CHECKING:
 REDIS_PORT = 6379
 READ_PORT = 6380
 HEALTH_PORT = 8404
+# The pods' ConfigMap mount (ha.CONF_DIR) and the Lua task in it that closes open write connections to a
+# server the Sentinel majority no longer names.
+CONF_DIR = "/etc/cache-patterns/conf"
+QUORUM_LUA = "haproxy-quorum.lua"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Endpoint:
     """The stable write endpoint (and a read endpoint) for clients that do not speak Sentinel.
 
-    HAProxy sends new connections to the server that reports role:master AND that a majority of
-    Sentinels name; if it is the only server reporting role:master, one Sentinel naming it is
-    enough (the common case right after a crash failover, before the other Sentinels have heard).
-    Connections to a server are cut as soon as it stops reporting role:master. TLS passes through
-    (clients verify the Redis certificate, which must name the endpoint's Services too)."""
+    HAProxy sends new connections only to the server that reports role:master AND that a majority
+    of all Sentinels name (never one Sentinel's word: an HAProxy on the minority side of a partition
+    then refuses writes instead of feeding the isolated old primary). Connections to a server are
+    closed as soon as it stops reporting role:master (`on-marked-down shutdown-sessions`) or loses
+    that majority (haproxy-quorum.lua). TLS passes through (clients verify the Redis certificate,
+    which must name the endpoint's Services too)."""
 
     topology: "Topology"
     auth: bool = True
@@ -32,9 +37,16 @@ class Endpoint:
     read_port: int = READ_PORT
     health_port: int = HEALTH_PORT
     check_interval_ms: int = 1000
+    # How often a server that is down is checked again (HAProxy `downinter`); None: check_interval_ms.
+    down_check_interval_ms: int | None = None
     idle_timeout_s: int = 3600
     # Re-resolve pod names at run time (a rescheduled pod has a new IP); off only where no DNS exists.
     resolvers: bool = True
+    # Where haproxy-quorum.lua is (the ConfigMap beside haproxy.cfg).
+    conf_dir: str = CONF_DIR
+    # A Sentinel check gives up connecting after this: how soon an HAProxy cut off from most Sentinels
+    # (a partition) stops writes. A pod answers a SYN in well under a millisecond.
+    sentinel_connect_timeout_ms: int = 500
     # Where the servers' states are saved before a reload (a certificate reload), so the new worker
     # starts from them instead of from "every server up"; None: HAProxy is never reloaded.
     state_file: str | None = None
@@ -56,6 +68,8 @@ def haproxy_cfg(e: Endpoint) -> str:
     t = e.topology
     servers = [f"r{i}" for i in range(len(t.servers))]
     check = f"check inter {e.check_interval_ms}ms fall 1 rise 1"
+    if e.down_check_interval_ms is not None:
+        check += f" downinter {e.down_check_interval_ms}ms"
     if e.tls_ca_file is not None:
         check += f" check-ssl verify required ca-file {e.tls_ca_file}"
     if e.resolvers:
@@ -67,6 +81,8 @@ def haproxy_cfg(e: Endpoint) -> str:
         "    log stdout format raw local0 notice",
         "    maxconn 4000",
         "    hard-stop-after 10s",
+        # Closes open write connections to a server the Sentinel majority no longer names.
+        f"    lua-load {e.conf_dir}/{QUORUM_LUA}",
         *([f"    server-state-file {e.state_file}"] if e.state_file else []),
         "",
     ]
@@ -120,26 +136,26 @@ def haproxy_cfg(e: Endpoint) -> str:
     for name in servers:
         lines.append(f"    use-server {name} if {{ srv_is_up(primary/{name}) }} "
                      f"{{ nbsrv(named-{name}) ge {t.majority} }}")
-    for name in servers:
-        others = " ".join(f"!{{ srv_is_up(primary/{o}) }}" for o in servers if o != name)
-        lines.append(" ".join(filter(None, [f"    use-server {name} if {{ srv_is_up(primary/{name}) }}", others,
-                                            f"{{ nbsrv(named-{name}) ge 1 }}"])))
     # Weight 0: never chosen by load balancing, only by the rules above, so with no elected
     # primary a connection is refused rather than sent to a server that merely claims the role.
     lines += [f"    server {name} {addr} weight 0" for name, addr in zip(servers, t.servers)]
     lines.append("")
     for name, addr in zip(servers, t.servers):
-        reply = f"\\r\\n{_pcre_literal(addr.host)}\\r\\n\\$[0-9]+\\r\\n{addr.port}\\r\\n"
+        host, port = _pcre_literal(addr.host), str(addr.port)
         lines += [
             f"backend named-{name}",
             f"    # Up on each Sentinel that names {addr} as the primary of {t.master_name}.",
-            # Sentinel (7.0) knows no QUIT, so a reply naming another server is only judged when
-            # the check times out: keep that short.
+            f"    timeout connect {e.sentinel_connect_timeout_ms}ms",
             "    timeout check 1s",
             "    option tcp-check",
             *_haproxy_auth(e),
             f'    tcp-check send "SENTINEL get-master-addr-by-name {t.master_name}\\r\\n"',
-            f"    tcp-check expect rstring '{reply}'",
+            # Sentinel knows no QUIT, so it never closes the connection: first wait for a whole reply
+            # (an address, nil or an error), then judge it at once (min-recv 0) instead of waiting
+            # `timeout check` for more data when it names another server.
+            "    tcp-check expect rstring '^(\\*2\\r\\n(\\$[0-9]+\\r\\n[^\\r]*\\r\\n){2}|\\*-1\\r\\n|-[^\\r]*\\r\\n)'",
+            f"    tcp-check expect min-recv 0 rstring '^\\*2\\r\\n\\${len(addr.host)}\\r\\n{host}\\r\\n"
+            f"\\${len(port)}\\r\\n{port}\\r\\n'",
             *(f"    server s{i} {s}" for i, s in enumerate(t.sentinels)),
             "",
         ]

@@ -2,7 +2,7 @@
 # it, so no acknowledged write is lost and clients see a failover of ~2 s instead of down-after.
 #
 #   1. CLIENT PAUSE WRITE: writes wait (they are not refused), so the offset stops moving;
-#   2. wait until every connected replica has acknowledged that offset;
+#   2. wait until every online replica has acknowledged that offset (asking each for it at once);
 #   3. SENTINEL FAILOVER, then wait until that Sentinel names the promoted replica;
 #   4. REPLICAOF that primary (Sentinel would only do so ~8 s later), then unpause: writes that
 #      waited now get READONLY and clients reconnect to the new primary.
@@ -32,8 +32,25 @@ give_up() {
 log "primary: pausing writes and handing over"
 cli "$self" CLIENT PAUSE "$((PRESTOP_TIMEOUT * 1000))" WRITE > /dev/null || give_up "CLIENT PAUSE failed"
 
-# Replicas acknowledge their offset every second; every online one (a replica still loading its
-# first copy cannot be promoted) must reach the primary's.
+# Every online replica (one still loading its first copy cannot be promoted) must acknowledge the
+# final offset. Replicas acknowledge once a second on their own; REPLCONF GETACK makes one acknowledge
+# at once. The primary sends that itself for WAIT, but not while writes are paused (it would move the
+# offset), so the script asks each replica. GETACK has no reply: `redis-cli --pipe` sends it followed
+# by an ECHO of its own and returns once that comes back. Should a server ignore it, the
+# once-a-second acknowledgements still come, only later.
+getack() {
+    _addr=$1
+    if [ -n "${TLS_CA_FILE:-}" ]; then
+        set -- --tls --cacert "$TLS_CA_FILE"
+    else
+        set --
+    fi
+    printf '*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n' |
+        timeout "$CLI_TIMEOUT" "$REDIS_CLI" "$@" -h "$(host_of "$_addr")" -p "$(port_of "$_addr")" --pipe \
+        > /dev/null 2>&1 || true
+}
+
+asked=no
 while :; do
     info=$(cli "$self" INFO replication) || give_up "cannot read INFO"
     target=$(printf '%s\n' "$info" | field master_repl_offset)
@@ -42,7 +59,16 @@ while :; do
     behind=$(printf '%s\n' "$offsets" | grep -vcx "$target" || true)
     [ "$behind" = 0 ] && break
     [ "$(now)" -lt "$deadline" ] || give_up "replicas did not catch up"
-    sleep 0.2
+    if [ "$asked" = no ]; then
+        asked=yes
+        for replica in $(printf '%s\n' "$info" |
+            sed -n 's/^slave[0-9]*:ip=\([^,]*\),port=\([0-9]*\),state=online,.*/\1:\2/p'); do
+            getack "$replica" &
+        done
+        wait
+        continue
+    fi
+    sleep 0.05
 done
 
 leader=""
