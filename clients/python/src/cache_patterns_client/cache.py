@@ -145,7 +145,9 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         try:
             if populate:
                 snapshot = self._snapshot(key)
-                started = time.monotonic()
+                # Wall-clock milliseconds, rounded down: the L2 entry lives at least until
+                # started_ms + PTTL, since PTTL is measured after this instant.
+                started_ms = time.time_ns() // 1_000_000
                 # GET and PTTL in one round trip. Not atomic, and need not be: a change between them
                 # is a write, and the write's invalidation refuses or removes this populate.
                 pipe = self._l2.pipeline(transaction=False)
@@ -165,15 +167,9 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
             hook = self._after_l2_read
             if hook is not None:
                 hook(value)
-            if pttl == -1:
-                ttl_ms = self._cap_ms
-            else:
-                # The L1 copy must not outlive the L2 entry: its clock started when PTTL was
-                # measured, which was after `started`, so subtract everything since then.
-                elapsed_ms = math.ceil((time.monotonic() - started) * 1000)
-                ttl_ms = min(pttl - elapsed_ms, self._cap_ms)
-            if ttl_ms > 0:
-                self._populate(key, value, ttl_ms, snapshot)
+            # The L1 copy must not outlive the L2 entry: it gets that entry's deadline as an absolute
+            # time (None: no expiry on L2, only the cap), on the clock L1 shares with this process.
+            self._populate(key, value, None if pttl == -1 else started_ms + pttl, snapshot)
         return cast(bytes, value)
 
     # ---- writes ---------------------------------------------------------------------------------

@@ -54,11 +54,19 @@ class L1Coherence:
         bucket = _bucket(key)
         return bucket, self._global_gen, self._gen[bucket]
 
-    def _populate(self, key: KeyT, value: bytes, ttl_ms: int, snapshot: _Snapshot) -> None:
+    def _populate(self, key: KeyT, value: bytes, expires_at_ms: Optional[int], snapshot: _Snapshot) -> None:
+        """Copy an L2 value into L1 until `expires_at_ms` (Unix milliseconds; None: the L2 entry has
+        no expiry) and at most the TTL cap from now. The deadline is absolute (`SET ... PXAT`) so the
+        time the SET takes to reach L1 cannot extend the copy's life past the L2 entry's: L1 is a
+        sidecar of this pod, on the same clock."""
         bucket, global_gen, bucket_gen = snapshot
         l1 = self._l1
         assert l1 is not None
         with self._locks[bucket % _LOCKS]:
+            now_ms = time.time_ns() // 1_000_000
+            deadline = now_ms + self._cap_ms if expires_at_ms is None else min(expires_at_ms, now_ms + self._cap_ms)
+            if deadline <= now_ms:
+                return          # the L2 entry expires before the copy could be made: nothing to cache
             # Refused when any invalidation of this bucket (or a flush) happened since the snapshot
             # taken before the L2 read: the value read may be older than that write. Invalidations
             # after this point take the same lock, so they run after the SET and then delete it.
@@ -67,7 +75,7 @@ class L1Coherence:
                 self.stats.populates_refused += 1
                 return
             try:
-                l1.set(key, value, px=ttl_ms)
+                l1.set(key, value, pxat=deadline)
             except RedisError as exc:
                 self._l1_down(exc)
                 return
