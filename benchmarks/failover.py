@@ -33,7 +33,7 @@ from redis.sentinel import Sentinel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components import ha  # noqa: E402
+from cache_patterns.patterns.statefulset import ha  # noqa: E402
 from tests.live.cluster import (PASSWORD, Cluster, Writer, engine_versions, missing_binaries,  # noqa: E402
                                 missing_keys, new_root, stack_plan, wait_until, which)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components import planning  # noqa: E402
-from components.planning import headroom as hr, memory  # noqa: E402
-from components.planning.memory import Engine, Size  # noqa: E402
-from components.planning.plan import Workload  # noqa: E402
+from cache_patterns import planning  # noqa: E402
+from cache_patterns.planning import headroom as hr, memory  # noqa: E402
+from cache_patterns.planning.memory import Engine, Size  # noqa: E402
+from cache_patterns.planning.plan import Workload  # noqa: E402
 from tests.live import memory_probe as probe  # noqa: E402
 from tests.live.test_planning_live import DATASETS, FORKS, KEYS  # noqa: E402
 

@@ -17,52 +17,38 @@ $CACHE_PATTERNS_CLUSTER_DIR or <tmp>/cache-patterns-cluster-<port>. Ports: $CACH
 (default 16443) for the API server and the five after it for etcd (client, peer), the controller
 manager, the scheduler and kwok. Every process runs in its own process group, recorded with its
 start time; `down` stops the groups (TERM, then KILL) and removes the state, also after a failed `up`.
+
+This module starts, installs, reports and stops; what each component runs (certificates, kubeconfig,
+command lines, health checks) is in e2e/components.py, the process groups, state file and ports in
+e2e/processes.py. Their public names (and the helpers tests use) are imported here, so `cluster.X`
+still reaches them.
 """
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from e2e import toolchain
+# Also the names only callers use (tests: cluster.PORTS, cluster._start_time; the constants).
+from e2e.components import (COMPONENTS, CONTEXT, KWOK_POD_CIDR, KWOK_STAGES, POD_CIDR, SERVICE_CIDR,  # noqa: F401
+                            START_TIMEOUT, STORAGE_CLASS, _commands, _healthy, _kubeconfig, _kwok_config, _pki,
+                            _wait)
+from e2e.processes import (PORTS, ClusterError, _alive, _log_tail, _read_state, _spawn, _start_time,  # noqa: F401
+                           _stop_group, _write_state, check_ports)
 
-CONTEXT = "cache-patterns-e2e"
 NODE = "kwok-node-0"
 DEFAULT_PORT = 16443
-# Offsets from the API server's port, in start order.
-PORTS = {"kube-apiserver": 0, "etcd": 1, "etcd-peer": 2, "kube-controller-manager": 3, "kube-scheduler": 4,
-         "kwok": 5}
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.244.0.0/16"
-KWOK_POD_CIDR = "10.244.0.1/16"   # kwok hands out pod IPs from here (its flag wants a host address)
-# kwok's stages (from its module, copied beside the binary): a node that turns Ready and keeps its
-# lease, pods that are scheduled turn Running and Ready and go away when deleted, claims of the
-# kwok-volume StorageClass get a volume.
-KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast", "volume/fast")
-STORAGE_CLASS = "volume/fast/storage-class.yaml"
-START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
-
-
-class ClusterError(RuntimeError):
-    """The cluster could not be started or reached; the message says which component and why."""
 
 
 @dataclass(frozen=True)
@@ -111,269 +97,13 @@ def crds_dir() -> Path | None:
     return validate.crds_dir()
 
 
-def _binary(tool: str, name: str) -> Path:
-    path = toolchain.bin_dir(tool) / name
-    if not path.exists():
-        raise ClusterError(f"{name} is not built (tool {tool!r} of e2e/pins.toml): run `./run toolchain`")
-    return path
-
-
 def missing_tools() -> list[str]:
     """The tools `up` needs that are not built yet."""
     toolchain._load_recipes()
     return [t for t in ("etcd", "kubernetes", "kwok") if not toolchain.is_built(t)]
 
 
-# --- processes --------------------------------------------------------------------------------
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat): with the
-    PID it identifies a process, so `down` never signals an unrelated process that reused the PID."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in "ZX" else fields[19]   # a zombie has exited
-
-
-def _alive(entry: dict) -> bool:
-    return _start_time(entry["pid"]) == entry["start"]
-
-
-def _read_state(root: Path) -> dict:
-    try:
-        return json.loads((root / "state.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_state(root: Path, state: dict) -> None:
-    tmp = root / "state.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(root / "state.json")
-
-
-def _spawn(root: Path, state: dict, name: str, cmd: Sequence[str]) -> None:
-    log = (root / "logs" / f"{name}.log").open("ab")
-    proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, cwd=root)
-    log.close()
-    state.setdefault("processes", {})[name] = {"pid": proc.pid, "start": _start_time(proc.pid), "cmd": list(cmd)}
-    _write_state(root, state)   # recorded at once: a failed `up` is still cleaned up by `down`
-
-
-def _stop_group(entry: dict) -> None:
-    if not _alive(entry):
-        return
-    pid = entry["pid"]
-    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)   # reap it if it is our child
-            if not _alive(entry) and not _group_alive(pid):
-                return
-            time.sleep(0.1)
-    if _alive(entry):
-        raise ClusterError(f"process {pid} ({entry['cmd'][0]}) survived SIGKILL")
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still counts in killpg; it is gone for our purpose.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
-
-
-def _log_tail(root: Path, name: str, lines: int = 25) -> str:
-    try:
-        text = (root / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(f"    {line}" for line in text[-lines:])
-
-
-# --- ports ------------------------------------------------------------------------------------
-
-def _port_holder(port: int) -> str:
-    """Who listens on the port, as `ss` says (iproute2), or nothing when unknown."""
-    try:
-        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return f" (held by {out.split('users:', 1)[1].strip()})" if "users:" in out else ""
-
-
-def check_ports(port: int) -> None:
-    """Every port the cluster needs must be free on 127.0.0.1; the error names each taken one."""
-    taken = []
-    for name, offset in PORTS.items():
-        p = port + offset
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            # As the servers do (Go sets it): connections of a previous run in TIME_WAIT do not
-            # block the port, a listener does.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                taken.append(f"127.0.0.1:{p} ({name}) is taken{_port_holder(p)}")
-    if taken:
-        raise ClusterError("cannot start the cluster: " + "; ".join(taken) +
-                           f". Stop what holds it, or choose other ports: CACHE_PATTERNS_CLUSTER_PORT=N uses "
-                           f"N..N+{max(PORTS.values())}.")
-
-
-# --- certificates and kubeconfig --------------------------------------------------------------
-
-def _openssl(args: Sequence[str], cwd: Path) -> None:
-    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ClusterError(f"openssl {' '.join(args)} failed:\n{proc.stderr.strip()}")
-
-
-def _pki(pki: Path) -> None:
-    """A CA, the API server's serving certificate (127.0.0.1, localhost, the in-cluster names) and
-    the service-account signing key pair."""
-    pki.mkdir(parents=True)
-    _openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-              "-days", "30", "-subj", "/CN=cache-patterns-e2e-ca"], pki)
-    (pki / "san.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
-        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
-        "extendedKeyUsage=serverAuth\n")
-    _openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key", "-out", "apiserver.csr",
-              "-subj", "/CN=kube-apiserver"], pki)
-    _openssl(["x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-              "-out", "apiserver.crt", "-days", "30", "-extfile", "san.cnf"], pki)
-    _openssl(["genrsa", "-out", "sa.key", "2048"], pki)
-    _openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], pki)
-
-
-def _kubeconfig(path: Path, server: str, ca: Path, token: str) -> None:
-    import yaml
-    ca_data = base64.b64encode(ca.read_bytes()).decode()
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": CONTEXT,
-        "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
-        "users": [{"name": f"{CONTEXT}-admin", "user": {"token": token}}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": f"{CONTEXT}-admin"}}],
-    }, sort_keys=False))
-    path.chmod(0o600)
-
-
-# --- health -----------------------------------------------------------------------------------
-
-def _get(url: str, token: str | None = None, ca: Path | None = None, timeout: float = 3) -> tuple[int, str]:
-    ctx = None
-    if url.startswith("https:"):
-        ctx = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
-            return resp.status, resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-    except (OSError, ssl.SSLError) as e:
-        return 0, str(e)
-
-
-def _health_urls(root: Path, port: int) -> dict[str, str]:
-    return {
-        "etcd": f"http://127.0.0.1:{port + PORTS['etcd']}/health",
-        "kube-apiserver": f"https://127.0.0.1:{port}/readyz",
-        "kube-controller-manager": f"https://127.0.0.1:{port + PORTS['kube-controller-manager']}/healthz",
-        "kube-scheduler": f"https://127.0.0.1:{port + PORTS['kube-scheduler']}/healthz",
-        "kwok": f"http://127.0.0.1:{port + PORTS['kwok']}/healthz",
-    }
-
-
-def _healthy(root: Path, state: dict, name: str) -> tuple[bool, str]:
-    url = _health_urls(root, state["port"])[name]
-    ca = root / "pki" / "ca.crt" if name == "kube-apiserver" else None
-    code, body = _get(url, state.get("token") if name == "kube-apiserver" else None, ca)
-    return code == 200, f"{url} -> {code or 'no answer'} {body.strip()[:200]}"
-
-
-def _wait(root: Path, state: dict, name: str, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if not _alive(state["processes"][name]):
-            raise ClusterError(f"{name} exited during start-up; last lines of {root / 'logs' / (name + '.log')}:\n"
-                               f"{_log_tail(root, name)}")
-        ok, last = _healthy(root, state, name)
-        if ok:
-            return
-        time.sleep(0.3)
-    raise ClusterError(f"{name} not healthy after {timeout:.0f} s ({last}); last lines of its log:\n"
-                       f"{_log_tail(root, name)}")
-
-
 # --- up / down / status -----------------------------------------------------------------------
-
-def _commands(root: Path, port: int) -> dict[str, list[str]]:
-    pki, kubeconfig = root / "pki", str(root / "kubeconfig")
-    etcd_client, etcd_peer = f"http://127.0.0.1:{port + PORTS['etcd']}", f"http://127.0.0.1:{port + PORTS['etcd-peer']}"
-    kube = lambda name: str(_binary("kubernetes", name))  # noqa: E731
-    delegated = [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-                 f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1", "--leader-elect=false"]
-    return {
-        "etcd": [str(_binary("etcd", "etcd")), "--name=e2e", f"--data-dir={root / 'etcd'}",
-                 f"--listen-client-urls={etcd_client}", f"--advertise-client-urls={etcd_client}",
-                 f"--listen-peer-urls={etcd_peer}", f"--initial-advertise-peer-urls={etcd_peer}",
-                 f"--initial-cluster=e2e={etcd_peer}", "--unsafe-no-fsync", "--log-level=warn"],
-        "kube-apiserver": [
-            kube("kube-apiserver"), f"--etcd-servers={etcd_client}", "--bind-address=127.0.0.1",
-            f"--secure-port={port}", "--advertise-address=127.0.0.1",
-            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}", f"--token-auth-file={root / 'tokens.csv'}",
-            "--authorization-mode=RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
-            # As on a real cluster the kubelet would allow privileged pods: refusing them is Pod
-            # Security admission's job, which the tests exercise.
-            "--allow-privileged=true",
-            # The `kubernetes` Service's endpoints would be 127.0.0.1, which Endpoints refuse; no pod
-            # here runs, so nothing needs them.
-            "--endpoint-reconciler-type=none",
-            f"--cert-dir={pki}", "--profiling=false"],
-        "kube-controller-manager": [
-            kube("kube-controller-manager"), *delegated, f"--secure-port={port + PORTS['kube-controller-manager']}",
-            f"--cert-dir={pki / 'kcm'}", f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--root-ca-file={pki / 'ca.crt'}", "--use-service-account-credentials=true",
-            f"--cluster-cidr={POD_CIDR}", f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false"],
-        "kube-scheduler": [
-            kube("kube-scheduler"), *delegated, f"--secure-port={port + PORTS['kube-scheduler']}",
-            f"--cert-dir={pki / 'scheduler'}", "--profiling=false"],
-        "kwok": [
-            str(_binary("kwok", "kwok")), f"--kubeconfig={kubeconfig}", f"--config={root / 'kwok.yaml'}",
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--node-lease-duration-seconds=40", f"--cidr={KWOK_POD_CIDR}",
-            "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{port + PORTS['kwok']}"],
-    }
-
-
-def _kwok_config(root: Path) -> None:
-    stages = toolchain.tool_dir("kwok") / "stages"
-    docs = []
-    for group in KWOK_STAGES:
-        for f in sorted((stages / group).glob("*.yaml")):
-            text = f.read_text()
-            if "kind: Stage" in text:
-                docs.append(text.strip())
-    (root / "kwok.yaml").write_text("\n---\n".join(docs) + "\n")
-
 
 NODE_MANIFEST = f"""
 apiVersion: v1
@@ -489,7 +219,7 @@ def down(port: int | None = None, log=print) -> None:
     errors = []
     for name in reversed(list(procs)):
         try:
-            _stop_group(procs[name])
+            _stop_group(procs[name], STOP_TIMEOUT)
         except ClusterError as e:
             errors.append(f"{name}: {e}")
     if errors:

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"
 # What a `pulumi up` of the program needs, from e2e/pins.toml.
 TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random")
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks")
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "cache_patterns", "stacks")
 PASSPHRASE = "cache-patterns-e2e-passphrase"
 COMMAND_TIMEOUT = 900.0
 # Operations that delete the live object a URN stood for (a replacement included).

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import contract
-from components.schema import ConfigError
+from cache_patterns.core import contract
+from cache_patterns.config.errors import ConfigError
 from tests.conftest import stack_run
 from tests.test_contract import documented
 from tools import harness

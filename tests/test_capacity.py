@@ -8,8 +8,9 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from components import config, planning
-from components.schema import ConfigError
+from cache_patterns import planning
+from cache_patterns import stack as config
+from cache_patterns.config.errors import ConfigError
 from tests import test_external as ext
 from tools import harness, plan as plan_tool
 

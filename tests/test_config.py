@@ -10,8 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import config, planning, sizing
-from components.schema import ConfigError
+from cache_patterns import engine
+from cache_patterns import stack as config
+from cache_patterns.core import sizing
+from cache_patterns.config.errors import ConfigError
+from cache_patterns import planning
 from tools import harness
 
 BASE = {
@@ -86,11 +89,11 @@ BAD = [
     ("unknown top-level key", {**BASE, "replicas": 2}, [("replicas", "unknown key 'replicas'")]),
     ("unknown cache key with a hint", with_(f"{SIDE}.maxmemoryPolicyy", "noeviction"),
      [(f"{SIDE}.maxmemoryPolicyy", "did you mean 'maxmemoryPolicy'?")]),
-    ("unknown app key", with_("apps[0].replica", 3), [("apps[0].replica", "did you mean 'replicas'?")]),
+    ("unknown app key", with_("apps[0].replica", 3), [("apps[web].replica", "did you mean 'replicas'?")]),
     ("negative replicas", with_("caches.local", {"pattern": "statefulset", "replicas": -1}),
      [("caches.local.replicas", "must be >= 0, got -1")]),
-    ("replicas as a string", with_("apps[0].replicas", "3"), [("apps[0].replicas", "must be an integer from 0 to 100, got '3'")]),
-    ("replicas as a bool", with_("apps[0].replicas", True), [("apps[0].replicas", "got True")]),
+    ("replicas as a string", with_("apps[0].replicas", "3"), [("apps[web].replicas", "must be an integer from 0 to 100, got '3'")]),
+    ("replicas as a bool", with_("apps[0].replicas", True), [("apps[web].replicas", "got True")]),
     ("memory not a quantity", with_(f"{SIDE}.memory", "lots"), [(f"{SIDE}.memory", "must be a memory quantity such as 256Mi")]),
     ("memory too small for Redis", with_(f"{SIDE}.memory", "16Mi"), [(f"{SIDE}.memory", "at least 32Mi, at most 1Ti, got '16Mi'")]),
     ("upper-case K", with_(f"{SIDE}.memory", "65536K"), [(f"{SIDE}.memory", "got '65536K'")]),
@@ -109,27 +112,27 @@ BAD = [
      [(f"{SIDE}.cpu", "request 200m is above cpuLimit 100m")]),
     ("no default image for the version", with_(f"{SIDE}.version", "6.2"),
      [(f"{SIDE}.version", "no default valkey image for version '6.2'")]),
-    ("image without a version", with_("apps[0].image", "nginx"), [("apps[0].image", "with a version tag or an @sha256 digest")]),
-    ("image on latest", with_("apps[0].image", "nginx:latest"), [("apps[0].image", "not :latest")]),
+    ("image without a version", with_("apps[0].image", "nginx"), [("apps[web].image", "with a version tag or an @sha256 digest")]),
+    ("image on latest", with_("apps[0].image", "nginx:latest"), [("apps[web].image", "not :latest")]),
     ("app bound to a missing cache", with_("apps[0].cache", "sessions"),
-     [("apps[0].cache", "'sessions' is not a cache of this stack (caches: local)")]),
+     [("apps[web].cache", "'sessions' is not a cache of this stack (caches: local)")]),
     ("duplicate app names", {**BASE, "apps": BASE["apps"] * 2}, [("apps[1].name", "already the name of apps[0]")]),
     ("app name not a DNS label", with_("apps[0].name", "Web_1"), [("apps[0].name", "must be a DNS label")]),
     ("cache name too long", {**BASE, "caches": {"c" * 25: {"pattern": "sidecar"}}, "apps": []},
      [("caches." + "c" * 25, "at most 24 characters")]),
     ("no caches", with_("caches", {}), [("caches", "must have at least 1 caches, got 0")]),
     ("caches not a map", with_("caches", ["local"]), [("caches", "must be a map of")]),
-    ("reserved env name", with_("apps[0].env", {"CACHE_HOST": "x"}), [("apps[0].env.CACHE_HOST", "set by the cache binding")]),
-    ("secret in plain env", with_("apps[0].env", {"DB_PASSWORD": "x"}), [("apps[0].env.DB_PASSWORD", "looks like a secret")]),
-    ("app port taken by the sidecar", with_("apps[0].port", 6379), [("apps[0].port", "taken by the cache sidecar")]),
-    ("privileged port", with_("apps[0].port", 80), [("apps[0].port", "must be >= 1024, got 80")]),
-    ("root or low UID", with_("apps[0].runAsUser", 0), [("apps[0].runAsUser", "must be >= 10000, got 0")]),
+    ("reserved env name", with_("apps[0].env", {"CACHE_HOST": "x"}), [("apps[web].env.CACHE_HOST", "set by the cache binding")]),
+    ("secret in plain env", with_("apps[0].env", {"DB_PASSWORD": "x"}), [("apps[web].env.DB_PASSWORD", "looks like a secret")]),
+    ("app port taken by the sidecar", with_("apps[0].port", 6379), [("apps[web].port", "taken by the cache sidecar")]),
+    ("privileged port", with_("apps[0].port", 80), [("apps[web].port", "must be >= 1024, got 80")]),
+    ("root or low UID", with_("apps[0].runAsUser", 0), [("apps[web].runAsUser", "must be >= 10000, got 0")]),
     ("request above limit", with_("apps[0].resources", {"memory": "1Gi", "memoryLimit": "512Mi"}),
-     [("apps[0].resources.memory", "request 1Gi is above memoryLimit 512Mi")]),
+     [("apps[web].resources.memory", "request 1Gi is above memoryLimit 512Mi")]),
     ("unquoted Kubernetes version", {**BASE, "kubernetesVersion": 1.3},
      [("kubernetesVersion", "YAML reads an unquoted 1.30 as the number 1.3")]),
     ("unsupported Kubernetes version", {**BASE, "kubernetesVersion": "1.25"}, [("kubernetesVersion", "from 1.28 to 1.37")]),
-    ("password env on a sidecar", with_("apps[0].passwordEnv", True), [("apps[0].passwordEnv", "has no password")]),
+    ("password env on a sidecar", with_("apps[0].passwordEnv", True), [("apps[web].passwordEnv", "has no password")]),
     ("l1 on a sidecar", with_(f"{SIDE}.l1", {"memory": "64Mi"}), [(f"{SIDE}.l1", "unknown key 'l1'")]),
     ("ttl cap longer than the default TTL",
      with_("caches.local", {"pattern": "statefulset", "defaultTtl": "10s", "l1": {"ttlCap": "30s"}}),
@@ -204,7 +207,7 @@ def test_misspelt_top_level_pulumi_keys_are_found_in_the_engine_config():
     raw = {"cache-patterns:environment": "development", "cache-patterns:cachez": "{}",
            "cache-patterns:caches": json.dumps(BASE["caches"]), "kubernetes:context": "prod-cluster"}
     with pytest.raises(ConfigError) as err:
-        config.decode(raw, "test")
+        engine.decode(raw, "test")
     problems = dict(err.value.problems)
     assert "did you mean 'caches'?" in problems["cache-patterns:cachez"]
     assert "providers are explicit; set kubeContext" in problems["kubernetes:context"]
@@ -219,7 +222,7 @@ def test_engine_strings_decode_like_the_pulumi_cli_passes_them():
     assert flat["cache-patterns:manageNamespaces"] == "false"
     assert json.loads(flat["cache-patterns:passwords"]) == {"x": "decrypted"}
     assert secret_keys == ["cache-patterns:passwords"]
-    values = config.decode(flat, "t")
+    values = engine.decode(flat, "t")
     assert values["manageNamespaces"] is False and values["caches"] == BASE["caches"]
 
 

@@ -7,8 +7,8 @@ import re
 import pulumi
 import pytest
 
-from components import contract
-from components.contract import (CacheBinding, CacheConnection, FileRef, L1Tier, PodParts, SecretRef,
+from cache_patterns.core import contract
+from cache_patterns.core.contract import (CacheBinding, CacheConnection, FileRef, L1Tier, PodParts, SecretRef,
                                  SentinelRef)
 from tests.resolve import resolve
 

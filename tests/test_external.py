@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import config
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.config.errors import ConfigError
 from tools import harness, mock_outputs, validate
 
 RG = "aws:elasticache/replicationGroup:ReplicationGroup"

@@ -1,4 +1,4 @@
-"""Every command a rendered pod runs, resolved in the image it runs in (components/images.py): the
+"""Every command a rendered pod runs, resolved in the image it runs in (cache_patterns/core/images.py): the
 container's command (or the image's ENTRYPOINT), the program a `sh -c` script runs, every exec probe
 and hook, the script files a shell is given (from the mounted ConfigMap), the user the image needs,
 and for operator custom resources the containers the operator builds on the images we choose.
@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from components import images
+from cache_patterns.core import images
 from tests.conftest import stack_run
 from tests.test_operator import VARIANTS, run_variant
 from tools import harness, pss

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components import ha
+from cache_patterns.patterns.statefulset import ha
 from tests.conftest import stack_run
 from tests.live.cluster import Cluster, TlsMaterial, stack_plan
 

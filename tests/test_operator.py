@@ -8,8 +8,16 @@ import json
 
 import pytest
 
-from components import charts, config, naming, operator, planning, sizing
-from components.schema import ConfigError
+from cache_patterns import engine
+from cache_patterns import stack as config
+from cache_patterns.core import naming
+from cache_patterns.patterns.operator import charts
+from cache_patterns import program
+from cache_patterns.patterns.operator import install
+from cache_patterns.patterns.operator import specs as operator
+from cache_patterns.core import sizing
+from cache_patterns.config.errors import ConfigError
+from cache_patterns import planning
 from tests.conftest import CANARY
 from tools import crds, harness, render, validate
 
@@ -375,7 +383,7 @@ def test_the_helm_release_is_pinned_and_the_custom_resource_waits_for_it():
         ("redis-operator", "0.26.0", "ops-redis", "redis-operator")
     assert inputs["repositoryOpts"] == {"repo": "https://ot-container-kit.github.io/helm-charts/"}
     # The stack's values over the restricted security context the program gives the operator's pod.
-    assert inputs["values"] == {"redisOperator": {"webhook": False}, **operator.RESTRICTED_CHART_VALUES["ot-container-kit"]}
+    assert inputs["values"] == {"redisOperator": {"webhook": False}, **install.RESTRICTED_CHART_VALUES["ot-container-kit"]}
     # The program creates the operator's namespace (owned, labelled, deleted on destroy), not Helm.
     assert inputs["createNamespace"] is False
     (ns,) = [m for m in manifests(run, "Namespace") if m["metadata"]["name"] == "ops-redis"]
@@ -512,7 +520,7 @@ def test_the_password_is_only_in_secrets_and_the_resource_references_the_cache_n
 
 # ---- names and bad configs ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,limit", sorted(config.OPERATOR_NAME_LIMITS.items()))
+@pytest.mark.parametrize("kind,limit", sorted(naming.OPERATOR_NAME_LIMITS.items()))
 def test_resource_names_are_derived_and_kept_within_the_operator_limit(kind, limit):
     cache = "c" * 20
     fits = "s" * (limit - len(cache) - 1)
@@ -580,10 +588,10 @@ def test_binding_refuses_a_namespace_without_an_app():
     import pulumi
     from pulumi.runtime import mocks as pmocks
 
-    parsed = config.parse(config.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
+    parsed = config.parse(engine.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
     pmocks.set_mocks(harness.ProgramMocks(), project=harness.PROJECT, stack=STACK, preview=False)
     try:
-        cache = operator.build("sessions", parsed, pulumi.ResourceOptions())
+        cache = program.build_caches(parsed, pulumi.ResourceOptions())["sessions"]
         assert cache.binding("shop").connection.password is not None
         with pytest.raises(ValueError, match="no app in namespace 'elsewhere'"):
             cache.binding("elsewhere")
@@ -601,7 +609,7 @@ def _chart_folder(tmp_path, version: str):
 
 
 def _parse(operators: dict):
-    values = config.decode({k: json.dumps(v) if not isinstance(v, str) else v
+    values = engine.decode({k: json.dumps(v) if not isinstance(v, str) else v
                             for k, v in stack_config(operators=operators).items()}, STACK)
     return config.parse(values, STACK)
 
@@ -641,7 +649,7 @@ def test_a_chart_folder_with_a_repository_or_chart_name_or_no_chart_is_refused(t
 
 
 def test_stack_values_win_over_the_restricted_defaults_key_by_key():
-    merged = operator._merged(operator.RESTRICTED_CHART_VALUES["ot-container-kit"],
+    merged = install._merged(install.RESTRICTED_CHART_VALUES["ot-container-kit"],
                               {"securityContext": {"readOnlyRootFilesystem": False}, "extra": 1})
     assert merged["securityContext"]["readOnlyRootFilesystem"] is False
     assert merged["securityContext"]["capabilities"] == {"drop": ["ALL"]} and merged["extra"] == 1

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components import config, ownership
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.config.errors import ConfigError
+from cache_patterns.core import ownership
 from tests.conftest import stack_run
 from tools import harness
 

@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from components import planning
-from components.planning import aws, headroom as hr, memory, prices as pr
-from components.planning.headroom import GI, MI
-from components.planning.memory import Engine, Size
-from components.planning.plan import Workload
+from cache_patterns import planning
+from cache_patterns.planning import aws, headroom as hr, memory, prices as pr
+from cache_patterns.planning.headroom import GI, MI
+from cache_patterns.planning.memory import Engine, Size
+from cache_patterns.planning.plan import Workload
 from tests.conftest import shared_data
 
 

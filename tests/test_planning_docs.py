@@ -2,7 +2,8 @@
 workload) match the code, and the example and price files it points to are the ones the tool reads."""
 from __future__ import annotations
 
-from components import config, planning
+from cache_patterns import planning
+from cache_patterns import stack as config
 from tools import plan
 
 TEXT = plan.DOCS.read_text()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import config, schema
+from cache_patterns.config import reference, types
+from cache_patterns.stack import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -17,7 +18,7 @@ PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 # the keys type, items, description, secret, default.
 DECLARATION_KEYS = {"type", "items", "description", "secret", "default"}
 SIMPLE_TYPES = {"string", "integer", "boolean", "array"}
-SPEC_TYPES = {schema.Str: "string", schema.Bool: "boolean", schema.Int: "integer"}
+SPEC_TYPES = {types.Str: "string", types.Bool: "boolean", types.Int: "integer"}
 
 
 def test_project_basics():
@@ -49,12 +50,13 @@ def test_declared_keys_are_the_required_scalar_keys_of_the_program_schema_with_t
     """The engine treats a declared key without a default as required: it refuses `pulumi up` of a
     stack that does not set it (found by the engine tier: clusterDomain, kubeContext and
     manageNamespaces were declared, and every stack left them to their defaults). Defaults have one
-    source, the program's schema, so exactly its required scalar keys are declared."""
-    fields = {f.key: f for f in config.TOP.fields}
-    required_scalar = {k for k, f in fields.items() if type(f.spec) in SPEC_TYPES and f.default is schema.REQUIRED}
+    source, the program's models, so exactly their required scalar keys are declared."""
+    leaves = reference.leaf_types(StackConfig)
+    required_scalar = {k for k, (_, info) in StackConfig.config_keys().items()
+                       if info.is_required() and k not in StackConfig.CONTEXT_DEFAULTS and leaves.get(k) in SPEC_TYPES}
     assert set(PROJECT["config"]) == required_scalar
     for key, decl in PROJECT["config"].items():
-        assert decl["type"] == SPEC_TYPES[type(fields[key].spec)]
+        assert decl["type"] == SPEC_TYPES[leaves[key]]
         assert "default" not in decl
 
 
@@ -108,7 +110,7 @@ def test_the_engine_tier_runs_the_providers_and_engine_the_sdks_ask_for():
 
 
 def test_every_component_has_a_module_docstring_and_typed_component_tokens():
-    for path in (ROOT / "components").glob("*.py"):
+    for path in (ROOT / "cache_patterns").rglob("*.py"):
         if path.name == "__init__.py":
             continue
         tree = ast.parse(path.read_text())

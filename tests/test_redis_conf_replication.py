@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from components import config, ha
-from components.redis_conf import (RDB_SAVE, ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf,
+from cache_patterns import stack as config
+from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core.redis_conf import (RDB_SAVE, ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf,
                                    replicated_directives, sentinel_conf, sentinel_directives)
 
 SERVER = ReplicatedServer(maxmemory=100 * 1024 * 1024, maxmemory_policy="allkeys-lru")
@@ -30,13 +32,13 @@ def as_dict(directives: list) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def cache_config(**overrides: object) -> config.StatefulSetCache:
+def cache_config(**overrides: object) -> StatefulSetSettings:
     cache = {"pattern": "statefulset", **overrides}
     cfg = config.parse({"environment": "staging", "caches": {"sessions": cache}}, "shop")
     return cfg.caches["sessions"]  # type: ignore[return-value]
 
 
-def names(cache: config.StatefulSetCache) -> ha.PodNames:
+def names(cache: StatefulSetSettings) -> ha.PodNames:
     return ha.PodNames(statefulset="shop-sessions", namespace="shop", servers=cache.replicas + 1,
                        sentinels=cache.sentinels)
 

@@ -12,7 +12,9 @@ import time
 import pytest
 import redis
 
-from components import config, sidecar, sizing
+from cache_patterns import stack as config
+from cache_patterns.patterns.sidecar import component as sidecar
+from cache_patterns.core import sizing
 from tests.conftest import need_binary, stack_run
 from tools import harness, plan as plan_tool
 

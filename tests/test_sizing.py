@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import sizing
-from components.sizing import MI, GI
+from cache_patterns.core import sizing
+from cache_patterns.core.sizing import MI, GI
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from components import config, contract, ha
-from components.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_rule_problems, acl_users_conf
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.core import contract
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_rule_problems, acl_users_conf
+from cache_patterns.config.errors import ConfigError
 from tests.conftest import CANARY
 from tests.live.cluster import ACL_RULE_EXAMPLES, ACL_USERS
 from tools import harness
@@ -136,7 +138,7 @@ def test_acl_users_need_auth():
 ])
 def test_cache_user_must_name_a_user_of_its_cache(cache, apps, message):
     found = problems(cache=cache, apps=apps)
-    assert any(k == "apps[0].cacheUser" and message in m for k, m in found), found
+    assert any(k == "apps[a].cacheUser" and message in m for k, m in found), found
 
 
 def test_cache_user_only_on_a_statefulset_cache():
@@ -144,7 +146,7 @@ def test_cache_user_only_on_a_statefulset_cache():
               "apps": [{"name": "a", "image": "a:1", "cache": "local", "cacheUser": "app"}]}
     with pytest.raises(ConfigError) as exc:
         config.parse(values, "dev")
-    assert ("apps[0].cacheUser", "only caches with pattern: statefulset define ACL users (aclUsers); cache 'local' "
+    assert ("apps[a].cacheUser", "only caches with pattern: statefulset define ACL users (aclUsers); cache 'local' "
                                  "has pattern: sidecar") in exc.value.problems
 
 

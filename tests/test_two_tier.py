@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components import config, two_tier
-from components.schema import ConfigError
+from cache_patterns import stack as config
+from cache_patterns.patterns.two_tier import component as two_tier
+from cache_patterns.config.errors import ConfigError
 from tests.test_app import PATTERNS, base, deployment
 from tools import harness
 

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import hashlib
 import json
+import os
 import re
 import runpy
 import threading
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from cache_patterns.engine import read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"
@@ -267,14 +269,15 @@ def secure_placeholder(key: str) -> str:
 
 
 def load_stack_config(stack: str) -> dict[str, Any]:
-    data = yaml.safe_load(stack_file(stack).read_text()) or {}
-    return data.get("config") or {}
+    """The `config:` of a stack file; a YAML error is a ConfigError naming file:line:column."""
+    return read_stack_file(stack_file(stack))
 
 
 def run(stack: str, config: dict[str, Any] | None = None, *, password: str | None = None,
-        stack_outputs: dict[str, dict] | None = None) -> Run:
+        stack_outputs: dict[str, dict] | None = None, program: Path | None = None, project: str = PROJECT) -> Run:
     """Evaluate __main__.py for `stack` (config from its stack file unless given) under mocks.
-    `password`: what generated passwords and `secure:` values read as (None: the placeholders)."""
+    `password`: what generated passwords and `secure:` values read as (None: the placeholders).
+    `program` and `project`: another Pulumi program (a folder with __main__.py), such as an example."""
     if password is None:
         # Read here, not bound as a default when this module loads.
         password = PLACEHOLDER_PASSWORD
@@ -284,16 +287,21 @@ def run(stack: str, config: dict[str, Any] | None = None, *, password: str | Non
                                       else password)
     mocks = ProgramMocks(password=password, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)
-    settings.reset_options(project=PROJECT, stack=stack, preview=False)
+    settings.reset_options(project=project, stack=stack, preview=False)
+    # As the language host does: the config bag and its secret keys in the environment, then set.
+    saved_env = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(flat)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
     pulumi.runtime.set_all_config(flat, secret_keys)
-    pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pmocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     # The SDK makes tens of thousands of small objects per evaluation; with the cyclic collector on,
     # its full collections rescan them all and evaluation time grows with the square of the number of
     # apps (measured: 12.7 ms/app at 10 apps, 25 ms/app at 100). Off for the run: linear again.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+        main = (program or ROOT) / "__main__.py"
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
         root = settings.get_root_resource()
         outputs = {name: _resolve(value) for name, value in (getattr(root, "outputs", None) or {}).items()}
     finally:
@@ -301,6 +309,11 @@ def run(stack: str, config: dict[str, Any] | None = None, *, password: str | Non
             gc.enable()
         settings.reset_options(project=PROJECT, stack=stack, preview=False)
         pulumi.runtime.set_all_config({}, [])
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return Run(stack=stack, resources=monitor.registered, outputs=outputs)
 
 

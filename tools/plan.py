@@ -16,8 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from components import config, planning
-from components.schema import ConfigError
+from cache_patterns import planning
+from cache_patterns import engine
+from cache_patterns import stack as config
+from cache_patterns.config.errors import ConfigError
 from tools import harness
 
 DOCS = harness.ROOT / "docs" / "planning.md"
@@ -27,8 +29,8 @@ EXAMPLE_PRICES = harness.ROOT / "docs" / "prices.example.csv"
 
 def parse_stack(stack_config: dict, stack: str) -> config.StackConfig:
     """A stack file's `config:`, parsed as the program parses it (secure values as placeholders)."""
-    flat, _ = harness.engine_config(stack_config, harness.secure_placeholder)
-    return config.parse(config.decode(flat, stack), stack)
+    flat, secret_keys = harness.engine_config(stack_config, harness.secure_placeholder)
+    return config.parse(engine.decode(flat, stack, frozenset(secret_keys)), stack)
 
 
 def load(stack: str) -> config.StackConfig:
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every committed stack")
     parser.add_argument("--file", action="append", default=[], help="a stack file outside stacks/ (repeatable)")
     parser.add_argument("--json", action="store_true", help="the same data as JSON")
-    parser.add_argument("--prices", help="a price file (format: components/planning/prices.py, docs/planning.md)")
+    parser.add_argument("--prices", help="a price file (format: cache_patterns/planning/prices.py, docs/planning.md)")
     parser.add_argument("--region", help="the AWS region to price in (default: the stack's aws.region, else us-east-1)")
     parser.add_argument("--write-docs", action="store_true", help="regenerate the sections of docs/planning.md")
     args = parser.parse_args(argv)

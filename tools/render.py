@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from components.schema import ConfigError
+from cache_patterns import engine
+from cache_patterns.config.errors import ConfigError
 from tools import harness, validate
 
 REDACTED = "<redacted: generated or set as a secret; see `pulumi up`>"
@@ -232,6 +233,16 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
     return "\n".join(lines) + "\n"
 
 
+def located(stack: str, exc: ConfigError) -> str:
+    """A config error as `file:line: key: message` lines, every problem of the file at once."""
+    path = harness.stack_file(stack)
+    lines = [f"stack {stack}: invalid stack config ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):"]
+    for key, message in exc.problems:
+        where = key if key.startswith(str(path)) else (engine.locate(path, key) or str(path))
+        lines.append(f"  {where}: {key}: {message}" if where != key else f"  {key}: {message}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stack names (stacks/Pulumi.<stack>.yaml); default: local")
@@ -255,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = render(stack, Path(args.out), crds, check=not args.no_validate)
         except ConfigError as exc:
-            print(f"stack {stack}: {exc}", file=sys.stderr)
+            print(located(stack, exc), file=sys.stderr)
             status = 2
             continue
         print((Path(args.out) / stack / "SUMMARY.txt").read_text(), end="")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import kubernetes_validate
 
-from components.config import K8S_NEWEST, K8S_OLDEST
+from cache_patterns.stack import K8S_NEWEST, K8S_OLDEST
 
 # Groups whose kinds kubernetes-validate knows; anything else is a custom resource.
 BUILTIN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io", "discovery.k8s.io",

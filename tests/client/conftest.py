@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 import redis
@@ -228,6 +228,17 @@ def pod_env(l2: RedisProcess, l1: Optional[RedisProcess], cap: float = 30, chann
                     "CACHE_L1_TTL_CAP": str(cap), "CACHE_L1_INVALIDATION_CHANNEL": channel})
     env.update(extra or {})
     return env
+
+
+def seen_by(readers: Sequence["Pod"], write: Callable[[], object], timeout: float = 2.0) -> None:
+    """Run another pod's `write`, then wait until every reader has received its invalidation. A read
+    right after the write would otherwise race it: an invalidation arriving between the reader's L2
+    read and its L1 copy refuses the copy (as the protocol requires), and a test expecting the copy
+    would fail on timing alone."""
+    before = [r.cache.stats.invalidations_received for r in readers]
+    write()
+    wait_until(lambda: all(r.cache.stats.invalidations_received > n for r, n in zip(readers, before)),
+               timeout, "the write's invalidation at every reader")
 
 
 class Pod:

@@ -11,7 +11,7 @@ import pytest
 
 from cache_patterns_client import TwoTierCache, protocol
 
-from .conftest import FAST, Pod, RedisProcess, pod_env, wait_until
+from .conftest import FAST, Pod, RedisProcess, pod_env, seen_by, wait_until
 
 pytestmark = pytest.mark.live
 CHANNEL = "cache:pages:l1-inv"
@@ -73,7 +73,7 @@ def test_every_keyed_method_refuses_other_key_types_before_touching_any_tier(
 
 def test_str_and_bytes_keys_still_work_and_name_the_same_entry(make_pod: Callable[..., Pod]) -> None:
     a, b = make_pod(), make_pod()
-    a.cache.set("42", b"v1")
+    seen_by([b], lambda: a.cache.set("42", b"v1"))
     assert b.cache.get(b"42") == b"v1" and b.l1_raw.get("42") == b"v1"
     a.cache.set(b"42", b"v2")
     wait_until(lambda: b.l1_raw.get("42") is None, 2.0, "pod B's copy of '42' to be invalidated")

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cache_patterns_client import TwoTierCache
 from cache_patterns_client.metrics import register
 
-from .conftest import FAST, Pod, RedisProcess, Servers, pod_env, wait_until
+from .conftest import FAST, Pod, RedisProcess, Servers, pod_env, seen_by, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -34,7 +34,7 @@ def test_per_tier_hits_misses_and_invalidations_are_exposed(make_pod: Callable[.
     a, b = make_pod(), make_pod()
     registry = CollectorRegistry()
     register(a.cache, registry)
-    b.cache.set("k", b"v")
+    seen_by([a], lambda: b.cache.set("k", b"v"))
     assert a.cache.get("k") == b"v"          # L1 miss, L2 hit, populated
     assert a.cache.get("k") == b"v"          # L1 hit
     assert a.cache.get("absent") is None     # L1 miss, L2 miss
@@ -88,7 +88,7 @@ def test_every_client_metric_the_rules_and_dashboards_read_is_exposed(make_pod: 
     from tests.observability import promql
     from tests.observability.variants import variant_run
     import yaml
-    from components.observability import dashboard
+    from cache_patterns.observability import dashboard
 
     registry = CollectorRegistry()
     register(make_pod().cache, registry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List
 
@@ -16,7 +17,7 @@ import pytest
 from cache_patterns_client import L2Unavailable, TwoTierCache, protocol
 from cache_patterns_client.connect import ClientOptions
 
-from .conftest import FAST, Pod, RedisProcess, Servers, pod_env, wait_until
+from .conftest import FAST, Pod, RedisProcess, Servers, pod_env, seen_by, wait_until
 
 pytestmark = pytest.mark.live
 CHANNEL = "cache:pages:l1-inv"
@@ -49,9 +50,44 @@ def test_l1_copy_never_outlives_l2_entry(make_pod: Callable[..., Pod], l2: Redis
     raw.set("forever", b"v")
     for key in ("short", "long", "forever"):
         assert pod.cache.get(key) == b"v"
-    assert 0 < pod.l1_raw.pttl("short") <= raw.pttl("short") <= 2000
+    # Absolute expiry times (Unix ms) on one clock: comparing two PTTLs read one after the other
+    # would credit the copy with the time between the reads.
+    assert 0 < pod.l1_raw.pexpiretime("short") <= raw.pexpiretime("short")
     assert 4000 < pod.l1_raw.pttl("long") <= 5000      # capped
     assert 4000 < pod.l1_raw.pttl("forever") <= 5000   # no TTL on L2: the cap
+
+
+def test_a_slow_populate_does_not_outlive_the_l2_entry(make_pod: Callable[..., Pod], l2: RedisProcess) -> None:
+    """The copy reaches L1 late (here: its bucket's lock is held for 300 ms, as a busy pod or a
+    descheduled thread would delay it); it must still expire no later than the L2 entry. A TTL
+    computed before the delay and sent as a relative PX would outlive L2 by the delay."""
+    pod = make_pod(cap=5)
+    l2.client().set("late", b"v", px=2000)
+    lock = pod.cache._locks[pod.cache._snapshot("late")[0] % len(pod.cache._locks)]
+    lock.acquire()
+    threading.Timer(0.3, lock.release).start()
+    assert pod.cache.get("late") == b"v"
+    assert cached_in_l1(pod, "late") == b"v"
+    assert pod.l1_raw.pexpiretime("late") <= l2.client().pexpiretime("late")
+
+
+def test_a_populate_delayed_on_its_way_to_l1_does_not_outlive_the_l2_entry(make_pod: Callable[..., Pod],
+                                                                           l2: RedisProcess) -> None:
+    """The SET itself arrives late (the L1 process paused for 300 ms, as a throttled sidecar would
+    be): a TTL sent relative to when it was computed would start counting only on arrival."""
+    pod = make_pod(cap=5, options=replace(FAST, l1_timeout=2.0))
+    l2.client().set("paused", b"v", px=2000)
+    real_set = pod.cache._l1.set
+
+    def set_while_paused(*args, **kwargs):
+        pod.l1.signal(signal.SIGSTOP)
+        threading.Timer(0.3, pod.l1.signal, (signal.SIGCONT,)).start()
+        return real_set(*args, **kwargs)
+
+    pod.cache._l1.set = set_while_paused
+    assert pod.cache.get("paused") == b"v"
+    assert cached_in_l1(pod, "paused") == b"v"
+    assert pod.l1_raw.pexpiretime("paused") <= l2.client().pexpiretime("paused")
 
 
 def test_entry_expiring_during_the_read_is_not_cached(make_pod: Callable[..., Pod], l2: RedisProcess) -> None:
@@ -87,7 +123,7 @@ def test_vanished_entry_is_not_cached(make_pod: Callable[..., Pod]) -> None:
 
 def test_write_on_one_pod_invalidates_the_other(make_pod: Callable[..., Pod]) -> None:
     a, b = make_pod(cap=30), make_pod(cap=30)
-    b.cache.set("page", b"v1")
+    seen_by([a], lambda: b.cache.set("page", b"v1"))
     assert a.cache.get("page") == b"v1" and cached_in_l1(a, "page") == b"v1"
     b.cache.set("page", b"v2")
     wait_until(lambda: cached_in_l1(a, "page") is None, 2.0, "pod A's L1 copy to be invalidated")
@@ -165,7 +201,8 @@ def test_populate_race_control_naive_populate_goes_stale(make_pod: Callable[...,
     writer.cache.set("race", b"v1")
     l1 = reader.cache._l1
     assert l1 is not None
-    reader.cache._populate = lambda key, value, ttl_ms, snapshot: l1.set(key, value, px=ttl_ms)  # type: ignore[method-assign]
+    reader.cache._populate = (lambda key, value, expires_at_ms, snapshot:  # type: ignore[method-assign]
+                              l1.set(key, value, px=5000))
     _race(reader, lambda: writer.cache.set("race", b"v2"), wait_for_invalidation=True)
     assert cached_in_l1(reader, "race") == b"v1"
     assert reader.cache.get("race") == b"v1"
@@ -287,7 +324,7 @@ def test_hung_l1_is_bypassed(make_pod: Callable[..., Pod]) -> None:
 
 def test_l1_that_missed_an_invalidation_is_flushed_before_reuse(make_pod: Callable[..., Pod]) -> None:
     a, b = make_pod(), make_pod()
-    b.cache.set("k", b"v1")
+    seen_by([a], lambda: b.cache.set("k", b"v1"))
     assert a.cache.get("k") == b"v1"
     # The sidecar refuses DEL (NOPERM), so pod A's subscriber cannot drop its copy of k.
     a.l1_raw.acl_setuser("default", enabled=True, nopass=True, commands=["-del"])

@@ -26,10 +26,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from components import ha, images
-from components.config import DEFAULT_ENGINE_VERSION, default_image
-from components.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, sentinel_conf
-from components.statefulset import HAPROXY_IMAGE
+from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, default_image
+from cache_patterns.core import images
+from cache_patterns.core.redis_conf import ReplicatedServer, SentinelSettings, TlsFiles, sentinel_conf
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.patterns.statefulset.component import HAPROXY_IMAGE
 
 from . import engines
 from .image_root import ImageRoot
@@ -190,18 +191,18 @@ def stack_plan(stack: str, cache: str, changes: dict | None = None) -> ha.HaPlan
     `plan.files(role)`: tests/test_live_plan.py checks they equal the rendered stack's. `changes` edit
     the cache's keys in the stack file first (a value None removes the key): a variant of the stack
     that differs exactly there."""
-    from components import config
+    from cache_patterns.stack import NAMESPACE
     from tools import harness
+    from tools.plan import parse_stack
 
     values = copy.deepcopy(harness.load_stack_config(stack))
-    entry = values[f"{config.NAMESPACE}:caches"][cache]
+    entry = values[f"{NAMESPACE}:caches"][cache]
     for key, value in (changes or {}).items():
         if value is None:
             entry.pop(key, None)
         else:
             entry[key] = value
-    flat, _ = harness.engine_config(values, harness.secure_placeholder)
-    cfg = config.parse(config.decode(flat, stack), stack)
+    cfg = parse_stack(values, stack)
     settings = cfg.caches[cache]
     if settings.pattern != "statefulset":
         raise ValueError(f"{stack}: cache {cache} is a {settings.pattern} cache, not a statefulset one")
@@ -464,7 +465,7 @@ class Cluster:
         return ("127.0.0.1",) if self.network is None else default
 
     def _image_roots(self) -> dict[str, ImageRoot] | None:
-        """With busybox: each image's programs (components/images.py) under a root of its own, so the
+        """With busybox: each image's programs (cache_patterns/core/images.py) under a root of its own, so the
         scripts find what the image has and nothing else (an alpine image: BusyBox and its own
         binaries). Without: the system's PATH (Debian: dash and coreutils), the toolchain's engines first."""
         if not self.busybox:

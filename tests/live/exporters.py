@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from components import images
+from cache_patterns.core import images
 
 from . import engines, pod_runner
 from .cluster import Cluster, SecretVolume

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import redis
 
-from components.planning.memory import Size
+from cache_patterns.planning.memory import Size
 
 V1_ROOT = Path("/sys/fs/cgroup/memory")
 V2_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import pytest
 
-from components import images
+from cache_patterns.core import images
 from tests.conftest import skip_or_fail
 from tools import harness
 

@@ -20,7 +20,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from components.observability import dashboard as dash
+from cache_patterns.observability import dashboard as dash
 from tests.conftest import skip_or_fail
 from tests.observability import promql
 from tests.observability import promtool as pt

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from components import config, operator, sizing
+from cache_patterns import engine
+from cache_patterns import stack as config
+from cache_patterns.core import sizing
+from cache_patterns.patterns.operator import specs as operator
+from cache_patterns.patterns.operator.settings import OperatorSettings
 from tests.conftest import need_binary
 from tests.live.cluster import free_ports
 from tests.live.operator_images import (Server, ot_entrypoint_conf, ot_env, ot_extra_config_name, spotahome_conf,
@@ -26,7 +30,7 @@ PASSWORD = "OperatorMemoryLiveTest0Password0x8c1f"
 PLATFORM = "platform"
 
 
-def rendered(caches: dict | None = None) -> tuple[harness.Run, dict, config.OperatorCache]:
+def rendered(caches: dict | None = None) -> tuple[harness.Run, dict, OperatorSettings]:
     """A run of the platform stack (or of its config with other caches), its custom resource and settings."""
     cfg = copy.deepcopy(harness.load_stack_config(PLATFORM))
     if caches is not None:
@@ -35,7 +39,7 @@ def rendered(caches: dict | None = None) -> tuple[harness.Run, dict, config.Oper
     run = harness.run(PLATFORM, cfg, password=PASSWORD)
     (cr,) = [harness.ints(r.manifest) for r in run.k8s_objects
              if r.type.startswith(("kubernetes:redis.redis.opstreelabs.in", "kubernetes:databases.spotahome.com"))]
-    parsed = config.parse(config.decode(harness.engine_config(cfg, lambda k: "x")[0], PLATFORM), PLATFORM)
+    parsed = config.parse(engine.decode(harness.engine_config(cfg, lambda k: "x")[0], PLATFORM), PLATFORM)
     return run, cr, parsed.caches["sessions"]  # type: ignore[return-value]
 
 

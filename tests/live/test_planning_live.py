@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from components import planning
-from components.planning import headroom as hr, memory
-from components.planning.memory import Engine, Size
-from components.planning.plan import Workload
+from cache_patterns import planning
+from cache_patterns.planning import headroom as hr, memory
+from cache_patterns.planning.memory import Engine, Size
+from cache_patterns.planning.plan import Workload
 from tests.conftest import skip_or_fail
 
 from . import memory_probe as probe

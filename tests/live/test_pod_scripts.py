@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from components import ha
-from components.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_users_conf, replicated_conf
+from cache_patterns.patterns.statefulset import ha
+from cache_patterns.core.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_users_conf, replicated_conf
 
 SERVERS = ("127.0.0.1:1000", "127.0.0.1:1001", "127.0.0.1:1002")
 SENTINELS = ("127.0.0.1:2000", "127.0.0.1:2001", "127.0.0.1:2002")

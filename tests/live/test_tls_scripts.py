@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components import ha
+from cache_patterns.patterns.statefulset import ha
 
 from .cluster import SecretVolume
 from .test_pod_scripts import FAKE_CLI, SENTINELS

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from components.observability import cloudwatch
+from cache_patterns.observability import cloudwatch
 from tests.conftest import stack_run
 from tools import harness
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from components.observability import cloudwatch, docs, rules
+from cache_patterns.observability import cloudwatch, docs, rules
 
 
 def test_the_generated_tables_match_the_code():
     text = docs.PAGE.read_text()
-    assert docs.apply(text) == text, "run `.venv/bin/python -m components.observability.docs --write`"
+    assert docs.apply(text) == text, "run `./run docs`"
 
 
 def test_every_alert_and_alarm_is_listed_with_what_to_do():

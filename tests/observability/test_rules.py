@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from components.observability import rules
-from components.observability.target import CacheTarget, ClientTarget, Scrape
+from cache_patterns.observability import rules
+from cache_patterns.observability.target import CacheTarget, ClientTarget, Scrape
 
 DATA = Scrape(name="s-c-redis", namespace="ns", selector={"matchLabels": {"a": "b"}}, port="metrics", role="redis")
 SENTINEL = dataclasses.replace(DATA, name="s-c-sentinel", role="sentinel")

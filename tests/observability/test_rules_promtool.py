@@ -13,7 +13,7 @@ import copy
 
 import pytest
 
-from components.observability import rules
+from cache_patterns.observability import rules
 from tests.conftest import stack_run
 from tools import harness
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from components.observability import dashboard, rules
+from cache_patterns.observability import dashboard, rules
 from tests.conftest import stack_run
 from tools import harness
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components import config
-from components.observability import settings
-from components.schema import ConfigError, Ctx
+from cache_patterns import stack as config
+from cache_patterns.config.errors import ConfigError
+from cache_patterns.observability import settings
 
 CACHE = {"pattern": "statefulset", "replicas": 1, "memory": "256Mi", "tls": {"issuer": "ca"}}
 
@@ -32,9 +32,8 @@ def test_on_by_default_in_production_and_staging(environment, enabled):
 
 def test_the_component_defaults_equal_the_schema_defaults():
     for env in ("production", "development"):
-        ctx = Ctx(stack="s", environment=env)
-        assert config.OBSERVABILITY.parse({}, "observability", ctx) == settings.defaults(env == "production")
-        assert not ctx.problems
+        parsed = settings.ObservabilityConfig.model_validate({}, context={"environment": env})
+        assert parsed == settings.defaults(env == "production")
 
 
 def test_exporters_follow_observability_unless_a_cache_says_otherwise():

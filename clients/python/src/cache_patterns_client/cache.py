@@ -3,6 +3,10 @@
 Choose it when reads dominate and a copy up to CACHE_L1_TTL_CAP old is acceptable if an invalidation is
 lost. Cost: an L1 hit is one loopback round trip; a miss adds one L2 round trip and one L1 write; a
 write is one L2 round trip (SET and PUBLISH pipelined) plus one L1 DEL.
+
+The class is built from two bases that share its state: l1.py (the populate guard, local
+invalidation, L1 flush and health) and subscription.py (the invalidation thread); its counters are
+CacheStats (stats.py).
 """
 from __future__ import annotations
 
@@ -11,11 +15,9 @@ import math
 import os
 import threading
 import time
-import zlib
-from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Callable, List, Mapping, Optional, Tuple, Type, Union, cast
+from typing import Callable, Mapping, Optional, Tuple, Type, Union, cast
 
 import redis
 from redis.cluster import RedisCluster
@@ -25,11 +27,13 @@ from redis.exceptions import (ClusterDownError, ConnectionError, ReadOnlyError, 
 from . import protocol
 from .connect import ClientOptions, L2Client, l1_client, l2_client, subscriber_client
 from .errors import ConfigurationError, L2Unavailable
+from .l1 import KeyT, L1Coherence
 from .settings import CacheSettings
+from .stats import CacheStats
+from .subscription import InvalidationSubscriber
 
 log = logging.getLogger("cache_patterns_client")
 
-KeyT = Union[str, bytes]
 ValueT = Union[bytes, bytearray, memoryview, str]
 TTLT = Union[int, float, timedelta, None]
 
@@ -38,39 +42,8 @@ TTLT = Union[int, float, timedelta, None]
 _UNAVAILABLE: Tuple[Type[BaseException], ...] = (
     ConnectionError, TimeoutError, ClusterDownError, RedisClusterException, ReadOnlyError, OSError)
 
-# Populate guard: a generation counter per key bucket. 1024 buckets keep the chance that an
-# unrelated write refuses a populate near (writes/s x L2 round trip) / 1024; 64 locks are enough
-# because a lock is held only for one L1 write.
-_BUCKETS = 1024
-_LOCKS = 64
-_Snapshot = Tuple[int, int, int]  # (bucket, global generation, bucket generation)
 
-
-@dataclass
-class CacheStats:
-    """Counters for dashboards and tests. Plain ints: exact in one thread, approximate under races."""
-
-    l1_hits: int = 0
-    l1_misses: int = 0        # reads with an L1 that it did not answer (a miss, or L1 bypassed)
-    l2_hits: int = 0
-    l2_misses: int = 0
-    populates: int = 0
-    populates_refused: int = 0
-    invalidations_received: int = 0
-    own_invalidations_skipped: int = 0
-    l1_flushes: int = 0
-    l1_errors: int = 0
-    l2_errors: int = 0
-    publish_errors: int = 0
-    subscriptions: int = 0
-
-    @property
-    def l1_hit_ratio(self) -> float:
-        reads = self.l1_hits + self.l2_hits + self.l2_misses
-        return self.l1_hits / reads if reads else 0.0
-
-
-class TwoTierCache:
+class TwoTierCache(InvalidationSubscriber, L1Coherence):
     """A cache client over an optional L1 (pod-local sidecar) and a shared L2.
 
     Keys are str or bytes (anything else is a TypeError before any tier is touched). Values are
@@ -104,9 +77,7 @@ class TwoTierCache:
         self._origin = os.urandom(8).hex()
         self._cluster = isinstance(l2, RedisCluster)
 
-        self._gen: List[int] = [0] * _BUCKETS
-        self._global_gen = 0
-        self._locks = [threading.Lock() for _ in range(_LOCKS)]
+        self._init_populate_guard()
         self._recover_lock = threading.Lock()
         # L1 starts "down": the first use flushes it (or the subscription does), because copies left
         # by an earlier process may have missed invalidations.
@@ -174,7 +145,9 @@ class TwoTierCache:
         try:
             if populate:
                 snapshot = self._snapshot(key)
-                started = time.monotonic()
+                # Wall-clock milliseconds, rounded down: the L2 entry lives at least until
+                # started_ms + PTTL, since PTTL is measured after this instant.
+                started_ms = time.time_ns() // 1_000_000
                 # GET and PTTL in one round trip. Not atomic, and need not be: a change between them
                 # is a write, and the write's invalidation refuses or removes this populate.
                 pipe = self._l2.pipeline(transaction=False)
@@ -194,35 +167,10 @@ class TwoTierCache:
             hook = self._after_l2_read
             if hook is not None:
                 hook(value)
-            if pttl == -1:
-                ttl_ms = self._cap_ms
-            else:
-                # The L1 copy must not outlive the L2 entry: its clock started when PTTL was
-                # measured, which was after `started`, so subtract everything since then.
-                elapsed_ms = math.ceil((time.monotonic() - started) * 1000)
-                ttl_ms = min(pttl - elapsed_ms, self._cap_ms)
-            if ttl_ms > 0:
-                self._populate(key, value, ttl_ms, snapshot)
+            # The L1 copy must not outlive the L2 entry: it gets that entry's deadline as an absolute
+            # time (None: no expiry on L2, only the cap), on the clock L1 shares with this process.
+            self._populate(key, value, None if pttl == -1 else started_ms + pttl, snapshot)
         return cast(bytes, value)
-
-    def _populate(self, key: KeyT, value: bytes, ttl_ms: int, snapshot: _Snapshot) -> None:
-        bucket, global_gen, bucket_gen = snapshot
-        l1 = self._l1
-        assert l1 is not None
-        with self._locks[bucket % _LOCKS]:
-            # Refused when any invalidation of this bucket (or a flush) happened since the snapshot
-            # taken before the L2 read: the value read may be older than that write. Invalidations
-            # after this point take the same lock, so they run after the SET and then delete it.
-            if (not self._subscribed or not self._l1_ok or self._global_gen != global_gen
-                    or self._gen[bucket] != bucket_gen):
-                self.stats.populates_refused += 1
-                return
-            try:
-                l1.set(key, value, px=ttl_ms)
-            except RedisError as exc:
-                self._l1_down(exc)
-                return
-        self.stats.populates += 1
 
     # ---- writes ---------------------------------------------------------------------------------
 
@@ -276,69 +224,7 @@ class TwoTierCache:
             self.stats.publish_errors += 1
             log.warning("cache invalidation not published (other pods stale for at most the L1 TTL cap): %s", exc)
 
-    # ---- local invalidation and L1 health -------------------------------------------------------
-
-    def _snapshot(self, key: KeyT) -> _Snapshot:
-        bucket = _bucket(key)
-        return bucket, self._global_gen, self._gen[bucket]
-
-    def _invalidate_local(self, key: KeyT) -> None:
-        """Drop the key from L1 and refuse populates of its bucket that started before now."""
-        l1 = self._l1
-        if l1 is None:
-            return
-        bucket = _bucket(key)
-        with self._locks[bucket % _LOCKS]:
-            self._gen[bucket] += 1
-        if self._l1_ok:
-            try:
-                l1.delete(key)
-            except RedisError as exc:
-                # Marking L1 down forces a flush before it is read again: the copy must not survive.
-                self._l1_down(exc)
-
-    def _flush_l1(self, reason: str) -> bool:
-        """Empty L1 and refuse every populate in flight. Returns whether L1 is usable afterwards."""
-        l1 = self._l1
-        if l1 is None:
-            return False
-        for lock in self._locks:
-            lock.acquire()
-        try:
-            self._global_gen += 1
-            try:
-                l1.flushdb(asynchronous=True)
-            except RedisError as exc:
-                self._l1_down(exc)
-                return False
-            self._l1_ok = True
-            self.stats.l1_flushes += 1
-            log.debug("L1 flushed: %s", reason)
-            return True
-        finally:
-            for lock in self._locks:
-                lock.release()
-
-    def _l1_recover(self) -> bool:
-        """Slow path of every L1 use while L1 is marked down: at most once per retry interval, flush
-        it and use it again."""
-        if self._l1 is None or time.monotonic() < self._l1_retry_at:
-            return False
-        if not self._recover_lock.acquire(blocking=False):
-            return False
-        try:
-            if self._l1_ok:
-                return True
-            self._l1_retry_at = time.monotonic() + self.options.l1_retry_interval
-            return self._flush_l1("L1 back after an error")
-        finally:
-            self._recover_lock.release()
-
-    def _l1_down(self, exc: BaseException) -> None:
-        self._l1_ok = False
-        self._l1_retry_at = time.monotonic() + self.options.l1_retry_interval
-        self.stats.l1_errors += 1
-        log.debug("L1 unavailable, bypassing it for %.1fs: %s", self.options.l1_retry_interval, exc)
+    # ---- L2 health ------------------------------------------------------------------------------
 
     def _check_l2(self) -> None:
         if self._l2_retry_at and time.monotonic() < self._l2_retry_at:
@@ -367,63 +253,6 @@ class TwoTierCache:
     def subscribed(self) -> bool:
         """Whether invalidations are being received now (L1 is populated only then)."""
         return self._subscribed
-
-    def _subscription_loop(self) -> None:
-        backoff = 0.05
-        interval = self.options.health_check_interval
-        while not self._closed.is_set():
-            pubsub = None
-            try:
-                pubsub = self._sub_client.pubsub(ignore_subscribe_messages=False)  # type: ignore[no-untyped-call]
-                pubsub.subscribe(self._channel)
-                last_rx = time.monotonic()
-                ping_sent: Optional[float] = None
-                while not self._closed.is_set():
-                    message = pubsub.get_message(timeout=min(0.2, interval))
-                    now = time.monotonic()
-                    if message is None:
-                        if ping_sent is not None and now - ping_sent >= interval:
-                            raise TimeoutError("no reply to PING on the invalidation subscription")
-                        if ping_sent is None and now - last_rx >= interval:
-                            pubsub.ping()
-                            ping_sent = now
-                        continue
-                    last_rx, ping_sent = now, None
-                    self._on_message(message)
-                    backoff = 0.05
-            except Exception as exc:  # the thread must survive anything and resubscribe
-                if not self._closed.is_set():
-                    log.warning("cache invalidation subscription lost, L1 not populated until it is back: %s", exc)
-            finally:
-                self._subscribed = False
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except Exception:  # closing a broken connection may fail; nothing to do
-                        pass
-            self._closed.wait(backoff)
-            backoff = min(backoff * 2, 2.0)
-
-    def _on_message(self, message: dict) -> None:  # type: ignore[type-arg]
-        kind = message["type"]
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        if kind == "subscribe":
-            # Every (re)subscription, including redis-py's silent reconnects, lands here. Anything
-            # published while we were not subscribed is lost, so the whole L1 goes.
-            self.stats.subscriptions += 1
-            self._flush_l1("invalidation subscription (re)connected")
-            self._subscribed = True
-            self._ready.set()
-        elif kind == "message":
-            self.stats.invalidations_received += 1
-            inv = protocol.decode(message["data"])
-            if inv.origin == self._origin.encode():
-                self.stats.own_invalidations_skipped += 1
-            elif inv.flush:
-                self._flush_l1("flush message" if inv.origin else "unreadable invalidation message")
-            else:
-                assert inv.key is not None
-                self._invalidate_local(inv.key)
 
     # ---- helpers and lifecycle ------------------------------------------------------------------
 
@@ -465,7 +294,3 @@ class TwoTierCache:
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         self.close()
-
-
-def _bucket(key: KeyT) -> int:
-    return zlib.crc32(protocol.key_bytes(key)) % _BUCKETS

@@ -1,0 +1,149 @@
+"""AppDeployment: an app wired to a CacheBinding (Deployment, Service, NetworkPolicy, PodDisruptionBudget).
+
+It never asks which pattern made the binding: the same Deployment name, selector, URN, image and env
+var names whatever the cache is, so an app survives its cache changing pattern with one rolling update.
+"""
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from cache_patterns.core import k8s as kb
+from cache_patterns.core import sizing
+from cache_patterns.config.app import AppConfig, Peer
+from cache_patterns.core.contract import CHECKSUM_ANNOTATION, CacheBinding
+
+
+class AppDeploymentArgs(TypedDict):
+    app: AppConfig
+    """The app's config (name, namespace, image, replicas, port, resources, probes, env, ingress)."""
+    binding: CacheBinding
+    """What the app's cache puts into its pods: env, files, sidecars."""
+    disruption_budget: bool
+    """Create a PodDisruptionBudget when the app runs 2+ pods (staging and production)."""
+    cluster_domain: str
+    """The cluster's DNS domain, for the exported Service DNS name."""
+
+
+def _probe(path: str | None, port: int, **timing) -> dict:
+    check = {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}
+    # A zero timing is Kubernetes' default and is not stored: sent anyway, it differs on every read.
+    return {**check, **{k: v for k, v in timing.items() if v}}
+
+
+def pod_spec(app: AppConfig, binding: CacheBinding) -> dict:
+    """The pod of an app: its container first, then whatever the binding adds. Pure, for tests."""
+    p = app.probes
+    resources: dict = {
+        "requests": {"cpu": sizing.format_millicores(app.resources.cpu),
+                     "memory": sizing.format_bytes(app.resources.memory)},
+        "limits": {"memory": sizing.format_bytes(app.resources.memory_limit)},
+    }
+    if app.resources.cpu_limit is not None:
+        resources["limits"]["cpu"] = sizing.format_millicores(app.resources.cpu_limit)
+    writable = [(f"writable-{i}", path) for i, path in enumerate(app.writable_paths)]
+    extra_env = [{"name": k, "value": v} for k, v in sorted(app.env.items())]
+    main = {
+        "name": app.name,
+        "image": app.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": app.port, "protocol": "TCP"}],
+        "env": binding.env(app.wants_password_env) + extra_env,
+        "resources": resources,
+        "securityContext": kb.container_security_context(app.run_as_user),
+        "readinessProbe": _probe(p.readiness_path, app.port, periodSeconds=5, failureThreshold=3,
+                                 initialDelaySeconds=p.initial_delay),
+        "livenessProbe": _probe(p.liveness_path, app.port, periodSeconds=10, failureThreshold=3,
+                                initialDelaySeconds=p.initial_delay),
+        # Slow starts get up to a minute before liveness may kill them.
+        "startupProbe": _probe(p.startup_path or p.liveness_path, app.port, periodSeconds=2, failureThreshold=30),
+        "volumeMounts": binding.mounts() + [{"name": n, "mountPath": path} for n, path in writable],
+    }
+    spec: dict = {
+        "securityContext": kb.pod_security_context(kb.DEFAULT_UID),
+        "automountServiceAccountToken": app.mount_service_account_token,
+        "containers": [main, *binding.pod.containers],
+        "volumes": binding.volumes() + [{"name": n, "emptyDir": {"sizeLimit": "256Mi"}} for n, _ in writable],
+        "terminationGracePeriodSeconds": 30,
+    }
+    if binding.pod.init_containers:
+        spec["initContainers"] = list(binding.pod.init_containers)
+    if app.replicas > 1:
+        spec["topologySpreadConstraints"] = [
+            {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchLabels": kb.app_selector(app)}}
+            for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+        ]
+    return spec
+
+
+class AppDeployment(pulumi.ComponentResource):
+    """An app's Deployment and Service (both named after the app: they are what people and DNS use),
+    its ingress NetworkPolicy and, with 2+ pods, a PodDisruptionBudget."""
+
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    dns_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AppDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cache-patterns:index:AppDeployment", name, None, opts)
+        app, binding = args["app"], args["binding"]
+        labels = kb.labels(app.name, "app", app.name)
+        selector = kb.app_selector(app)
+        child = pulumi.ResourceOptions(parent=self)
+        # Explicit names can only be replaced by deleting first (the new object takes the same name).
+        named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": app.name, "namespace": app.namespace, "labels": labels},
+            spec={
+                "replicas": app.replicas,
+                "selector": {"matchLabels": selector},
+                "revisionHistoryLimit": 5,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "template": {
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.wants_password_env)},
+                    },
+                    "spec": pod_spec(app, binding),
+                },
+            },
+            opts=named,
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={"name": app.name, "namespace": app.namespace, "labels": labels},
+            spec={"type": "ClusterIP", "selector": selector,
+                  "ports": [{"name": "http", "port": app.port, "targetPort": "http", "protocol": "TCP"}]},
+            opts=named,
+        )
+        # By default an app admits only pods of its own namespace.
+        peers = app.allow_from or (Peer(namespace=app.namespace, pod_labels={}),)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata={"namespace": app.namespace, "labels": labels},
+            spec={
+                "podSelector": {"matchLabels": selector},
+                "policyTypes": ["Ingress"],
+                "ingress": [{
+                    "from": [kb.namespace_peer(p.namespace, dict(p.pod_labels)) for p in peers],
+                    "ports": [{"port": app.port, "protocol": "TCP"}],
+                }],
+            },
+            opts=child,
+        )
+        if args["disruption_budget"] and app.replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata={"namespace": app.namespace, "labels": labels},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+                opts=child,
+            )
+        self.dns_name = pulumi.Output.from_input(f"{app.name}.{app.namespace}.svc.{args['cluster_domain']}")
+        self.register_outputs({"deployment": self.deployment.metadata.name, "service": self.service.metadata.name,
+                               "dnsName": self.dns_name})
+

@@ -1,0 +1,81 @@
+"""The generated parts of docs/observability.md: every alert (from rules.CATALOGUE, the same text the
+annotations carry) and every CloudWatch alarm (from cloudwatch's alarm lists, verified or not).
+`./run docs` (or `--write` here) updates the page between its markers; a test fails when page and
+code disagree.
+
+    python -m cache_patterns.observability.docs [--write]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from cache_patterns.observability import cloudwatch, rules
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def alert_table() -> str:
+    out = ["| alert | severity | reads | generated for | what it means | what to do |", "|---|---|---|---|---|---|"]
+    for d in rules.CATALOGUE.values():
+        out.append(f"| `{d.name}` | {d.severity} | {d.scope} | {_cell(d.applies)} | {_cell(d.meaning)} | "
+                   f"{_cell(d.runbook)} |")
+    return "\n".join(out) + "\n"
+
+
+def _condition(a: cloudwatch.Alarm) -> str:
+    op = {"GreaterThanThreshold": ">", "LessThanThreshold": "<"}[a.comparison]
+    what = f"`{a.expression}` over {', '.join(f'{m} ({s})' for _, m, s in a.inputs)}" if a.expression \
+        else f"`{a.metric}` {a.statistic}"
+    threshold = int(a.threshold) if float(a.threshold).is_integer() else a.threshold
+    return f"{what} {op} {threshold}, {a.datapoints} of {a.datapoints} x {a.period_s}s"
+
+
+def alarm_table() -> str:
+    out = ["| alarm | kind | condition | made by default | what it means | what to do |", "|---|---|---|---|---|---|"]
+    rows = [("node-based (per member cluster)", a) for a in cloudwatch.node_alarms("noeviction", 1)]
+    rows += [("node-based (per member cluster)", a) for a in cloudwatch.node_alarms("allkeys-lru", 1)
+             if a.key == "eviction-churn"]
+    rows += [("serverless", a) for a in cloudwatch.serverless_alarms("noeviction", 20, 100_000)]
+    for kind, a in rows:
+        default = "yes" if a.verified else f"no: unverified ({a.why_unverified}); `alarms.unverified: true`"
+        out.append(f"| `{a.key}` | {kind} | {_cell(_condition(a))} | {_cell(default)} | {_cell(a.meaning)} | "
+                   f"{_cell(a.runbook)} |")
+    return "\n".join(out) + "\n"
+
+
+SECTIONS = {"alerts": alert_table, "alarms": alarm_table}
+
+
+def apply(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- observability:{name}:start -->\n).*?(<!-- observability:{name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"{PAGE} has no <!-- observability:{name}:start --> ... :end --> markers")
+        text = pattern.sub(lambda m: m.group(1) + make() + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    current = PAGE.read_text()
+    wanted = apply(current)
+    if args.write:
+        PAGE.write_text(wanted)
+        return 0
+    if wanted != current:
+        print(f"{PAGE} is out of date: run `./run docs`")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

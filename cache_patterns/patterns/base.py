@@ -1,0 +1,64 @@
+"""The one small interface every pattern implements, and what a pattern's build gets from the stack.
+
+A pattern is a folder under `patterns/` whose `__init__.py` exports `PATTERN`: its `tag` (the value of
+`pattern:` in a cache's config), its `settings` model, and `build(name, settings, context, opts)`,
+which returns a BoundCache: the binding of an app namespace, and the cache's discovery outputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+import pulumi
+
+from cache_patterns.config.app import AppConfig
+from cache_patterns.core.contract import CacheBinding
+
+
+class BoundCache(Protocol):
+    """What every pattern gives the program: a binding per app namespace (as an ACL user where the
+    pattern has them), and discovery outputs."""
+
+    def binding(self, namespace: str, user: str | None = None) -> CacheBinding: ...
+
+    @property
+    def discovery(self) -> dict[str, pulumi.Input]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildContext:
+    """What one cache's build needs from the rest of the stack."""
+
+    stack: str
+    environment: str
+    namespace: str
+    cluster_domain: str
+    native_sidecars: bool
+    apps: tuple[AppConfig, ...] = ()
+    # Parts shared by several caches and built once, before any cache (operator installations).
+    shared: Mapping[str, Any] = field(default_factory=dict)
+    # Stack-level settings only some patterns read (the AWS network, an endpoint's password).
+    aws: Any = None
+    password: pulumi.Input[str] | None = None
+    # The stack's `observability` block (who may scrape, what is made); None: off.
+    observability: Any = None
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def app_namespaces(self) -> list[str]:
+        return sorted({a.namespace for a in self.apps})
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """`build` makes the cache's resources; `shape` is the binding an app would get, with placeholder
+    values and no resource, so config can check the contract (the variables an app reads) before
+    anything exists. A test keeps `shape` and `build` in step for every pattern."""
+
+    tag: str
+    settings: type
+    build: Callable[[str, Any, BuildContext, pulumi.ResourceOptions], BoundCache]
+    shape: Callable[[str, Any, AppConfig], CacheBinding]

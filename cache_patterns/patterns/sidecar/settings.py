@@ -1,0 +1,33 @@
+"""Settings of pattern 3, sidecar (`pattern: sidecar`)."""
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import ValidationInfo, model_validator
+
+from cache_patterns.config.base import fail
+from cache_patterns.config.common import MEMORY_LIMIT, InClusterSettings, doc, environment
+from cache_patterns.config.types import Int
+from cache_patterns.core import sizing
+
+TAG = "sidecar"
+
+
+class SidecarSettings(InClusterSettings):
+    """Pattern 3: a Redis next to every app container, on 127.0.0.1 and a unix socket; no auth, no persistence."""
+
+    TITLE = "pattern: sidecar"
+    DEFAULT_MEMORY: ClassVar[int] = 128 * sizing.MI
+    pattern: Literal["sidecar"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
+    memory: Annotated[int | None, MEMORY_LIMIT] = doc(None, "Container memory limit (and request); maxmemory is "
+                                                            "derived from it.", "planned from `capacity`, else 128Mi")
+    port: Annotated[int, Int(1024, 65535)] = doc(6379, "Loopback port of the sidecar (it also listens on a unix socket).")
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> "SidecarSettings":
+        fail(self.sizing_problems(environment(info)))
+        return self
+
+    def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:
+        """Derived names to check (none: a sidecar creates no named object)."""
+        return []

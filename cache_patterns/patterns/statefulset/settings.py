@@ -1,0 +1,124 @@
+"""Settings of pattern 2, in-cluster StatefulSet (`pattern: statefulset`)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ValidationInfo, model_validator
+
+from cache_patterns.config.base import Shape, StrictModel, fail
+from cache_patterns.config.common import (NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings, doc,
+                                          environment)
+from cache_patterns.config.types import Bool, Duration, Int, Quantity, Str
+from cache_patterns.core import naming, redis_conf, sizing
+from cache_patterns.patterns.two_tier.settings import L1Settings
+
+TAG = "statefulset"
+
+
+class AclUser(StrictModel):
+    """A Redis ACL user of an in-cluster cache besides `default`: its rules; its password is generated."""
+
+    TITLE = "an ACL user"
+    name: Annotated[str, Str(pattern=redis_conf.ACL_NAME.pattern, max_len=32,
+                             pattern_doc="an ACL user name (a lower-case letter, then lower-case letters, digits, "
+                                         "'_', '-')")] = doc(..., "The user name clients authenticate as (not `default`).")
+    permissions: Annotated[str, Str(max_len=2048)] = doc(
+        ..., "Redis ACL rules, as in ACL SETUSER: keys (`~app:*`, `%R~ref:*`), channels (`&events:*`), commands "
+             "and categories (`+@read`, `-@dangerous`, `+get`), selectors (`(...)`). Not `on`/`off`/`nopass`/"
+             "`reset`/`resetpass` or password rules: the user is always on with a generated password.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "AclUser":
+        fail([("name", p) for p in redis_conf.acl_name_problems(self.name)] +
+             [("permissions", p) for p in redis_conf.acl_rule_problems(self.permissions)])
+        return self
+
+
+class StatefulSetSettings(InClusterSettings):
+    """Pattern 2: a StatefulSet with one primary, `replicas` replicas and Sentinel failover."""
+
+    TITLE = "pattern: statefulset"
+    ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1},
+                    "retainVolumes": {"production": True, "development": False}}
+    # Exporters follow the stack's `observability` unless the cache says otherwise.
+    CONTEXT_DEFAULTS = {"exporter": "observability"}
+    pattern: Literal["statefulset"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
+    replicas: Annotated[int, Int(0, 8)] = doc(1, "Read replicas beside the primary (pods = 1 + replicas).",
+                                              "2 in production, else 1")
+    storage: Annotated[int | None, Quantity("bytes", min=sizing.MI)] = doc(
+        None, "Volume size per pod (absent: no persistence).")
+    storage_class: Annotated[str | None, STORAGE_CLASS] = doc(None, "StorageClass of the volumes.", "the cluster's default")
+    persistence: Annotated[str, Str(choices=["none", "rdb", "aof"])] = doc(
+        "none", "none: a pure cache; rdb: snapshots on the volume; aof: append-only file (needs storage).")
+    retain_volumes: Annotated[bool, Bool()] = doc(False, "Keep the volumes when the StatefulSet is deleted or scaled "
+                                                         "down.", "true in production, else false")
+    auth: Annotated[bool, Bool()] = doc(True, "Require a password (generated, 48 alphanumeric characters).")
+    tls: TlsSettings = doc(NO_TLS, "TLS for clients, replication and Sentinel (required in production).", "off")
+    sentinels: Annotated[int, Int(3, 7)] = doc(3, "Sentinel processes (odd, at least 3).")
+    quorum: Annotated[int | None, Int(1, 7)] = doc(None, "Sentinels that must agree the primary is down.", "a majority")
+    down_after: Annotated[int, Duration(min_ms=1000, max_ms=600_000)] = doc(
+        5000, "Silence before a Sentinel calls the primary down.", "5s")
+    failover_timeout: Annotated[int, Duration(min_ms=3000, max_ms=3_600_000)] = doc(
+        30_000, "Sentinel failover-timeout.", "30s")
+    min_replicas_to_write: Annotated[int, Int(0, 8)] = doc(
+        0, "Refuse writes unless this many replicas are connected (bounds write loss on a partition).")
+    min_replicas_max_lag: Annotated[int, Duration(min_ms=1000, max_ms=600_000)] = doc(
+        10_000, "How stale a replica may be and still count for minReplicasToWrite.", "10s")
+    exporter: Annotated[bool, Bool()] = doc(
+        False, "Run redis_exporter beside every Redis and Sentinel (scraped from `observability.prometheus.namespace` "
+               "only).", "`observability.enabled`")
+    acl_users: Annotated[tuple[AclUser, ...], Shape("list", "an object (an ACL user)", max_items=16)] = doc(
+        (), "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
+            "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
+            "`cacheUser` (needs auth).", "none")
+    l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
+
+    @property
+    def member_replicas(self) -> int:
+        return self.replicas
+
+    @property
+    def persistence_mode(self) -> str:
+        return self.persistence
+
+    @property
+    def volume(self) -> int | None:
+        """Volume per pod: `storage`, else planned from `capacity` when persistence is on."""
+        return self.pod.storage
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> "StatefulSetSettings":
+        env = environment(info)
+        out = self.sizing_problems(env) + self.auth_problems(env) + self.replica_problems(env)
+        out += self.tls.problems(env == "production") + self.l1_problems()
+        if self.persistence != "none" and self.volume is None:
+            out.append(("persistence", f"{self.persistence!r} needs `storage` (a volume size) or `capacity` to plan it"))
+        if self.sentinels % 2 == 0:
+            out.append(("sentinels", f"must be odd so a majority exists after a partition, got {self.sentinels}"))
+        quorum = self.quorum if self.quorum is not None else self.sentinels // 2 + 1
+        if not self.sentinels // 2 + 1 <= quorum <= self.sentinels:
+            out.append(("quorum", f"must be a majority of {self.sentinels} Sentinels "
+                                  f"({self.sentinels // 2 + 1} to {self.sentinels}), got {quorum}"))
+        if self.min_replicas_to_write > self.replicas:
+            out.append(("minReplicasToWrite", f"must be <= replicas ({self.replicas}) or every write is refused, "
+                                              f"got {self.min_replicas_to_write}"))
+        if self.acl_users and not self.auth:
+            out.append(("aclUsers", "need auth: true (with auth off every client is the default user, "
+                                    "with every permission)"))
+        seen: dict[str, int] = {}
+        for i, user in enumerate(self.acl_users):
+            if user.name in seen:
+                out.append((f"aclUsers[{i}].name", f"{user.name!r} is already the name of aclUsers[{seen[user.name]}]; "
+                                                   f"user names are unique"))
+            seen.setdefault(user.name, i)
+        fail(out)
+        return self
+
+    def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:
+        """Every name this cache derives: its StatefulSets and, with cert-manager TLS, the certificates."""
+        checks = [lambda: naming.statefulset(stack, cache)]
+        if self.tls.issuer is not None:
+            checks += [lambda: naming.tls_secret(stack, cache)]
+            checks += [lambda ns=ns, key=key: naming.ca_common_name(stack, cache, ns, key)
+                       for ns, key in app_namespaces.items()]
+        return checks
