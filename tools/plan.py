@@ -10,7 +10,6 @@ Exits 2 when a stack's config is refused (its problems are printed), 1 when a pr
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from cache_patterns import planning
 from cache_patterns import engine
 from cache_patterns import stack as config
 from cache_patterns.config.errors import ConfigError
-from tools import harness
+from tools import docs, harness
 
 DOCS = harness.ROOT / "docs" / "planning.md"
 EXAMPLE = harness.ROOT / "docs" / "planning-example.yaml"
@@ -118,12 +117,7 @@ DOC_SECTIONS = {"planning-rules": rules_table, "planning-example": example_table
 
 
 def apply_docs(text: str) -> str:
-    for name, make in DOC_SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"{DOCS} has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
-        text = pattern.sub(lambda m: m.group(1) + make() + m.group(2), text)
-    return text
+    return docs.apply(text, DOC_SECTIONS, str(DOCS))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,21 +1,11 @@
 """The generated parts of docs/observability.md: every alert (from rules.CATALOGUE, the same text the
 annotations carry) and every CloudWatch alarm (from cloudwatch's alarm lists, verified or not).
-`./run docs` (or `--write` here) updates the page between its markers; a test fails when page and
-code disagree.
-
-    python -m cache_patterns.observability.docs [--write]
+`./run docs` (tools/docs.py) writes them between the page's markers; a test fails when page and code
+disagree.
 """
 from __future__ import annotations
 
-import argparse
-import re
-import sys
-from pathlib import Path
-
 from cache_patterns.observability import cloudwatch, rules
-
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
-
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
@@ -52,30 +42,3 @@ def alarm_table() -> str:
 
 SECTIONS = {"alerts": alert_table, "alarms": alarm_table}
 
-
-def apply(text: str) -> str:
-    for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- observability:{name}:start -->\n).*?(<!-- observability:{name}:end -->)", re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"{PAGE} has no <!-- observability:{name}:start --> ... :end --> markers")
-        text = pattern.sub(lambda m: m.group(1) + make() + m.group(2), text)
-    return text
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
-    current = PAGE.read_text()
-    wanted = apply(current)
-    if args.write:
-        PAGE.write_text(wanted)
-        return 0
-    if wanted != current:
-        print(f"{PAGE} is out of date: run `./run docs`")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,17 +3,22 @@ the annotations and alarms, and every alert any stack can generate is listed the
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from cache_patterns.observability import cloudwatch, docs, rules
+from cache_patterns.observability import cloudwatch, rules
+from tools import docs
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
+SECTIONS = docs.SECTIONS["docs/observability.md"]
 
 
 def test_the_generated_tables_match_the_code():
-    text = docs.PAGE.read_text()
-    assert docs.apply(text) == text, "run `./run docs`"
+    text = PAGE.read_text()
+    assert docs.apply(text, SECTIONS) == text, "run `./run docs`"
 
 
 def test_every_alert_and_alarm_is_listed_with_what_to_do():
-    text = docs.PAGE.read_text()
+    text = PAGE.read_text()
     for name, doc in rules.CATALOGUE.items():
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         assert doc.runbook.replace("|", "\\|") in row and doc.meaning in row
@@ -26,9 +31,9 @@ def test_every_alert_and_alarm_is_listed_with_what_to_do():
 
 
 def test_a_changed_runbook_makes_the_page_out_of_date(monkeypatch):
-    text = docs.PAGE.read_text()
+    text = PAGE.read_text()
     changed = {**rules.CATALOGUE}
     first = next(iter(changed))
     changed[first] = rules.AlertDoc(**{**changed[first].__dict__, "runbook": "something else"})
     monkeypatch.setattr(rules, "CATALOGUE", changed)
-    assert docs.apply(text) != text
+    assert docs.apply(text, SECTIONS) != text
