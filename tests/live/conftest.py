@@ -8,6 +8,9 @@ from typing import Iterator
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
+from . import engines, pod_runner
 from .cluster import ACL_USERS, Cluster, make_tls, new_root, require_binaries, which
 
 
@@ -21,6 +24,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.failed and isinstance(item, pytest.Function):
         item.session.stash.setdefault(_FAILED, set()).add(item.module.__name__)
     return report
+
+
+def require_exporter_pods() -> None:
+    """Skip (fail in CI) unless the engines, the pod runner and the built redis_exporter are here:
+    what the tests that run the rendered exporter container need."""
+    require_binaries()
+    why = pod_runner.can_run()
+    if why:
+        skip_or_fail(f"cannot run a pod's container here: {why}")
+    if engines.exporter() is None:
+        skip_or_fail("redis_exporter is not built (./run toolchain redis_exporter)")
 
 
 def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: object) -> Iterator[Cluster]:

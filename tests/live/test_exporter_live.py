@@ -20,11 +20,11 @@ from typing import Iterator
 import pytest
 
 from cache_patterns.core import images
-from tests.conftest import skip_or_fail
 from tools import harness
 
 from . import engines, pod_runner
-from .cluster import PASSWORD, Cluster, SecretVolume, make_tls, new_root, require_binaries, wait_until
+from .cluster import PASSWORD, Cluster, SecretVolume, make_tls, new_root, wait_until
+from .conftest import require_exporter_pods
 from .image_root import ImageRoot
 
 pytestmark = pytest.mark.live
@@ -56,12 +56,7 @@ def secret_volume(pod: dict, name: str, secrets: dict, directory: Path, own) -> 
 
 @pytest.fixture(scope="module")
 def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    require_binaries()
-    why = pod_runner.can_run()
-    if why:
-        skip_or_fail(f"cannot run a pod's container here: {why}")
-    if engines.exporter() is None:
-        skip_or_fail("redis_exporter is not built (./run toolchain redis_exporter)")
+    require_exporter_pods()
     r = rendered()
     key = r["certificate"]["spec"]["privateKey"]
     tls = make_tls(Path(tmp_path_factory.mktemp("ca")), names=tuple(r["certificate"]["spec"]["dnsNames"]),

@@ -21,16 +21,15 @@ import pytest
 import yaml
 
 from cache_patterns.observability import dashboard as dash
-from tests.conftest import skip_or_fail
 from tests.observability import promql
 from tests.observability import promtool as pt
 from tests.observability.variants import variant_runs
 from tools import harness
 
-from . import engines, pod_runner
+from . import engines
 from . import exporters as ex
-from .cluster import PASSWORD, Cluster, make_tls, require_binaries, wait_until
-from .conftest import running_cluster
+from .cluster import PASSWORD, Cluster, make_tls, wait_until
+from .conftest import require_exporter_pods, running_cluster
 
 pytestmark = pytest.mark.live
 
@@ -65,12 +64,7 @@ class Failover:
 
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    require_binaries()
-    why = pod_runner.can_run()
-    if why:
-        skip_or_fail(f"cannot run a pod's container here: {why}")
-    if engines.exporter() is None:
-        skip_or_fail("redis_exporter is not built (./run toolchain redis_exporter)")
+    require_exporter_pods()
     run, _, _ = rendered()
     (cert,) = [m for m in run.manifests() if m["kind"] == "Certificate" and m["spec"]["secretName"] == "staging-sessions-tls"]
     tls = make_tls(Path(tmp_path_factory.mktemp("ca")), names=tuple(cert["spec"]["dnsNames"]), loopback=False,
