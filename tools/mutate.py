@@ -272,16 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         for copy in copies:
             copy_tree(ROOT, copy)
         tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-        # The baseline in as many parts as there are copies, run side by side (most selections wait
-        # on processes and timers, not on a core).
-        parts = [tests[i::workers] for i in range(workers) if tests[i::workers]]
-        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-            baselines = list(pool.map(lambda a: pytest(a[0], a[1], stop_first=False), zip(copies, parts)))
-        for baseline in baselines:
-            if baseline.returncode != 0:
-                print(f"the unmutated tree fails the selected tests (exit {baseline.returncode}); fix that first:\n"
-                      f"{tail(baseline.stdout + baseline.stderr, 30)}", file=sys.stderr)
-                return 1
+        baseline = pytest(copies[0], tests, stop_first=False)
+        if baseline.returncode != 0:
+            print(f"the unmutated tree fails the selected tests (exit {baseline.returncode}); fix that first:\n"
+                  f"{tail(baseline.stdout + baseline.stderr, 30)}", file=sys.stderr)
+            return 1
         baseline_seconds = time.perf_counter() - started
         print(f"baseline: {len(tests)} test selections pass on the unmutated copy ({baseline_seconds:.1f} s)")
 
