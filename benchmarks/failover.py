@@ -34,6 +34,7 @@ from redis.sentinel import Sentinel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cache_patterns.patterns.statefulset import ha  # noqa: E402
+from benchmarks.rows import add_rows_option, chosen_rows  # noqa: E402
 from tests.live.cluster import (PASSWORD, Cluster, Writer, engine_versions, missing_binaries,  # noqa: E402
                                 missing_keys, new_root, stack_plan, wait_until, which)
 
@@ -191,16 +192,15 @@ def run_row(row: Row, kills: int, drains: int, busybox: bool) -> list[tuple[str,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", default=",".join(r.key for r in ROWS),
-                    help=f"comma-separated rows: {', '.join(r.key for r in ROWS)} (default: all)")
+    add_rows_option(ap, ROWS)
     ap.add_argument("--kills", type=int, default=5, help="SIGKILL trials per row (default 5)")
     ap.add_argument("--drains", type=int, default=5, help="preStop drain trials per row (default 5)")
     args = ap.parse_args()
+    chosen = chosen_rows(ap, args.rows, ROWS)
     missing = missing_binaries()
     if missing:
         print(f"missing: {', '.join(missing)}", file=sys.stderr)
         return 2
-    chosen = [r for key in args.rows.split(",") for r in ROWS if r.key == key]
     busybox = which("busybox") is not None
     loads = [os.getloadavg()[0]]
     results = []

@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.live import netns, partition  # noqa: E402
+from benchmarks.rows import add_rows_option, chosen_rows  # noqa: E402
 from tests.live.cluster import Cluster, engine_versions, missing_binaries, new_root, stack_plan, which  # noqa: E402
 
 STACK, CACHE = "staging", "sessions"
@@ -81,18 +82,17 @@ def run_row(row: Row, trials: int, partition_s: float, busybox: bool) -> tuple[l
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", default=",".join(r.key for r in ROWS),
-                    help=f"comma-separated rows: {', '.join(r.key for r in ROWS)} (default: all)")
+    add_rows_option(ap, ROWS)
     ap.add_argument("--trials", type=int, default=5, help="partitions per row (default 5)")
     ap.add_argument("--partition", type=float, default=20.0, help="seconds each partition lasts (default 20)")
     args = ap.parse_args()
+    chosen = chosen_rows(ap, args.rows, ROWS)
     why = netns.available()
     missing = missing_binaries()
     if why or missing:
         print(why or f"missing: {', '.join(missing)}", file=sys.stderr)
         return 2
     busybox = which("busybox") is not None
-    chosen = [r for key in args.rows.split(",") for r in ROWS if r.key == key]
     loads = [os.getloadavg()[0]]
     results = []
     for row in chosen:
