@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"
 # What a `pulumi up` of the program needs, from e2e/pins.toml.
 TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random")
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "cache_patterns", "stacks")
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks")
 PASSPHRASE = "cache-patterns-e2e-passphrase"
 COMMAND_TIMEOUT = 900.0
 # Operations that delete the live object a URN stood for (a replacement included).
@@ -119,6 +119,9 @@ class Workspace:
             **{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
             **cluster_env,
             "PATH": os.pathsep.join(path + [os.environ.get("PATH", "")]),
+            # The copy's program imports the copy's component library (components/ is its source root),
+            # not the checkout's editable install: a scenario tests the tree it copied.
+            "PYTHONPATH": str(program / "components"),
             "PULUMI_HOME": str(base / "home"),
             "PULUMI_BACKEND_URL": f"file://{base / 'state'}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,

@@ -3,7 +3,7 @@ of the same config (tools/harness.py under mocks) and the stack's state.
 
 Objects are matched by their Pulumi URN (the state maps each URN to the live name the provider gave
 it), so auto-named objects (ConfigMaps, Secrets, NetworkPolicies with a random suffix) compare too.
-A stack's own objects are found by its owner label (cache_patterns/core/ownership.py): what controllers make
+A stack's own objects are found by its owner label (components/cache_patterns/core/ownership.py): what controllers make
 from them (ReplicaSets, Pods, claims, EndpointSlices) does not carry it.
 """
 from __future__ import annotations

@@ -18,6 +18,7 @@ import inspect
 import json
 import os
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -130,10 +131,45 @@ class Build:
                              f"{proc.stdout.strip()[-4000:]}")
 
     def go_download(self, module: str, version: str) -> dict:
-        """`go mod download -json module@version` with retries; returns its JSON (Dir, Origin, ...)."""
+        """`go mod download -json module@version` with retries; returns its JSON (Dir, Sum, ...).
+
+        Where the pin names a `sum` (the module's `h1:` hash) or a `commit`, the download is checked
+        against them (`verify_module`)."""
         out = self.run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=self.work,
                        what=f"download of Go module {module}@{version}", retries=3, capture=True)
-        return json.loads(out)
+        info = json.loads(out)
+        if self.pin.get("module") == module and self.pin.get("version") == version:
+            verify_module(self.tool, self.pin, info)
+        return info
+
+
+def pseudo_version_commit(version: str) -> str | None:
+    """The commit prefix a pseudo-version carries (`v4.0.0-20260115033456-f47bc2d6f199` ->
+    `f47bc2d6f199`), None for a release version."""
+    m = re.search(r"(?:^|[.-])\d{14}-([0-9a-f]{12})(?:\+incompatible)?$", version)
+    return m.group(1) if m else None
+
+
+def verify_module(tool: str, pin: dict, info: dict) -> None:
+    """Check a downloaded module against its pin with what the module proxy always gives.
+
+    The proxy's `.info` carries an `Origin` (with the commit hash) only sometimes, so a pin is checked
+    against the module's `h1:` sum (`go mod download -json` always reports it, verified against the
+    checksum database) and, for a pseudo-version, against the commit prefix the version itself names.
+    """
+    where = f"{tool}: {pin['module']}@{pin['version']}"
+    if "sum" in pin and info.get("Sum") != pin["sum"]:
+        raise ToolchainError(f"{where} has sum {info.get('Sum')}, the pin says {pin['sum']}")
+    if "commit" in pin:
+        carried = pseudo_version_commit(pin["version"])
+        if carried is None:
+            raise ToolchainError(f"{where}: the pin names commit {pin['commit']}, but {pin['version']} is "
+                                 "not a pseudo-version carrying one")
+        if not pin["commit"].startswith(carried):
+            raise ToolchainError(f"{where} names commit {carried}, the pin says {pin['commit']}")
+        origin = (info.get("Origin") or {}).get("Hash")
+        if origin and origin != pin["commit"]:   # only where the proxy gave one: it may not
+            raise ToolchainError(f"{where} is commit {origin}, the pin says {pin['commit']}")
 
 
 def build(tool: str) -> float | None:

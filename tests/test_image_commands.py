@@ -1,4 +1,4 @@
-"""Every command a rendered pod runs, resolved in the image it runs in (cache_patterns/core/images.py): the
+"""Every command a rendered pod runs, resolved in the image it runs in (components/cache_patterns/core/images.py): the
 container's command (or the image's ENTRYPOINT), the program a `sh -c` script runs, every exec probe
 and hook, the script files a shell is given (from the mounted ConfigMap), the user the image needs,
 and for operator custom resources the containers the operator builds on the images we choose.

@@ -68,14 +68,14 @@ def test_the_statefulset_name_limit_is_the_same_for_config_and_the_pod_planner()
 
 def test_only_the_naming_module_writes_the_dns_label_pattern():
     """The DNS-label regex existed three times; every module now takes naming.DNS_LABEL."""
-    hits = [str(p.relative_to(ROOT)) for p in (ROOT / "cache_patterns").rglob("*.py")
+    hits = [str(p.relative_to(ROOT)) for p in (ROOT / "components" / "cache_patterns").rglob("*.py")
             if "[a-z]([-a-z0-9]*[a-z0-9])?" in p.read_text() and p.name != "naming.py"]
     assert not hits, hits
 
 
 def test_components_derive_physical_names_only_through_naming():
     offenders = []
-    for path in (ROOT / "cache_patterns").rglob("*.py"):
+    for path in (ROOT / "components" / "cache_patterns").rglob("*.py"):
         if path.name == "naming.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):

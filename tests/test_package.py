@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    from flit_core import buildapi
+    from hatchling import build as buildapi
 
     out = tmp_path_factory.mktemp("dist")
     cwd = os.getcwd()
@@ -32,7 +32,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_every_module_and_script_and_declares_its_dependencies(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    sources = {str(p.relative_to(ROOT)) for p in (ROOT / "cache_patterns").rglob("*")
+    sources = {str(p.relative_to(ROOT / "components")) for p in (ROOT / "components" / "cache_patterns").rglob("*")
                if p.is_file() and p.suffix in (".py", ".sh") and "__pycache__" not in p.parts}
     assert sources <= names, sources - names
     assert not any(n.startswith(("tests/", "tools/", "stacks/")) for n in names)

@@ -12,7 +12,7 @@ from cache_patterns.patterns.base import Pattern
 from tools import harness, mutate
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "cache_patterns"
+PACKAGE = ROOT / "components" / "cache_patterns"
 FOLDERS = sorted(p for p in (PACKAGE / "patterns").iterdir() if p.is_dir() and p.name != "__pycache__")
 SAME_FILES = {"__init__.py", "settings.py", "component.py"}
 
@@ -45,7 +45,7 @@ def test_no_module_is_over_about_400_lines(module):
 
 def test_the_line_limit_sees_every_part_of_the_project():
     tops = {p.parts[0] for p in MODULES}
-    assert {"cache_patterns", "tools", "e2e", "clients", "__main__.py"} <= tops
+    assert {"components", "tools", "e2e", "clients", "__main__.py"} <= tops
     assert not tops & {"tests", "benchmarks", ".venv"}
 
 

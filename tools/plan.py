@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every committed stack")
     parser.add_argument("--file", action="append", default=[], help="a stack file outside stacks/ (repeatable)")
     parser.add_argument("--json", action="store_true", help="the same data as JSON")
-    parser.add_argument("--prices", help="a price file (format: cache_patterns/planning/prices.py, docs/planning.md)")
+    parser.add_argument("--prices", help="a price file (format: components/cache_patterns/planning/prices.py, docs/planning.md)")
     parser.add_argument("--region", help="the AWS region to price in (default: the stack's aws.region, else us-east-1)")
     parser.add_argument("--write-docs", action="store_true", help="regenerate the sections of docs/planning.md")
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,11 @@ for stack in (only or harness.list_stacks()):
 
 def dump(tree: Path, out: Path, stacks: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-c", DUMP, str(out), *stacks], cwd=tree, capture_output=True, text=True)
+    # Each tree imports its own component library: components/ (or, before that layout, the tree's root,
+    # where `python -c` looks first), never this virtualenv's editable install of the working tree.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree / "components"), str(tree)])}
+    proc = subprocess.run([sys.executable, "-c", DUMP, str(out), *stacks], cwd=tree, env=env,
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"evaluating {tree} failed:\n{proc.stderr[-4000:]}")
 

@@ -465,7 +465,7 @@ class Cluster:
         return ("127.0.0.1",) if self.network is None else default
 
     def _image_roots(self) -> dict[str, ImageRoot] | None:
-        """With busybox: each image's programs (cache_patterns/core/images.py) under a root of its own, so the
+        """With busybox: each image's programs (components/cache_patterns/core/images.py) under a root of its own, so the
         scripts find what the image has and nothing else (an alpine image: BusyBox and its own
         binaries). Without: the system's PATH (Debian: dash and coreutils), the toolchain's engines first."""
         if not self.busybox:

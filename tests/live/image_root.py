@@ -1,5 +1,5 @@
 """An image's filesystem, as far as its programs go, laid out under a temporary directory: every
-program the image facts (cache_patterns/core/images.py) list sits at its path under the root, implemented by
+program the image facts (components/cache_patterns/core/images.py) list sits at its path under the root, implemented by
 the closest binary this machine has (the toolchain's, else Debian's), BusyBox applets in <root>/bin.
 
 A pod command is looked up in the image, not on this machine: `resolve()` does it the way the

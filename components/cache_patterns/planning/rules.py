@@ -74,7 +74,7 @@ RULES: tuple[Rule, ...] = (
          "the node type with the least memory whose maxmemory x (1 - reserved-memory-percent) holds the planned "
          "maxmemory per shard; among equals the newest generation; data tiering (r6gd) left out; "
          "nodes = shards x (1 + replicas)",
-         "node table cache_patterns/planning/data/elasticache_nodes.csv (AWS node-type parameters, May 2023); "
+         "node table components/cache_patterns/planning/data/elasticache_nodes.csv (AWS node-type parameters, May 2023); "
          "reserved-memory-percent 25 % by default (AWS redis-memory-management); ElastiCache saves without "
          "forking (BestPractices.BGSAVE), so no copy-on-write headroom"),
     Rule("serverless-storage", "Serverless data stored",
@@ -95,7 +95,7 @@ RULES: tuple[Rule, ...] = (
          "a --prices row for the node type"),
     Rule("cost-serverless", "Serverless cost",
          "GB x price per GB-hour x 730 h + ECPU/s x 3600 x 730 / 10^6 x price per million ECPU",
-         "published rates (cache_patterns/planning/data/serverless_rates.csv) or --prices rows"),
+         "published rates (components/cache_patterns/planning/data/serverless_rates.csv) or --prices rows"),
 )
 
 BY_ID = {r.id: r for r in RULES}

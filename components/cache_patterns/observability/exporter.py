@@ -6,7 +6,7 @@ from __future__ import annotations
 from cache_patterns.core import images
 from cache_patterns.observability.target import EXPORTER_PORT
 
-# v1.88.0 (cache_patterns/core/images.py): the newest tag the Go module proxy serves (v1.89.0, the
+# v1.88.0 (components/cache_patterns/core/images.py): the newest tag the Go module proxy serves (v1.89.0, the
 # prometheus-community chart's appVersion, is refused there), so the version built and scraped.
 VERSION = images.EXPORTER_VERSION
 # The same binary on Alpine (BusyBox sh, binary at /redis_exporter): the StatefulSet's pods.
