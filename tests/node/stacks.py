@@ -1,0 +1,98 @@
+"""A rendered stack on the real node: its images built and imported, the cluster CA its Certificates
+name (cert-manager issues from it; e2e/certs.py), its objects applied as tests/cluster/kube.py applies
+them, and every object deleted afterwards (pods stop through their preStop hooks)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from e2e import certs, images, pods
+from e2e.node import NodeCluster
+from tests.cluster import kube
+from tests.conftest import stack_run
+
+READY_TIMEOUT = 300.0
+
+
+@dataclass
+class Deployed:
+    stack: str
+    objs: list[dict]
+    ca: certs.CA | None
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [o for o in self.objs if o["kind"] == kind]
+
+    def workload(self, kind: str, name_part: str) -> dict:
+        (found,) = [o for o in self.of_kind(kind) if name_part in o["metadata"]["name"]]
+        return found
+
+    def apps(self) -> list[dict]:
+        """The app Deployments (component `app`): what reaches a cache through the contract."""
+        return [o for o in self.of_kind("Deployment")
+                if o["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "app"
+                or any(e["name"] == "CACHE_CONTRACT_VERSION" for c in o["spec"]["template"]["spec"]["containers"]
+                       for e in c.get("env", []))]
+
+
+def workload_pods(cluster: NodeCluster, obj: dict) -> list[dict]:
+    return pods.list_pods(cluster, obj["metadata"]["namespace"], obj["spec"]["selector"]["matchLabels"])
+
+
+def not_ready_report(cluster: NodeCluster, objs: list[dict], why: dict[str, str]) -> str:
+    """Per workload not Ready: its pods' container states and the namespace's warning events."""
+    lines = []
+    for o in kube.workloads(objs):
+        if kube.ref(o) not in why:
+            continue
+        lines.append(f"{kube.ref(o)}: {why[kube.ref(o)]}")
+        lines += [pods.why_not_ready(p) for p in workload_pods(cluster, o)]
+        ev = cluster.kubectl("get", "events", "-n", o["metadata"]["namespace"], "--field-selector", "type=Warning",
+                             "-o", "json", check=False)
+        if ev.returncode == 0:
+            lines += [f"  event {e['involvedObject']['name']}: {e['reason']} {e['message'][:300]}"
+                      for e in json.loads(ev.stdout)["items"][-8:]]
+    return "\n".join(lines)
+
+
+def wait_all_ready(cluster: NodeCluster, objs: list[dict], timeout: float = READY_TIMEOUT) -> None:
+    why = kube.wait_ready(cluster, objs, timeout=timeout)
+    assert not why, "not Ready through their probes:\n" + not_ready_report(cluster, objs, why)
+
+
+def cert_manager_running(cluster: NodeCluster) -> bool:
+    from e2e import node
+    return "cert-manager" in (node._read_state(cluster.dir).get("processes") or {})
+
+
+def issue_without_cert_manager(cluster: NodeCluster, objs: list[dict], ca: certs.CA, work: Path) -> None:
+    """What cert-manager would write, where it does not run."""
+    for cert in [o for o in objs if o["kind"] == "Certificate"]:
+        kube.apply(cluster, certs.secret_for(cert, ca, work))
+
+
+@contextlib.contextmanager
+def deployed(cluster: NodeCluster, stack: str, work: Path) -> Iterator[Deployed]:
+    objs = kube.manifests(stack_run(stack))
+    cluster.import_images(images.references(objs))
+    ca, prereq = None, []
+    if any(o["kind"] == "Certificate" for o in objs):
+        ca = certs.make_ca(work / "ca")
+        prereq = certs.issuer_objects(ca)
+        refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, prereq) if not r.ok]
+        assert not refused, refused
+    try:
+        results = kube.apply_all(cluster, objs)
+        refused = [f"{kube.ref(r.obj)}: {r.error}" for r in results if not r.ok]
+        assert not refused, f"stack {stack}: the server refused:\n" + "\n".join(refused)
+        if ca is not None and not cert_manager_running(cluster):
+            issue_without_cert_manager(cluster, objs, ca, work / "issued")
+        yield Deployed(stack, objs, ca)
+    finally:
+        started = time.monotonic()
+        code, out = kube.delete_all(cluster, objs + prereq[1:] + prereq[:1])
+        assert code == 0, f"stack {stack}: delete did not finish in {time.monotonic() - started:.0f} s:\n{out}"
