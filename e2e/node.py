@@ -36,7 +36,10 @@ from e2e.components import _commands, _get, _health_urls, _kubeconfig, _pki
 from e2e.netns import NODE_IP, Netns, holder_command
 from e2e.processes import ClusterError, _alive, _log_tail, _read_state, _spawn, _stop_group, _write_state
 
-TOOLS = ("etcd", "kubernetes", "kubelet", "containerd", "runc", "cni-plugins", "coredns")
+TOOLS = ("etcd", "kubernetes", "kubelet", "containerd", "runc", "cni-plugins", "coredns", "cert-manager", "kube-router")
+# Programs beside the node: cert-manager's controllers (the stacks' Certificates), kube-router's
+# NetworkPolicy firewall.
+ADDONS = ("cert-manager", "kube-router")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NODE_READY_TIMEOUT = 120.0
 
@@ -285,6 +288,11 @@ def _start_node(root: Path, state: dict, ns: Netns, cluster: NodeCluster, log, s
     _wait("kube-proxy", _url_check(ns, f"http://127.0.0.1:{nodeconf.PROXY_HEALTHZ}/healthz"), 60, "kube-proxy", root,
           state["processes"]["kube-proxy"])
     _spawn(root, state, "volumes", nodeconf.volume_command(root))
+    addons = nodeconf.addon_commands(root)
+    for name in ADDONS:
+        _spawn(root, state, name, ns.wrap(addons[name]))
+    _wait("kube-router", _url_check(ns, "http://127.0.0.1:20244/healthz"), 60, "kube-router", root,
+          state["processes"]["kube-router"])
     proc = cluster.kubectl("rollout", "status", "-n", "kube-system", "deployment/coredns", "--timeout=120s", check=False)
     if proc.returncode != 0:
         pods = cluster.kubectl("get", "pods", "-n", "kube-system", "-o", "wide", check=False).stdout

@@ -189,6 +189,20 @@ def node_commands(root: Path, port: int) -> dict[str, list[str]]:
     }
 
 
+def addon_commands(root: Path) -> dict[str, list[str]]:
+    """cert-manager's controllers and kube-router's NetworkPolicy firewall, run like the control
+    plane's programs (in the namespaces, with the admin kubeconfig), not as pods."""
+    kubeconfig = f"--kubeconfig={root / 'kubeconfig'}"
+    return {
+        "cert-manager": [str(_binary("cert-manager", "cert-manager-controller")), kubeconfig,
+                         "--cluster-resource-namespace=cert-manager"],
+        "kube-router": ["env", f"PATH={node_path()}", str(_binary("kube-router", "kube-router")), kubeconfig,
+                        "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+                        "--run-loadbalancer=false", f"--hostname-override={NODE}", "--enable-ipv6=false",
+                        "--metrics-port=0", "--health-port=20244", "--v=1"],
+    }
+
+
 def control_plane_changes(cmds: dict[str, list[str]], root: Path) -> dict[str, list[str]]:
     """The control plane of e2e/components.py, moved into the namespace: the API server listens on
     every address of it (its own loopback, the node's address that Service `kubernetes` points pods
@@ -203,7 +217,9 @@ def control_plane_changes(cmds: dict[str, list[str]], root: Path) -> dict[str, l
             f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}"]
     out = {k: v for k, v in cmds.items() if k != "kwok"}
     out["kube-apiserver"] = api
-    out["kube-controller-manager"] = [*cmds["kube-controller-manager"], "--node-monitor-grace-period=20s"]
+    # The node's pod CIDR is allocated as on a real cluster (the CNI's static range is the first /24).
+    out["kube-controller-manager"] = [*cmds["kube-controller-manager"], "--node-monitor-grace-period=20s",
+                                      "--allocate-node-cidrs=true", "--node-cidr-mask-size=24"]
     return out
 
 

@@ -168,6 +168,10 @@ MUTANTS = (
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
            ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
+    Mutant("node-sysctls-not-restored", "`./run cluster down` leaves the kernel sysctls the real node's kubelet "
+           "set (kernel.panic, vm.overcommit_memory) on the host", "e2e/hoststate.py",
+           'skipped = restore_sysctls(node.get("sysctls_changed") or {})', "skipped = {}",
+           ("tests/node/test_host.py::test_down_undoes_every_host_change",)),
 )
 
 

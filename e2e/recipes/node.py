@@ -1,5 +1,6 @@
 """A real node from Go modules (and one C file): kubelet and kube-proxy, containerd with its runc shim,
-runc, the CNI plugins, CoreDNS, and the pause program of the sandbox image. e2e/node.py runs them.
+runc, the CNI plugins, and the pause program of the sandbox image (CoreDNS: e2e/recipes/dns.py).
+e2e/node.py runs them.
 
 A module of its own, so the control plane's tools (e2e/recipes/kube.py) keep their keys: the kubelet
 wrapper below is kube.py's, repeated rather than imported (a shared helper would tie both keys to
@@ -134,32 +135,3 @@ def cni_plugins(build: Build) -> None:
     for name in build.pin["binaries"]:
         (found,) = [p for p in (src / "plugins").glob(f"*/{name}") if p.is_dir()]
         _go_build(build, src, "./" + str(found.relative_to(src)), name, ldflags)
-
-
-@recipe("coredns")
-def coredns(build: Build) -> None:
-    """CoreDNS's own main (coredns.go) imports every plugin of plugin.cfg; the wrapper imports the
-    pinned plugins only and keeps CoreDNS's directive order for them."""
-    module, version = build.pin["module"], build.pin["version"]
-    info = build.go_download(module, version)
-    go_line = json.loads(build.run(["go", "mod", "edit", "-json", info["GoMod"]], capture=True))["Go"]
-    wrapper = build.work / "coredns"
-    wrapper.mkdir()
-    (wrapper / "go.mod").write_text(f"module cache-patterns.local/coredns\n\ngo {go_line}\n\nrequire {module} {version}\n")
-    plugins = build.pin["plugins"]
-    imports = "".join(f"\t_ \"{module}/plugin/{p}\"\n" for p in plugins)
-    (wrapper / "main.go").write_text(
-        "package main\n\nimport (\n\t\"slices\"\n\n"
-        f"\t\"{module}/core/dnsserver\"\n\t\"{module}/coremain\"\n{imports})\n\n"
-        f"var keep = []string{{{', '.join(json.dumps(p) for p in plugins)}}}\n\n"
-        "func init() {\n\tvar d []string\n\tfor _, name := range dnsserver.Directives {\n"
-        "\t\tif slices.Contains(keep, name) {\n\t\t\td = append(d, name)\n\t\t}\n\t}\n"
-        "\tdnsserver.Directives = d\n}\n\nfunc main() { coremain.Run() }\n")
-    build.run(["go", "mod", "tidy"], cwd=wrapper, env=GO_ENV, retries=3,
-              what=f"download of the Go modules {module}@{version} needs")
-    commit = (info.get("Origin") or {}).get("Hash", "")[:7]
-    _go_build(build, wrapper, ".", "coredns", [f"-X {module}/coremain.GitCommit={commit}"] if commit else [])
-    out = build.run([str(build.bin / "coredns"), "-plugins"], capture=True)
-    missing = [p for p in plugins if f"dns.{p}" not in out]
-    if missing:
-        raise ToolchainError(f"coredns -plugins lacks {missing}: {out.strip()[:500]}")

@@ -1,14 +1,14 @@
 """A real node leaves the host as it found it: its network changes (iptables chains, the bridge, pod
 network namespaces, ip_forward) and its mounts stay inside the namespaces the run creates, and what
 must touch the host (cgroups, the kernel sysctls kubelet sets) is recorded at `up` and undone at
-`down`. The node here is one of its own (the port after the session's), started and stopped by the
-test, with CoreDNS's pod running on it (a sandbox, CNI, kube-proxy rules, a projected token)."""
+`down`. The node here is one of its own (on a free port), started and stopped by the test, with CoreDNS's pod running on it (a sandbox, CNI, kube-proxy rules, a projected token)."""
 from __future__ import annotations
+
+import socket
 
 import pytest
 
 from e2e import hoststate, netns, node, nodeconf
-from e2e.cluster import base_port
 from tests.conftest import skip_or_fail
 from tools import validate
 
@@ -17,20 +17,28 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture()
 def own_port():
+    """A port no other node uses: the kernel's choice on the forwarder's address (state dir, cgroup
+    root and forwarder follow it; two copies of the tree, as `./run mutate` runs them, do not meet)."""
     why = node.unavailable()
     if why:
         skip_or_fail(why)
     if validate.crds_dir() is None:
         skip_or_fail(f"no CRD folder: set {validate.CRDS_ENV} to ../shared/schemas/crds")
-    return base_port() + 1
+    with socket.socket() as s:
+        s.bind((nodeconf.HOST_ADDRESS, 0))
+        return s.getsockname()[1]
 
 
 def test_down_undoes_every_host_change(own_port):
     before = hoststate.snapshot()
+    others = sorted({n for names in before["cgroups"].values() for n in names if n.startswith("cache-patterns-node-")})
+    if others:
+        # Its kubelet has set the sysctls already: this node could not show it records and restores them.
+        skip_or_fail(f"another real node runs on this machine (cgroup roots {others})")
     cluster = node.up(own_port)
+    state = node._read_state(cluster.dir)
     try:
         during = hoststate.snapshot()
-        state = node._read_state(cluster.dir)
         ns = cluster.netns
         # The node did its work, inside its namespaces: kube-proxy's chains, the CNI bridge, the pod's
         # network namespace, forwarding on.
@@ -54,7 +62,11 @@ def test_down_undoes_every_host_change(own_port):
         assert not [r for r in routes if r.startswith("default") and "table local" not in r], routes
     finally:
         node.down(own_port)
-    after = hoststate.snapshot()
+        after = hoststate.snapshot()
+        # A safety net for when `down` is broken (as `./run mutate` breaks it): nothing is left on
+        # the machine either way; on a working `down` both are no-ops.
+        hoststate.restore_sysctls(state["node"]["sysctls_changed"])
+        hoststate.remove_cgroups(nodeconf.cgroup_root(own_port))
     assert hoststate.diff(before, after) == []
     assert not cluster.dir.exists()
     assert not hoststate.processes_in(state["node"]["net_inode"], "net", state["node"]["started"])
