@@ -239,8 +239,10 @@ def cache_dir() -> Path:
     return d
 
 
-def _key(ref: str, rootfs: oci.Rootfs, config: oci.ImageConfig) -> str:
-    h = hashlib.sha256(ref.encode() + repr(config).encode())
+def _key(rootfs: oci.Rootfs, config: oci.ImageConfig) -> str:
+    """The image's content: every entry (a file by its path, size and time), the config, and the
+    source of this module and the packer."""
+    h = hashlib.sha256(repr(config).encode())
     h.update(inspect.getsource(oci).encode() + inspect.getsource(sys.modules[__name__]).encode())
     for path in sorted(rootfs.entries):
         e = rootfs.entries[path]
@@ -250,27 +252,43 @@ def _key(ref: str, rootfs: oci.Rootfs, config: oci.ImageConfig) -> str:
         elif e.source is not None:
             st = e.source.stat()
             h.update(f"{e.source} {st.st_size} {st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
 class Built:
-    ref: str
+    refs: tuple[str, ...]   # the references this image is imported for (the same content)
     names: tuple[str, ...]
     tar: Path
     cached: bool
-
-
-def build(ref: str) -> Built:
-    rootfs, config = builder(ref)(ref)
-    names = normalize(ref)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", names[0])
-    out = cache_dir() / f"{safe}-{_key(ref, rootfs, config)}.tar"
-    if out.exists():
-        return Built(ref, tuple(names), out, True)
-    oci.pack(rootfs, config, names, out)
-    return Built(ref, tuple(names), out, False)
+    digest: str   # the manifest's: an imported image of the same name but another digest is stale
 
 
 def build_all(refs: Iterable[str]) -> list[Built]:
-    return [build(ref) for ref in sorted(set(refs))]
+    """One image per distinct content: references with the same content (every app reference is
+    the test app) share one tar, named by all of them."""
+    groups: dict[str, tuple[oci.Rootfs, oci.ImageConfig, list[str]]] = {}
+    made: dict[Callable, tuple[oci.Rootfs, oci.ImageConfig]] = {}
+    for ref in sorted(set(refs)):
+        make = builder(ref)
+        rootfs, config = made[make] if make is app and make in made else make(ref)
+        made[make] = (rootfs, config)
+        groups.setdefault(_key(rootfs, config), (rootfs, config, []))[2].append(ref)
+    out = []
+    for key, (rootfs, config, group) in groups.items():
+        names = [n for r in group for n in normalize(r)]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", names[0])
+        tag = hashlib.sha256((key + " ".join(names)).encode()).hexdigest()[:16]
+        tar = cache_dir() / f"{safe}-{tag}.tar"
+        if tar.exists():
+            out.append(Built(tuple(group), tuple(names), tar, True, oci.manifest_digest(tar)))
+            continue
+        for stale in cache_dir().glob(f"{safe}-*.tar"):   # earlier builds of these names
+            stale.unlink(missing_ok=True)
+        out.append(Built(tuple(group), tuple(names), tar, False, oci.pack(rootfs, config, names, tar)))
+    return out
+
+
+def build(ref: str) -> Built:
+    (built,) = build_all([ref])
+    return built

@@ -22,6 +22,7 @@ API server forwarder (e2e/nsforward.py).
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import os
 import shutil
 import subprocess
@@ -103,12 +104,20 @@ class Netns:
         return concurrent.futures.ThreadPoolExecutor(workers, initializer=_enter, initargs=(self.net_path,))
 
 
-def _enter(path: str) -> None:
+def setns(path: str) -> None:
+    """Move the calling thread into the network namespace at `path` (setns(2); Python's os.setns
+    needs 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.setns(fd, CLONE_NEWNET)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {path}: {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+_enter = setns
 
 
 def routes(ns: Netns) -> list[str]:

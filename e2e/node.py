@@ -75,9 +75,9 @@ class NodeCluster(Cluster):
         containerd under every name the CRI looks it up by."""
         started = time.monotonic()
         built = images.build_all(refs)
-        have = set(self.ctr("images", "list", "--quiet").split())
+        have = dict(line.split()[:3:2] for line in self.ctr("images", "list").splitlines()[1:] if line.strip())
         for b in built:
-            if not set(b.names) <= have:
+            if any(have.get(name) != b.digest for name in b.names):
                 self.ctr("images", "import", str(b.tar))
         log(f"node: {len(built)} image(s) ready in {time.monotonic() - started:.1f} s "
             f"({sum(not b.cached for b in built)} built)")

@@ -9,12 +9,11 @@ the tests' clients use an ordinary kubeconfig, while the cluster itself lives in
 """
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import threading
 
-CLONE_NEWNET = 0x40000000
+from e2e.netns import setns
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
@@ -52,9 +51,7 @@ def main(argv: list[str]) -> int:
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind((listen_host, int(listen_port)))
     server.listen(64)
-    fd = os.open(netns, os.O_RDONLY)
-    os.setns(fd, CLONE_NEWNET)   # the process has one thread here: all of it moves
-    os.close(fd)
+    setns(netns)   # the process has one thread here: all of it moves
     target = (target_host, int(target_port))
     while True:
         client, _ = server.accept()

@@ -189,3 +189,9 @@ def pack(rootfs: Rootfs, config: ImageConfig, names: list[str], out: Path) -> st
             tf.addfile(info, io.BytesIO(content))
     tmp.replace(out)
     return man_digest
+
+
+def manifest_digest(tar: Path) -> str:
+    """The digest of the (one) manifest of an image layout tar written by `pack`."""
+    with tarfile.open(tar) as tf:
+        return json.load(tf.extractfile("index.json"))["manifests"][0]["digest"]

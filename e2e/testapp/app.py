@@ -1,15 +1,15 @@
 """The test app of the real-node tier: every app image the stacks name runs this program (e2e/images.py).
 It reaches its cache only through the contract's variables (CACHE_*), with the project's client.
 
-    python3 /app/app.py                 serve HTTP on :8080 (the rendered probes' port)
-        /healthz   200 while the process runs (liveness, startup)
-        /ready     200 once the contract parses; 503 with the error otherwise (readiness)
+    python3 /app/app.py                 serve HTTP on $PORT (default 8080, the rendered probes' port)
         /check     one SET and GET of a fresh key through the contract: 200 and JSON, or 503 and JSON
+        any other  200 once the contract parses, 503 with the error otherwise: the probes (each
+                   stack's apps name their own paths: /healthz and /ready, /live, ...)
     python3 /app/app.py check           the same round trip once, JSON on stdout, exit 0 or 1
     python3 /app/app.py write SECONDS PREFIX    SET PREFIX:<n> = n in a loop; JSON {acked, failed, errors}
     python3 /app/app.py read PREFIX N1 N2 ...   GET each; JSON {missing: [...], wrong: [...]}
 
-Readiness does not touch the cache, as an app that can serve without its cache should not be taken
+The probes do not touch the cache, as an app that can serve without its cache should not be taken
 out of its Service when the cache fails over; /check and the subcommands are what the tests use.
 """
 from __future__ import annotations
@@ -85,24 +85,20 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:   # noqa: N802 (http.server's name)
-        if self.path == "/healthz":
-            self._send(200, "ok")
-        elif self.path == "/ready":
-            try:
-                self._send(200, _describe(CacheSettings.from_env()))
-            except Exception as e:
-                self._send(503, {"error": f"{type(e).__name__}: {e}"})
-        elif self.path == "/check":
+        if self.path == "/check":
             try:
                 result = check()
                 self._send(200 if result["ok"] else 503, result)
             except Exception as e:
                 self._send(503, {"ok": False, "error": f"{type(e).__name__}: {e}"})
-        else:
-            self._send(404, "not found")
+            return
+        try:
+            self._send(200, _describe(CacheSettings.from_env()))
+        except Exception as e:
+            self._send(503, {"error": f"{type(e).__name__}: {e}"})
 
     def log_message(self, format: str, *args) -> None:
-        if not self.path.startswith(("/healthz", "/ready")):
+        if self.path.startswith("/check"):
             sys.stderr.write("%s %s\n" % (self.address_string(), format % args))
 
 
