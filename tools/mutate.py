@@ -171,7 +171,7 @@ MUTANTS = (
     Mutant("node-sysctls-not-restored", "`./run cluster down` leaves the kernel sysctls the real node's kubelet "
            "set (kernel.panic, vm.overcommit_memory) on the host", "e2e/hoststate.py",
            'skipped = restore_sysctls(node.get("sysctls_changed") or {})', "skipped = {}",
-           ("tests/node/test_host.py::test_down_undoes_every_host_change",)),
+           ("tests/node/test_host.py::test_host_changes_are_namespaced_or_recorded",)),
 )
 
 
