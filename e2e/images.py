@@ -22,7 +22,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from cache_patterns.core import images as facts_table
 from e2e import oci, toolchain
@@ -53,14 +53,25 @@ def normalize(ref: str) -> list[str]:
     return names
 
 
-def references(manifests: Iterable[dict]) -> list[str]:
-    """Every image the pods of these objects run (containers, init containers)."""
-    found = set()
+def _containers(manifests: Iterable[dict]) -> Iterator[dict]:
     for obj in manifests:
         spec = (obj.get("spec") or {}).get("template", {}).get("spec") if obj.get("kind") != "Pod" else obj.get("spec")
-        for c in (spec or {}).get("containers", []) + (spec or {}).get("initContainers", []):
-            found.add(c["image"])
-    return sorted(found)
+        yield from (spec or {}).get("containers", []) + (spec or {}).get("initContainers", [])
+
+
+def references(manifests: Iterable[dict]) -> list[str]:
+    """Every image the pods of these objects run (containers, init containers)."""
+    return sorted({c["image"] for c in _containers(manifests)})
+
+
+def ports(manifests: Iterable[dict]) -> dict[str, tuple[int, ...]]:
+    """The TCP ports each image's containers declare: the test app listens on them (an app's probes
+    and Service reach it there; the stacks give each app its own port)."""
+    found: dict[str, set[int]] = {}
+    for c in _containers(manifests):
+        found.setdefault(c["image"], set()).update(p["containerPort"] for p in c.get("ports", [])
+                                                   if p.get("protocol", "TCP") == "TCP")
+    return {ref: tuple(sorted(p)) for ref, p in found.items() if p}
 
 
 # --- common parts -----------------------------------------------------------------------------
@@ -167,9 +178,10 @@ def coredns(ref: str) -> tuple[oci.Rootfs, oci.ImageConfig]:
     return r, oci.ImageConfig(entrypoint=["/coredns"], user="65532:65532", exposed_ports=["53/udp", "53/tcp"])
 
 
-def app(ref: str) -> tuple[oci.Rootfs, oci.ImageConfig]:
+def app(ref: str, listen: tuple[int, ...] = ()) -> tuple[oci.Rootfs, oci.ImageConfig]:
     """Every app image: Debian's Python 3.11 with its standard library, redis-py and the project's
-    client, and e2e/testapp/app.py as the entrypoint; BusyBox for `kubectl exec`; USER 10001."""
+    client, and e2e/testapp/app.py as the entrypoint, listening on `listen` (PORTS; default 8080);
+    BusyBox for `kubectl exec`; USER 10001."""
     r = oci.Rootfs()
     _etc(r, [("app", 10001, 10001, "/app")], [("app", 10001)])
     _busybox(r)
@@ -183,7 +195,7 @@ def app(ref: str) -> tuple[oci.Rootfs, oci.ImageConfig]:
     r.file("/app/app.py", source=HERE / "testapp" / "app.py", mode=0o644)
     r.file("/etc/ssl/certs/ca-certificates.crt", source="/etc/ssl/certs/ca-certificates.crt")
     env = [ALPINE_PATH, "PYTHONPATH=/usr/local/lib/python3.11/site-packages", "PYTHONDONTWRITEBYTECODE=1",
-           "PYTHONUNBUFFERED=1"]
+           "PYTHONUNBUFFERED=1", f"PORTS={','.join(map(str, listen or (8080,)))}"]
     return r, oci.ImageConfig(entrypoint=["python3", "/app/app.py"], user="10001:10001", env=env, workdir="/app",
                               exposed_ports=["8080/tcp"])
 
@@ -264,15 +276,20 @@ class Built:
     digest: str   # the manifest's: an imported image of the same name but another digest is stale
 
 
-def build_all(refs: Iterable[str]) -> list[Built]:
-    """One image per distinct content: references with the same content (every app reference is
-    the test app) share one tar, named by all of them."""
+def build_all(refs: Iterable[str], listen: dict[str, tuple[int, ...]] | None = None) -> list[Built]:
+    """One image per distinct content: references with the same content (the test app, for apps
+    that listen on the same ports) share one tar, named by all of them. `listen`: an app image's
+    ports (`ports(manifests)`)."""
     groups: dict[str, tuple[oci.Rootfs, oci.ImageConfig, list[str]]] = {}
-    made: dict[Callable, tuple[oci.Rootfs, oci.ImageConfig]] = {}
+    apps: dict[tuple[int, ...], tuple[oci.Rootfs, oci.ImageConfig]] = {}
     for ref in sorted(set(refs)):
         make = builder(ref)
-        rootfs, config = made[make] if make is app and make in made else make(ref)
-        made[make] = (rootfs, config)
+        if make is app:
+            want = (listen or {}).get(ref, ())
+            apps.setdefault(want, app(ref, want))
+            rootfs, config = apps[want]
+        else:
+            rootfs, config = make(ref)
         groups.setdefault(_key(rootfs, config), (rootfs, config, []))[2].append(ref)
     out = []
     for key, (rootfs, config, group) in groups.items():

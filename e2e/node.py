@@ -70,11 +70,12 @@ class NodeCluster(Cluster):
             raise ClusterError(f"ctr {' '.join(args)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
         return proc.stdout
 
-    def import_images(self, refs: Iterable[str], log=print) -> list[images.Built]:
+    def import_images(self, refs: Iterable[str], log=print, listen: dict[str, tuple[int, ...]] | None = None
+                      ) -> list[images.Built]:
         """Build (or take from the cache) a local image for each reference and import it into
-        containerd under every name the CRI looks it up by."""
+        containerd under every name the CRI looks it up by (`listen`: the app images' ports)."""
         started = time.monotonic()
-        built = images.build_all(refs)
+        built = images.build_all(refs, listen)
         have = dict(line.split()[:3:2] for line in self.ctr("images", "list").splitlines()[1:] if line.strip())
         for b in built:
             if any(have.get(name) != b.digest for name in b.names):
@@ -82,6 +83,11 @@ class NodeCluster(Cluster):
         log(f"node: {len(built)} image(s) ready in {time.monotonic() - started:.1f} s "
             f"({sum(not b.cached for b in built)} built)")
         return built
+
+    def import_for(self, objs: Iterable[dict], log=print) -> list[images.Built]:
+        """Every image the pods of these (rendered) objects run, apps listening on their ports."""
+        objs = list(objs)
+        return self.import_images(images.references(objs), log=log, listen=images.ports(objs))
 
     def exec(self, namespace: str, pod: str, *cmd: str, container: str | None = None, check: bool = True,
              timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:

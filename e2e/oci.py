@@ -61,8 +61,12 @@ class Rootfs:
             mode = (src.stat().st_mode & 0o7777) if src is not None else 0o644
         self.entries[path] = Entry("file", mode, uid, gid, source=src, data=data)
         if src is not None and libraries and _is_elf(src):
-            for lib in shared_libraries(src):
-                if lib not in self.entries:
+            libs = shared_libraries(src)
+            # glibc loads libgcc_s at run time (dlopen) for pthread_exit and cancellation; ldd does
+            # not list it ("libgcc_s.so.1 must be installed for pthread_exit to work").
+            libs += [str(Path(lib).parent / "libgcc_s.so.1") for lib in libs if Path(lib).name == "libc.so.6"]
+            for lib in libs:
+                if lib not in self.entries and Path(lib).exists():
                     self.file(lib, source=lib, mode=0o755, libraries=False)
 
     def symlink(self, path: str, target: str) -> None:

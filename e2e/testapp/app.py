@@ -1,7 +1,8 @@
 """The test app of the real-node tier: every app image the stacks name runs this program (e2e/images.py).
 It reaches its cache only through the contract's variables (CACHE_*), with the project's client.
 
-    python3 /app/app.py                 serve HTTP on $PORT (default 8080, the rendered probes' port)
+    python3 /app/app.py                 serve HTTP on each port of $PORTS (e.g. "8080,9090"; the app's
+                                        containerPorts: its probes and Service reach it there)
         /check     one SET and GET of a fresh key through the contract: 200 and JSON, or 503 and JSON
         any other  200 once the contract parses, 503 with the error otherwise: the probes (each
                    stack's apps name their own paths: /healthz and /ready, /live, ...)
@@ -18,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,8 +110,10 @@ def main(argv: list[str]) -> int:
         # PID 1 gets no default signal handling: without this, a deleted pod would wait out its
         # grace period instead of stopping as an app does.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        port = int(os.environ.get("PORT", "8080"))
-        ThreadingHTTPServer(("", port), Handler).serve_forever()
+        servers = [ThreadingHTTPServer(("", int(p)), Handler) for p in os.environ.get("PORTS", "8080").split(",")]
+        for server in servers[1:]:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[0].serve_forever()
         return 0
     if argv[0] == "check":
         result = check()

@@ -2,7 +2,7 @@
 test of this folder and any other that asks for `real_node`.
 
     def test_something(real_node):              # marker `cluster`: the cluster tier runs it
-        real_node.import_images(images.references(objs))
+        real_node.import_for(objs)                  # every image its pods name, built and imported
         real_node.kubectl("apply", ...)
         real_node.exec("cache", "pod-0", "valkey-cli", "ping")
 

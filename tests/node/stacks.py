@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from e2e import certs, images, pods
+from e2e import certs, pods
 from e2e.node import NodeCluster
 from tests.cluster import kube
 from tests.conftest import stack_run
@@ -78,7 +78,7 @@ def issue_without_cert_manager(cluster: NodeCluster, objs: list[dict], ca: certs
 @contextlib.contextmanager
 def deployed(cluster: NodeCluster, stack: str, work: Path) -> Iterator[Deployed]:
     objs = kube.manifests(stack_run(stack))
-    cluster.import_images(images.references(objs))
+    cluster.import_for(objs)
     ca, prereq = None, []
     if any(o["kind"] == "Certificate" for o in objs):
         ca = certs.make_ca(work / "ca")
