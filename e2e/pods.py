@@ -83,7 +83,8 @@ def app_check(cluster, namespace: str, pod: str, container: str | None = None) -
 class WriteResult:
     acked: list[int] = field(default_factory=list)
     failed: int = 0
-    errors: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)   # error type -> count
+    first: dict = field(default_factory=dict)    # error type -> its first message
 
 
 @dataclass
@@ -111,7 +112,7 @@ def writes(cluster, namespace: str, pod: str, seconds: float, prefix: str,
             data = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
             raise ClusterError(f"the writer in {namespace}/{pod} failed: {(proc.stderr + proc.stdout)[-2000:]}") from None
-        w.result = WriteResult(data["acked"], data["failed"], data["errors"])
+        w.result = WriteResult(data["acked"], data["failed"], data["errors"], data.get("first", {}))
 
 
 def lost(cluster, namespace: str, pod: str, prefix: str, acked: list[int], container: str | None = None) -> dict:

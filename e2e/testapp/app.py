@@ -49,7 +49,7 @@ def check() -> dict:
 def write(seconds: float, prefix: str) -> dict:
     """Writes until the time is up, one at a time; a write counts as acknowledged only when the
     client returned without an error."""
-    acked, failed, errors = [], 0, {}
+    acked, failed, errors, first = [], 0, {}, {}
     deadline = time.monotonic() + seconds
     n = 0
     with TwoTierCache.from_env() as cache:
@@ -58,12 +58,14 @@ def write(seconds: float, prefix: str) -> dict:
             try:
                 cache.set(f"{prefix}:{n}", str(n).encode(), ttl=3600)
                 acked.append(n)
-            except Exception as e:   # every failure is counted, by type
+            except Exception as e:   # every failure is counted, by type, with its first message
                 failed += 1
-                errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+                name = type(e).__name__
+                errors[name] = errors.get(name, 0) + 1
+                first.setdefault(name, str(e)[:200])
                 time.sleep(0.05)
             time.sleep(0.01)
-    return {"acked": acked, "failed": failed, "errors": errors}
+    return {"acked": acked, "failed": failed, "errors": errors, "first": first}
 
 
 def read(prefix: str, numbers: list[int]) -> dict:

@@ -27,8 +27,8 @@ class Deployed:
     def of_kind(self, kind: str) -> list[dict]:
         return [o for o in self.objs if o["kind"] == kind]
 
-    def workload(self, kind: str, name_part: str) -> dict:
-        (found,) = [o for o in self.of_kind(kind) if name_part in o["metadata"]["name"]]
+    def workload(self, kind: str, name: str) -> dict:
+        (found,) = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
         return found
 
     def apps(self) -> list[dict]:
@@ -75,24 +75,46 @@ def issue_without_cert_manager(cluster: NodeCluster, objs: list[dict], ca: certs
         kube.apply(cluster, certs.secret_for(cert, ca, work))
 
 
+def stop_pods(cluster: NodeCluster, objs: list[dict]) -> None:
+    """The end of a test, not a claim: the workloads go without their pods (orphaned), then the pods
+    with a one-second grace period, so the teardown does not run every preStop handover."""
+    namespaces = sorted({o["metadata"]["namespace"] for o in kube.workloads(objs)})
+    for ns in namespaces:
+        cluster.kubectl("delete", "deployment,statefulset,replicaset", "--all", "-n", ns, "--cascade=orphan",
+                        "--wait=true", "--timeout=60s", check=False)
+    for ns in namespaces:
+        cluster.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=1", "--wait=false", check=False)
+    for ns in namespaces:
+        cluster.kubectl("wait", "--for=delete", "pods", "--all", "-n", ns, "--timeout=120s", check=False)
+
+
 @contextlib.contextmanager
-def deployed(cluster: NodeCluster, stack: str, work: Path) -> Iterator[Deployed]:
-    objs = kube.manifests(stack_run(stack))
-    cluster.import_for(objs)
+def deployed_all(cluster: NodeCluster, names: list[str], work: Path) -> Iterator[dict[str, Deployed]]:
+    """Several stacks at once (their namespaces must not overlap), deleted together at the end."""
+    runs = {name: kube.manifests(stack_run(name)) for name in names}
+    every = [o for objs in runs.values() for o in objs]
+    cluster.import_for(every)
     ca, prereq = None, []
-    if any(o["kind"] == "Certificate" for o in objs):
+    if any(o["kind"] == "Certificate" for o in every):
         ca = certs.make_ca(work / "ca")
         prereq = certs.issuer_objects(ca)
         refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, prereq) if not r.ok]
         assert not refused, refused
     try:
-        results = kube.apply_all(cluster, objs)
-        refused = [f"{kube.ref(r.obj)}: {r.error}" for r in results if not r.ok]
-        assert not refused, f"stack {stack}: the server refused:\n" + "\n".join(refused)
+        for name, objs in runs.items():
+            refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, objs) if not r.ok]
+            assert not refused, f"stack {name}: the server refused:\n" + "\n".join(refused)
         if ca is not None and not cert_manager_running(cluster):
-            issue_without_cert_manager(cluster, objs, ca, work / "issued")
-        yield Deployed(stack, objs, ca)
+            issue_without_cert_manager(cluster, every, ca, work / "issued")
+        yield {name: Deployed(name, objs, ca) for name, objs in runs.items()}
     finally:
         started = time.monotonic()
-        code, out = kube.delete_all(cluster, objs + prereq[1:] + prereq[:1])
-        assert code == 0, f"stack {stack}: delete did not finish in {time.monotonic() - started:.0f} s:\n{out}"
+        stop_pods(cluster, every)
+        code, out = kube.delete_all(cluster, every + prereq[1:] + prereq[:1])
+        assert code == 0, f"stacks {names}: delete did not finish in {time.monotonic() - started:.0f} s:\n{out}"
+
+
+@contextlib.contextmanager
+def deployed(cluster: NodeCluster, stack: str, work: Path) -> Iterator[Deployed]:
+    with deployed_all(cluster, [stack], work) as found:
+        yield found[stack]

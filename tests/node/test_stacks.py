@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from e2e import pods
+from tests.cluster import kube
 
 from . import stacks
 
@@ -43,25 +44,37 @@ def cache_namespace(app: dict) -> str | None:
     return parts[1] if len(parts) > 2 and parts[2] == "svc" else None
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_stack_runs_for_real(real_node, stack, tmp_path):
-    with stacks.deployed(real_node, stack, tmp_path) as d:
-        stacks.wait_all_ready(real_node, d.objs)
-        operated = operator_namespaces(d)
-        apps = [a for a in d.apps() if cache_namespace(a) not in operated]
-        assert apps or operated, f"stack {stack}: no app reaches a cache"
-        failures = [f for a in apps for f in app_reaches_cache(real_node, a)]
-        assert not failures, "apps that could not SET/GET through the contract:\n" + "\n".join(failures)
+@pytest.fixture(scope="module")
+def deployed(real_node, tmp_path_factory):
+    """The three stacks at once (no namespace is shared), each with the workloads not Ready after
+    the wait and why."""
+    with stacks.deployed_all(real_node, STACKS, tmp_path_factory.mktemp("stacks")) as found:
+        every = [o for d in found.values() for o in d.objs]
+        why = kube.wait_ready(real_node, every, timeout=stacks.READY_TIMEOUT)
+        yield found, why
 
-        # A deleted app pod is replaced; the new one turns Ready and reaches its cache too (a
-        # sidecar cache starts empty in it, a shared cache is reached again through its Service).
-        app = (apps or d.apps())[0]
-        ns, labels = app["metadata"]["namespace"], app["spec"]["selector"]["matchLabels"]
-        before = {p["metadata"]["name"] for p in pods.list_pods(real_node, ns, labels)}
-        victim = sorted(before)[0]
-        real_node.kubectl("delete", "pod", "-n", ns, victim, "--wait=true", "--timeout=120s")
-        replaced = pods.wait_ready(real_node, ns, labels, count=app["spec"].get("replicas", 1))
-        assert victim not in {p["metadata"]["name"] for p in replaced}
-        if apps:
-            failures = app_reaches_cache(real_node, app)
-            assert not failures, "after the pod was replaced:\n" + "\n".join(failures)
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_runs_for_real(real_node, deployed, stack):
+    found, why = deployed
+    d = found[stack]
+    mine = {k: v for k, v in why.items() if k in {kube.ref(o) for o in d.objs}}
+    assert not mine, "not Ready through their probes:\n" + stacks.not_ready_report(real_node, d.objs, mine)
+    operated = operator_namespaces(d)
+    apps = [a for a in d.apps() if cache_namespace(a) not in operated]
+    assert apps or operated, f"stack {stack}: no app reaches a cache"
+    failures = [f for a in apps for f in app_reaches_cache(real_node, a)]
+    assert not failures, "apps that could not SET/GET through the contract:\n" + "\n".join(failures)
+
+    # A deleted app pod is replaced; the new one turns Ready and reaches its cache too (a sidecar
+    # cache starts empty in it, a shared cache is reached again through its Service).
+    app = (apps or d.apps())[0]
+    ns, labels = app["metadata"]["namespace"], app["spec"]["selector"]["matchLabels"]
+    before = {p["metadata"]["name"] for p in pods.list_pods(real_node, ns, labels)}
+    victim = sorted(before)[0]
+    real_node.kubectl("delete", "pod", "-n", ns, victim, "--wait=true", "--timeout=120s")
+    replaced = pods.wait_ready(real_node, ns, labels, count=app["spec"].get("replicas", 1))
+    assert victim not in {p["metadata"]["name"] for p in replaced}
+    if apps:
+        failures = app_reaches_cache(real_node, app)
+        assert not failures, "after the pod was replaced:\n" + "\n".join(failures)
