@@ -172,6 +172,11 @@ MUTANTS = (
            "set (kernel.panic, vm.overcommit_memory) on the host", "e2e/hoststate.py",
            'skipped = restore_sysctls(node.get("sysctls_changed") or {})', "skipped = {}",
            ("tests/node/test_host.py::test_host_changes_are_namespaced_or_recorded",)),
+    Mutant("reload-loop-ignores-sigterm", "the Redis pods' TLS reload loop, its container's PID 1, ignores "
+           "SIGTERM: every deleted Redis pod waits out its 105 s grace period",
+           "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           "reload_redis() {\n    trap stop_loop TERM INT\n", "reload_redis() {\n",
+           ("tests/live/test_tls_scripts.py::test_the_reload_loops_stop_on_sigterm_as_their_containers_pid_1",)),
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 from e2e import hoststate, netns, node, nodeconf
 from tests.conftest import skip_or_fail
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.node]
 
 
 def test_host_changes_are_namespaced_or_recorded(host_before, real_node):

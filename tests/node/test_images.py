@@ -14,7 +14,7 @@ import pytest
 from cache_patterns.core import images as facts
 from e2e import images
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.node]
 REFS = ["valkey/valkey:8.1.11-alpine", "haproxy:3.2-alpine", "oliver006/redis_exporter:v1.88.0-alpine"]
 
 

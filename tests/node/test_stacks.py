@@ -15,7 +15,7 @@ from tests.cluster import kube
 
 from . import stacks
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.node]
 
 STACKS = ["local", "dev", "platform"]
 

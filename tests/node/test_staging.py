@@ -26,7 +26,7 @@ from e2e import pods
 
 from . import stacks
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.node]
 NS = "cache"
 REDIS_LABELS = {"app.kubernetes.io/component": "redis", "app.kubernetes.io/instance": "staging-sessions",
                 "app.kubernetes.io/name": "staging-sessions"}
