@@ -1,6 +1,6 @@
-"""A rendered stack on the real node: its images built and imported, the cluster CA its Certificates
-name (cert-manager issues from it; e2e/certs.py), its objects applied as tests/cluster/kube.py applies
-them, and every object deleted afterwards (pods stop through their preStop hooks)."""
+"""A rendered stack on the real node: its images built and imported, the cluster CA and ClusterIssuer
+its Certificates name (the node's cert-manager issues from it; e2e/certs.py), its objects applied as
+tests/cluster/kube.py applies them, and every object deleted afterwards."""
 from __future__ import annotations
 
 import contextlib
@@ -64,17 +64,6 @@ def wait_all_ready(cluster: NodeCluster, objs: list[dict], timeout: float = READ
     assert not why, "not Ready through their probes:\n" + not_ready_report(cluster, objs, why)
 
 
-def cert_manager_running(cluster: NodeCluster) -> bool:
-    from e2e import node
-    return "cert-manager" in (node._read_state(cluster.dir).get("processes") or {})
-
-
-def issue_without_cert_manager(cluster: NodeCluster, objs: list[dict], ca: certs.CA, work: Path) -> None:
-    """What cert-manager would write, where it does not run."""
-    for cert in [o for o in objs if o["kind"] == "Certificate"]:
-        kube.apply(cluster, certs.secret_for(cert, ca, work))
-
-
 def stop_pods(cluster: NodeCluster, objs: list[dict]) -> None:
     """The end of a test, not a claim: the workloads go without their pods (orphaned), then the pods
     with a one-second grace period, so the teardown does not run every preStop handover."""
@@ -104,8 +93,6 @@ def deployed_all(cluster: NodeCluster, names: list[str], work: Path) -> Iterator
         for name, objs in runs.items():
             refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, objs) if not r.ok]
             assert not refused, f"stack {name}: the server refused:\n" + "\n".join(refused)
-        if ca is not None and not cert_manager_running(cluster):
-            issue_without_cert_manager(cluster, every, ca, work / "issued")
         yield {name: Deployed(name, objs, ca) for name, objs in runs.items()}
     finally:
         started = time.monotonic()

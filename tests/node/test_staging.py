@@ -203,20 +203,12 @@ def test_a_renewed_certificate_reaches_every_server_through_the_secret_volume(re
 
 
 def renew(cluster, d: stacks.Deployed) -> None:
-    """cert-manager's manual renewal (what `cmctl renew` does: the Issuing condition), or, without
-    cert-manager, the Secret it would write."""
-    if stacks.cert_manager_running(cluster):
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        cluster.kubectl("patch", "certificate", "-n", NS, "staging-sessions-tls", "--subresource=status",
-                        "--type=json", "-p", json.dumps([{"op": "add", "path": "/status/conditions/-", "value": {
-                            "type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
-                            "message": "renewal requested by the node test", "lastTransitionTime": now}}]))
-    else:
-        from e2e import certs
-        from tests.cluster import kube
-        (cert,) = [o for o in d.of_kind("Certificate") if o["metadata"]["name"] == "staging-sessions-tls"]
-        kube.apply(cluster, certs.secret_for(cert, d.ca, d.ca.dir / "renewed"))
-
+    """cert-manager's manual renewal, as `cmctl renew` asks for it: the Issuing condition."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cluster.kubectl("patch", "certificate", "-n", NS, "staging-sessions-tls", "--subresource=status",
+                    "--type=json", "-p", json.dumps([{"op": "add", "path": "/status/conditions/-", "value": {
+                        "type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
+                        "message": "renewal requested by the node test", "lastTransitionTime": now}}]))
 
 PROBE_NAMESPACES = {"monitoring": "the scraper's namespace", "elsewhere": "a namespace no policy admits"}
 
