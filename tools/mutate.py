@@ -204,13 +204,11 @@ def environment(copy: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(copy), str(copy / "components"), str(copy / CLIENT_SRC)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if "CACHE_PATTERNS_CRDS" not in env:
-        sys.path.insert(0, str(ROOT))
-        from tools import validate
+    # The copy is not beside the shared folder: it reads the one this checkout reads.
+    sys.path.insert(0, str(ROOT))
+    from tools import validate
 
-        crds = validate.crds_dir()
-        if crds is not None:
-            env["CACHE_PATTERNS_CRDS"] = str(crds)
+    env.setdefault(validate.SHARED_ENV, str(validate.shared_dir()))
     return env
 
 
