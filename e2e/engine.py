@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,16 @@ REPLACING_OPS = {"replace", "create-replacement", "delete-replaced", "discard-re
 
 class EngineError(RuntimeError):
     """A pulumi command failed; the message holds the command and the end of its output."""
+
+
+def sdk_pins() -> dict[str, str]:
+    """The packages requirements.txt pins, by name (`pulumi-kubernetes` -> `4.25.0`)."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[name.replace("_", "-").lower()] = version
+    return pins
 
 
 def missing_tools() -> list[str]:
@@ -110,8 +121,9 @@ class Workspace:
                 shutil.copytree(src, program / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(src, program / name)
-        # Pulumi.yaml names the virtualenv `.venv` beside it: the repository's, with the pinned SDKs.
-        (program / ".venv").symlink_to(ROOT / ".venv")
+        # Pulumi.yaml names the virtualenv `.venv` beside it: the one running this (the repository's, with
+        # the pinned SDKs; also when ROOT is a copy of the tree, as `./run mutate` makes, which has none).
+        (program / ".venv").symlink_to(Path(sys.prefix))
         (base / "state").mkdir()
         (base / "home").mkdir()
         path = [str(toolchain.bin_dir(t)) for t in TOOLS]
@@ -247,6 +259,18 @@ class Stack:
     def resources(self) -> list[dict]:
         state = json.loads(self.state_file().read_text())
         return state.get("checkpoint", {}).get("latest", {}).get("resources") or []
+
+    def plugins(self) -> dict[tuple[str, str], str]:
+        """The plugins the engine loaded for the last update, as its checkpoint's manifest records them
+        (each plugin's own answer to GetPluginInfo): (kind, name) -> version."""
+        state = json.loads(self.state_file().read_text())
+        manifest = state.get("checkpoint", {}).get("latest", {}).get("manifest", {})
+        return {(p.get("type", ""), p["name"]): p.get("version", "") for p in manifest.get("plugins") or []}
+
+    def provider_versions(self) -> dict[str, str]:
+        """The provider version each SDK asked for (the `version` input of its provider resources)."""
+        return {r["type"].split(":")[-1]: (r.get("inputs") or {}).get("version", "")
+                for r in self.resources() if r["type"].startswith("pulumi:providers:")}
 
     def outputs(self) -> dict[str, Any]:
         out = self.ws.run(self._args("stack", "output", "--json", "--show-secrets"))

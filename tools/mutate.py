@@ -8,7 +8,12 @@ must catch it. The same tests first run on the unmutated copy and must pass, so 
 caught only because of its edit. The copy imports its own client sources (PYTHONPATH), not the
 installed package.
 
-    ./run mutate [--list] [--workers N] [NAME ...]
+Mutants whose tests are all in the engine tier (e2e/scenarios: `pulumi up` on the local cluster) run
+in that tier (e2e/scenarios/test_mutants.py), right after the same scenarios passed unmutated in the
+same session, which is their baseline; `./run mutate` runs the others, or any named one.
+docs/mutation.md lists every mutant: `./run mutate --docs` (and `./run docs`) writes that table.
+
+    ./run mutate [--list] [--docs] [--workers N] [NAME ...]
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_SRC = Path("clients/python/src")
+DOCS = ROOT / "docs" / "mutation.md"
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,56 @@ MUTANTS = (
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
            ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
+    # What the engine tier found (docs/engine.md), caught by the engine tier itself.
+    Mutant("stack-owner-label-dropped", "objects carry no stack-owner label: a second stack declaring the same "
+           "namespaces silently adopts them, and destroying it deletes the first stack's",
+           "components/cache_patterns/core/ownership.py",
+           '        props["metadata"] = labelled(props.get("metadata"), stack)\n',
+           '        props["metadata"] = props.get("metadata")\n',
+           ("e2e/scenarios/test_two_stacks.py::test_a_clashing_stack_is_refused_and_a_separate_one_coexists",)),
+    Mutant("urn-alias-removed", "objects that move between pattern components keep no alias: a statefulset -> "
+           "operator switch fails on a server-side apply conflict", "components/cache_patterns/core/moves.py",
+           "    return [pulumi.Alias(parent=pulumi.resource.create_urn(name, other)) for other in PATTERN_COMPONENTS\n"
+           "            if other != parent.pulumi_resource_type]\n", "    return []\n",
+           ("e2e/scenarios/test_changes.py::test_staging_switches_statefulset_to_operator",)),
+    Mutant("claim-patch-not-retained", "the volume claims' patches are deleted with the stack: `pulumi destroy` "
+           "fails after a volume growth", "components/cache_patterns/patterns/statefulset/volumes.py",
+           "depends_on=[statefulset], retain_on_delete=True)", "depends_on=[statefulset])",
+           ("e2e/scenarios/test_changes.py::test_staging_grows_its_volumes_without_deleting_anything",)),
 )
+
+
+def tier(node: str) -> str:
+    """The test tier a test node belongs to (tools/tiers.py): engine, cluster, live or unit."""
+    path = node.split("::")[0]
+    if path.startswith("e2e/scenarios/"):
+        return "engine"
+    if path.startswith("tests/cluster/"):
+        return "cluster"
+    source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
+    return "live" if "pytest.mark.live" in source else "unit"
+
+
+def run_by_engine_tier(m: Mutant) -> bool:
+    return all(tier(t) == "engine" for t in m.tests)
+
+
+def docs_table() -> str:
+    """docs/mutation.md's table: every mutant, its fault, the tests that catch it and their tier."""
+    out = ["| mutant | the fault | caught by | tier |", "|---|---|---|---|"]
+    for m in MUTANTS:
+        tests = ", ".join(f"`{Path(t.split('::')[0]).name}::{t.split('::')[1]}`" if "::" in t else f"`{t}`"
+                          for t in m.tests)
+        tiers = ", ".join(dict.fromkeys(tier(t) for t in m.tests))
+        out.append(f"| {m.name} | {m.fault.replace('|', '/')} | {tests} | {tiers} |")
+    return "\n".join(out) + "\n"
+
+
+def documented(text: str) -> str:
+    """docs/mutation.md with its generated table as the mutants are now."""
+    from tools import docs
+
+    return docs.apply(text, {"mutants": docs_table}, str(DOCS))
 
 
 def tree_files(root: Path) -> list[Path]:
@@ -246,18 +301,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--docs", action="store_true", help="write docs/mutation.md's table and exit")
     parser.add_argument("--workers", type=int, default=2, help="mutants run in parallel (default 2)")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MUTANTS}
     if args.list:
         for m in MUTANTS:
-            print(f"{m.name:<28} {m.fault}")
+            print(f"{m.name:<28} {'(engine tier) ' if run_by_engine_tier(m) else ''}{m.fault}")
+        return 0
+    if args.docs:
+        DOCS.write_text(documented(DOCS.read_text()))
         return 0
     unknown = [n for n in args.names if n not in by_name]
     if unknown:
         print(f"unknown mutant(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
-    mutants = [by_name[n] for n in args.names] if args.names else list(MUTANTS)
+    # The engine tier runs its own mutants (e2e/scenarios/test_mutants.py); named, any runs here.
+    mutants = [by_name[n] for n in args.names] if args.names else [m for m in MUTANTS if not run_by_engine_tier(m)]
     broken = [f"{m.name}: {why}" for m in mutants if (why := check_anchor(m, ROOT))]
     if broken:
         print("mutants that no longer fit the code (update tools/mutate.py):\n  " + "\n  ".join(broken), file=sys.stderr)

@@ -18,6 +18,22 @@ from tests.conftest import pytest_runtest_makereport, skip_or_fail  # noqa: F401
 from tools import validate
 
 
+# Each scenario's outcome in this session, by node id: the baseline of the engine-tier mutants.
+OUTCOMES: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        OUTCOMES.setdefault(report.nodeid, report.outcome)
+    if report.failed:   # a failed setup or teardown fails the scenario too
+        OUTCOMES[report.nodeid] = "failed"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The mutant tests run last: after the scenarios whose passing is their baseline."""
+    items.sort(key=lambda item: item.nodeid.startswith("e2e/scenarios/test_mutants.py"))
+
+
 @pytest.fixture(scope="session")
 def cluster():
     from e2e import cluster as cluster_mod
