@@ -93,8 +93,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._passwords: dict[tuple[str, str | None], SecretRef] = {}
         server_secret: SecretRef | None = None
         if s.auth:
-            password = passwords.generate(f"{name}-password", self, protect=production)
-            user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=production)
+            gen = s.rotation.generation   # a bump replaces every generator (their keepers change)
+            password = passwords.generate(f"{name}-password", self, gen, protect=production)
+            user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, gen, protect=production)
                               for u in s.acl_users}
             extra = {user_key(user): pw for user, pw in user_passwords.items()}
             if s.exporter:
