@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -93,23 +94,24 @@ def _constraint(name: str) -> str:
     raise AssertionError(f"{name} is not in constraints.txt")
 
 
-def wheelhouse(wheel: Path) -> Path:
-    """The package's dependencies as pip resolves them from its metadata against constraints.txt,
-    downloaded once per machine into a folder keyed by both (pip's own cache does not hold them on
-    every machine): the install below resolves again, offline, from these files."""
-    meta = zipfile.ZipFile(wheel).read(f"cache_patterns-{cache_patterns.__version__}.dist-info/METADATA")
-    requires = "\n".join(line for line in meta.decode().splitlines() if line.startswith("Requires-Dist:"))
-    digest = hashlib.sha256((requires + (ROOT / "constraints.txt").read_text()).encode()).hexdigest()[:12]
+def wheelhouse() -> Path:
+    """The package's dependencies (and its build backend) as pip resolves them from pyproject.toml
+    against constraints.txt, downloaded once per machine into a folder keyed by both (pip's own cache
+    does not hold them on every machine): the install below resolves again, offline, from these files."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    keyed = json.dumps([project["project"]["dependencies"], project["build-system"]["requires"]])
+    digest = hashlib.sha256((keyed + (ROOT / "constraints.txt").read_text()).encode()).hexdigest()[:12]
     base = Path(os.environ.get("CACHE_PATTERNS_CACHE") or Path.home() / ".cache" / "cache-patterns")
     house = base / f"wheelhouse-{digest}"
     if not house.is_dir():
         staging = base / f".wheelhouse-{digest}.{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        out = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                              "--dest", str(staging), str(wheel), "-c", str(ROOT / "constraints.txt")],
-                             capture_output=True, text=True)
-        assert out.returncode == 0, f"pip cannot resolve the package against constraints.txt:\n{out.stderr}"
-        for own in staging.glob("cache_patterns-*.whl"):
+        for what in ([str(ROOT)], project["build-system"]["requires"]):
+            out = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                                  "--dest", str(staging), *what, "-c", str(ROOT / "constraints.txt")],
+                                 capture_output=True, text=True)
+            assert out.returncode == 0, f"pip cannot resolve {what} against constraints.txt:\n{out.stderr}"
+        for own in staging.glob("cache_patterns-*"):
             own.unlink()
         try:
             staging.rename(house)
@@ -118,18 +120,21 @@ def wheelhouse(wheel: Path) -> Path:
     return house
 
 
-def test_the_package_installs_with_its_dependencies_against_the_constraints_and_runs_the_example(wheel, tmp_path):
-    """What a user does: a fresh virtualenv, the package with its dependencies resolved by pip (not
-    --no-deps) against this repository's constraints, and a program of their own (the example) under
+def test_the_package_installs_with_its_dependencies_against_the_constraints_and_runs_the_example(tmp_path):
+    """What a user does (README): a fresh virtualenv, `pip install <a clone>` with the dependencies
+    resolved by pip (not --no-deps) against this repository's constraints, and a program of their own (the example) under
     Pulumi's mocks. The ranges of pyproject.toml must contain the pins: pulumi-kubernetes>=4.34 made
     this install unresolvable. About a minute once the wheelhouse is downloaded."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-                              "--no-index", "--find-links", str(wheelhouse(wheel)), str(wheel),
-                              "-c", str(ROOT / "constraints.txt")], capture_output=True, text=True)
-    assert install.returncode == 0, install.stdout + install.stderr
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--no-index",
+           "--find-links", str(wheelhouse()), "-c", str(ROOT / "constraints.txt")]
+    # The README's install line (`pip install <a clone>`), offline: the build backend from the wheelhouse.
+    for args in (tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"],
+                 ["--no-build-isolation", str(ROOT)]):
+        install = subprocess.run(pip + args, capture_output=True, text=True)
+        assert install.returncode == 0, install.stdout + install.stderr
     check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     # The repository root gives the probe the mock harness (tools/); the components come from the install.

@@ -175,12 +175,6 @@ MUTANTS = (
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
            ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
     # What the engine tier found (docs/engine.md), caught by the engine tier itself.
-    Mutant("stack-owner-label-dropped", "objects carry no stack-owner label: a second stack declaring the same "
-           "namespaces silently adopts them, and destroying it deletes the first stack's",
-           "components/cache_patterns/core/ownership.py",
-           '        props["metadata"] = labelled(props.get("metadata"), stack)\n',
-           '        props["metadata"] = props.get("metadata")\n',
-           ("e2e/scenarios/test_two_stacks.py::test_a_clashing_stack_is_refused_and_a_separate_one_coexists",)),
     Mutant("urn-alias-removed", "objects that move between pattern components keep no alias: a statefulset -> "
            "operator switch fails on a server-side apply conflict", "components/cache_patterns/core/moves.py",
            "    return [pulumi.Alias(parent=pulumi.resource.create_urn(name, other)) for other in PATTERN_COMPONENTS\n"
@@ -190,6 +184,18 @@ MUTANTS = (
            "fails after a volume growth", "components/cache_patterns/patterns/statefulset/volumes.py",
            "depends_on=[statefulset], retain_on_delete=True)", "depends_on=[statefulset])",
            ("e2e/scenarios/test_changes.py::test_staging_grows_its_volumes_without_deleting_anything",)),
+    Mutant("rotation-keepers-unchanged", "a password generator's keepers ignore the rotation generation: a bump "
+           "changes nothing, the old passwords stay valid", "components/cache_patterns/core/passwords.py",
+           'keepers={"generation": str(generation)}', 'keepers={"generation": "1"}',
+           ("e2e/scenarios/test_rotation.py::"
+            "test_a_password_rotation_replaces_the_secrets_rolls_the_readers_and_the_old_passwords_are_refused",)),
+    # Last: with the label gone, a second stack adopts the first's objects (the run cleans up after it).
+    Mutant("stack-owner-label-dropped", "objects carry no stack-owner label: a second stack declaring the same "
+           "namespaces silently adopts them, and destroying it deletes the first stack's",
+           "components/cache_patterns/core/ownership.py",
+           '        props["metadata"] = labelled(props.get("metadata"), stack)\n',
+           '        props["metadata"] = props.get("metadata")\n',
+           ("e2e/scenarios/test_two_stacks.py::test_a_clashing_stack_is_refused_and_a_separate_one_coexists",)),
 )
 
 

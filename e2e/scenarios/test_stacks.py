@@ -117,10 +117,12 @@ def secret_data(cluster, st: engine.Stack) -> dict[str, str]:
             if ref.kind == "Secret" for key, value in live.secret_values(obj).items() if len(value) >= 16}
 
 
-def assert_secrets_not_in_backend(workspace: engine.Workspace, cluster, st: engine.Stack) -> None:
-    """No generated password and no Secret value is readable in any file the state backend or the
-    workspace's PULUMI_HOME holds: checkpoint, history, backups, in plain, JSON-escaped or base64 form."""
-    secrets = {**secret_data(cluster, st), **passwords_in_secrets(cluster, st)}
+def assert_secrets_not_in_backend(workspace: engine.Workspace, cluster, st: engine.Stack,
+                                  extra: dict[str, str] | None = None) -> None:
+    """No generated password and no Secret value (nor any of `extra`) is readable in any file the
+    state backend or the workspace's PULUMI_HOME holds: checkpoint, history, backups, in plain,
+    JSON-escaped or base64 form."""
+    secrets = {**secret_data(cluster, st), **passwords_in_secrets(cluster, st), **(extra or {})}
     leaks = [leak for folder in (workspace.dir / "state", workspace.dir / "home")
              for leak in live.backend_leaks(folder, secrets)]
     assert leaks == [], f"{st.name}: secrets readable in the state backend:\n" + "\n".join(leaks)
