@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -260,12 +261,16 @@ class Stack:
         state = json.loads(self.state_file().read_text())
         return state.get("checkpoint", {}).get("latest", {}).get("resources") or []
 
-    def plugins(self) -> dict[tuple[str, str], str]:
-        """The plugins the engine loaded for the last update, as its checkpoint's manifest records them
-        (each plugin's own answer to GetPluginInfo): (kind, name) -> version."""
-        state = json.loads(self.state_file().read_text())
-        manifest = state.get("checkpoint", {}).get("latest", {}).get("manifest", {})
-        return {(p.get("type", ""), p["name"]): p.get("version", "") for p in manifest.get("plugins") or []}
+    def preview_loaded_plugins(self) -> tuple[Result, dict[str, str], set[str]]:
+        """`pulumi preview --expect-no-changes` with the engine's own log (-v=9 --logtostderr): the
+        result, the binary the engine launched for each resource plugin (name -> path), and the
+        versions those plugins reported through GetPluginInfo. The checkpoint does not record them."""
+        result = self.ws.run(self._args("preview", "--expect-no-changes", "--diff", "-v=9", "--logtostderr"),
+                             check=False, event_log=True)
+        launched = dict(re.findall(r"Launching plugin '([^' ]+)(?: \(resource\))?' from '([^']*/pulumi-resource-[^']+)'",
+                                   result.output))
+        versions = set(re.findall(r"GetPluginInfo\(\) success \(#version=([^)]+)\)", result.output))
+        return result, launched, versions
 
     def provider_versions(self) -> dict[str, str]:
         """The provider version each SDK asked for (the `version` input of its provider resources)."""

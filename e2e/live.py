@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cache_patterns.core import ownership
+from cache_patterns.core import contract, ownership
 from tools import harness
 
 @dataclass(frozen=True)
@@ -98,6 +98,20 @@ def rename(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [rename(v, names) for v in value]
     return value
+
+
+def checksum_masked(obj: dict) -> dict:
+    """A workload with its pod template's binding checksum replaced by a marker when it is a sha256:
+    the checksum hashes what the binding puts into the pod, auto-generated Secret and ConfigMap names
+    included, which differ between the mocks and the engine, so only its presence and form compare."""
+    template = (obj.get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(contract.CHECKSUM_ANNOTATION)
+    if not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value)):
+        return obj
+    masked = {**annotations, contract.CHECKSUM_ANNOTATION: "<sha256>"}
+    return {**obj, "spec": {**obj["spec"], "template": {**template, "metadata": {**template["metadata"],
+                                                                                   "annotations": masked}}}}
 
 
 def secret_keys_only(obj: dict) -> dict:

@@ -103,3 +103,13 @@ def test_engine_urns_are_compared_in_the_mocks_form():
         stack + "pulumi:pulumi:Stack$kubernetes:core/v1:Namespace::ns"
     assert live.mock_urn(stack + "a:index:A$a:index:B$kubernetes:v1:ConfigMap::c") == stack + "a:index:B$kubernetes:v1:ConfigMap::c"
     assert live.mock_urn(stack + "a:index:A$kubernetes:v1:ConfigMap::c") == stack + "a:index:A$kubernetes:v1:ConfigMap::c"
+
+
+def test_only_the_form_of_a_binding_checksum_is_compared():
+    def deployment(checksum):
+        return {"kind": "Deployment", "spec": {"template": {"metadata": {"annotations": {
+            "cache-patterns.io/binding-checksum": checksum, "other": "x"}}, "spec": {}}}}
+    a, b = deployment("a" * 64), deployment("b" * 64)
+    assert compare(live.checksum_masked(a), live.checksum_masked(b)) == []
+    assert compare(live.checksum_masked(a), live.checksum_masked(deployment("not a sha256"))) != []
+    assert live.checksum_masked(a)["spec"]["template"]["metadata"]["annotations"]["other"] == "x"

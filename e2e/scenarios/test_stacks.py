@@ -79,9 +79,10 @@ def compare_with_render(cluster, st: engine.Stack) -> list[str]:
         # Field by field, every kind: what the render sends must be what the server holds (it may add
         # fields: defaults, and what it owns, such as uid, status and managedFields, which the render
         # never has); quantities may be respelt; a Secret's stringData is stored as base64 data, and
-        # its values (generated passwords, the mocks' placeholder) are compared by key only.
-        want = live.secret_keys_only(kube.as_stored(live.rename(manifest, mock_names)))
-        problems += [f"{ref}: {p}" for p in kube.rewritten(want, live.secret_keys_only(obj))]
+        # its values (generated passwords, the mocks' placeholder) are compared by key only; the
+        # binding checksum hashes auto-generated names, so it compares by form (live.checksum_masked).
+        want = live.checksum_masked(live.secret_keys_only(kube.as_stored(live.rename(manifest, mock_names))))
+        problems += [f"{ref}: {p}" for p in kube.rewritten(want, live.checksum_masked(live.secret_keys_only(obj)))]
     return problems
 
 
@@ -128,17 +129,20 @@ def assert_secrets_not_in_backend(workspace: engine.Workspace, cluster, st: engi
     assert leaks == [], f"{st.name}: secrets readable in the state backend:\n" + "\n".join(leaks)
 
 
-def assert_providers_as_pinned(st: engine.Stack) -> None:
-    """The engine loaded the providers the pins name (their own GetPluginInfo, as the checkpoint's
-    manifest records it), and each SDK asked for the release requirements.txt pins."""
+def assert_providers_as_pinned(st: engine.Stack, launched: dict[str, str], versions: set[str]) -> None:
+    """The engine launched the toolchain's provider binaries (its log names each binary), they
+    reported the versions the pins name (GetPluginInfo, in the same log), and each SDK asked for the
+    release requirements.txt pins (the `version` of its provider resource)."""
     tools, sdk = toolchain.pins(), engine.sdk_pins()
-    loaded = st.plugins()
-    assert loaded.get(("resource", "kubernetes")) == tools["pulumi-resource-kubernetes"]["release"] \
-        == sdk["pulumi-kubernetes"], loaded
-    assert loaded.get(("resource", "random")) == tools["pulumi-resource-random"]["version"], loaded
-    assert tools["pulumi-resource-random"]["version"].startswith(sdk["pulumi-random"] + "+"), loaded
-    asked = st.provider_versions()
-    assert asked.get("kubernetes") == sdk["pulumi-kubernetes"] and asked.get("random") == sdk["pulumi-random"], asked
+    asked = st.provider_versions()   # random only where the stack generates a password
+    assert set(launched) == set(asked) and "kubernetes" in asked, (launched, asked)
+    for name, binary in launched.items():
+        assert binary == str(toolchain.bin_dir(f"pulumi-resource-{name}") / f"pulumi-resource-{name}"), binary
+        assert asked[name] == sdk[f"pulumi-{name}"], asked
+    reported = {"kubernetes": tools["pulumi-resource-kubernetes"]["release"],
+                "random": tools["pulumi-resource-random"]["version"]}
+    assert reported["kubernetes"] == sdk["pulumi-kubernetes"] and reported["random"].startswith(sdk["pulumi-random"] + "+")
+    assert versions == {reported[name] for name in launched}, versions
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -156,11 +160,11 @@ def test_stack_lifecycle(stack, workspace, empty_cluster):
         again = st.preview_no_changes()
         assert again.code == 0, f"{stack}: changes right after up:\n{again.describe()}\n{engine._tail(again)}"
         st.refresh()
-        after_refresh = st.preview_no_changes()
+        after_refresh, launched, versions = st.preview_loaded_plugins()
         assert after_refresh.code == 0, \
             f"{stack}: changes after refresh:\n{after_refresh.describe()}\n{engine._tail(after_refresh)}"
 
-        assert_providers_as_pinned(st)
+        assert_providers_as_pinned(st, launched, versions)
         secrets = passwords_in_secrets(cluster, st)
         if stack in ("staging", "platform"):
             assert secrets, f"{stack}: no password in any Secret of the stack"
