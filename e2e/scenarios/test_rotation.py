@@ -14,12 +14,14 @@ import base64
 import copy
 import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from cache_patterns.core import images
 from e2e import engine, live
@@ -83,7 +85,7 @@ def rolled(cluster, ref: live.Ref, timeout: float = 120) -> bool:
 
 
 def test_a_password_rotation_replaces_the_secrets_rolls_the_readers_and_the_old_passwords_are_refused(
-        workspace, empty_cluster, tmp_path):
+        workspace, empty_cluster):
     cluster = empty_cluster
     st = deploy(workspace, "staging", rotation_config(workspace.stack("staging", init=False).config()))
     with destroyed_after(st):
@@ -116,7 +118,7 @@ def test_a_password_rotation_replaces_the_secrets_rolls_the_readers_and_the_old_
 
         leaked = {**{f"old {k}": v for k, v in old.items()}, **{f"new {k}": v for k, v in new.items()}}
         assert_secrets_not_in_backend(workspace, cluster, st, extra=leaked)
-        refused, accepted = auth_results(cluster, tmp_path, old, new)
+        refused, accepted = auth_results(cluster, old, new)
         assert refused == {"default": True, "app": True}, f"an old password is accepted: {refused}"
         assert accepted == {"default": True, "app": True}, f"a new password is refused: {accepted}"
         assert st.preview_no_changes().code == 0
@@ -132,15 +134,25 @@ def passwords(by_secret: dict[live.Ref, dict[str, str]]) -> dict[str, str]:
     return out
 
 
-def auth_results(cluster, root: Path, old: dict, new: dict) -> tuple[dict, dict]:
+def auth_results(cluster, old: dict, new: dict) -> tuple[dict, dict]:
     """Start the live StatefulSet's Redis container (pod 0) in a real server and try each password."""
     from tests.live import engines, pod_runner
-    from tests.live.cluster import SecretVolume
-    from tests.live.image_root import ImageRoot
+    from tests.live.cluster import new_root
 
     why = pod_runner.can_run() or (None if engines.engine_program("server") else "no redis-server or valkey-server")
     if why:
         skip_or_fail(f"cannot run the cache's container here: {why}")
+    root = new_root("cp-rotation-")   # the pod's user must traverse it (pytest's tmp_path is 0700)
+    try:
+        return _run_and_try(cluster, root, old, new)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_and_try(cluster, root: Path, old: dict, new: dict) -> tuple[dict, dict]:
+    from tests.live import engines, pod_runner
+    from tests.live.image_root import ImageRoot
+
     sts = get(cluster, "statefulset", "cache", STS)
     spec = sts["spec"]["template"]["spec"]
     container = next(c for c in spec["containers"] if c["name"] == "redis")
@@ -156,7 +168,13 @@ def auth_results(cluster, root: Path, old: dict, new: dict) -> tuple[dict, dict]
         elif "secret" in vol:
             data = get(cluster, "secret", "cache", vol["secret"]["secretName"])["data"]
             items = vol["secret"].get("items") or [{"key": k, "path": k} for k in data]
-            SecretVolume(path, _own).write({i["path"]: base64.b64decode(data[i["key"]]) for i in items})
+            for item in items:   # as the kubelet lays them out: item paths may have folders
+                target = path / item["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(base64.b64decode(data[item["key"]]))
+                _own(target, vol["secret"].get("defaultMode", 0o644), owner=False)
+            for folder in sorted({p for p in path.rglob("*") if p.is_dir()} | {path}):
+                folder.chmod(0o755)
         else:
             path.mkdir(parents=True)
             _own(path, 0o700)
@@ -166,6 +184,12 @@ def auth_results(cluster, root: Path, old: dict, new: dict) -> tuple[dict, dict]
             volumes[mount["name"]] = root / "volumes" / mount["name"]
             volumes[mount["name"]].mkdir(parents=True)
             _own(volumes[mount["name"]], 0o700)
+    # The container's paths inside its files (`dir /data` in redis.conf) are its mount paths: mapped to
+    # the volumes' folders here, as pod_runner maps them in its command line and env.
+    for mount in sorted(container["volumeMounts"], key=lambda m: -len(m["mountPath"])):
+        pattern = re.compile(r"(?<![\w/.-])" + re.escape(mount["mountPath"].rstrip("/")) + r"(?=[/\s\"']|$)", re.M)
+        for conf in volumes["conf"].iterdir():
+            conf.write_text(pattern.sub(str(volumes[mount["name"]]), conf.read_text()))
     image = ImageRoot(images.of(container["image"]), root / "image")
     c = pod_runner.Container(container, image, volumes=volumes, fields={"metadata.name": f"{STS}-0"})
     net = pod_runner.PodNetwork(root)
@@ -176,11 +200,11 @@ def auth_results(cluster, root: Path, old: dict, new: dict) -> tuple[dict, dict]
             proc = net.popen([engines.which("setpriv") or "setpriv", f"--reuid={UID}", f"--regid={UID}",
                               "--clear-groups", "--inh-caps=-all", *c.argv()], env=c.env(), cwd="/",
                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        client = _wait_for_server(sock, proc, log)
+        _wait_for_server(sock, proc, log)
         try:
             users = {"default": "password", USER["name"]: f"user-{USER['name']}"}
-            refused = {u: _auth(client, u, old[k]) is False for u, k in users.items()}
-            accepted = {u: _auth(client, u, new[k]) is True for u, k in users.items()}
+            refused = {u: _auth(sock, u, old[k]) is False for u, k in users.items()}
+            accepted = {u: _auth(sock, u, new[k]) is True for u, k in users.items()}
             return refused, accepted
         finally:
             proc.terminate()
@@ -195,27 +219,43 @@ def _own(path: Path, mode: int, owner: bool = True) -> None:
     path.chmod(mode)
 
 
-def _wait_for_server(sock: Path, proc: subprocess.Popen, log: Path, timeout: float = 90) -> redis.Redis:
+def _command(sock: Path, *words: str) -> str:
+    """One command on a new connection, in RESP; the server's first reply line (`+OK`, `-WRONGPASS ...`)."""
+    payload = f"*{len(words)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in words)
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(5)
+        conn.connect(str(sock))
+        conn.sendall(payload.encode())
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.decode(errors="replace").strip()
+
+
+def _wait_for_server(sock: Path, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    """Until the cache answers PING with NOAUTH (up, and asking for a password)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"the cache's container exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        client = redis.Redis(unix_socket_path=str(sock), socket_timeout=2)
         try:
-            client.ping()
-        except redis.AuthenticationError:
-            return client   # it answers, and asks for a password
-        except (redis.ConnectionError, OSError):
+            reply = _command(sock, "PING")
+        except OSError:
             time.sleep(0.5)
             continue
-        pytest.fail("the cache answered PING without a password")
+        if reply.startswith("-NOAUTH"):
+            return
+        if reply:
+            pytest.fail(f"the cache answered PING without a password: {reply}")
+        time.sleep(0.5)
     pytest.fail(f"the cache's container did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def _auth(client: redis.Redis, user: str, password: str) -> bool:
-    """AUTH as `user`: True when accepted, False when the server answers WRONGPASS."""
-    try:
-        return client.execute_command("AUTH", user, password) in (True, b"OK", "OK")
-    except (redis.AuthenticationError, redis.ResponseError) as exc:
-        assert "WRONGPASS" in str(exc) or "invalid username-password" in str(exc), exc
-        return False
+def _auth(sock: Path, user: str, password: str) -> bool:
+    """AUTH as `user` on a new connection: True when accepted, False when refused with WRONGPASS."""
+    reply = _command(sock, "AUTH", user, password)
+    assert reply == "+OK" or reply.startswith("-WRONGPASS"), reply
+    return reply == "+OK"
