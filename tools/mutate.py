@@ -103,7 +103,7 @@ MUTANTS = (
            ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
     Mutant("missing-primary-or-vector", "RedisMissingPrimary written the upstream way, `(count by (job) (...) or "
            "vector(0)) < 1`: it pages while a primary exists", "components/cache_patterns/observability/rules.py",
-           'f"count by (job) (redis_up{j}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
+           'f"({answering} or {gone}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
            'f"(count by (job) (redis_instance_info{primary}) or vector(0)) < {n}"',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
     Mutant("flapping-per-series", "RedisFailoverFlapping counts changes per series: failovers that move "
@@ -112,8 +112,8 @@ MUTANTS = (
            'f"changes(redis_sentinel_master_config_epoch{j}[1h]) > 2"',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
     Mutant("unscoped-redis-down", "RedisDown without its job: a Sentinel's exporter (redis_up 0) pages as a Redis down",
-           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
-           'b.add("RedisDown", "redis_up == 0", "1m",',
+           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
+           'b.add("RedisDown", "redis_up == 0", "5m",',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
             "tests/observability/test_scrape_objects.py::test_rules_and_dashboards_select_exactly_the_podmonitors_jobs")),
     Mutant("metrics-from-any-namespace", "the exporters' port is open to every namespace",

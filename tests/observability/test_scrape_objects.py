@@ -224,7 +224,9 @@ def test_ot_sentinels_are_scraped_by_an_exporter_of_this_programs_own():
     # Nothing but its own PodMonitor selects it: not the operator's pods' policy, not the data job.
     assert "app" not in exporter["spec"]["template"]["metadata"]["labels"]
     policies = {json.dumps(n["spec"]["podSelector"], sort_keys=True): n["spec"] for n in kind(run, "NetworkPolicy")}
-    sentinel_pods = {"matchLabels": {"app": "platform-sessions-s", "redis_setup_type": "sentinel"}}
+    # The operator's own selector style (specs.pod_selector), narrowed to its Sentinel pods.
+    sentinel_pods = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["platform-sessions-s"]},
+                                          {"key": "redis_setup_type", "operator": "In", "values": ["sentinel"]}]}
     assert policies[json.dumps(sentinel_pods, sort_keys=True)]["ingress"] == [
         {"from": [{"podSelector": {"matchLabels": selector}}], "ports": [{"port": 26379, "protocol": "TCP"}]}]
     own = policies[json.dumps({"matchLabels": selector}, sort_keys=True)]

@@ -21,8 +21,9 @@ def ot_sentinel_scrape(resource: str, namespace: str, addresses: Sequence[str]) 
     exporter = f"{resource}-sentinel-exporter"
     return Scrape(name=f"{resource}-sentinel", namespace=namespace, port=metrics.PORT_NAME, role="sentinel",
                   selector={"matchLabels": kb.selector(exporter, resource)},
-                  standalone=Standalone(addresses=tuple(addresses), port=SENTINEL_PORT,
-                                        pods={"matchLabels": {"app": f"{resource}-s", "redis_setup_type": "sentinel"}}))
+                  standalone=Standalone(addresses=tuple(addresses), port=SENTINEL_PORT, pods={"matchExpressions": [
+                      {"key": "app", "operator": "In", "values": [f"{resource}-s"]},
+                      {"key": "redis_setup_type", "operator": "In", "values": ["sentinel"]}]}))
 
 
 def monitoring_target(s: OperatorSettings, stack: str, cache: str, namespace: str, resource: str,
