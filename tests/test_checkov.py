@@ -110,7 +110,7 @@ def scanned(tmp_path_factory) -> tuple[Path, list[dict]]:
     base = yaml.safe_load(sts.read_text())
     faults = {
         "no-readiness-on-redis": lambda c: c["name"] == "redis" and c.pop("readinessProbe"),
-        "no-liveness-on-the-watcher": lambda c: c["name"] == "tls-reload" and c.pop("livenessProbe"),
+        "no-liveness-on-the-watcher": lambda c: c["name"] == "tls-reload" and c.pop("livenessProbe", None),
         "privileged": lambda c: c["name"] == "redis" and c["securityContext"].update(privileged=True),
     }
     (root / "planted").mkdir()

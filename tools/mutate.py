@@ -213,6 +213,15 @@ MUTANTS = (
            "components/cache_patterns/patterns/statefulset/tls_reload.py",
            '        "livenessProbe": plan.tls_reload_probe(role),\n', "",
            ("tests/test_checkov.py::test_every_rendered_stack_passes_checkov_but_for_the_accepted_checks",)),
+    # Issue 18.10: a pattern switch says what it does.
+    Mutant("pattern-switch-silent", "a render after a pattern switch prints only the new object list",
+           "tools/render.py", "        lines = impact.impact(previous, current) if previous is not None else []\n",
+           "        lines = []\n",
+           ("tests/test_impact.py::test_render_prints_the_impact_against_the_last_render_and_not_on_a_first_render",)),
+    Mutant("switch-hides-lost-variables", "the impact of a switch does not name the contract variables an app loses",
+           "tools/impact.py", 'lost = sorted(set(old["apps"].get(app, [])) - set(new["apps"].get(app, [])))',
+           "lost: list[str] = []",
+           ("tests/test_impact.py::test_sidecar_to_statefulset_names_the_variables_each_app_loses_and_the_data_in_its_pods",)),
 )
 
 
