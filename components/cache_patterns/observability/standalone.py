@@ -21,7 +21,8 @@ def exporter_pod(s: Scrape, labels: dict) -> dict:
     health = {"httpGet": {"path": "/health", "port": metrics.PORT_NAME}}
     container = {
         "name": "exporter", "image": metrics.IMAGE, "imagePullPolicy": "IfNotPresent",
-        "env": [{"name": "REDIS_ADDR", "value": ""}],
+        # No value is the empty string (the API server stores `value: ""` as no value, so none is sent).
+        "env": [{"name": "REDIS_ADDR"}],
         "ports": [{"name": metrics.PORT_NAME, "containerPort": metrics.PORT, "protocol": "TCP"}],
         "resources": metrics.RESOURCES, "securityContext": kb.container_security_context(),
         "readinessProbe": health | {"periodSeconds": 10, "failureThreshold": 3},
