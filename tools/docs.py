@@ -90,9 +90,15 @@ def stack_list() -> str:
     """One line per stack file, from its first comment: adding a stack is `./run docs`, not an edit."""
     out = []
     for stack in harness.list_stacks():
-        lines = harness.stack_file(stack).read_text().splitlines()
-        comment = " ".join(line.lstrip("# ").strip() for line in lines[:3]
-                           if line.startswith("#") and "yaml-language-server" not in line)
+        lines = [line for line in harness.stack_file(stack).read_text().splitlines()
+                 if "yaml-language-server" not in line]
+        # The whole first comment block: its first sentence may span several lines.
+        block = []
+        for line in lines:
+            if not line.startswith("#"):
+                break
+            block.append(line.lstrip("# ").strip())
+        comment = " ".join(block)
         summary = comment.split(". ")[0].rstrip(".") if comment else "(no description: start the file with a comment)"
         out.append(f"- `{stack}`: {summary}. [stacks/Pulumi.{stack}.yaml](../stacks/Pulumi.{stack}.yaml)")
     return "\n".join(out) + "\n"

@@ -103,7 +103,7 @@ MUTANTS = (
            ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
     Mutant("missing-primary-or-vector", "RedisMissingPrimary written the upstream way, `(count by (job) (...) or "
            "vector(0)) < 1`: it pages while a primary exists", "components/cache_patterns/observability/rules.py",
-           'f"count by (job) (redis_up{j}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
+           'f"({answering} or {gone}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
            'f"(count by (job) (redis_instance_info{primary}) or vector(0)) < {n}"',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
     Mutant("flapping-per-series", "RedisFailoverFlapping counts changes per series: failovers that move "
@@ -112,8 +112,8 @@ MUTANTS = (
            'f"changes(redis_sentinel_master_config_epoch{j}[1h]) > 2"',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
     Mutant("unscoped-redis-down", "RedisDown without its job: a Sentinel's exporter (redis_up 0) pages as a Redis down",
-           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
-           'b.add("RedisDown", "redis_up == 0", "1m",',
+           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
+           'b.add("RedisDown", "redis_up == 0", "5m",',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
             "tests/observability/test_scrape_objects.py::test_rules_and_dashboards_select_exactly_the_podmonitors_jobs")),
     Mutant("metrics-from-any-namespace", "the exporters' port is open to every namespace",
@@ -168,6 +168,60 @@ MUTANTS = (
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
            ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
+    # Issue 18.15 and 18.16: the certificate watchers' probe, the alerts and their inhibition.
+    Mutant("missing-primary-blind-to-gone-pods", "every pod of a cache gone: RedisMissingPrimary counts the "
+           "redis_up series that no longer exist, and nothing pages", "components/cache_patterns/observability/rules.py",
+           'f"({answering} or {gone}) unless on (job)', 'f"({answering}) unless on (job)',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
+    Mutant("quorum-lost-blind-to-silent-sentinels", "every Sentinel gone (or silent behind OT's exporter): no "
+           "quorum alert", "components/cache_patterns/observability/rules.py",
+           'f"max by (job, master_name) ({quorum}) == 0 or {silent}"', 'f"max by (job, master_name) ({quorum}) == 0"',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
+    Mutant("alerts-without-namespace", "grouped and absent() alerts lose `namespace`: namespace-routed "
+           "Alertmanagers never get them", "components/cache_patterns/observability/rules.py",
+           '            labels["namespace"] = self.t.namespace\n', "            pass\n",
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
+            "tests/observability/test_rules.py::test_every_rule_carries_a_summary_description_and_runbook_url_and_routing_labels")),
+    Mutant("replica-loss-pages-at-once", "a replica down one minute already alerts (the mixin waits five)",
+           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
+           'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
+            "tests/observability/test_rules.py::test_a_lost_replica_is_a_warning_that_waits_five_minutes")),
+    Mutant("no-inhibition-by-missing-primary", "a primary lost without a failover pages four times (the "
+           "Sentinels' alerts are not inhibited)", "components/cache_patterns/observability/alertmanager.py",
+           """{"source_matchers": [OURS, 'alertname="RedisMissingPrimary"'],""",
+           """{"source_matchers": [OURS, 'alertname="NoSuchAlert"'],""",
+           ("tests/observability/test_alertmanager.py::test_one_incident_pages_once",)),
+    Mutant("ot-sentinels-unwatched", "OT's Sentinels get no exporter: no Sentinel or quorum alert for them",
+           "components/cache_patterns/patterns/operator/monitoring.py",
+           'if s.kind == "ot-replication" and sentinels:', "if False:",
+           ("tests/observability/test_scrape_objects.py::test_ot_sentinels_are_scraped_by_an_exporter_of_this_programs_own",
+            "tests/live/test_standalone_exporter_live.py::test_the_ot_sentinel_exporter_scrapes_every_sentinel_for_what_the_rules_read")),
+    Mutant("standalone-exporter-scrapes-itself", "the OT Sentinel PodMonitor scrapes the exporter's own /metrics "
+           "(no Sentinel's)", "components/cache_patterns/observability/scrape.py",
+           '{**endpoint, "path": "/scrape", "params"', '{**endpoint, "params"',
+           ("tests/live/test_standalone_exporter_live.py::test_the_ot_sentinel_exporter_scrapes_every_sentinel_for_what_the_rules_read",)),
+    Mutant("watcher-heartbeat-only-at-start", "the certificate watchers note their heartbeat once: a running "
+           "watcher is restarted every 30 s", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           "    while :; do\n        heartbeat\n        tls_refresh\n", "    while :; do\n        tls_refresh\n",
+           ("tests/live/test_tls_reload_probe.py::test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads",), count=2),
+    Mutant("stopped-watcher-stays-alive", "a certificate watcher that stopped watching passes its liveness probe: "
+           "renewals are never loaded", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           '    [ $(( $(date +%s) - last )) -le "$limit" ]\n', "    true\n",
+           ("tests/live/test_tls_reload_probe.py::test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads",)),
+    Mutant("watcher-without-liveness", "the certificate watchers have no probe at all",
+           "components/cache_patterns/patterns/statefulset/tls_reload.py",
+           '        "livenessProbe": plan.tls_reload_probe(role),\n', "",
+           ("tests/test_checkov.py::test_every_rendered_stack_passes_checkov_but_for_the_accepted_checks",)),
+    # Issue 18.10: a pattern switch says what it does.
+    Mutant("pattern-switch-silent", "a render after a pattern switch prints only the new object list",
+           "tools/render.py", "        lines = impact.impact(previous, current) if previous is not None else []\n",
+           "        lines = []\n",
+           ("tests/test_impact.py::test_render_prints_the_impact_against_the_last_render_and_not_on_a_first_render",)),
+    Mutant("switch-hides-lost-variables", "the impact of a switch does not name the contract variables an app loses",
+           "tools/impact.py", 'lost = sorted(set(old["apps"].get(app, [])) - set(new["apps"].get(app, [])))',
+           "lost: list[str] = []",
+           ("tests/test_impact.py::test_sidecar_to_statefulset_names_the_variables_each_app_loses_and_the_data_in_its_pods",)),
 )
 
 

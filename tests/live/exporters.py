@@ -164,9 +164,10 @@ def _escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def input_series(rec: Recording, names: set[str] | None = None) -> list[tuple[str, str]]:
+def input_series(rec: Recording, names: set[str] | None = None, hold: int = 0) -> list[tuple[str, str]]:
     """promtool input series: a value at each step a series was scraped, `stale` at the first step
-    it was not (what Prometheus writes when a series vanishes from a scrape), `_` otherwise."""
+    it was not (what Prometheus writes when a series vanishes from a scrape), `_` otherwise. `hold`:
+    that many more steps as the last one was (nothing changes after the recording)."""
     keys = sorted({k for step in rec.steps for k in step if names is None or k[0] in names})
     out = []
     for name, labels in keys:
@@ -178,6 +179,8 @@ def input_series(rec: Recording, names: set[str] | None = None) -> list[tuple[st
             else:
                 values.append("stale" if present else "_")
                 present = False
+        if hold:
+            values.append(f"{values[-1] if present else '_'}x{hold - 1}")
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
         out.append((f"{name}{{{inner}}}", " ".join(values)))
     return out

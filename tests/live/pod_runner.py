@@ -47,6 +47,8 @@ class Container:
         for e in self.spec.get("env") or []:
             if "value" in e:
                 out[e["name"]] = expand(e["value"], out)
+            elif "valueFrom" not in e:
+                out[e["name"]] = ""   # the kubelet sets a variable without a value to the empty string
             elif "fieldRef" in (e.get("valueFrom") or {}):
                 out[e["name"]] = self.fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
             else:

@@ -17,6 +17,7 @@ from cache_patterns.config.types import Bool, Duration, Str
 # (charts/kube-prometheus-stack values.yaml, grafana.sidecar.dashboards.label / labelValue).
 DEFAULT_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 SNS_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
+HTTP_URL = r"https?://[^\s#]+"
 LABELS = Shape("map", LABEL_VALUE.describe(), LABEL_KEY)
 Labels = Annotated[dict[Annotated[str, LABEL_KEY], Annotated[str, LABEL_VALUE]], LABELS]
 ANNOTATION_VALUE = Str(max_len=256, min_len=0)
@@ -77,6 +78,10 @@ class ObservabilityConfig(StrictModel):
                                          "see below")
     rules: Annotated[bool, Bool()] = doc(
         True, "A PrometheusRule per monitored cache (alerts generated from what the stack created).")
+    runbook_url: Annotated[str | None, Str(pattern=HTTP_URL, pattern_doc="an http(s) URL without a fragment")] = doc(
+        None, "Where your team reads docs/observability.md (your Git host's page of it, a wiki copy): every "
+              "alert's `runbook_url` annotation is this URL plus `#<alert name in lower case>`.",
+        "the page's path in this repository, docs/observability.md")
     dashboards: DashboardSettings = doc(DashboardSettings(), "Grafana dashboards as ConfigMaps.", "see below")
     alarms: AlarmSettings = doc(AlarmSettings(), "ElastiCache: CloudWatch alarms and SNS.", "see below")
 

@@ -144,7 +144,7 @@ class RedisOperatorCache(pulumi.ComponentResource):
         self._connections = {ns: self._connection(ns) for ns in app_namespaces}
         self.monitoring = monitoring.attach(name, self, monitoring_target(s, args["stack"], cache, namespace,
                                                                           self.resource_name, app_namespaces,
-                                                                          labels), obs)
+                                                                          labels, self.endpoints.sentinels), obs)
         self.register_outputs({"resource": self.resource_name, "kind": KINDS[s.kind],
                                "host": self.endpoints.host, "namespace": namespace})
 
