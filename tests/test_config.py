@@ -120,7 +120,7 @@ BAD = [
     ("app name not a DNS label", with_("apps[0].name", "Web_1"), [("apps[0].name", "must be a DNS label")]),
     ("cache name too long", {**BASE, "caches": {"c" * 25: {"pattern": "sidecar"}}, "apps": []},
      [("caches." + "c" * 25, "at most 24 characters")]),
-    ("no caches", with_("caches", {}), [("caches", "must have at least 1 caches, got 0")]),
+    ("no caches", with_("caches", {}), [("caches", "must have at least 1 entry, got 0")]),
     ("caches not a map", with_("caches", ["local"]), [("caches", "must be a map of")]),
     ("reserved env name", with_("apps[0].env", {"CACHE_HOST": "x"}), [("apps[web].env.CACHE_HOST", "set by the cache binding")]),
     ("secret in plain env", with_("apps[0].env", {"DB_PASSWORD": "x"}), [("apps[web].env.DB_PASSWORD", "looks like a secret")]),

@@ -14,9 +14,9 @@ import yaml
 
 from cache_patterns import engine
 from cache_patterns import stack as config
-from cache_patterns.config import reference, types
+from cache_patterns.config import reference
 from cache_patterns.config.app import SECRETISH
-from cache_patterns.config.base import leaf_of
+from cache_patterns.config.describe import field_kind
 from cache_patterns.stack import StackConfig
 from tests.conftest import CANARY, stack_run
 from tools import harness, pss, snapshot, validate
@@ -181,7 +181,7 @@ def _secretish_values(node, path=""):
     Keys the models declare as references to a Kubernetes Secret, or as a flag or number (such as
     `passwordEnv: true`), cannot hold one."""
     refs = {r.key.rsplit(".", 1)[-1] for r in _all_rows()
-            if r.extra("reference") or isinstance(leaf_of(r.field), (types.Bool, types.Int))}
+            if r.extra("reference") or field_kind(r.field).tp in (bool, int)}
     if isinstance(node, dict):
         if set(node) == {"secure"}:
             return

@@ -50,7 +50,7 @@ def _parse_one(kind: Any, values: dict[str, Any], what: str, context: dict) -> A
     try:
         return TypeAdapter(kind).validate_python(values, context=context)
     except ValidationError as exc:
-        raise ConfigError([(key(k), m) for k, m in problems_of(exc, {})]) from None
+        raise ConfigError([(key(k), m) for k, m in problems_of(exc, {}, root=kind)]) from None
 
 
 __all__ = [

@@ -10,23 +10,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Mapping, Union
 
-from pydantic import BeforeValidator, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError, \
-    ValidationInfo, model_validator
-
-from pydantic_core import PydanticCustomError
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, ValidationInfo, model_validator
 
 from cache_patterns.config.app import CACHE_NAME, AppConfig
-from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc, split_findings
+from cache_patterns.config.base import StrictModel
+from cache_patterns.config.common import NAMESPACE_NAME, Environment, ENVIRONMENTS, doc, split_findings
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
-from cache_patterns.config.types import Bool, Str, problem, show
+from cache_patterns.config.types import Flag, Text
 from cache_patterns.core import naming, ownership
 from cache_patterns.observability import settings as observability
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns import PATTERNS, contract_problems
 from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
 from cache_patterns.patterns.operator import charts
-from cache_patterns.patterns.operator.settings import OPERATORS, OperatorInstall
+from cache_patterns.patterns.operator.settings import Operator, OperatorInstall
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
 NAMESPACE = "cache-patterns"
@@ -34,36 +31,13 @@ NAMESPACE = "cache-patterns"
 K8S_OLDEST, K8S_NEWEST = (1, 28), (1, 37)
 # Native sidecars (init containers with restartPolicy: Always) are on by default from 1.29.
 NATIVE_SIDECAR_SINCE = (1, 29)
-K8S_VERSION = Str(
-    pattern=r"1\.(2[89]|3[0-7])",
-    pattern_doc=f"a quoted Kubernetes minor version from {'.'.join(map(str, K8S_OLDEST))} "
-                f"to {'.'.join(map(str, K8S_NEWEST))}, such as \"1.33\"",
-)
-CLUSTER_DOMAIN = Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-                     pattern_doc="a DNS domain")
-
-
-def _check_tag(value: Any) -> Any:
-    """A cache's `pattern` first: without a known one the rest of the cache cannot be read."""
-    if not isinstance(value, dict):
-        raise problem(f"must be an object (a cache), got {show(value)}")
-    tag = value.get("pattern")
-    if tag is None:
-        fail([("pattern", f"is required (one of {', '.join(PATTERNS)})")])
-    try:
-        Str(choices=list(PATTERNS)).check(tag)
-    except PydanticCustomError as exc:
-        fail([("pattern", exc.message())])
-    return value
-
-
-def _tag_of(value: Any) -> str | None:
-    return value.get("pattern") if isinstance(value, dict) else getattr(value, "pattern", None)
-
+K8S_VERSION = Annotated[str, Text(r"1\.(2[89]|3[0-7])", f"a quoted Kubernetes minor version from {'.'.join(map(str, K8S_OLDEST))} "
+                                         f"to {'.'.join(map(str, K8S_NEWEST))}, such as \"1.33\"")]
+CLUSTER_DOMAIN = Annotated[str, Text(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", "a DNS domain")]
 
 # One `pattern` union, assembled from the pattern folders (patterns/__init__.py is the registry).
-CacheConfig = Annotated[Union[tuple(Annotated[p.settings, Tag(p.tag)] for p in PATTERNS.values())],  # type: ignore
-                        Discriminator(_tag_of), BeforeValidator(_check_tag)]
+CacheConfig = Annotated[Union[tuple(p.settings for p in PATTERNS.values())],  # type: ignore[valid-type]
+                        Field(discriminator="pattern")]
 _CACHE = TypeAdapter(CacheConfig)
 _APP = TypeAdapter(AppConfig)
 
@@ -73,33 +47,30 @@ class StackConfig(StrictModel):
 
     TITLE = "stack config"
     CONTEXT_DEFAULTS = {"namespace": "stack"}
-    environment: Annotated[str, Str(choices=ENVIRONMENTS)] = doc(
+    environment: Environment = doc(
         ..., "What the stack is for; production and staging tighten defaults and checks (see the table).")
-    namespace: Annotated[str, NAMESPACE_NAME] = doc(..., "Namespace of the stack's caches and default namespace of "
+    namespace: NAMESPACE_NAME = doc(..., "Namespace of the stack's caches and default namespace of "
                                                          "its apps.", "the stack name")
-    kubernetes_version: Annotated[str, K8S_VERSION] = doc(
+    kubernetes_version: K8S_VERSION = doc(
         "1.33", "Kubernetes minor version of the target cluster: selects native or plain-container sidecars and the "
                 "schema the render is validated against.")
-    kube_context: Annotated[str | None, Str(pattern=r"\S+", pattern_doc="a kubeconfig context name")] = doc(
+    kube_context: Annotated[str, Text(r"\S+", "a kubeconfig context name")] | None = doc(
         None, "kubeconfig context of the explicit Kubernetes provider.", "the current context", secret="honoured")
-    cluster_domain: Annotated[str, CLUSTER_DOMAIN] = doc("cluster.local", "The cluster's DNS domain.")
-    manage_namespaces: Annotated[bool, Bool()] = doc(
+    cluster_domain: CLUSTER_DOMAIN = doc("cluster.local", "The cluster's DNS domain.")
+    manage_namespaces: Flag = doc(
         True, "Create the namespaces (labelled for the restricted Pod Security Standard); false: they exist.")
-    caches: Annotated[dict[Annotated[str, CACHE_NAME], CacheConfig],
-                      Shape("map", "an object (a cache)", CACHE_NAME, min_items=1, what="caches")] = doc(
+    caches: Annotated[dict[CACHE_NAME, CacheConfig], Field(min_length=1)] = doc(
         ..., "Named caches; each app binds to one by name.")
-    apps: Annotated[tuple[AppConfig, ...], Shape("list", "an object (an app)")] = doc((), "Apps wired to a cache.", "none")
+    apps: tuple[AppConfig, ...] = doc((), "Apps wired to a cache.", "none")
     aws: AwsConfig | None = doc(None, "AWS region and network (for ElastiCache).")
-    operators: Annotated[dict[Annotated[str, Str(choices=OPERATORS)], OperatorInstall],
-                         Shape("map", "an object (operator install)", Str(choices=OPERATORS))] = doc(
+    operators: dict[Operator, OperatorInstall] = doc(
         {}, "Operator installs, by operator.", "none: operators are assumed installed", secret="honoured")
     # Absent: the defaults of the stack's environment (validated, so `enabled` follows it).
     observability: ObservabilityConfig = Field(
         {}, validate_default=True, description="Metrics, alert rules, dashboards and cloud alarms for every cache "
                                                "(docs/observability.md).",
         json_schema_extra={"x-default": "on in production and staging"})
-    passwords: Annotated[dict[Annotated[str, CACHE_NAME], Annotated[str, Str(secret=True, min_len=1)]],
-                         Shape("map", "a secret string", CACHE_NAME)] = doc(
+    passwords: dict[CACHE_NAME, Annotated[str, Text(allowed="a secret string", secret=True)]] = doc(
         {}, "Secret: passwords of `kind: endpoint` caches by cache name "
             "(`pulumi config set --secret --path 'passwords.<cache>'`).", "none", secret="required")
     _stack: str = PrivateAttr("")
@@ -262,7 +233,7 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
     try:
         cfg = StackConfig.model_validate(values, context=context)
     except ValidationError as exc:
-        found += problems_of(exc, values, secret=secret, tags=set(PATTERNS))
+        found += problems_of(exc, values, secret=secret, tags=set(PATTERNS), root=StackConfig)
         found += _partial_problems(values, context)
     else:
         found += cross_problems(stack, cfg.environment, cfg.caches, list(enumerate(cfg.apps)), cfg.passwords, cfg.aws,

@@ -3,22 +3,22 @@ that depend on the environment (production and staging tighten them)."""
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
-from pydantic_core import PydanticCustomError
 
 from cache_patterns import planning
 from cache_patterns.config.base import StrictModel, fail
-from cache_patterns.config.types import Duration, Int, Leaf, Quantity, Str
+from cache_patterns.config.types import Duration, Notation, Quantity, Text
 from cache_patterns.core import naming, sizing
 
-ENVIRONMENTS = ("production", "staging", "development")
-MAXMEMORY_POLICIES = (
-    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
-)
-ENGINES = ("redis", "valkey")
+Environment = Literal["production", "staging", "development"]
+ENVIRONMENTS: tuple[str, ...] = Environment.__args__
+MaxmemoryPolicy = Literal["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                          "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]
+MAXMEMORY_POLICIES: tuple[str, ...] = MaxmemoryPolicy.__args__
+Engine = Literal["redis", "valkey"]
+ENGINES: tuple[str, ...] = Engine.__args__
 # Default images of in-cluster caches, by (engine, version): tags current in 2026-11; pin a digest
 # (`image: name:tag@sha256:...`) in production. Redis 7.2 is the last BSD-licensed Redis line
 # (7.4+ is RSALv2/SSPLv1, 8.0+ adds AGPLv3); Valkey stays BSD-3-Clause.
@@ -31,18 +31,16 @@ DEFAULT_ENGINE_VERSION = {"valkey": "8.1", "redis": "7.2"}
 
 # An image is `repository[:tag][@sha256:<64 hex>]` with a tag or a digest; `latest` alone is refused
 # because it is not a version (a digest pins it, so `name:latest@sha256:...` is accepted).
-IMAGE = Str(
-    pattern=r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-            r"((:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})",
-    pattern_doc="an image reference with a version tag or an @sha256 digest (not :latest)",
-)
-MEMORY_LIMIT = Quantity("bytes", min=sizing.MIN_REDIS_MEMORY, max=1024 * sizing.GI)
-CPU = Quantity("cpu", min=1, max=64_000)
-PERCENT = Int(10, 95)
-TTL = Duration(min_ms=1000, max_ms=365 * 86_400_000, whole_seconds=True)
-VERSION = Str(pattern=r"\d+(\.\d+){0,2}", pattern_doc="a version such as 8.1")
-NAMESPACE_NAME = Str(pattern=naming.DNS_LABEL, pattern_doc="a Kubernetes namespace name", max_len=naming.LABEL_MAX)
-STORAGE_CLASS = Str(pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", pattern_doc="a StorageClass name")
+IMAGE = Annotated[str, Text(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+             r"((:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})",
+             "an image reference with a version tag or an @sha256 digest (not :latest)")]
+MEMORY_LIMIT = Annotated[int, Quantity("bytes", min=sizing.MIN_REDIS_MEMORY, max=1024 * sizing.GI)]
+CPU = Annotated[int, Quantity("cpu", min=1, max=64_000)]
+PERCENT = Annotated[int, Field(strict=True, ge=10, le=95)]
+TTL = Annotated[int, Duration(min_ms=1000, max_ms=365 * 86_400_000, whole_seconds=True)]
+VERSION = Annotated[str, Text(r"\d+(\.\d+){0,2}", "a version such as 8.1")]
+NAMESPACE_NAME = Annotated[str, Text(naming.DNS_LABEL, "a Kubernetes namespace name", max_len=naming.LABEL_MAX)]
+STORAGE_CLASS = Annotated[str, Text(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", "a StorageClass name")]
 
 
 def doc(default: Any = ..., text: str = "", default_doc: str | None = None, **extra: Any) -> Any:
@@ -68,7 +66,7 @@ class SizeRange(StrictModel):
     TITLE = "a size range"
     min: Annotated[int, Quantity("bytes", min=1, max=512 * sizing.MI)] = doc(..., "Shortest.")
     max: Annotated[int, Quantity("bytes", min=1, max=512 * sizing.MI)] = doc(..., "Longest.")
-    shape: Annotated[str, Str(choices=["uniform", "log-uniform"])] = doc("uniform", "How lengths spread between them.")
+    shape: Literal["uniform", "log-uniform"] = doc("uniform", "How lengths spread between them.")
 
     @model_validator(mode="after")
     def _check(self) -> "SizeRange":
@@ -77,23 +75,25 @@ class SizeRange(StrictModel):
         return self
 
 
-class Size(Leaf):
+class Size(Notation):
     """A length in bytes: a quantity (fixed), or {min, max, shape} for lengths that vary."""
 
     def __init__(self, max_bytes: int):
         self.fixed = Quantity("bytes", min=1, max=max_bytes)
+        self.inner = SizeRange
 
     def describe(self) -> str:
         return f"{self.fixed.describe()}; or {{min, max, shape: uniform | log-uniform}}"
+
+    def parse(self, value: Any) -> planning.Size | None:
+        n = self.fixed.parse(value)
+        return planning.Size.fixed(n) if n is not None else None
 
     def check(self, value: Any) -> planning.Size:
         if isinstance(value, dict):
             r = SizeRange.model_validate(value)
             return planning.Size(r.min, r.max, r.shape)
-        try:
-            return planning.Size.fixed(self.fixed.check(value))
-        except PydanticCustomError:
-            raise self.wrong(value) from None
+        return super().check(value)
 
     def config_value(self, value: Any) -> Any:
         if isinstance(value, planning.Size) and value.shape == "fixed":
@@ -116,20 +116,20 @@ class Capacity(StrictModel):
     and serverless figures are planned from it (see docs/planning.md)."""
 
     TITLE = "the workload"
-    keys: Annotated[int, Int(1, 10**10)] = doc(..., "How many keys the cache must hold (the working set, if it "
+    keys: Annotated[int, Field(strict=True, ge=1, le=10**10)] = doc(..., "How many keys the cache must hold (the working set, if it "
                                                     "evicts).")
     value_bytes: Annotated[planning.Size, Size(512 * sizing.MI)] = doc(..., "Value length: fixed (512, 4Ki) or a "
                                                                             "range.")
     key_bytes: Annotated[planning.Size, Size(512 * sizing.MI)] = doc(planning.Size.fixed(32),
                                                                      "Key length: fixed or a range.", "32")
-    ttl_percent: Annotated[int | None, Int(0, 100)] = doc(None, "Share of keys with a TTL, in percent.",
+    ttl_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = doc(None, "Share of keys with a TTL, in percent.",
                                                           "100 with `defaultTtl`, else 0")
-    writes_per_second: Annotated[int | None, Int(0, 10**8)] = doc(
+    writes_per_second: Annotated[int, Field(strict=True, ge=0, le=10**8)] | None = doc(
         None, "Peak keys written per second (sizes fork copy-on-write, the replica buffer and the backlog).",
         "unknown: a fork may copy all of maxmemory")
-    reads_per_second: Annotated[int | None, Int(0, 10**9)] = doc(None, "Peak reads per second (serverless ECPU).",
+    reads_per_second: Annotated[int, Field(strict=True, ge=0, le=10**9)] | None = doc(None, "Peak reads per second (serverless ECPU).",
                                                                  "unknown")
-    pods: Annotated[int | None, Int(1, 10_000)] = doc(None, "Pods that each hold a copy (sidecar, L1).",
+    pods: Annotated[int, Field(strict=True, ge=1, le=10_000)] | None = doc(None, "Pods that each hold a copy (sidecar, L1).",
                                                       "the bound apps' replicas")
 
 
@@ -149,11 +149,11 @@ class TlsSettings(StrictModel):
     TLS is on exactly when one of the two is given."""
 
     TITLE = "TLS: on when a certificate source is given"
-    certificate_secret: Annotated[str | None, Str(pattern=naming.DNS_LABEL, pattern_doc="a Secret name")] = doc(
+    certificate_secret: Annotated[str, Text(naming.DNS_LABEL, "a Secret name")] | None = doc(
         None, "A kubernetes.io/tls Secret (with ca.crt) you provide, in the cache's namespace.", reference=True)
-    issuer: Annotated[str | None, Str(pattern=naming.DNS_LABEL, pattern_doc="a cert-manager issuer name")] = doc(
+    issuer: Annotated[str, Text(naming.DNS_LABEL, "a cert-manager issuer name")] | None = doc(
         None, "A cert-manager issuer that issues the certificate (instead of certificateSecret).")
-    issuer_kind: Annotated[str, Str(choices=["Issuer", "ClusterIssuer"])] = doc("ClusterIssuer", "Kind of that issuer.")
+    issuer_kind: Literal["Issuer", "ClusterIssuer"] = doc("ClusterIssuer", "Kind of that issuer.")
 
     @property
     def enabled(self) -> bool:
@@ -176,12 +176,12 @@ class CacheSettings(StrictModel):
 
     TITLE = "a cache"
     pattern: str = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
-    engine: Annotated[str, Str(choices=ENGINES)] = doc("valkey", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
-    version: Annotated[str | None, VERSION] = doc(None, "Engine version; picks the default image or the ElastiCache "
+    engine: Engine = doc("valkey", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
+    version: VERSION | None = doc(None, "Engine version; picks the default image or the ElastiCache "
                                                         "engine version.", "newest in the image table for the engine")
-    maxmemory_policy: Annotated[str, Str(choices=MAXMEMORY_POLICIES)] = doc(
+    maxmemory_policy: MaxmemoryPolicy = doc(
         "allkeys-lru", "What Redis does at maxmemory: evict (allkeys-*) or refuse writes (noeviction, for session stores).")
-    default_ttl: Annotated[int | None, TTL] = doc(None, "TTL apps apply when they give none (CACHE_DEFAULT_TTL); bounds "
+    default_ttl: TTL | None = doc(None, "TTL apps apply when they give none (CACHE_DEFAULT_TTL); bounds "
                                                         "`l1.ttlCap`.")
 
     @property
@@ -256,13 +256,13 @@ class InClusterSettings(CacheSettings):
 
     DEFAULT_MEMORY: ClassVar[int] = 512 * sizing.MI
     DEFAULT_PERCENT: ClassVar[int] = 80
-    image: Annotated[str | None, IMAGE] = doc(None, "Engine image; pin a digest in production.", "from the image table")
-    memory: Annotated[int | None, MEMORY_LIMIT] = doc(None, "Container memory limit (and request); checked against "
+    image: IMAGE | None = doc(None, "Engine image; pin a digest in production.", "from the image table")
+    memory: MEMORY_LIMIT | None = doc(None, "Container memory limit (and request); checked against "
                                                             "`capacity`.", "planned from `capacity`, else 512Mi")
     capacity: Capacity | None = doc(None, "The workload the resources are planned from (docs/planning.md).")
-    cpu: Annotated[int, CPU] = doc(100, "CPU request.", "100m")
-    cpu_limit: Annotated[int | None, CPU] = doc(None, "CPU limit (absent: none, so Redis is never throttled).")
-    maxmemory_percent: Annotated[int | None, PERCENT] = doc(
+    cpu: CPU = doc(100, "CPU request.", "100m")
+    cpu_limit: CPU | None = doc(None, "CPU limit (absent: none, so Redis is never throttled).")
+    maxmemory_percent: PERCENT | None = doc(
         None, "Share of the memory limit given to `maxmemory`.",
         "planned: from `capacity`; else what leaves room for forks (persistence, replicas), else 80")
 

@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 from pydantic.fields import FieldInfo
 
-from cache_patterns.config.base import Shape, StrictModel, describe, leaf_of
-from cache_patterns.config.types import Leaf
+from cache_patterns.config.base import StrictModel
+from cache_patterns.config.describe import allowed, field_kind
 
 SECURE = {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
           "additionalProperties": False, "description": "A value set with `pulumi config set --secret`."}
@@ -61,13 +61,12 @@ def rows(model: type[StrictModel], prefix: str = "", nested: bool = True) -> Ite
     """Every key of a model, depth first (`nested=False`: only its own keys)."""
     for key, (_, info) in model.config_keys().items():
         full = f"{prefix}.{key}" if prefix else key
-        yield Row(full, info, describe(info), default_text(info), info.description or "")
+        kind = field_kind(info)
+        yield Row(full, info, allowed(kind), default_text(info), info.description or "")
         if not nested:
             continue
-        kind = leaf_of(info)
-        step = ""
-        if isinstance(kind, Shape):
-            step = ".<name>" if kind.kind == "map" else "[]"
+        origin = typing.get_origin(kind.tp)
+        step = ".<name>" if origin is dict else "[]" if origin in (tuple, list) else ""
         for inner in models_in(info.annotation):
             yield from rows(inner, full + step)
 
@@ -76,7 +75,7 @@ def config_form(info: FieldInfo, value: Any) -> Any:
     """A field's parsed value as a stack file writes it: durations, quantities and sizes in their
     own notation (not the milliseconds, bytes and millicores they parse to), objects by their keys,
     absent keys left out."""
-    kind = leaf_of(info)
+    notation = field_kind(info).notation
     if isinstance(value, StrictModel):
         out = {}
         for key, (name, inner) in type(value).config_keys().items():
@@ -84,8 +83,8 @@ def config_form(info: FieldInfo, value: Any) -> Any:
             if item is not None:
                 out[key] = config_form(inner, item)
         return out
-    if isinstance(kind, Leaf):
-        return kind.config_value(value)
+    if notation is not None:
+        return notation.config_value(value)
     if isinstance(value, (tuple, list)):
         return list(value)
     return value
@@ -153,11 +152,13 @@ def stack_file_schema(stack_model: type[StrictModel], namespace: str, patterns: 
     }
 
 
-def leaf_types(model: type[StrictModel]) -> dict[str, type]:
-    """Top-level key -> the Leaf class that checks it (for the project file's declared types)."""
+def scalar_types(model: type[StrictModel]) -> dict[str, str]:
+    """Top-level key -> its JSON type (string, integer, boolean) where it is a scalar (for the project
+    file's declared types)."""
     out = {}
     for key, (_, info) in model.config_keys().items():
-        kind = leaf_of(info)
-        if isinstance(kind, Leaf):
-            out[key] = type(kind)
+        kind = field_kind(info)
+        tp = str if typing.get_origin(kind.tp) is typing.Literal else kind.tp
+        if kind.notation is None and tp in (str, int, bool):
+            out[key] = {str: "string", int: "integer", bool: "boolean"}[tp]
     return out

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from cache_patterns.config.base import fail
 from cache_patterns.config.common import MEMORY_LIMIT, InClusterSettings, doc, environment
-from cache_patterns.config.types import Int
 from cache_patterns.core import sizing
 
 TAG = "sidecar"
@@ -19,9 +18,9 @@ class SidecarSettings(InClusterSettings):
     TITLE = "pattern: sidecar"
     DEFAULT_MEMORY: ClassVar[int] = 128 * sizing.MI
     pattern: Literal["sidecar"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
-    memory: Annotated[int | None, MEMORY_LIMIT] = doc(None, "Container memory limit (and request); maxmemory is "
+    memory: MEMORY_LIMIT | None = doc(None, "Container memory limit (and request); maxmemory is "
                                                             "derived from it.", "planned from `capacity`, else 128Mi")
-    port: Annotated[int, Int(1024, 65535)] = doc(6379, "Loopback port of the sidecar (it also listens on a unix socket).")
+    port: Annotated[int, Field(strict=True, ge=1024, le=65535)] = doc(6379, "Loopback port of the sidecar (it also listens on a unix socket).")
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "SidecarSettings":
