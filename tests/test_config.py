@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import sizing
 from cache_patterns.config.errors import ConfigError
 from cache_patterns import planning
+from cache_patterns.patterns import PATTERNS
 from tools import harness
 
 BASE = {
@@ -83,7 +84,7 @@ SIDE = "caches.local"
 # (description, config, [(key, fragment of the message)]) - each must be refused with these problems.
 BAD = [
     ("misspelt pattern", with_(f"{SIDE}.pattern", "sidcar"),
-     [(f"{SIDE}.pattern", "'sidcar' is not one of external, statefulset, sidecar, operator (did you mean 'sidecar'?)")]),
+     [(f"{SIDE}.pattern", f"'sidcar' is not one of {', '.join(PATTERNS)} (did you mean 'sidecar'?)")]),
     ("missing environment", with_("environment", ...), [("environment", "is required (one of production")]),
     ("unknown environment", with_("environment", "prod"), [("environment", "'prod' is not one of production, staging, development")]),
     ("unknown top-level key", {**BASE, "replicas": 2}, [("replicas", "unknown key 'replicas'")]),
@@ -207,7 +208,7 @@ def test_misspelt_top_level_pulumi_keys_are_found_in_the_engine_config():
     raw = {"cache-patterns:environment": "development", "cache-patterns:cachez": "{}",
            "cache-patterns:caches": json.dumps(BASE["caches"]), "kubernetes:context": "prod-cluster"}
     with pytest.raises(ConfigError) as err:
-        engine.decode(raw, "test")
+        stack_reader.decode(raw, "test")
     problems = dict(err.value.problems)
     assert "did you mean 'caches'?" in problems["cache-patterns:cachez"]
     assert "providers are explicit; set kubeContext" in problems["kubernetes:context"]
@@ -222,7 +223,7 @@ def test_engine_strings_decode_like_the_pulumi_cli_passes_them():
     assert flat["cache-patterns:manageNamespaces"] == "false"
     assert json.loads(flat["cache-patterns:passwords"]) == {"x": "decrypted"}
     assert secret_keys == ["cache-patterns:passwords"]
-    values = engine.decode(flat, "t")
+    values = stack_reader.decode(flat, "t")
     assert values["manageNamespaces"] is False and values["caches"] == BASE["caches"]
 
 

@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 import yaml
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.config import reference
 from cache_patterns.config.app import SECRETISH
@@ -99,7 +99,7 @@ def test_every_app_cache_host_names_an_object_of_the_render_or_a_local_sidecar(s
     services = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in manifests if o["kind"] == "Service"}
     customs = [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in manifests if validate.is_custom(o)]
     cloud_endpoints = {v for r in run.resources if r.type.startswith("aws:") for v in _strings(r.outputs)}
-    stack_cfg = config.parse(engine.decode(harness.engine_config(harness.load_stack_config(stack),
+    stack_cfg = config.parse(stack_reader.decode(harness.engine_config(harness.load_stack_config(stack),
                                                                  lambda k: "x")[0], stack), stack)
     domain = stack_cfg.cluster_domain
     for app in stack_cfg.apps:

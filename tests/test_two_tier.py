@@ -8,10 +8,13 @@ from cache_patterns import stack as config
 from cache_patterns.patterns.two_tier import component as two_tier
 from cache_patterns.config.errors import ConfigError
 from tests.test_app import PATTERNS, base, deployment
+from cache_patterns import patterns as registry
 from tools import harness
 
 L1 = {"memory": "64Mi", "ttlCap": "20s"}
-SHARED = {name: c for name, c in PATTERNS.items() if name not in ("sidecar", "two-tier")}
+# Every example of a pattern that takes the two-tier layer (`l1`), without one.
+SHARED = {name: c for name, c in PATTERNS.items()
+          if "l1" in registry.PATTERNS[c["pattern"]].settings.model_fields and "l1" not in c}
 
 
 def run_or_skip(cfg):

@@ -10,6 +10,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ from cache_patterns.config.app import AppConfig
 from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, ENGINE_IMAGES
 from cache_patterns.core import contract
 from cache_patterns.observability import docs as observability_docs
-from cache_patterns.patterns import PATTERNS
+from cache_patterns.patterns import DOCS, PATTERNS
 from cache_patterns.stack import NAMESPACE, StackConfig
 from tools import harness
 
@@ -98,6 +99,17 @@ def stack_list() -> str:
     return "\n".join(out) + "\n"
 
 
+def patterns_table() -> str:
+    """The README's table of patterns, a row per registered pattern (and the two-tier layer)."""
+    return "\n".join(["| pattern | config | choose it when | what it costs |", "|---|---|---|---|"] +
+                     [d.row() for d in DOCS]) + "\n"
+
+
+def pattern_pages() -> str:
+    links = ", ".join(f"[{d.name}]({d.page})" for d in DOCS)
+    return "\n".join(textwrap.wrap(f"- Patterns: {links}", 100, subsequent_indent="  ")) + "\n"
+
+
 def stack_schema() -> str:
     schema = reference.stack_file_schema(StackConfig, NAMESPACE, PATTERNS)
     return json.dumps(schema, indent=1, sort_keys=False) + "\n"
@@ -109,6 +121,7 @@ WHOLE: dict[str, Callable[[], str]] = {
     "schema/stack.schema.json": stack_schema,
 }
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
+    "README.md": {"patterns": patterns_table, "pattern-pages": pattern_pages},
     "docs/contract.md": {"env-contract": env_contract},
     "docs/patterns/sidecar.md": {"images": image_table},
     "docs/observability.md": {f"observability:{name}": make for name, make in observability_docs.SECTIONS.items()},

@@ -144,7 +144,7 @@ MUTANTS = (
            "    return ceil_to(max(REPL_FRACTION * maxmemory, REPL_MIN_KNOWN), MI)\n",
            ("tests/test_planning.py::test_replica_buffer_holds_what_a_measured_sync_buffered",)),
     Mutant("plan-unsafe-only-warned", "a limit a fork would exceed is only a warning in production",
-           "components/cache_patterns/config/common.py",
+           "components/cache_patterns/config/capacity.py",
            '        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")\n',
            "        hard = f.severity == planning.FATAL\n",
            ("tests/test_capacity.py::test_an_unsafe_setting_is_an_error_outside_development",)),

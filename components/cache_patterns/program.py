@@ -52,7 +52,7 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     if not cfg.manage_namespaces:
         return []
     names = {a.namespace for a in cfg.apps}
-    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()) or monitored_in_namespace(cfg):
+    if any(PATTERNS[c.pattern].stack_namespace for c in cfg.caches.values()) or monitored_in_namespace(cfg):
         names.add(cfg.namespace)
     # The namespaces of operators this stack installs. An operator whose chart the program cannot
     # make restricted (install.RESTRICTED_CHART_VALUES) gets `baseline` (restricted still warned
@@ -74,15 +74,15 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
 
 def monitored_in_namespace(cfg: StackConfig) -> bool:
     """Whether observability puts objects in the stack's namespace for a cache that has none there: the
-    rules and dashboard of the two-tier clients of an external cache."""
-    return cfg.observability.enabled and any(c.pattern == "external" and c.l1 is not None and cfg.apps_of(name)
+    rules and dashboard of the two-tier clients of a cache outside it (an external cache with `l1`)."""
+    return cfg.observability.enabled and any(getattr(c, "l1", None) is not None and cfg.apps_of(name)
                                              for name, c in cfg.caches.items())
 
 
 def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, BoundCache]:
     """Every cache of the stack, by name: the parts several caches share first (operator installs),
     then each cache through its pattern's build, with the two-tier layer where `l1` is set."""
-    used = {c.operator for c in cfg.caches.values() if c.pattern == "operator"}
+    used = {c.operator_install for c in cfg.caches.values()} - {None}
     installs = install_operators(cfg.operators, used, cfg.production, opts,
                                  secret_values="operators" in cfg.secret_keys, namespace_managed=cfg.manage_namespaces)
     shared = {"operators": cfg.operators, "installs": installs}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import sizing
 from cache_patterns.patterns.operator import specs as operator
@@ -39,7 +39,7 @@ def rendered(caches: dict | None = None) -> tuple[harness.Run, dict, OperatorSet
     run = harness.run(PLATFORM, cfg, password=PASSWORD)
     (cr,) = [harness.ints(r.manifest) for r in run.k8s_objects
              if r.type.startswith(("kubernetes:redis.redis.opstreelabs.in", "kubernetes:databases.spotahome.com"))]
-    parsed = config.parse(engine.decode(harness.engine_config(cfg, lambda k: "x")[0], PLATFORM), PLATFORM)
+    parsed = config.parse(stack_reader.decode(harness.engine_config(cfg, lambda k: "x")[0], PLATFORM), PLATFORM)
     return run, cr, parsed.caches["sessions"]  # type: ignore[return-value]
 
 

@@ -118,8 +118,8 @@ def requested(raw: Any, environment: str) -> bool:
 def stack_problems(o: ObservabilityConfig, caches: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Rules across the stack: settings that would do nothing are errors, naming the key."""
     out = []
-    elasticache = [n for n, c in caches.items() if c.pattern == "external" and c.kind != "endpoint"]
-    if o.alarms.topic_arn is not None and not elasticache:
+    alarmed = [n for n, c in caches.items() if c.cloud_alarms]
+    if o.alarms.topic_arn is not None and not alarmed:
         out.append(("observability.alarms.topicArn", "no ElastiCache cache in this stack sends alarms or events"))
     if o.alarms.topic_arn is not None and not o.cloudwatch:
         out.append(("observability.alarms.topicArn", "is set but alarms are off (observability.enabled or "

@@ -1,8 +1,12 @@
 """The one small interface every pattern implements, and what a pattern's build gets from the stack.
 
 A pattern is a folder under `patterns/` whose `__init__.py` exports `PATTERN`: its `tag` (the value of
-`pattern:` in a cache's config), its `settings` model, and `build(name, settings, context, opts)`,
-which returns a BoundCache: the binding of an app namespace, and the cache's discovery outputs.
+`pattern:` in a cache's config), its `settings` model, `build(name, settings, context, opts)` (which
+returns a BoundCache: the binding of an app namespace, and the cache's discovery outputs), `shape`,
+and what the rest of the program asks of a pattern: where it runs, whether it needs the stack's
+namespace, its one-line summary and its row in the docs. What depends on a cache's own values (its
+cross-key problems, what it gives the planner) are methods of its settings model (`CacheSettings`).
+Nothing outside the folder names a pattern: every list of them is made from the registry.
 """
 from __future__ import annotations
 
@@ -53,6 +57,28 @@ class BuildContext:
 
 
 @dataclass(frozen=True)
+class PatternDoc:
+    """How the docs present a pattern: its number and title, and its row of the README's table."""
+
+    number: int
+    title: str
+    config: str      # how a stack file selects it
+    choose: str      # choose it when
+    costs: str       # what it costs
+    page: str        # its page, relative to the repository (in docs/patterns/, or the pattern's own folder)
+
+    @property
+    def name(self) -> str:
+        """How lists of patterns name it (two_tier.md -> two-tier)."""
+        return self.page.rsplit("/", 1)[-1].removesuffix(".md").removesuffix("README").replace("_", "-") or \
+            self.title.lower()
+
+    def row(self) -> str:
+        cells = [f"[{self.number}. {self.title}]({self.page})", self.config, self.choose, self.costs]
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+@dataclass(frozen=True)
 class Pattern:
     """`build` makes the cache's resources; `shape` is the binding an app would get, with placeholder
     values and no resource, so config can check the contract (the variables an app reads) before
@@ -62,3 +88,14 @@ class Pattern:
     settings: type
     build: Callable[[str, Any, BuildContext, pulumi.ResourceOptions], BoundCache]
     shape: Callable[[str, Any, AppConfig], CacheBinding]
+    summary: str
+    """One line: what the pattern is (the description of `pattern: <tag>`)."""
+    doc: PatternDoc
+    in_cluster: bool
+    """It runs Redis pods in the cluster (the planner sizes them)."""
+    stack_namespace: bool
+    """It puts objects in the stack's namespace, which the program then creates."""
+    component: type | None = None
+    """Its ComponentResource class, when it makes one."""
+    examples: Mapping[str, dict] = field(default_factory=dict)
+    """Small valid configs of the pattern (one per kind), by name: the tests run every one."""

@@ -2,6 +2,7 @@
 existing endpoint, and the checks AWS would otherwise make at deploy time."""
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -9,7 +10,9 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from cache_patterns.config.base import StrictModel, fail
 from cache_patterns import planning
-from cache_patterns.config.common import VERSION, CacheSettings, Capacity, doc, environment, split_findings
+from cache_patterns.config.cache import CacheSettings, StackFacts
+from cache_patterns.config.capacity import Capacity, split_findings
+from cache_patterns.config.common import VERSION, doc, environment
 from cache_patterns.config.types import Flag, Text, show
 from cache_patterns.core import naming
 from cache_patterns.patterns.external.aws import (ELASTICACHE_DEFAULT_VERSION, ELASTICACHE_FAMILIES,
@@ -18,6 +21,7 @@ from cache_patterns.patterns.external.endpoint import ENDPOINT_HOST, host_proble
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "external"
+SUMMARY = "a managed cache (AWS ElastiCache, node-based or serverless) or an existing endpoint, outside the cluster"
 HOST = Annotated[str, Text(ENDPOINT_HOST, "a host name, an IPv4 or an IPv6 address")]
 # A node type such as cache.r7g.large: the cache.<family>.<size> ElastiCache sells (not an EC2 or RDS type).
 NODE_TYPE = Annotated[str, Text(r"cache\.(t[234]g?|m[3-7]g?d?|r[3-7]g?d?|c7gn)\.(micro|small|medium|large|[1-9]?[0-9]?xlarge)",
@@ -58,7 +62,7 @@ class ExternalSettings(CacheSettings):
     TITLE = "pattern: external"
     ENV_DEFAULTS = {"replicas": {"production": 2, "staging": 1, "development": 0},
                     "snapshotRetention": {"production": 7, "development": 1}}
-    pattern: Literal["external"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
+    pattern: Literal["external"] = doc(..., SUMMARY + ".")
     version: VERSION | None = doc(None, "Engine version (major.minor) of an ElastiCache cache; "
                                                         "informational for kind: endpoint.", "valkey 8.1, redis 7.1")
     kind: Literal["elasticache", "elasticache-serverless", "endpoint"] = doc(
@@ -239,6 +243,48 @@ class ExternalSettings(CacheSettings):
             out.append(("caCertificate", "is only used with tls: true"))
         if self.read_port is not None and self.read_host is None:
             out.append(("readPort", "needs readHost"))
+        return out
+
+    def plan_origins(self) -> dict[str, str]:
+        return {"persistence": "ElastiCache snapshots without forking", "replicas": "replicas", "shards": "shards"}
+
+    def plan_shape(self) -> dict[str, Any]:
+        limits = (self.limits.data_storage_gb, self.limits.ecpu_per_second) if self.limits else None
+        return {"pattern": self.kind, "node_type": self.node_type, "reserved_percent": self.reserved_percent,
+                "limits": limits}
+
+    @property
+    def takes_password(self) -> bool:
+        """An endpoint's password is set in secret config; ElastiCache's are generated."""
+        return self.kind == "endpoint"
+
+    @property
+    def cloud_alarms(self) -> bool:
+        return self.kind != "endpoint"
+
+    def app_problems(self, key: str, app: Any, cache: str, stack: StackFacts) -> list[tuple[str, str]]:
+        out = super().app_problems(key, app, cache, stack)
+        pw = stack.passwords.get(cache, "")
+        if app.wants_password_env and self.kind == "endpoint" and not re.fullmatch(r"[A-Za-z0-9._~-]*", pw):
+            out.append((f"passwords.{cache}", f"must be URL-safe (letters, digits, ._~-) for CACHE_URL with "
+                                              f"passwordEnv ({key}), got <secret>"))
+        return out
+
+    def stack_problems(self, name: str, stack: StackFacts) -> list[tuple[str, str]]:
+        """An endpoint's password in secret config (exactly when it has auth); ElastiCache needs `aws`."""
+        out = []
+        if self.kind != "endpoint":
+            if not stack.aws_given:
+                out.append((f"caches.{name}", f"kind: {self.kind} needs the `aws` key (region and network)"))
+            return out
+        if self.auth and name not in stack.passwords:
+            out.append((f"passwords.{name}", "is required for an endpoint cache with auth: set it with "
+                                             f"`pulumi config set --secret --path 'passwords.{name}' <password>`"))
+        if not self.auth and name in stack.passwords:
+            out.append((f"passwords.{name}", "is set but the cache has auth: false"))
+        if self.rotation != Rotation():
+            out.append((f"caches.{name}.rotation", "does not apply to kind: endpoint: change the password at its "
+                                                   f"source, then `pulumi config set --secret --path 'passwords.{name}'`"))
         return out
 
     def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:

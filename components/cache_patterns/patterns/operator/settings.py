@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, model_validator
 
 from cache_patterns.config.base import StrictModel, fail
-from cache_patterns.config.common import (IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings,
-                                          doc, environment)
+from cache_patterns.config.cache import InClusterSettings
+from cache_patterns.config.common import IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
 from cache_patterns.config.types import Flag, Quantity, Text
 from cache_patterns import planning
 from cache_patterns.core import naming, sizing
@@ -16,6 +16,7 @@ from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "operator"
+SUMMARY = "a Redis operator's custom resource (OT-CONTAINER-KIT or Spotahome), optionally with its Helm chart"
 Operator = Literal["ot-container-kit", "spotahome"]
 OPERATORS: tuple[str, ...] = Operator.__args__
 # Default images of operator caches, by (operator, Redis version): (Redis image, Sentinel image).
@@ -36,7 +37,7 @@ class OperatorSettings(InClusterSettings):
     ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1}}
     # Exporters follow the stack's `observability` unless the cache says otherwise.
     CONTEXT_DEFAULTS = {"exporter": "observability"}
-    pattern: Literal["operator"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
+    pattern: Literal["operator"] = doc(..., SUMMARY + ".")
     engine: Literal["redis", "valkey"] = doc(
         "redis", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
     kind: Literal["ot-replication", "ot-cluster", "spotahome-failover"] = doc(
@@ -67,6 +68,10 @@ class OperatorSettings(InClusterSettings):
     @property
     def cluster_mode(self) -> bool:
         return self.kind == "ot-cluster"
+
+    @property
+    def operator_install(self) -> str:
+        return self.operator
 
     @property
     def member_replicas(self) -> int:
@@ -115,6 +120,17 @@ class OperatorSettings(InClusterSettings):
                                    f"pinned images of that version"))
         fail(out)
         return self
+
+    def plan_origins(self) -> dict[str, str]:
+        return {"persistence": "storage (the operator's image saves RDB to it)" if self.storage else "no storage",
+                "replicas": "replicas", "shards": "shards"}
+
+    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
+        from cache_patterns.patterns.operator.specs import SENTINEL_RESOURCES
+
+        if self.kind == "ot-cluster":
+            return ()
+        return (planning.PodGroup("Sentinel", self.sentinels, sizing.parse_bytes(SENTINEL_RESOURCES["limits"]["memory"])),)
 
     def images(self) -> tuple[str, str]:
         """(Redis image, Sentinel image): the configured ones, else the operator image table's."""

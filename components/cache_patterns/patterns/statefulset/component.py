@@ -41,6 +41,11 @@ USER_KEY_PREFIX = "user-"
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
 
 
+def endpoint_replicas(environment: str) -> int:
+    """HAProxy pods: two where disruption budgets apply (staging, production), so one survives a drain."""
+    return 1 if environment == "development" else 2
+
+
 class RedisStatefulSetArgs(TypedDict):
     cache: str
     """The cache's name in the stack config (`caches.<name>`)."""
@@ -264,7 +269,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         )
 
         # --- The write and read endpoints (HAProxy) ------------------------------------------------
-        endpoint_replicas = 2 if budgets else 1
+        endpoints = endpoint_replicas(args["environment"])
         haproxy_container = {
             "name": "haproxy", "image": HAPROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
             "command": self.plan.command("haproxy"), "env": self.plan.env("haproxy"),
@@ -285,7 +290,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         k8s.apps.v1.Deployment(
             f"{name}-endpoint",
             metadata={"namespace": ns, "labels": labels["endpoint"]},
-            spec={"replicas": endpoint_replicas, "selector": {"matchLabels": selectors["endpoint"]},
+            spec={"replicas": endpoints, "selector": {"matchLabels": selectors["endpoint"]},
                   "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                   "template": endpoint_pod},
             opts=child,
@@ -304,7 +309,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             limits = self.plan.pdb_max_unavailable
             for role, max_unavailable in (("redis", limits["redis"]), ("sentinel", limits["sentinel"]),
                                           ("endpoint", 1)):
-                if role == "endpoint" and endpoint_replicas < 2:
+                if role == "endpoint" and endpoints < 2:
                     continue
                 k8s.policy.v1.PodDisruptionBudget(
                     f"{name}-{role}-pdb",

@@ -1,18 +1,20 @@
 """Settings of pattern 2, in-cluster StatefulSet (`pattern: statefulset`)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
+from cache_patterns import planning
 from cache_patterns.config.base import StrictModel, fail
-from cache_patterns.config.common import (NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings, doc,
-                                          environment)
+from cache_patterns.config.cache import InClusterSettings, StackFacts
+from cache_patterns.config.common import NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
 from cache_patterns.config.types import Duration, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "statefulset"
+SUMMARY = "a primary, `replicas` replicas, Sentinel failover and an HAProxy write endpoint in the cluster"
 
 
 class AclUser(StrictModel):
@@ -41,7 +43,7 @@ class StatefulSetSettings(InClusterSettings):
                     "retainVolumes": {"production": True, "development": False}}
     # Exporters follow the stack's `observability` unless the cache says otherwise.
     CONTEXT_DEFAULTS = {"exporter": "observability"}
-    pattern: Literal["statefulset"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
+    pattern: Literal["statefulset"] = doc(..., SUMMARY + ".")
     replicas: Annotated[int, Field(strict=True, ge=0, le=8)] = doc(1, "Read replicas beside the primary (pods = 1 + replicas).",
                                               "2 in production, else 1")
     storage: Annotated[int, Quantity("bytes", min=sizing.MI)] | None = doc(
@@ -112,6 +114,27 @@ class StatefulSetSettings(InClusterSettings):
             seen.setdefault(user.name, i)
         fail(out)
         return self
+
+    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
+        from cache_patterns.patterns.statefulset.component import HAPROXY_RESOURCES, SENTINEL_RESOURCES, endpoint_replicas
+
+        return (planning.PodGroup("Sentinel", self.sentinels, sizing.parse_bytes(SENTINEL_RESOURCES["limits"]["memory"])),
+                planning.PodGroup("HAProxy", endpoint_replicas(environment),
+                                  sizing.parse_bytes(HAPROXY_RESOURCES["limits"]["memory"])))
+
+    def app_problems(self, key: str, app: Any, cache: str, stack: StackFacts) -> list[tuple[str, str]]:
+        """An app's ACL user must be one of this cache's, and not on a two-tier cache."""
+        if app.cache_user is None:
+            return []
+        out, key = [], f"{key}.cacheUser"
+        users = [u.name for u in self.acl_users]
+        if app.cache_user not in users:
+            out.append((key, f"{app.cache_user!r} is not an ACL user of cache {cache!r} (aclUsers: "
+                             f"{', '.join(users) or 'none'})"))
+        if self.l1 is not None:
+            out.append((key, f"cache {cache!r} is two-tier (l1), whose invalidation protocol is not yet wired for "
+                             f"ACL users (it needs pub/sub on the shared tier); bind this app without cacheUser or drop l1"))
+        return out
 
     def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:
         """Every name this cache derives: its StatefulSets and, with cert-manager TLS, the certificates."""
