@@ -19,8 +19,11 @@ SAME_FILES = {"__init__.py", "settings.py", "component.py"}
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
 def test_every_pattern_folder_has_the_same_files_and_a_docs_page(folder):
+    from cache_patterns.patterns.two_tier import LAYER
+
     assert SAME_FILES <= {p.name for p in folder.iterdir()}, folder.name
-    assert (ROOT / "docs" / "patterns" / f"{folder.name}.md").exists()
+    doc = patterns.PATTERNS[folder.name].doc if folder.name in patterns.PATTERNS else LAYER
+    assert (ROOT / doc.page).exists() and doc.page.endswith(".md")
 
 
 def test_the_registry_holds_every_pattern_folder_but_the_two_tier_layer():

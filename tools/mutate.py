@@ -41,9 +41,9 @@ class Mutant:
 MUTANTS = (
     Mutant("secret-in-env", "the generated password as a plain env value of the Redis container",
            "components/cache_patterns/patterns/statefulset/component.py",
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis"),',
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis") + '
-           '([{"name": "REDIS_PASSWORD", "value": password}] if s.auth else []),',
+           '"command": plan.command("redis"), "env": plan.env("redis"),',
+           '"command": plan.command("redis"), "env": plan.env("redis") + '
+           '([{"name": "REDIS_PASSWORD", "value": self._password}] if s.auth else []),',
            ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",
             "tests/test_statefulset.py::test_no_password_in_configmaps_args_or_env_values")),
     Mutant("networkpolicy-port", "the Sentinels' NetworkPolicy admits 6379 instead of 26379: clients and "
@@ -58,8 +58,8 @@ MUTANTS = (
            ("tests/test_operator.py::test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only",)),
     Mutant("service-selector", "the write/read Services select the Redis pods instead of HAProxy: writes "
            "reach replicas", "components/cache_patterns/patterns/statefulset/component.py",
-           'spec={"type": "ClusterIP", "selector": selectors["endpoint"],',
-           'spec={"type": "ClusterIP", "selector": selectors["redis"],',
+           'spec={"type": "ClusterIP", "selector": self.selectors["endpoint"],',
+           'spec={"type": "ClusterIP", "selector": self.selectors["redis"],',
            ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
     Mutant("app-service-selector", "an app's Service selects a label its pods do not carry", "components/cache_patterns/app.py",
            'spec={"type": "ClusterIP", "selector": selector,',
@@ -70,8 +70,8 @@ MUTANTS = (
            "components/cache_patterns/core/k8s.py", '"allowPrivilegeEscalation": False,', '"allowPrivilegeEscalation": True,',
            ("tests/test_stacks.py::test_every_pod_meets_the_restricted_pod_security_standard",)),
     Mutant("production-unprotected", "production ElastiCache neither protected nor retained on delete",
-           "components/cache_patterns/patterns/external/component.py",
-           "protect=self._production, retain_on_delete=self._production,",
+           "components/cache_patterns/patterns/external/elasticache.py",
+           "protect=cache._production, retain_on_delete=cache._production,",
            "protect=False, retain_on_delete=False,",
            ("tests/test_external.py::test_replication_group_production_defaults",), count=2),
     Mutant("secret-data-written", "a rendered Secret file holds the password", "tools/render.py",

@@ -20,6 +20,7 @@ from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, Environme
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
 from cache_patterns.config.types import Flag, Text
 from cache_patterns.core import naming, ownership
+from cache_patterns.core.component import NATIVE_SIDECAR_SINCE
 from cache_patterns.observability import settings as observability
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns import PATTERNS, contract_problems
@@ -30,8 +31,6 @@ from cache_patterns.patterns.operator.settings import Operator, OperatorInstall
 NAMESPACE = "cache-patterns"
 # Oldest and newest Kubernetes minor versions every stack is validated against (kubernetes-validate).
 K8S_OLDEST, K8S_NEWEST = (1, 28), (1, 37)
-# Native sidecars (init containers with restartPolicy: Always) are on by default from 1.29.
-NATIVE_SIDECAR_SINCE = (1, 29)
 K8S_VERSION = Annotated[str, Text(r"1\.(2[89]|3[0-7])", f"a quoted Kubernetes minor version from {'.'.join(map(str, K8S_OLDEST))} "
                                          f"to {'.'.join(map(str, K8S_NEWEST))}, such as \"1.33\"")]
 CLUSTER_DOMAIN = Annotated[str, Text(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", "a DNS domain")]

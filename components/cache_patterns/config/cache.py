@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Mapping
 
+from pydantic import PrivateAttr, ValidationInfo, model_validator
+
 from cache_patterns import planning
 from cache_patterns.config.base import StrictModel
 from cache_patterns.config.capacity import Capacity, split_findings
@@ -39,6 +41,18 @@ class CacheSettings(StrictModel):
         "allkeys-lru", "What Redis does at maxmemory: evict (allkeys-*) or refuse writes (noeviction, for session stores).")
     default_ttl: TTL | None = doc(None, "TTL apps apply when they give none (CACHE_DEFAULT_TTL); bounds "
                                                         "`l1.ttlCap`.")
+
+    _environment: str = PrivateAttr("development")
+
+    @model_validator(mode="after")
+    def _parsed_for(self, info: ValidationInfo) -> "CacheSettings":
+        self._environment = (info.context or {}).get("environment", "development")
+        return self
+
+    @property
+    def environment(self) -> str:
+        """The environment these settings were parsed (defaulted and checked) for."""
+        return self._environment
 
     @property
     def member_replicas(self) -> int:

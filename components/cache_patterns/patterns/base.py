@@ -38,6 +38,7 @@ class BuildContext:
     namespace: str
     cluster_domain: str
     native_sidecars: bool
+    kubernetes_version: str = "1.33"
     apps: tuple[AppConfig, ...] = ()
     # Parts shared by several caches and built once, before any cache (operator installations).
     shared: Mapping[str, Any] = field(default_factory=dict)
@@ -54,6 +55,24 @@ class BuildContext:
     @property
     def app_namespaces(self) -> list[str]:
         return sorted({a.namespace for a in self.apps})
+
+
+def parse_settings(component: type, name: str, args: Mapping[str, Any], model: type) -> tuple[Any, Any]:
+    """A cache component's `settings` and `observability` args as parsed models, with the defaults and
+    checks of its `environment` arg (a parsed model is taken as it is). Exporters default to whether
+    observability is on, as in a stack file."""
+    from cache_patterns.core import component as api
+    from cache_patterns.observability.settings import ObservabilityConfig, defaults
+
+    env = args.get("environment") or api.DEFAULT_ENVIRONMENT
+    obs = args.get("observability")
+    obs = defaults() if obs is None else api.parse(component, name, "observability", ObservabilityConfig, obs,
+                                                   {"environment": env})
+    settings = args.get("settings") or {}
+    if not isinstance(settings, model):
+        settings = {"pattern": model.model_fields["pattern"].annotation.__args__[0], **settings}
+    return api.parse(component, name, "settings", model, settings,
+                     {"environment": env, "observability": obs.enabled}), obs
 
 
 @dataclass(frozen=True)

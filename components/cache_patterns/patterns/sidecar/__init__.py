@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cache_patterns.patterns.base import Pattern, PatternDoc
-from cache_patterns.patterns.sidecar.component import Sidecar, build, shape
+from cache_patterns.patterns.sidecar.component import Sidecar, build, shape, sidecar_binding
 from cache_patterns.patterns.sidecar.settings import SUMMARY, TAG, SidecarSettings
 
 PATTERN = Pattern(
@@ -15,4 +15,4 @@ PATTERN = Pattern(
         choose="per-pod data that needs no sharing (memoised lookups, rendered fragments, rate-limit windows)",
         costs="memory in every pod; each pod has its own cache, cold after every restart"))
 
-__all__ = ["PATTERN", "Sidecar", "SidecarSettings"]
+__all__ = ["PATTERN", "Sidecar", "SidecarSettings", "sidecar_binding"]

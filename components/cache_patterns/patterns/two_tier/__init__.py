@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cache_patterns.patterns.base import PatternDoc
-from cache_patterns.patterns.two_tier.component import TwoTier, layer, shape_layer
+from cache_patterns.patterns.two_tier.component import discovery_with_l1, shape_layer, with_l1
 from cache_patterns.patterns.two_tier.settings import TAG, L1Settings
 
 # Not a `pattern:` tag but a layer any shared cache carries (`l1:`): in the docs' list of patterns only.
@@ -12,4 +12,4 @@ LAYER = PatternDoc(
     costs="an L1 in every pod, staleness of at most `l1.ttlCap` when an invalidation is lost, a client that "
           "follows [the protocol](docs/protocol.md)")
 
-__all__ = ["TAG", "LAYER", "TwoTier", "L1Settings", "layer", "shape_layer"]
+__all__ = ["TAG", "LAYER", "L1Settings", "with_l1", "discovery_with_l1", "shape_layer"]
