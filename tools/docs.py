@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import textwrap
@@ -46,8 +47,9 @@ def config_reference() -> str:
            "models.", ""]
     sections: list[tuple[str, type, str]] = [("Top-level keys", StackConfig, "")]
     for tag, pattern in PATTERNS.items():
+        page = os.path.relpath(ROOT / pattern.doc.page, ROOT / "docs" / "reference")
         sections.append((f"`caches.<name>` with `pattern: {tag}`", pattern.settings,
-                         f"See [the {tag} pattern](../patterns/{tag}.md)."))
+                         f"See [the {tag} pattern]({page})."))
     sections.append(("`apps[]`", AppConfig, "See [the connection contract](../contract.md)."))
     for title, model, link in sections:
         out += [f"## {title}", ""]
