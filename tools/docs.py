@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Callable
 
-from cache_patterns.config import reference
+from cache_patterns.config import editor_schema, reference
 from cache_patterns.config.app import AppConfig
 from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, ENGINE_IMAGES
 from cache_patterns.core import contract
@@ -113,7 +113,7 @@ def pattern_pages() -> str:
 
 
 def stack_schema() -> str:
-    schema = reference.stack_file_schema(StackConfig, NAMESPACE, PATTERNS)
+    schema = editor_schema.stack_file_schema(StackConfig, NAMESPACE, PATTERNS)
     return json.dumps(schema, indent=1, sort_keys=False) + "\n"
 
 

@@ -1,6 +1,6 @@
 """The config models describing themselves: every key with what it allows, its default and meaning
-(for docs/reference/config.md), and the JSON Schema of a whole stack file (schema/stack.schema.json,
-for editors through the yaml-language-server modeline). Both come from the same pydantic fields."""
+(for docs/reference/config.md; the JSON Schema of a whole stack file, from the same pydantic fields,
+is `config.editor_schema`)."""
 from __future__ import annotations
 
 import typing
@@ -98,58 +98,6 @@ def all_models(model: type[StrictModel]) -> dict[str, type[StrictModel]]:
             if inner.__name__ not in out:
                 out.update(all_models(inner))
     return out
-
-
-def _stack_file_defaults(schema: dict, model: type[StrictModel]) -> None:
-    """Replace pydantic's defaults (the parsed values: 5000 for a 5 s duration, 100 for 100m of CPU)
-    by the stack-file notation an editor may insert as is."""
-    for key, (_, info) in model.config_keys().items():
-        prop = schema.get("properties", {}).get(key)
-        if prop is None or "default" not in prop or info.is_required():
-            continue
-        default = info.get_default(call_default_factory=True)
-        if default is not None:
-            prop["default"] = config_form(info, default)
-
-
-def stack_file_schema(stack_model: type[StrictModel], namespace: str, patterns: dict[str, Any]) -> dict:
-    """A JSON Schema (draft-07, which yaml-language-server reads) for a whole `Pulumi.<stack>.yaml`."""
-    inner = stack_model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
-    definitions = inner.pop("$defs", {})
-    _stack_file_defaults(inner, stack_model)
-    for name, model in all_models(stack_model).items():
-        if name in definitions:
-            _stack_file_defaults(definitions[name], model)
-    properties = {}
-    for key, prop in inner["properties"].items():
-        prop.pop("title", None)
-        if key == "passwords":
-            prop["additionalProperties"] = SECURE
-            prop["patternProperties"] = {k: SECURE for k in prop.get("patternProperties", {})}
-        elif key == "kubeContext":
-            prop = {"anyOf": [prop, SECURE], "description": prop.get("description", "")}
-        properties[f"{namespace}:{key}"] = prop
-    known = "|".join(sorted(inner["properties"]))
-    for definition in definitions.values():
-        definition.pop("title", None)
-        for prop in definition.get("properties", {}).values():
-            prop.pop("title", None)
-    return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "title": "cache-patterns stack file (stacks/Pulumi.<stack>.yaml)",
-        "description": "Generated from the config models by `./run docs`; do not edit.",
-        "type": "object",
-        "properties": {
-            "config": {
-                "type": "object",
-                "properties": properties,
-                "required": [f"{namespace}:{k}" for k in inner.get("required", []) if k != "namespace"],
-                # A misspelt key of this project, or a provider key this program's explicit providers ignore.
-                "patternProperties": {f"^{namespace}:(?!({known})$)": False, "^(kubernetes|aws):": False},
-            },
-        },
-        "definitions": definitions,
-    }
 
 
 def scalar_types(model: type[StrictModel]) -> dict[str, str]:

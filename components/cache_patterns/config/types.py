@@ -135,8 +135,9 @@ class Quantity(Notation):
         return f" (did you mean {guess}?)" if self.parse(guess) is not None else ""
 
     def json_schema(self) -> dict:
-        return {"anyOf": [{"type": "string", "pattern": r"^[0-9.]+([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$"},
-                          {"type": "number", "minimum": 0}]}
+        # One schema for both forms (pattern applies to strings, minimum to numbers): one message.
+        return {"type": ["string", "number"], "pattern": r"^[0-9.]+([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$",
+                "minimum": 0, "patternErrorMessage": f"must be {self.describe()}"}
 
     def config_value(self, value: Any) -> Any:
         # Bytes and millicores inside; a plain number in a stack file is bytes or whole cores.
@@ -186,8 +187,8 @@ class Duration(Notation):
         return ms
 
     def json_schema(self) -> dict:
-        return {"anyOf": [{"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$"},
-                          {"type": "integer", "minimum": 0}]}
+        return {"type": ["string", "integer"], "pattern": r"^(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$", "minimum": 0,
+                "patternErrorMessage": f"must be {self.describe()}"}
 
     def config_value(self, value: Any) -> Any:
         # Milliseconds inside; a plain number in a stack file is seconds.
