@@ -1,6 +1,6 @@
 """Operator caches run with the planned maxmemory and eviction policy: the rendered custom resource
 and its ConfigMap, started in a real redis-server the way each operator and image start Redis
-(tests/live/operator_images.py), asked with CONFIG GET.
+(testbed/operator_images.py), asked with CONFIG GET.
 
 OT-CONTAINER-KIT v0.26.0 never applies `maxMemoryPercentOfLimit` with its default feature gates, and
 its image ignores the env var, so before the fix these caches had no maxmemory at all and were
@@ -20,9 +20,8 @@ from cache_patterns.core import sizing
 from cache_patterns.patterns.operator import specs as operator
 from cache_patterns.patterns.operator.settings import OperatorSettings
 from tests.conftest import need_binary
-from tests.live.cluster import free_ports
-from tests.live.operator_images import (Server, ot_entrypoint_conf, ot_env, ot_extra_config_name, spotahome_conf,
-                                        spotahome_apply_custom_config)
+from testbed.support import free_ports
+from testbed.operator_images import Server, ot_entrypoint_conf, ot_env, ot_extra_config_name, spotahome_conf, spotahome_apply_custom_config
 from tools import harness
 
 pytestmark = pytest.mark.live
