@@ -296,3 +296,23 @@ def test_any_mutation_renders_or_raises_a_config_error_naming_a_key(stack_and_cf
             assert f"{key}: {message}" in str(err)
         return
     assert set(run.outputs) == {"environment", "caches", "apps"}
+
+
+def test_the_structure_is_pydantic_own_and_our_layer_only_rewords_it():
+    """Issue 19.3: unknown keys are pydantic's `extra="forbid"` (extra_forbidden), bounds its
+    Field(ge=, le=) (greater_than_equal), choices Literal (literal_error), the pattern a discriminated
+    union (union_tag_invalid); config.errors turns each into the words above."""
+    from pydantic import ValidationError
+
+    from cache_patterns.stack import StackConfig
+
+    values = {"environment": "prod", "replica": 1, "caches": {"a": {"pattern": "statefulset", "replicas": -1, "x": 1},
+                                                              "b": {"pattern": "sidcar"}}}
+    with pytest.raises(ValidationError) as err:
+        StackConfig.model_validate(values, context={"stack": "t"})
+    by_type = {e["type"]: tuple(e["loc"]) for e in err.value.errors()}
+    assert by_type["literal_error"] == ("environment",)
+    assert by_type["greater_than_equal"] == ("caches", "a", "statefulset", "replicas")
+    assert by_type["union_tag_invalid"] == ("caches", "b")
+    assert {("replica",), ("caches", "a", "statefulset", "x")} == {tuple(e["loc"]) for e in err.value.errors()
+                                                                   if e["type"] == "extra_forbidden"}

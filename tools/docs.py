@@ -77,7 +77,8 @@ def env_contract() -> str:
            "two-tier, the shared tier), `CACHE_L2` (two-tier: the shared tier again, explicitly) or `CACHE_L1` "
            "(two-tier: the local sidecar).", "",
            "| variable | meaning | absent means |", "|---|---|---|"]
-    out += [f"| `{n}` | {_cell(m)} | {_cell(a)} |" for n, m, a in contract.ENV_DOC]
+    tags = ", ".join(PATTERNS)
+    out += [f"| `{n}` | {_cell(m.replace('{patterns}', tags))} | {_cell(a)} |" for n, m, a in contract.ENV_DOC]
     return "\n".join(out) + "\n"
 
 

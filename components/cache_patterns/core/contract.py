@@ -30,7 +30,7 @@ CHECKSUM_ANNOTATION = "cache-patterns.io/binding-checksum"
 ENV_DOC: list[tuple[str, str, str]] = [
     ("CACHE_CONTRACT_VERSION", "Version of this contract (`1`); bumped only for incompatible changes.", "never absent"),
     ("CACHE_NAME", "Name of the cache in the stack config (`caches.<name>`).", "never absent"),
-    ("CACHE_PATTERN", "Pattern of the (shared) cache: sidecar, statefulset, external, operator.", "never absent"),
+    ("CACHE_PATTERN", "Pattern of the (shared) cache: its `pattern:` tag ({patterns}).", "never absent"),
     ("CACHE_DEFAULT_TTL", "Seconds an entry lives when the app gives no TTL.", "no default TTL: entries live until evicted"),
     ("{P}_HOST", "Host of the write (primary) endpoint. Under two-tier, `CACHE_HOST` is the shared tier (L2).", "never absent"),
     ("{P}_PORT", "Port of the write endpoint.", "never absent"),
