@@ -168,6 +168,18 @@ MUTANTS = (
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
            ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
+    Mutant("unknown-arg-ignored", "a misspelt component arg is silently ignored (its default applies instead)",
+           "components/cache_patterns/core/component.py",
+           "                for key in args if key not in allowed]", "                for key in args if False]",
+           ("tests/test_component_api.py::test_a_mistake_in_the_args_is_named_with_what_is_allowed[cluster_domian]",)),
+    Mutant("erroneous-block-missing", "a block with an unknown key in it counts as absent: every cache that needs "
+           "it is also reported as lacking it", "components/cache_patterns/stack.py",
+           'aws_given=raw.get("aws") is not None', "aws_given=aws is not None",
+           ("tests/test_config_errors.py::test_an_unknown_key_inside_a_block_is_the_only_problem_of_that_block",)),
+    Mutant("plan-pods-beside-redis-uncounted", "the plan leaves out the Sentinel and HAProxy pods of pattern 2",
+           "components/cache_patterns/planning/report.py",
+           '    others = inp.other_pods if current == "statefulset" else ()', "    others = ()",
+           ("tests/test_plan_cli.py::test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods",)),
 )
 
 
