@@ -14,7 +14,9 @@ PATTERN = Pattern(
     doc=PatternDoc(
         number=1, title="External managed", page="docs/patterns/external.md",
         config="`pattern: external` (`kind: elasticache`, `elasticache-serverless`, `endpoint`)",
-        choose="you are on a cloud and want failover, patching and backups done for you; or a cache already exists (Memorystore, Azure Cache, any Redis)",
-        costs="the bill (node-hours, replicas, cross-AZ traffic, serverless ECPUs), a network hop out of the cluster, cloud lock-in"))
+        choose="you are on a cloud and want failover, patching and backups done for you; or a cache "
+               "already exists (Memorystore, Azure Cache, any Redis)",
+        costs="the bill (node-hours, replicas, cross-AZ traffic, serverless ECPUs), a network hop "
+              "out of the cluster, cloud lock-in"))
 
 __all__ = ["PATTERN", "ExternalCache", "ExternalCacheArgs", "ExternalSettings", "AwsConfig"]
