@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import naming
 from cache_patterns.patterns.operator import charts
@@ -590,7 +590,7 @@ def test_binding_refuses_a_namespace_without_an_app():
     import pulumi
     from pulumi.runtime import mocks as pmocks
 
-    parsed = config.parse(engine.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
+    parsed = config.parse(stack_reader.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
     pmocks.set_mocks(harness.ProgramMocks(), project=harness.PROJECT, stack=STACK, preview=False)
     try:
         cache = program.build_caches(parsed, pulumi.ResourceOptions())["sessions"]
@@ -611,7 +611,7 @@ def _chart_folder(tmp_path, version: str):
 
 
 def _parse(operators: dict):
-    values = engine.decode({k: json.dumps(v) if not isinstance(v, str) else v
+    values = stack_reader.decode({k: json.dumps(v) if not isinstance(v, str) else v
                             for k, v in stack_config(operators=operators).items()}, STACK)
     return config.parse(values, STACK)
 

@@ -41,9 +41,9 @@ class Mutant:
 MUTANTS = (
     Mutant("secret-in-env", "the generated password as a plain env value of the Redis container",
            "components/cache_patterns/patterns/statefulset/component.py",
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis"),',
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis") + '
-           '([{"name": "REDIS_PASSWORD", "value": password}] if s.auth else []),',
+           '"command": plan.command("redis"), "env": plan.env("redis"),',
+           '"command": plan.command("redis"), "env": plan.env("redis") + '
+           '([{"name": "REDIS_PASSWORD", "value": self._password}] if s.auth else []),',
            ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",
             "tests/test_statefulset.py::test_no_password_in_configmaps_args_or_env_values")),
     Mutant("networkpolicy-port", "the Sentinels' NetworkPolicy admits 6379 instead of 26379: clients and "
@@ -58,8 +58,8 @@ MUTANTS = (
            ("tests/test_operator.py::test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only",)),
     Mutant("service-selector", "the write/read Services select the Redis pods instead of HAProxy: writes "
            "reach replicas", "components/cache_patterns/patterns/statefulset/component.py",
-           'spec={"type": "ClusterIP", "selector": selectors["endpoint"],',
-           'spec={"type": "ClusterIP", "selector": selectors["redis"],',
+           'spec={"type": "ClusterIP", "selector": self.selectors["endpoint"],',
+           'spec={"type": "ClusterIP", "selector": self.selectors["redis"],',
            ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
     Mutant("app-service-selector", "an app's Service selects a label its pods do not carry", "components/cache_patterns/app.py",
            'spec={"type": "ClusterIP", "selector": selector,',
@@ -70,8 +70,8 @@ MUTANTS = (
            "components/cache_patterns/core/k8s.py", '"allowPrivilegeEscalation": False,', '"allowPrivilegeEscalation": True,',
            ("tests/test_stacks.py::test_every_pod_meets_the_restricted_pod_security_standard",)),
     Mutant("production-unprotected", "production ElastiCache neither protected nor retained on delete",
-           "components/cache_patterns/patterns/external/component.py",
-           "protect=self._production, retain_on_delete=self._production,",
+           "components/cache_patterns/patterns/external/elasticache.py",
+           "protect=cache._production, retain_on_delete=cache._production,",
            "protect=False, retain_on_delete=False,",
            ("tests/test_external.py::test_replication_group_production_defaults",), count=2),
     Mutant("secret-data-written", "a rendered Secret file holds the password", "tools/render.py",
@@ -144,7 +144,7 @@ MUTANTS = (
            "    return ceil_to(max(REPL_FRACTION * maxmemory, REPL_MIN_KNOWN), MI)\n",
            ("tests/test_planning.py::test_replica_buffer_holds_what_a_measured_sync_buffered",)),
     Mutant("plan-unsafe-only-warned", "a limit a fork would exceed is only a warning in production",
-           "components/cache_patterns/config/common.py",
+           "components/cache_patterns/config/capacity.py",
            '        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")\n',
            "        hard = f.severity == planning.FATAL\n",
            ("tests/test_capacity.py::test_an_unsafe_setting_is_an_error_outside_development",)),
@@ -222,6 +222,18 @@ MUTANTS = (
            "tools/impact.py", 'lost = sorted(set(old["apps"].get(app, [])) - set(new["apps"].get(app, [])))',
            "lost: list[str] = []",
            ("tests/test_impact.py::test_sidecar_to_statefulset_names_the_variables_each_app_loses_and_the_data_in_its_pods",)),
+    Mutant("unknown-arg-ignored", "a misspelt component arg is silently ignored (its default applies instead)",
+           "components/cache_patterns/core/component.py",
+           "                for key in args if key not in allowed]", "                for key in args if False]",
+           ("tests/test_component_api.py::test_a_mistake_in_the_args_is_named_with_what_is_allowed[cluster_domian]",)),
+    Mutant("erroneous-block-missing", "a block with an unknown key in it counts as absent: every cache that needs "
+           "it is also reported as lacking it", "components/cache_patterns/stack.py",
+           'aws_given=raw.get("aws") is not None', "aws_given=aws is not None",
+           ("tests/test_config_errors.py::test_an_unknown_key_inside_a_block_is_the_only_problem_of_that_block",)),
+    Mutant("plan-pods-beside-redis-uncounted", "the plan leaves out the Sentinel and HAProxy pods of pattern 2",
+           "components/cache_patterns/planning/report.py",
+           '    others = inp.other_pods if current == "statefulset" else ()', "    others = ()",
+           ("tests/test_plan_cli.py::test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods",)),
 )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns.config.errors import ConfigError
 from tools import harness, impact, validate
 
@@ -245,9 +245,7 @@ def located(stack: str, exc: ConfigError) -> str:
     """A config error as `file:line: key: message` lines, every problem of the file at once."""
     path = harness.stack_file(stack)
     lines = [f"stack {stack}: invalid stack config ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):"]
-    for key, message in exc.problems:
-        where = key if key.startswith(str(path)) else (engine.locate(path, key) or str(path))
-        lines.append(f"  {where}: {key}: {message}" if where != key else f"  {key}: {message}")
+    lines += [f"  {line}" for line in stack_reader.located(path, exc.problems)]
     return "\n".join(lines)
 
 

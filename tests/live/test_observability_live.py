@@ -28,9 +28,11 @@ from tests.observability import promtool as pt
 from tests.observability.variants import variant_runs
 from tools import harness
 
-from . import engines
-from . import exporters as ex
-from .cluster import PASSWORD, Cluster, make_tls, wait_until
+from testbed import engines
+from testbed import exporters as ex
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import PASSWORD, wait_until
+from testbed.tls import make_tls
 from .conftest import require_exporter_pods, running_cluster
 
 pytestmark = pytest.mark.live
@@ -68,7 +70,7 @@ class Failover:
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStatefulSet]:
     require_exporter_pods()
     run, _, _ = rendered()
     (cert,) = [m for m in run.manifests() if m["kind"] == "Certificate" and m["spec"]["secretName"] == "staging-sessions-tls"]
@@ -78,7 +80,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def failover(cluster: Cluster) -> Iterator[Failover]:
+def failover(cluster: LocalStatefulSet) -> Iterator[Failover]:
     run, pods, secrets = rendered()
     (groups,) = pt.prometheus_rules(run).values()
     jobs = pt.jobs(run)

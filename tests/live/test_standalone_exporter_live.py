@@ -24,10 +24,10 @@ from cache_patterns.core import images
 from tests.observability import promql
 from tools import harness
 
-from . import engines, pod_runner
-from .cluster import free_ports, new_root, wait_until
+from testbed import engines, pod_runner
+from testbed.image_root import ImageRoot
+from testbed.support import free_ports, new_root, wait_until
 from .conftest import require_exporter_pods
-from .image_root import ImageRoot
 
 pytestmark = pytest.mark.live
 

@@ -19,7 +19,9 @@ import pytest
 from cache_patterns.patterns.statefulset import ha
 from tools import harness
 
-from .cluster import Cluster, make_tls, pem_to_der, served_certificate, wait_until
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import wait_until
+from testbed.tls import make_tls, pem_to_der, served_certificate
 
 pytestmark = pytest.mark.live
 WATCHERS = {"redis": "redis-0-tls-reload", "haproxy": "haproxy-tls-reload"}
@@ -44,18 +46,18 @@ def rendered_probes() -> dict[str, dict]:
     return out
 
 
-def probe(cluster: Cluster, watcher: str, spec: dict) -> bool:
+def probe(cluster: LocalStatefulSet, watcher: str, spec: dict) -> bool:
     """The rendered exec probe, run in the watcher's environment (its script from the pod's ConfigMap)."""
     sh, script, *args = spec["exec"]["command"]
     assert (sh, script) == ("sh", f"{ha.CONF_DIR}/tls-reload.sh")
     return cluster.run_script(watcher, "tls-reload.sh", *args, timeout=spec["timeoutSeconds"]).returncode == 0
 
 
-def heartbeat(cluster: Cluster, watcher: str, role: str) -> int:
+def heartbeat(cluster: LocalStatefulSet, watcher: str, role: str) -> int:
     return int((cluster.members[watcher].tls_live / f".alive-{role}").read_text())
 
 
-def test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads(tls_cluster: Cluster) -> None:
+def test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads(tls_cluster: LocalStatefulSet) -> None:
     cluster = tls_cluster
     probes = rendered_probes()
     cluster.settle(timeout=60)

@@ -17,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cache_patterns.core import images
 
-from . import engines, pod_runner
-from .cluster import Cluster, SecretVolume
-from .image_root import ImageRoot
+from testbed import engines, pod_runner
+from testbed.members import SecretVolume
+from testbed.statefulset import LocalStatefulSet
+from testbed.image_root import ImageRoot
 
 
 @dataclass
@@ -58,7 +59,7 @@ def secret_files(pod: dict, volume_name: str, secrets: dict) -> dict[str, bytes]
     return {i["path"]: data[i["key"]].encode() for i in items}
 
 
-def start(cluster: Cluster, root: Path, pod_spec: dict, secrets: dict, *, member: str, pod: str, job: str,
+def start(cluster: LocalStatefulSet, root: Path, pod_spec: dict, secrets: dict, *, member: str, pod: str, job: str,
           server_port: int) -> PodExporter:
     """Run the `exporter` container of `pod_spec` for live member `member` (listening on `server_port`
     of this machine), as pod `pod`."""
