@@ -45,6 +45,20 @@ def main() -> int:
             except AssertionError as exc:
                 failed += 1
                 print(f"FAIL {lang} {scenario['name']}: {exc}")
+    langs = set(args.lang.split(","))
+    for scenario in runner.load_scenarios():
+        if not scenario.get("mixed") or (args.scenario and scenario["name"] not in args.scenario):
+            continue
+        if not {p["lang"] for p in scenario["pods"].values()} <= langs:
+            continue
+        started = time.monotonic()
+        try:
+            runner.run(scenario, "python", ROOT, args.engine, {}, pool)
+            passed += 1
+            print(f"ok   mixed {scenario['name']} ({time.monotonic() - started:.1f} s)")
+        except AssertionError as exc:
+            failed += 1
+            print(f"FAIL mixed {scenario['name']}: {exc}")
     pool.close()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
