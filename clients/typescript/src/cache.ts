@@ -146,7 +146,7 @@ export class TwoTierCache {
     this.answered(value);
     if (value !== null && !pttlErr && pttl !== -2) {
       await this.options.afterL2Read?.(k, value);
-      c.populate(k, value, startedMs, pttl, s);
+      await c.populate(k, value, startedMs, pttl, s);
     }
     return value;
   }

@@ -56,10 +56,10 @@ export class Coherence {
 
   /** Copy an L2 value into L1 until the entry's deadline (startedMs + pttl; -1: none), at most the cap
    * from now, as an absolute time: however late the SET reaches L1, the copy cannot outlive L2's entry. */
-  populate(key: Buffer, value: Buffer, startedMs: number, pttl: number, s: Snapshot): void {
+  populate(key: Buffer, value: Buffer, startedMs: number, pttl: number, s: Snapshot): Promise<void> {
     const now = Date.now();
     let deadline = pttl === -1 ? now + this.capMs : Math.min(startedMs + pttl, now + this.capMs);
-    if (deadline <= now) return; // the L2 entry expires before the copy could be made
+    if (deadline <= now) return Promise.resolve(); // the L2 entry expires before the copy could be made
     const t = this.touched(key, s);
     let announced = false;
     let refused = t === "refused" || !this.subscribed || !this.l1Ok;
@@ -72,11 +72,11 @@ export class Coherence {
     }
     if (refused) {
       this.stats.populatesRefused++;
-      return;
+      return Promise.resolve();
     }
-    if (deadline <= now) return;
+    if (deadline <= now) return Promise.resolve();
     // Issued now, in this turn: any invalidation handled later sends its DEL after this SET.
-    this.l1!.put(key, value, deadline).then(() => {
+    return this.l1!.put(key, value, deadline).then(() => {
       this.stats.populates++;
       if (announced) this.stats.populatesAnnounced++;
     }, (err) => this.l1Down(err));
