@@ -206,6 +206,9 @@ def handle(req: Dict[str, Any]) -> Any:
         return {"ready": cache.wait_ready(req["timeout_ms"] / 1000)}
     if op == "get_or_load":
         return get_or_load(req)
+    if op == "bench":
+        from driver_bench import bench
+        return bench(cache, _state["aio"], _state["loop"], req)
     if op == "close":
         if cache is not None:
             cache.close()

@@ -4,6 +4,7 @@
 import { createInterface } from "node:readline";
 import { ConfigurationError, L2Unavailable, PROTOCOL_VERSION, TwoTierCache, VERSION, protocol, settingsFromEnv } from "../src/index.js";
 import type { TierSettings } from "../src/settings.js";
+import { bench } from "./bench.js";
 
 type Req = Record<string, any> & { id: number; op: string };
 
@@ -107,6 +108,7 @@ async function handle(req: Req): Promise<unknown> {
     case "info": return { origin: cache!.origin, subscribed: cache!.subscribed };
     case "wait_ready": return { ready: await cache!.waitReady(req.timeout_ms / 1000) };
     case "get_or_load": return getOrLoad(req);
+    case "bench": return bench(cache!, req);
     case "close": await cache?.close(); cache = null; return {};
     case "get": {
       const key = keyOf(req);

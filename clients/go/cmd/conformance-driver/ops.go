@@ -180,6 +180,10 @@ func (d *driver) handle(req request) (any, error) {
 		return map[string]any{"ready": d.cache.WaitReady(time.Duration(req.TimeoutMillis) * time.Millisecond)}, nil
 	case "get_or_load":
 		return d.getOrLoad(ctx, req)
+	case "bench":
+		b := req.benchRequest
+		b.concurrency = req.Concurrency
+		return d.bench(ctx, b)
 	case "close":
 		if d.cache != nil {
 			_ = d.cache.Close()
