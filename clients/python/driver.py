@@ -96,10 +96,12 @@ def open_cache(req: Dict[str, Any]) -> Dict[str, Any]:
     o = req.get("options", {})
     options = cpc.ClientOptions(**{k: v for k, v in o.items() if k != "publish_version"},
                                 publish_version=o.get("publish_version", 2))
-    cache = cpc.TwoTierCache.from_env(req["env"], options=options)
-    _state["cache"] = cache
     if _state["loop"] is not None:
-        _state["aio"] = AsyncTwoTierCache(cache)
+        _state["aio"] = run_async(AsyncTwoTierCache.from_env(req["env"], options=options))
+        cache = _state["aio"].cache
+    else:
+        cache = cpc.TwoTierCache.from_env(req["env"], options=options)
+    _state["cache"] = cache
     return {"origin": cache._origin, "ready": cache.wait_ready(0)}
 
 
@@ -210,7 +212,10 @@ def handle(req: Dict[str, Any]) -> Any:
         from driver_bench import bench
         return bench(cache, _state["aio"], _state["loop"], req)
     if op == "close":
-        if cache is not None:
+        if _state["aio"] is not None:
+            run_async(_state["aio"].close())
+            _state["aio"] = None
+        elif cache is not None:
             cache.close()
         return {}
     return data_op(req)

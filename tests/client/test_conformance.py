@@ -17,8 +17,10 @@ from tests.conftest import skip_or_fail
 pytestmark = pytest.mark.live
 ROOT = Path(__file__).resolve().parents[2]
 LANGS = ("python", "typescript", "go")
-# The asyncio variant runs what goes through its own code: reads, the race, the loader, key types.
-ASYNCIO_FILES = ("01_read_through.json", "03_populate_race.json", "06_loader.json", "07_key_types.json")
+# The asyncio variant runs what goes through its own code: reads (its own L1 connection), the race,
+# L1 and L2 failures, the loader, key types.
+ASYNCIO_FILES = ("01_read_through.json", "03_populate_race.json", "04_failures.json", "06_loader.json",
+                 "07_key_types.json")
 SCENARIOS = runner.load_scenarios()
 
 

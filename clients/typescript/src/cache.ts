@@ -97,9 +97,30 @@ export class TwoTierCache {
 
   /** The value (a Buffer; an empty value is a value), or null on a miss. Rejects with L2Unavailable
    * only when L1 cannot answer and L2 is down. */
-  async get(key: Key): Promise<Buffer | null> {
-    const k = keyBytes(key);
-    return (await this.fromL1(k)) ?? this.readThrough(k);
+  get(key: Key): Promise<Buffer | null> {
+    const l1 = this.coherence.l1;
+    if (typeof key !== "string" || l1 === null || !this.coherence.l1Ok) {
+      let k: Buffer;
+      try {
+        k = keyBytes(key);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.fromL1(k).then((hit) => hit ?? this.readThrough(k));
+    }
+    // The hit path of a string key: one L1 round trip, no byte copy of the key, no further await.
+    return l1.get(key).then((value) => {
+      if (value === null) {
+        this.stats.l1Misses++;
+        return this.readThrough(keyBytes(key));
+      }
+      this.stats.l1Hits++;
+      return value;
+    }, (err) => {
+      this.coherence.l1Down(err);
+      this.stats.l1Misses++;
+      return this.readThrough(keyBytes(key));
+    });
   }
 
   /** Like get, decoded as UTF-8. */

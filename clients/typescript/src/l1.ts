@@ -4,8 +4,8 @@
 import type { Redis } from "ioredis";
 
 export interface L1Store {
-  /** The copy, or null. */
-  get(key: Buffer): Promise<Buffer | null>;
+  /** The copy, or null. A string key stands for its UTF-8 bytes. */
+  get(key: Buffer | string): Promise<Buffer | null>;
   /** Keep a copy until `deadlineMs` (Unix milliseconds, the wall clock this process shares with the
    * store), never a relative TTL. Calls take effect in the order they are made (a connection's
    * command order): a delete or flush made after a put removes what the put stored. */
@@ -19,7 +19,7 @@ export interface L1Store {
 export class RedisL1 implements L1Store {
   constructor(readonly client: Redis) {}
 
-  get(key: Buffer): Promise<Buffer | null> {
+  get(key: Buffer | string): Promise<Buffer | null> {
     return this.client.getBuffer(key);
   }
 

@@ -1,10 +1,12 @@
 """asyncio interface of the two-tier cache: `AsyncTwoTierCache` wraps a `TwoTierCache` and runs its
 blocking Redis calls in a worker thread (`asyncio.to_thread`), so the event loop never waits on a
-socket; `get_or_load` awaits an async loader on the loop, with single flight per key across the
-loop's tasks.
+socket, except the L1 read of `get`, which `from_env` gives an asyncio connection of its own: an L1
+hit costs one `await` on the loop, no thread hop. `get_or_load` awaits an async loader on the loop,
+with single flight per key across the loop's tasks.
 
-Cost: each call that touches Redis hops to a worker thread and back (measured in docs/benchmarks.md).
-The protocol, the guard and the failure behaviour are the wrapped client's, unchanged.
+Cost: a miss, a write and a delete hop to a worker thread and back (measured in docs/benchmarks.md).
+The protocol, the guard and the failure behaviour are the wrapped client's, unchanged (the guard needs
+nothing from L1 reads, so they may use another connection).
 
     cache = await AsyncTwoTierCache.from_env()
     page = await cache.get_or_load("page:/home", render_home, ttl=300)
@@ -14,25 +16,43 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Dict, Mapping, Optional
 
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
 from . import protocol
 from .cache import TTLT, TwoTierCache, ValueT
 from .connect import ClientOptions
 from .l1store import KeyT
+from .settings import CacheSettings
 from .stats import CacheStats
 
 
 class AsyncTwoTierCache:
     """The asyncio face of one TwoTierCache (thread-safe underneath; use one per process)."""
 
-    def __init__(self, cache: TwoTierCache) -> None:
+    def __init__(self, cache: TwoTierCache, l1_reader: Optional[redis.asyncio.Redis] = None) -> None:
+        """`l1_reader`: an asyncio connection to the same L1, for the reads of `get` (None: they run in a
+        worker thread too)."""
         self.cache = cache
+        self._l1_reader = l1_reader
         self._flights: Dict[bytes, "asyncio.Future[Optional[bytes]]"] = {}
 
     @classmethod
     async def from_env(cls, environ: Optional[Mapping[str, str]] = None, options: Optional[ClientOptions] = None,
                        encoding: str = "utf-8") -> "AsyncTwoTierCache":
-        """`TwoTierCache.from_env` off the loop (it waits up to `subscribe_wait` for the subscription)."""
-        return cls(await asyncio.to_thread(TwoTierCache.from_env, environ, options, encoding))
+        """`TwoTierCache.from_env` off the loop (it waits up to `subscribe_wait` for the subscription),
+        with an asyncio L1 reader on the same socket."""
+        cache = await asyncio.to_thread(TwoTierCache.from_env, environ, options, encoding)
+        l1 = CacheSettings.from_env(environ).l1
+        reader = None
+        if l1 is not None:
+            o = cache.options
+            where = {"unix_socket_path": l1.socket} if l1.socket else {"host": l1.host, "port": l1.port}
+            reader = redis.asyncio.Redis(**where, socket_timeout=o.l1_timeout, socket_connect_timeout=o.l1_connect_timeout,
+                                         retry=Retry(NoBackoff(), o.retries))
+        return cls(cache, reader)
 
     @property
     def stats(self) -> CacheStats:
@@ -40,7 +60,26 @@ class AsyncTwoTierCache:
 
     async def get(self, key: KeyT) -> Optional[bytes]:
         protocol.key_bytes(key)
-        return await asyncio.to_thread(self.cache.get, key)
+        value = await self._from_l1(key)
+        if value is not None:
+            return value
+        return await asyncio.to_thread(self.cache._read_through, key)
+
+    async def _from_l1(self, key: KeyT) -> Optional[bytes]:
+        """TwoTierCache._from_l1 on the loop: the copy, or None (an L1 miss when there is an L1)."""
+        cache = self.cache
+        if self._l1_reader is None or not cache._l1_ok:
+            return await asyncio.to_thread(cache._from_l1, key)
+        try:
+            value = await self._l1_reader.get(key)
+        except (RedisError, OSError) as exc:
+            cache._l1_down(exc)
+        else:
+            if value is not None:
+                cache.stats.l1_hits += 1
+                return value  # type: ignore[no-any-return]
+        cache.stats.l1_misses += 1
+        return None
 
     async def get_str(self, key: KeyT) -> Optional[str]:
         protocol.key_bytes(key)
@@ -65,7 +104,7 @@ class AsyncTwoTierCache:
         kb = protocol.key_bytes(key)
         cache._px(ttl)
         negative = cache._negative_seconds(negative_ttl)
-        value = await asyncio.to_thread(cache._from_l1, key)
+        value = await self._from_l1(key)
         if value is not None:
             return value
         if cache._negative_fresh(kb):
@@ -99,6 +138,8 @@ class AsyncTwoTierCache:
             del self._flights[kb]
 
     async def close(self) -> None:
+        if self._l1_reader is not None:
+            await self._l1_reader.aclose()
         await asyncio.to_thread(self.cache.close)
 
     async def __aenter__(self) -> "AsyncTwoTierCache":
