@@ -52,13 +52,12 @@ export class TwoTierCache {
   static async fromEnv(env: Env = process.env, options: ClientOptions = {}): Promise<TwoTierCache> {
     const s = settingsFromEnv(env);
     const o = withDefaults(options);
-    const { l2, subscriber } = l2Clients(s.l2, o);
+    const { l2, subscriber } = l2Clients(s.l2, o, s.l1 !== null);
     const cache = new TwoTierCache(l2, {
-      l1: s.l1 ? new RedisL1(l1Client(s.l1, o)) : null, subscriber: s.l1 ? subscriber : null,
+      l1: s.l1 ? new RedisL1(l1Client(s.l1, o)) : null, subscriber,
       channel: s.invalidationChannel, ttlCap: s.l1TtlCapMs === null ? null : s.l1TtlCapMs / 1000,
       defaultTtl: s.defaultTtlMs === null ? null : s.defaultTtlMs / 1000, name: s.name, options,
     });
-    if (!s.l1) subscriber.disconnect();
     await cache.waitReady(o.subscribeWait);
     return cache;
   }

@@ -61,7 +61,7 @@ export function l1Client(t: TierSettings, o: Options): Redis {
 /** The shared tier (Sentinel-managed primary, cluster, or a plain endpoint, socket preferred) and
  * the client the invalidation subscription runs on (in cluster mode a plain connection to the
  * configured endpoint: a classic PUBLISH reaches every node). */
-export function l2Clients(t: TierSettings, o: Options): { l2: L2Client; subscriber: Redis } {
+export function l2Clients(t: TierSettings, o: Options, withSubscriber: boolean): { l2: L2Client; subscriber: Redis | null } {
   const opts: RedisOptions = { ...common(o.l2ConnectTimeout, o.l2Timeout, o), ...auth(t), ...tls(t) };
   const plain = (): Redis => rereadOnReconnect(
     t.socket && !t.tls ? new Redis({ ...opts, path: t.socket }) : new Redis({ ...opts, host: t.host, port: t.port }), t);
@@ -69,7 +69,7 @@ export function l2Clients(t: TierSettings, o: Options): { l2: L2Client; subscrib
     const l2 = new Cluster([{ host: t.host, port: t.port }], {
       redisOptions: opts, enableOfflineQueue: true, clusterRetryStrategy: backoff, slotsRefreshTimeout: opts.connectTimeout,
     });
-    return { l2, subscriber: plain() };
+    return { l2, subscriber: withSubscriber ? plain() : null };
   }
   if (t.sentinels.length > 0) {
     const sentinel = (): Redis => rereadOnReconnect(new Redis({
@@ -77,7 +77,7 @@ export function l2Clients(t: TierSettings, o: Options): { l2: L2Client; subscrib
       sentinelPassword: t.sentinelPasswordFile ? readPassword(t.sentinelPasswordFile) : undefined,
       sentinelRetryStrategy: backoff, enableTLSForSentinelMode: t.tls,
     }), t);
-    return { l2: sentinel(), subscriber: sentinel() };
+    return { l2: sentinel(), subscriber: withSubscriber ? sentinel() : null };
   }
-  return { l2: plain(), subscriber: plain() };
+  return { l2: plain(), subscriber: withSubscriber ? plain() : null };
 }
