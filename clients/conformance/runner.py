@@ -111,7 +111,7 @@ class Run:
             self.cluster = self.servers.cluster(spec["cluster"])
             self.l2 = self.cluster[0]
         else:
-            self.l2 = self.servers.tcp("l2", password=self.password)
+            self.l2 = self.servers.tcp("l2", password=self.password, tls=bool(spec.get("tls")))
         self.sentinel = self.servers.sentinel("sentinel", self.l2) if spec.get("sentinel") else None
         for name, text in self.scenario.get("files", {}).items():
             self.files[name] = self.servers.dir / name
@@ -141,6 +141,10 @@ class Run:
         if self.sentinel is not None:
             env.update({"CACHE_L2_PORT": "1", "CACHE_L2_SENTINELS": f"127.0.0.1:{self.sentinel.port}",
                         "CACHE_L2_SENTINEL_MASTER": "mymaster"})
+        if self.l2.tls is not None:
+            for prefix in ("CACHE", "CACHE_L2"):
+                env.update({f"{prefix}_HOST": "localhost", f"{prefix}_TLS": "true",
+                            f"{prefix}_TLS_CA_FILE": str(self.l2.tls / "ca.crt")})
         if getattr(self, "cluster", None):
             env.update({"CACHE_CLUSTER": "true", "CACHE_L2_CLUSTER": "true"})
         if pod.l1 is not None:
@@ -151,6 +155,8 @@ class Run:
         for key, value in spec.get("env", {}).items():
             for fname, path in self.files.items():
                 value = value.replace("{file:" + fname + "}", str(path))
+            if self.l2.tls is not None:
+                value = value.replace("{tls}", str(self.l2.tls))
             env[key] = value
         return env
 

@@ -40,12 +40,17 @@ class Server:
         self.binary, self.workdir, self.name = binary, workdir, name
         self.port, self.unixsocket, self.args, self.conf = port, unixsocket, tuple(args), conf
         self.password: Optional[str] = None
+        self.tls: Optional[Path] = None  # the directory of ca.crt, server.crt, server.key: TLS only
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
     def start(self) -> "Server":
         cmd = [self.binary] + ([str(self.conf), "--sentinel"] if self.conf else [])
         cmd += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
                 "--logfile", str(self.workdir / f"{self.name}.log")]
+        if self.tls is not None:
+            cmd += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls / "server.crt"),
+                    "--tls-key-file", str(self.tls / "server.key"), "--tls-ca-cert-file", str(self.tls / "ca.crt"),
+                    "--tls-auth-clients", "no"]
         if self.conf is None:
             cmd += ["--save", "", "--appendonly", "no"]
         if self.unixsocket:
@@ -72,7 +77,8 @@ class Server:
         """A plain redis-py client, for setting up and inspecting state behind the clients' backs."""
         if self.unixsocket and not self.port:
             return redis.Redis(unix_socket_path=self.unixsocket, socket_timeout=2, password=self.password)
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, password=self.password)
+        tls = {} if self.tls is None else {"ssl": True, "ssl_ca_certs": str(self.tls / "ca.crt"), "ssl_check_hostname": False}
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, password=self.password, **tls)
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
@@ -105,11 +111,12 @@ class Servers:
         self.dir = Path(tempfile.mkdtemp(prefix="cp-conf-"))  # short: unix socket paths max out near 107 bytes
         self.started: List[Server] = []
 
-    def tcp(self, name: str, args: Sequence[str] = (), password: Optional[str] = None) -> Server:
+    def tcp(self, name: str, args: Sequence[str] = (), password: Optional[str] = None, tls: bool = False) -> Server:
         if password is not None:
             args = tuple(args) + ("--requirepass", password)
         server = Server(self.binary, self.dir, name, port=free_port(), args=args)
         server.password = password
+        server.tls = self.certificates() if tls else None
         self.started.append(server)
         return server.start()
 
@@ -159,6 +166,24 @@ class Servers:
 
         wait_until(converged, 10.0, "the cluster to converge")
         return servers
+
+    def certificates(self) -> Path:
+        """A CA, a server certificate for localhost and 127.0.0.1 signed by it, and another CA that
+        signed nothing (for a client that must refuse the server), made once with openssl."""
+        tls = self.dir / "tls"
+        if not (tls / "server.crt").exists():
+            tls.mkdir(exist_ok=True)
+            ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+            def openssl(*args: str) -> None:
+                subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True)
+            for ca in ("ca", "other-ca"):
+                openssl("req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "2", "-subj", f"/CN={ca}")
+            openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+            (tls / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-out", "server.crt", "-days", "2", "-extfile", "ext")
+        return tls
 
     def close(self) -> None:
         for server in self.started:
