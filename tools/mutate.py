@@ -94,8 +94,9 @@ MUTANTS = (
            ("tests/client/test_key_types.py::test_every_keyed_method_refuses_other_key_types_before_touching_any_tier",
             "tests/client/test_key_types.py::test_a_single_tier_client_refuses_them_too")),
     Mutant("l1-outlives-l2", "an L1 copy's TTL is sent relative (PX), so it counts from when the SET reaches L1, "
-           "not from the L2 entry's deadline: a delayed populate outlives the L2 entry", str(CLIENT_SRC / "cache_patterns_client/l1.py"),
-           "l1.set(key, value, pxat=deadline)", "l1.set(key, value, px=deadline - now_ms)",
+           "not from the L2 entry's deadline: a delayed populate outlives the L2 entry", str(CLIENT_SRC / "cache_patterns_client/l1store.py"),
+           "self.client.set(key, value, pxat=deadline_ms)",
+           "self.client.set(key, value, px=deadline_ms - __import__('time').time_ns() // 1_000_000)",
            ("tests/client/test_two_tier_live.py::test_a_populate_delayed_on_its_way_to_l1_does_not_outlive_the_l2_entry",)),
     Mutant("no-invalidation", "a write publishes no invalidation: other pods serve the old value until the TTL cap",
            str(CLIENT_SRC / "cache_patterns_client/cache.py"),
