@@ -4,10 +4,7 @@ the Python language host when a program in any language uses the package (`pulum
 schema inferred from the types of their args (docs/package.md)."""
 from pulumi.provider.experimental import component_provider_host
 
-from cache_patterns import (AppDeployment, ExternalCache, OperatorInstallation, RedisOperatorCache,
-                            RedisStatefulSet, __version__)
-
-COMPONENTS = [RedisStatefulSet, ExternalCache, RedisOperatorCache, OperatorInstallation, AppDeployment]
+from cache_patterns import COMPONENTS, __version__
 
 if __name__ == "__main__":
-    component_provider_host(COMPONENTS, name="cache-patterns", version=__version__)
+    component_provider_host(list(COMPONENTS), name="cache-patterns", version=__version__)

@@ -4,7 +4,7 @@ every generator (their keepers changed), new passwords land in new Secrets (the 
 deleted), and every workload that reads one rolls: the Redis and Sentinel StatefulSets and the
 HAProxy and app Deployments move to a new template, and their pods to it. The cluster is kwok's, so
 no pod runs; the cache's refusal of the old passwords is shown by running the Redis container of the
-live StatefulSet, as its pod would (tests/live/pod_runner: its command, env and user, its
+live StatefulSet, as its pod would (testbed/pod_runner.py: its command, env and user, its
 ConfigMap and Secret volumes as the API server holds them), in a real redis-server: the old
 passwords (default and ACL user) are refused, the new ones accepted. No password, old or new, is
 readable in any file of the state backend."""
@@ -136,8 +136,8 @@ def passwords(by_secret: dict[live.Ref, dict[str, str]]) -> dict[str, str]:
 
 def auth_results(cluster, old: dict, new: dict) -> tuple[dict, dict]:
     """Start the live StatefulSet's Redis container (pod 0) in a real server and try each password."""
-    from tests.live import engines, pod_runner
-    from tests.live.cluster import new_root
+    from testbed import engines, pod_runner
+    from testbed.support import new_root
 
     why = pod_runner.can_run() or (None if engines.engine_program("server") else "no redis-server or valkey-server")
     if why:
@@ -150,8 +150,8 @@ def auth_results(cluster, old: dict, new: dict) -> tuple[dict, dict]:
 
 
 def _run_and_try(cluster, root: Path, old: dict, new: dict) -> tuple[dict, dict]:
-    from tests.live import engines, pod_runner
-    from tests.live.image_root import ImageRoot
+    from testbed import engines, pod_runner
+    from testbed.image_root import ImageRoot
 
     sts = get(cluster, "statefulset", "cache", STS)
     spec = sts["spec"]["template"]["spec"]

@@ -10,14 +10,13 @@ this machine's own /usr/bin stays out of the way.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 from cache_patterns.core import images
 
-from . import engines
+from testbed import engines
 
 # Programs an image names, and which host programs implement them (first found wins).
 _ENGINE = re.compile(r"(valkey|redis)-(server|cli|sentinel|benchmark|check-aof|check-rdb)")

@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cluster import Cluster, TlsMaterial, Writer, cert_field, missing_keys, pem_to_der, served_certificate
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import Writer, missing_keys
+from testbed.tls import TlsMaterial, cert_field, pem_to_der, served_certificate
 
 
 @dataclass
@@ -62,7 +64,7 @@ def _master_cli(sock: Path, command: str, timeout: float = 2) -> str:
     return data.decode(errors="replace")
 
 
-def haproxy_reloads(cluster: Cluster) -> int | None:
+def haproxy_reloads(cluster: LocalStatefulSet) -> int | None:
     """The master's reload counter (`show proc` on the master CLI socket)."""
     sock = cluster.members["haproxy"].run_dir / "haproxy-master.sock"
     try:
@@ -81,7 +83,7 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def _log_lines(cluster: Cluster, prefix: str) -> list[str]:
+def _log_lines(cluster: LocalStatefulSet, prefix: str) -> list[str]:
     out = []
     for name, m in cluster.members.items():
         if name.startswith(prefix) and m.log.exists():
@@ -113,7 +115,7 @@ def quiet_gap(writers: tuple[Writer, ...], seconds: float) -> float:
     return round(longest, 3)
 
 
-def rotate(cluster: Cluster, material: TlsMaterial, kind: str, offsets: dict[str, float],
+def rotate(cluster: LocalStatefulSet, material: TlsMaterial, kind: str, offsets: dict[str, float],
            timeout: float, settle_after: float = 2.0, writers: tuple[Writer, ...] = ()) -> Rotation:
     """Install `material` in every pod (each at its offset), then watch until every Redis and
     Sentinel serves it (or `timeout`), `settle_after` more seconds of writes, and report."""

@@ -354,3 +354,24 @@ def engines_here() -> Iterator[tuple[str, str | None, str]]:
     binary = toolchain.bin_dir("valkey") / "valkey-server"
     yield "valkey", str(binary) if binary.exists() else None, \
         f"valkey is not built: run ./run toolchain valkey (expected {binary})"
+
+
+# The data sets the planner's model is measured on (tests/live/test_planning_live.py, benchmarks/planning.py).
+# Key size, value size, share with a TTL: fixed sizes from 16 B to 1 kB, a uniform spread around 500 B
+# and a log-uniform one from 16 B to 4 KiB.
+DATASETS = [
+    (Size.fixed(16), Size.fixed(16), 0.0), (Size.fixed(16), Size.fixed(16), 1.0),
+    (Size.fixed(32), Size.fixed(100), 0.0), (Size.fixed(32), Size.fixed(100), 1.0),
+    (Size.fixed(64), Size.fixed(1000), 0.0), (Size.fixed(64), Size.fixed(1000), 1.0),
+    (Size.fixed(40), Size(100, 900, "uniform"), 0.0), (Size.fixed(40), Size(100, 900, "uniform"), 0.5),
+    (Size(24, 48, "uniform"), Size(16, 4096, "log-uniform"), 1.0),
+]
+KEYS = 100_000
+
+
+# (what, keys, value bytes, writes/s or None for as fast as one client can with the rate not given)
+FORKS = [
+    ("100 B values at 5k writes/s", 500_000, 100, 5000),
+    ("1 kB values at 5k writes/s", 100_000, 1000, 5000),
+    ("1 kB values, full-speed writes, rate not given (c = 1)", 100_000, 1000, None),
+]

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from .cluster import Cluster, Writer, missing_keys, wait_until
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import Writer, missing_keys, wait_until
 
 TIMEOUT = 0.5   # client socket timeouts: short, no retries (FIELD-NOTES: defaults stall ~21 s)
 
@@ -55,7 +56,7 @@ class Trial:
 class Prober(threading.Thread):
     """Opens a new connection through an endpoint every `period` s and records who answered."""
 
-    def __init__(self, cluster: Cluster, j: int, pod: str, period: float = 0.05) -> None:
+    def __init__(self, cluster: LocalStatefulSet, j: int, pod: str, period: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.cluster, self.j, self.pod, self.period = cluster, j, pod, period
         self.seen: list[tuple[float, str | None]] = []   # (time, "host:port" of the server, None: refused)
@@ -80,7 +81,7 @@ class Prober(threading.Thread):
         self.join(5)
 
 
-def run_ids(cluster: Cluster) -> dict[str, int]:
+def run_ids(cluster: LocalStatefulSet) -> dict[str, int]:
     out = {}
     for i in range(cluster.servers):
         with cluster.redis(i) as r:
@@ -88,7 +89,7 @@ def run_ids(cluster: Cluster) -> dict[str, int]:
     return out
 
 
-def trial(cluster: Cluster, partition_s: float, after_s: float = 5.0, settle_s: float = 120) -> Trial:
+def trial(cluster: LocalStatefulSet, partition_s: float, after_s: float = 5.0, settle_s: float = 120) -> Trial:
     """One partition of the primary's node; see the module docstring."""
     net = cluster.network
     assert net is not None, "a partition needs a PodNetwork"

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .image_root import ImageRoot
+from testbed.image_root import ImageRoot
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -47,6 +47,8 @@ class Container:
         for e in self.spec.get("env") or []:
             if "value" in e:
                 out[e["name"]] = expand(e["value"], out)
+            elif "valueFrom" not in e:
+                out[e["name"]] = ""   # the kubelet sets a variable without a value to the empty string
             elif "fieldRef" in (e.get("valueFrom") or {}):
                 out[e["name"]] = self.fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
             else:

@@ -134,6 +134,22 @@ def locate(path: Path, key: str) -> str | None:
     return f"{path}:{best.start_mark.line + 1}" if best is not None else None
 
 
+def located(path: Path, problems: list[tuple[str, str]]) -> list[str]:
+    """Every problem as `file:line: key: message`, in the order of the file's lines (problems of the
+    file as a whole, such as a required key it lacks, first, as `file: key: message`)."""
+    def where(key: str) -> tuple[int, str]:
+        if key.startswith(str(path)):        # already located (a YAML error)
+            return 0, ""
+        at = locate(path, key)
+        return (int(at.rsplit(":", 1)[1]), at) if at and at != str(path) else (0, str(path))
+
+    lines = []
+    for (line, at), (key, message) in sorted(zip(map(where, (k for k, _ in problems)), problems),
+                                             key=lambda pair: pair[0][0]):
+        lines.append(f"{at}: {key}: {message}" if at else f"{key}: {message}")
+    return lines
+
+
 def _parts(key: str) -> list[Any]:
     out: list[Any] = []
     for piece in key.replace("[", ".[").split("."):

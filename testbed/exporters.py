@@ -17,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cache_patterns.core import images
 
-from . import engines, pod_runner
-from .cluster import Cluster, SecretVolume
-from .image_root import ImageRoot
+from testbed import engines, pod_runner
+from testbed.members import SecretVolume
+from testbed.statefulset import LocalStatefulSet
+from testbed.image_root import ImageRoot
 
 
 @dataclass
@@ -58,7 +59,7 @@ def secret_files(pod: dict, volume_name: str, secrets: dict) -> dict[str, bytes]
     return {i["path"]: data[i["key"]].encode() for i in items}
 
 
-def start(cluster: Cluster, root: Path, pod_spec: dict, secrets: dict, *, member: str, pod: str, job: str,
+def start(cluster: LocalStatefulSet, root: Path, pod_spec: dict, secrets: dict, *, member: str, pod: str, job: str,
           server_port: int) -> PodExporter:
     """Run the `exporter` container of `pod_spec` for live member `member` (listening on `server_port`
     of this machine), as pod `pod`."""
@@ -164,9 +165,10 @@ def _escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def input_series(rec: Recording, names: set[str] | None = None) -> list[tuple[str, str]]:
+def input_series(rec: Recording, names: set[str] | None = None, hold: int = 0) -> list[tuple[str, str]]:
     """promtool input series: a value at each step a series was scraped, `stale` at the first step
-    it was not (what Prometheus writes when a series vanishes from a scrape), `_` otherwise."""
+    it was not (what Prometheus writes when a series vanishes from a scrape), `_` otherwise. `hold`:
+    that many more steps as the last one was (nothing changes after the recording)."""
     keys = sorted({k for step in rec.steps for k in step if names is None or k[0] in names})
     out = []
     for name, labels in keys:
@@ -178,6 +180,8 @@ def input_series(rec: Recording, names: set[str] | None = None) -> list[tuple[st
             else:
                 values.append("stale" if present else "_")
                 present = False
+        if hold:
+            values.append(f"{values[-1] if present else '_'}x{hold - 1}")
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
         out.append((f"{name}{{{inner}}}", " ".join(values)))
     return out
