@@ -1,4 +1,4 @@
-"""The engine tier catches the faults it found: each engine-tier mutant of tools/mutate.py (the
+"""The engine tier catches the faults it found: each engine-tier mutant of tools/mutants.py (the
 stack-owner label, the URN aliases of objects that move between pattern components, the claim
 patches' retainOnDelete, the password keepers) is planted in a copy of the tree, and its scenario,
 run from that copy on this session's cluster, must fail. The baseline is this session: the same
