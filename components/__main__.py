@@ -1,10 +1,12 @@
 """The component package's provider (PulumiPlugin.yaml beside this file): Pulumi runs this folder with
 the Python language host when a program in any language uses the package (`pulumi package add`, or
-`packages:` in its Pulumi.yaml), and Pulumi's component provider serves the components below, their
-schema inferred from the types of their args (docs/package.md)."""
-from pulumi.provider.experimental import component_provider_host
+`packages:` in its Pulumi.yaml), and Pulumi's component provider serves `cache_patterns.COMPONENTS`,
+their schema inferred from the types of their args (cache_patterns/provider.py, docs/package.md)."""
+import sys
 
-from cache_patterns import COMPONENTS, __version__
+from pulumi.provider import main
+
+from cache_patterns.provider import Provider
 
 if __name__ == "__main__":
-    component_provider_host(list(COMPONENTS), name="cache-patterns", version=__version__)
+    main(Provider(), sys.argv[1:])

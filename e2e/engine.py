@@ -34,7 +34,8 @@ from e2e import toolchain
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"
 # What a `pulumi up` of the program needs, from e2e/pins.toml.
-TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random")
+TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random",
+         "pulumi-language-yaml")
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks")
 PASSPHRASE = "cache-patterns-e2e-passphrase"
 COMMAND_TIMEOUT = 900.0
@@ -110,14 +111,16 @@ class Workspace:
     env: dict[str, str]
 
     @classmethod
-    def create(cls, base: Path, cluster_env: dict[str, str]) -> "Workspace":
+    def create(cls, base: Path, cluster_env: dict[str, str],
+               files: dict[str, Path] | None = None) -> "Workspace":
+        """A copy of the program (`files`: name in the copy -> source; default this repository's
+        program: Pulumi.yaml, __main__.py, components/, stacks/) with a backend of its own."""
         missing = missing_tools()
         if missing:
             raise EngineError(f"tools not built: {missing}: run `./run toolchain`")
         program = base / "program"
         program.mkdir(parents=True)
-        for name in PROGRAM_FILES:
-            src = ROOT / name
+        for name, src in (files or {n: ROOT / n for n in PROGRAM_FILES}).items():
             if src.is_dir():
                 shutil.copytree(src, program / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
@@ -148,6 +151,11 @@ class Workspace:
             "PULUMI_DEBUG_COMMANDS": "true",
         }
         return cls(dir=base, program=program, env=env)
+
+    @property
+    def project(self) -> str:
+        """The program's project name (its Pulumi.yaml's `name`)."""
+        return (yaml.safe_load((self.program / "Pulumi.yaml").read_text()) or {}).get("name", PROJECT)
 
     def run(self, args: list[str], *, check: bool = True, event_log: bool = False,
             timeout: float = COMMAND_TIMEOUT) -> Result:
@@ -252,7 +260,7 @@ class Stack:
 
     def state_file(self) -> Path:
         """The local backend's checkpoint of this stack (what `pulumi stack export` prints)."""
-        path = self.ws.dir / "state" / ".pulumi" / "stacks" / PROJECT / f"{self.name}.json"
+        path = self.ws.dir / "state" / ".pulumi" / "stacks" / self.ws.project / f"{self.name}.json"
         if not path.exists():
             raise EngineError(f"no state file at {path}")
         return path

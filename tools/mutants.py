@@ -216,6 +216,21 @@ MUTANTS = (
            "components/cache_patterns/planning/report.py",
            '    others = inp.other_pods if current == "statefulset" else ()', "    others = ()",
            ("tests/test_plan_cli.py::test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods",)),
+    # The component provider (issue 19.5): what it adds to the SDK's for the YAML program.
+    Mutant("provider-output-input-unmapped", "a complex input that comes from another resource's outputs (a "
+           "cache's `bindings` passed to AppDeployment) is mapped as an empty object: every app of a YAML "
+           "program fails", "components/cache_patterns/provider.py",
+           "        return type_def is not None and not type_def.enum\n", "        return False\n",
+           ("tests/test_provider.py::test_an_app_gets_its_binding_from_the_caches_outputs_through_the_provider",)),
+    Mutant("provider-floats-kept", "integers inside complex inputs stay floats: `replicas: 1` from YAML is "
+           "refused", "components/cache_patterns/provider.py", "                mapped[py_name] = _int(mapped[py_name])\n",
+           "                pass\n",
+           ("tests/test_provider.py::test_an_integer_inside_a_complex_input_is_an_integer_and_bindings_come_back_in_schema_names",)),
+    Mutant("provider-unknown-key-dropped", "a misspelt settings key from another language is dropped silently",
+           "components/cache_patterns/provider.py",
+           "            mapped.update({k: v for k, v in inputs.items() if k not in properties and k not in later})\n",
+           "            pass\n",
+           ("tests/test_provider.py::test_a_settings_mistake_is_an_input_properties_error_naming_each_property",)),
     # What the engine tier found (docs/engine.md), caught by the engine tier itself.
     Mutant("urn-alias-removed", "objects that move between pattern components keep no alias: a statefulset -> "
            "operator switch fails on a server-side apply conflict", "components/cache_patterns/core/moves.py",

@@ -53,23 +53,29 @@ def deploy(workspace: engine.Workspace, name: str, config: dict | None = None) -
 def compare_with_render(cluster, st: engine.Stack) -> list[str]:
     """Problems between the objects in the API server and the offline render of the same config."""
     run = harness.run(st.name, st.config())
-    rendered = live.rendered(run)
     names = {live.mock_urn(urn): ref for urn, ref in live.live_names(st.resources()).items()}
+    owned = live.owned_objects(cluster, st.name)
+    expected = {names[urn] for urn in run_by_urn(run) if urn in names}
+    problems = [f"in the API server with the stack's label, not rendered: {ref}"
+                for ref in sorted(set(owned) - expected, key=str)]
+    problems += [f"rendered, not in the API server (or without the owner label): {ref}"
+                 for ref in sorted(expected - set(owned), key=str)]
+    return problems + object_problems(cluster, run, names, owned)
+
+
+def object_problems(cluster, run: harness.Run, names: dict[str, live.Ref], owned: dict[live.Ref, dict]) -> list[str]:
+    """Each rendered object (URN, the mocks' form) against the live one the state names for it."""
+    rendered = live.rendered(run)
     problems = [f"rendered, not in the state: {urn}" for urn in sorted(set(rendered) - set(names))]
     # Mock auto-names -> live names, for references inside pod specs.
     mock_names = {m["metadata"]["name"]: names[urn].name for urn, m in rendered.items() if urn in names}
-    owned = live.owned_objects(cluster, st.name)
-    expected = {names[urn] for urn in run_by_urn(run) if urn in names}
-    for ref in sorted(set(owned) - expected, key=str):
-        problems.append(f"in the API server with the stack's label, not rendered: {ref}")
-    for ref in sorted(expected - set(owned), key=str):
-        problems.append(f"rendered, not in the API server (or without the owner label): {ref}")
     for urn, manifest in rendered.items():
         if urn not in names:
             continue
         ref = names[urn]
         obj = owned.get(ref) or _get(cluster, ref)
         if obj is None:
+            problems.append(f"{urn}: {ref} is not in the API server")
             continue
         if manifest["kind"] != obj["kind"] or (manifest["metadata"].get("namespace") or None) != ref.namespace:
             problems.append(f"{urn}: rendered {manifest['kind']} in {manifest['metadata'].get('namespace')}, live {ref}")
