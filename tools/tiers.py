@@ -110,8 +110,8 @@ def run_tier(name: str, argv: list[str], logs: Path) -> Outcome:
     with _print:
         print(f"\n=== tier {name}: pytest {' '.join(args)}".rstrip(), flush=True)
         sys.stdout.write(log.read_text())
-        print(f"=== tier {name}: {outcome.status}{f' ({outcome.reason})' if outcome.reason else ''} "
-              f"in {outcome.seconds:.0f} s", flush=True)
+        note = outcome.reason if outcome.status != "ok" else (f"{outcome.skipped} skipped" if outcome.skipped else "")
+        print(f"=== tier {name}: {outcome.status}{f' ({note})' if note else ''} in {outcome.seconds:.0f} s", flush=True)
     return outcome
 
 
