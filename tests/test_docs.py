@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import not_applicable
 from tools import docs, harness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def test_every_recorded_stack_has_the_schema_modeline_and_is_listed(stack):
     from tools import snapshot
 
     if not snapshot.path_for(stack).exists():
-        pytest.skip(f"new stack {stack}: `./run docs` and `./run snapshot {stack}` record it")
+        not_applicable(f"new stack {stack}: `./run docs` and `./run snapshot {stack}` record it")
     assert harness.stack_file(stack).read_text().startswith(docs.MODELINE + "\n"), "run `./run docs`"
     assert f"`{stack}`" in (ROOT / "docs" / "stacks.md").read_text(), "run `./run docs`"
 
@@ -74,8 +75,10 @@ def test_the_link_checker_catches_a_broken_link(tmp_path):
 
 def test_readme_is_short_and_every_pattern_has_a_page():
     assert len(README.splitlines()) <= 300
-    for pattern in ("external", "statefulset", "sidecar", "two_tier", "operator"):
-        assert f"docs/patterns/{pattern}.md" in README
+    from cache_patterns.patterns import DOCS
+
+    for doc in DOCS:
+        assert f"]({doc.page})" in README and (ROOT / doc.page).exists()
 
 
 def test_quick_start_is_exactly_two_commands_and_both_exist():

@@ -8,7 +8,12 @@ must catch it. The same tests first run on the unmutated copy and must pass, so 
 caught only because of its edit. The copy imports its own client sources (PYTHONPATH), not the
 installed package.
 
-    ./run mutate [--list] [--workers N] [NAME ...]
+Mutants whose tests are all in the engine tier (e2e/scenarios: `pulumi up` on the local cluster) run
+in that tier (e2e/scenarios/test_mutants.py), right after the same scenarios passed unmutated in the
+same session, which is their baseline; `./run mutate` runs the others, or any named one.
+docs/mutation.md lists every mutant: `./run mutate --docs` (and `./run docs`) writes that table.
+
+    ./run mutate [--list] [--docs] [--workers N] [NAME ...]
 """
 from __future__ import annotations
 
@@ -20,164 +25,47 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
+from tools.mutants import CLIENT_SRC, MUTANTS, Mutant  # noqa: F401 (the list, re-exported)
+
 ROOT = Path(__file__).resolve().parent.parent
-CLIENT_SRC = Path("clients/python/src")
+DOCS = ROOT / "docs" / "mutation.md"
 
 
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    fault: str           # what a user would suffer
-    path: str            # file to edit, relative to the tree
-    old: str
-    new: str
-    tests: tuple[str, ...]  # pytest node ids (a file, or file::function) that must fail
-    count: int = 1
+def tier(node: str) -> str:
+    """The test tier a test node belongs to (tools/tiers.py): engine, cluster, node, live or unit."""
+    path = node.split("::")[0]
+    if path.startswith("e2e/scenarios/"):
+        return "engine"
+    if path.startswith("tests/cluster/"):
+        return "cluster"
+    if path.startswith("tests/node/"):
+        return "node"
+    source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
+    return "live" if "pytest.mark.live" in source else "unit"
 
 
-MUTANTS = (
-    Mutant("secret-in-env", "the generated password as a plain env value of the Redis container",
-           "components/cache_patterns/patterns/statefulset/component.py",
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis"),',
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis") + '
-           '([{"name": "REDIS_PASSWORD", "value": password}] if s.auth else []),',
-           ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",
-            "tests/test_statefulset.py::test_no_password_in_configmaps_args_or_env_values")),
-    Mutant("networkpolicy-port", "the Sentinels' NetworkPolicy admits 6379 instead of 26379: clients and "
-           "peers cannot reach Sentinel", "components/cache_patterns/patterns/statefulset/network.py",
-           '"sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],',
-           '"sentinel": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],',
-           ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
-    Mutant("operator-networkpolicy-port", "an operator cache's NetworkPolicy drops the Sentinel port",
-           "components/cache_patterns/patterns/operator/component.py",
-           "ports = [REDIS_PORT] + ([SENTINEL_PORT] if s.kind != \"ot-cluster\" else [])",
-           "ports = [REDIS_PORT]",
-           ("tests/test_operator.py::test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only",)),
-    Mutant("service-selector", "the write/read Services select the Redis pods instead of HAProxy: writes "
-           "reach replicas", "components/cache_patterns/patterns/statefulset/component.py",
-           'spec={"type": "ClusterIP", "selector": selectors["endpoint"],',
-           'spec={"type": "ClusterIP", "selector": selectors["redis"],',
-           ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
-    Mutant("app-service-selector", "an app's Service selects a label its pods do not carry", "components/cache_patterns/app.py",
-           'spec={"type": "ClusterIP", "selector": selector,',
-           'spec={"type": "ClusterIP", "selector": {**selector, "app.kubernetes.io/component": "app"},',
-           ("tests/test_app.py::test_deployment_and_service_are_named_after_the_app_with_derived_labels",
-            "tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist")),
-    Mutant("privilege-escalation", "containers may escalate privileges (restricted Pod Security refuses the pods)",
-           "components/cache_patterns/core/k8s.py", '"allowPrivilegeEscalation": False,', '"allowPrivilegeEscalation": True,',
-           ("tests/test_stacks.py::test_every_pod_meets_the_restricted_pod_security_standard",)),
-    Mutant("production-unprotected", "production ElastiCache neither protected nor retained on delete",
-           "components/cache_patterns/patterns/external/component.py",
-           "protect=self._production, retain_on_delete=self._production,",
-           "protect=False, retain_on_delete=False,",
-           ("tests/test_external.py::test_replication_group_production_defaults",), count=2),
-    Mutant("secret-data-written", "a rendered Secret file holds the password", "tools/render.py",
-           "obj[key] = {k: REDACTED for k in obj[key]}", "pass",
-           ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",)),
-    Mutant("ip-as-external-name", "an IP endpoint becomes an ExternalName Service, which does not resolve",
-           "components/cache_patterns/patterns/external/endpoint.py", "    ip = endpoint_ip(target)\n", "    ip = None\n",
-           ("tests/test_external.py::test_an_ip_endpoint_gets_a_selector_less_service_and_an_endpoint_slice_per_family",)),
-    Mutant("shared-release-name", "both operators released as redis-operator: the second install fails",
-           "components/cache_patterns/patterns/operator/charts.py", '"spotahome": "spotahome-redis-operator"}', '"spotahome": "redis-operator"}',
-           ("tests/test_operator.py::test_both_operators_installed_side_by_side_get_distinct_releases",)),
-    Mutant("ot-no-maxmemory", "OT caches run without maxmemory (OOM-killed instead of evicting)",
-           "components/cache_patterns/patterns/operator/component.py", '        if s.kind in ("ot-replication", "ot-cluster"):\n',
-           "        if False:\n",
-           ("tests/live/test_operator_memory.py::test_ot_caches_start_with_the_planned_maxmemory_and_policy",)),
-    Mutant("int-key-accepted", "set(42) is stored as '42' instead of being refused (two tiers: its "
-           "invalidation named 42 NUL bytes)", str(CLIENT_SRC / "cache_patterns_client/cache.py"),
-           "        protocol.key_bytes(key)\n        data = self._encode(value)\n",
-           "        data = self._encode(value)\n",
-           ("tests/client/test_key_types.py::test_every_keyed_method_refuses_other_key_types_before_touching_any_tier",
-            "tests/client/test_key_types.py::test_a_single_tier_client_refuses_them_too")),
-    Mutant("l1-outlives-l2", "an L1 copy's TTL is sent relative (PX), so it counts from when the SET reaches L1, "
-           "not from the L2 entry's deadline: a delayed populate outlives the L2 entry", str(CLIENT_SRC / "cache_patterns_client/l1.py"),
-           "l1.set(key, value, pxat=deadline)", "l1.set(key, value, px=deadline - now_ms)",
-           ("tests/client/test_two_tier_live.py::test_a_populate_delayed_on_its_way_to_l1_does_not_outlive_the_l2_entry",)),
-    Mutant("no-invalidation", "a write publishes no invalidation: other pods serve the old value until the TTL cap",
-           str(CLIENT_SRC / "cache_patterns_client/cache.py"),
-           "                pipe.publish(channel, message)\n", "",
-           ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
-    Mutant("missing-primary-or-vector", "RedisMissingPrimary written the upstream way, `(count by (job) (...) or "
-           "vector(0)) < 1`: it pages while a primary exists", "components/cache_patterns/observability/rules.py",
-           'f"count by (job) (redis_up{j}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
-           'f"(count by (job) (redis_instance_info{primary}) or vector(0)) < {n}"',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
-    Mutant("flapping-per-series", "RedisFailoverFlapping counts changes per series: failovers that move "
-           "master_address are never counted", "components/cache_patterns/observability/rules.py",
-           'f"changes(max by (job, master_name) (redis_sentinel_master_config_epoch{j})[1h:1m]) > 2"',
-           'f"changes(redis_sentinel_master_config_epoch{j}[1h]) > 2"',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
-    Mutant("unscoped-redis-down", "RedisDown without its job: a Sentinel's exporter (redis_up 0) pages as a Redis down",
-           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
-           'b.add("RedisDown", "redis_up == 0", "1m",',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
-            "tests/observability/test_scrape_objects.py::test_rules_and_dashboards_select_exactly_the_podmonitors_jobs")),
-    Mutant("metrics-from-any-namespace", "the exporters' port is open to every namespace",
-           "components/cache_patterns/observability/scrape.py",
-           'peer: dict = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": prometheus.namespace}}}',
-           'peer: dict = {"namespaceSelector": {}}',
-           ("tests/observability/test_scrape_objects.py::test_one_networkpolicy_rule_admits_only_the_scraper_to_the_metrics_ports",)),
-    Mutant("alarm-wrong-dimension", "ElastiCache alarms on a dimension their metrics do not carry: they never fire",
-           "components/cache_patterns/observability/cloudwatch.py", 'NODE_DIMENSION = "CacheClusterId"', 'NODE_DIMENSION = "CacheNodeId"',
-           ("tests/observability/test_cloudwatch.py::test_prod_has_the_verified_alarms_on_every_member_cluster_and_a_topic_for_events",)),
-    Mutant("l1-misses-uncounted", "the client counts no L1 miss: the L1 hit ratio reads 100% and never collapses",
-           str(CLIENT_SRC / "cache_patterns_client/cache.py"), "            self.stats.l1_misses += 1",
-           "            pass", ("tests/client/test_metrics.py::test_per_tier_hits_misses_and_invalidations_are_exposed",)),
-    Mutant("plan-slot-array-floor", "the per-key model counts half the hash-table slots: caches planned too small",
-           "components/cache_patterns/planning/memory.py", "    return SLOT * 2 ** math.ceil(math.log2(n))\n",
-           "    return SLOT * 2 ** math.floor(math.log2(n))\n",
-           ("tests/test_planning.py::test_bytes_per_key_within_one_percent_of_every_measured_data_set",
-            "tests/live/test_planning_live.py::test_bytes_per_key_against_used_memory[redis]")),
-    Mutant("plan-no-fork-headroom", "the limit leaves no room for a fork: a BGSAVE under writes is OOM-killed",
-           "components/cache_patterns/planning/headroom.py",
-           '        out["fork"] = ceil_to(self.cow * self.steady_factor * maxmemory, KI) if self.forks else 0\n',
-           '        out["fork"] = 0\n',
-           ("tests/test_planning.py::test_the_limit_is_the_sum_of_its_parts",
-            "tests/live/test_planning_live.py::test_bgsave_under_writes_fits_the_planned_limit[redis-100 B values at 5k writes/s]")),
-    Mutant("plan-sync-buffer-ignores-writes", "the replica buffer ignores the write rate: full syncs loop forever",
-           "components/cache_patterns/planning/headroom.py",
-           "    return ceil_to(max(REPL_FRACTION * maxmemory, during_sync, REPL_MIN_KNOWN), MI)\n",
-           "    return ceil_to(max(REPL_FRACTION * maxmemory, REPL_MIN_KNOWN), MI)\n",
-           ("tests/test_planning.py::test_replica_buffer_holds_what_a_measured_sync_buffered",)),
-    Mutant("plan-unsafe-only-warned", "a limit a fork would exceed is only a warning in production",
-           "components/cache_patterns/config/common.py",
-           '        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")\n',
-           "        hard = f.severity == planning.FATAL\n",
-           ("tests/test_capacity.py::test_an_unsafe_setting_is_an_error_outside_development",)),
-    Mutant("exporter-off-path", "the exporter runs `exec redis_exporter` in a shell: not on the image's PATH, "
-           "exit 127, a crash loop", "components/cache_patterns/patterns/statefulset/exporter.py",
-           '"command": list(images.of(EXPORTER_IMAGE).entrypoint), "env": env,',
-           '"command": ["sh", "-c", "exec redis_exporter"], "env": env,',
-           ("tests/test_image_commands.py::test_every_command_a_pod_runs_exists_in_its_image",
-            "tests/live/test_exporter_live.py::test_the_rendered_exporter_serves_health_and_scrapes_redis_with_auth_and_tls")),
-    Mutant("new-ca-served-at-once", "a new CA's certificate is served before the other pods trust it: "
-           "HAProxy's checks and peers refuse the handshakes", "components/cache_patterns/patterns/statefulset/scripts/tls.sh",
-           '            if [ "$_now" -ge "$_after" ]; then\n', "            if true; then\n",
-           ("tests/live/test_tls_scripts.py::test_a_new_ca_is_trusted_at_once_and_its_key_pair_served_only_after_the_delay",
-            "tests/live/test_tls_rotation.py::test_a_new_ca_is_trusted_everywhere_before_any_pod_serves_its_certificate")),
-    Mutant("sentinels-restart-any-time", "Sentinels restart for a new certificate outside their slots: "
-           "several may be down at once", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           "        my_slot || continue\n", "        true\n",
-           ("tests/live/test_tls_scripts.py::test_a_sentinel_restarts_in_its_own_slot_and_only_while_every_peer_is_healthy",),
-           count=2),
-    Mutant("redis-tls-not-reloaded", "Redis keeps serving the old certificate after a renewal",
-           "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
-           ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
-    Mutant("node-sysctls-not-restored", "`./run cluster down` leaves the kernel sysctls the real node's kubelet "
-           "set (kernel.panic, vm.overcommit_memory) on the host", "e2e/hoststate.py",
-           'skipped = restore_sysctls(node.get("sysctls_changed") or {})', "skipped = {}",
-           ("tests/node/test_host.py::test_host_changes_are_namespaced_or_recorded",)),
-    Mutant("reload-loop-ignores-sigterm", "the Redis pods' TLS reload loop, its container's PID 1, ignores "
-           "SIGTERM: every deleted Redis pod waits out its 105 s grace period",
-           "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           "reload_redis() {\n    trap stop_loop TERM INT\n", "reload_redis() {\n",
-           ("tests/live/test_tls_scripts.py::test_the_reload_loops_stop_on_sigterm_as_their_containers_pid_1",)),
-)
+def run_by_engine_tier(m: Mutant) -> bool:
+    return all(tier(t) == "engine" for t in m.tests)
+
+
+def docs_table() -> str:
+    """docs/mutation.md's table: every mutant, its fault, the tests that catch it and their tier."""
+    out = ["| mutant | the fault | caught by | tier |", "|---|---|---|---|"]
+    for m in MUTANTS:
+        tests = ", ".join(f"`{Path(t.split('::')[0]).name}::{t.split('::')[1]}`" if "::" in t else f"`{t}`"
+                          for t in m.tests)
+        tiers = ", ".join(dict.fromkeys(tier(t) for t in m.tests))
+        out.append(f"| {m.name} | {m.fault.replace('|', '/')} | {tests} | {tiers} |")
+    return "\n".join(out) + "\n"
+
+
+def documented(text: str) -> str:
+    """docs/mutation.md with its generated table as the mutants are now."""
+    from tools import docs
+
+    return docs.apply(text, {"mutants": docs_table}, str(DOCS))
 
 
 def tree_files(root: Path) -> list[Path]:
@@ -213,13 +101,11 @@ def environment(copy: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(copy), str(copy / "components"), str(copy / CLIENT_SRC)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if "CACHE_PATTERNS_CRDS" not in env:
-        sys.path.insert(0, str(ROOT))
-        from tools import validate
+    # The copy is not beside the shared folder: it reads the one this checkout reads.
+    sys.path.insert(0, str(ROOT))
+    from tools import validate
 
-        crds = validate.crds_dir()
-        if crds is not None:
-            env["CACHE_PATTERNS_CRDS"] = str(crds)
+    env.setdefault(validate.SHARED_ENV, str(validate.shared_dir()))
     return env
 
 
@@ -257,21 +143,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--docs", action="store_true", help="write docs/mutation.md's table and exit")
     parser.add_argument("--workers", type=int, default=2, help="mutants run in parallel (default 2)")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MUTANTS}
     if args.list:
         for m in MUTANTS:
-            print(f"{m.name:<28} {m.fault}")
+            print(f"{m.name:<28} {'(engine tier) ' if run_by_engine_tier(m) else ''}{m.fault}")
+        return 0
+    if args.docs:
+        DOCS.write_text(documented(DOCS.read_text()))
         return 0
     unknown = [n for n in args.names if n not in by_name]
     if unknown:
         print(f"unknown mutant(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
-    mutants = [by_name[n] for n in args.names] if args.names else list(MUTANTS)
+    # The engine tier runs its own mutants (e2e/scenarios/test_mutants.py); named, any runs here.
+    mutants = [by_name[n] for n in args.names] if args.names else [m for m in MUTANTS if not run_by_engine_tier(m)]
     broken = [f"{m.name}: {why}" for m in mutants if (why := check_anchor(m, ROOT))]
     if broken:
-        print("mutants that no longer fit the code (update tools/mutate.py):\n  " + "\n  ".join(broken), file=sys.stderr)
+        print("mutants that no longer fit the code (update tools/mutants.py):\n  " + "\n  ".join(broken), file=sys.stderr)
         return 2
 
     started = time.perf_counter()
