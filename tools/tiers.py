@@ -145,7 +145,7 @@ def summary(results: list[Outcome], expected: list[str], seconds: float, serial:
     failed = ", ".join(r.name for r in rows if r.status == "FAILED")
     lines.append(f"tiers: {count['ok']} passed, {count['skipped']} skipped{f' ({skipped})' if skipped else ''}, "
                  f"{count['FAILED']} failed{f' ({failed})' if failed else ''}, in {seconds:.0f} s"
-                 f"{' (serial)' if serial else ' (live beside cluster and engine)'}")
+                 f"{' (serial)' if serial else ' (side by side: ' + ' | '.join(' -> '.join(line) for line in STAGES[-1]) + ')'}")
     return lines, 1 if count["FAILED"] else 0
 
 
