@@ -361,6 +361,10 @@ class Cluster:
     network: PodNetwork | None = None
     nodes: int = 3
     haproxies: int = 1
+    # The kubelet's readiness probe of the Redis pods (`probe.sh ready`), run this often while a server
+    # runs: a replica is promotable only after it ran once synced (redis-start.sh holds replica-priority
+    # at 0 until then). The pods run it every 5 s; the live tests' other timings are short too.
+    probe_period_s: float = 1.0
     members: dict[str, Member] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -651,12 +655,34 @@ class Cluster:
                                   cwd=m.data, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         m.starts += 1
+        if m.script == "redis-start.sh":
+            self.start_prober()
         return m
 
     def start_all(self) -> None:
         # Like podManagementPolicy: Parallel: nothing waits for anything else.
         for name in self.members:
             self.start(name)
+        self.start_prober()
+
+    def start_prober(self) -> None:
+        """Run the Redis pods' readiness probe as the kubelet does (every `probe_period_s`)."""
+        if getattr(self, "_prober", None) is not None:
+            return
+        self._probing = threading.Event()
+        def loop() -> None:
+            while not self._probing.wait(self.probe_period_s):
+                for i in range(self.servers):
+                    name = f"redis-{i}"
+                    m = self.members.get(name)
+                    if m is None or not m.running():
+                        continue
+                    try:
+                        self.run_script(name, "probe.sh", "ready", timeout=10)
+                    except (OSError, subprocess.TimeoutExpired):
+                        pass
+        self._prober = threading.Thread(target=loop, daemon=True)
+        self._prober.start()
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         m = self.members[name]
@@ -683,6 +709,10 @@ class Cluster:
             m.proc.wait(5)
 
     def stop_all(self) -> None:
+        if getattr(self, "_prober", None) is not None:
+            self._probing.set()
+            self._prober.join(15)
+            self._prober = None
         for name in self.members:
             try:
                 self.stop(name, timeout=5)
@@ -769,6 +799,9 @@ class Cluster:
             if i != primary:
                 with self.redis(i, 0.5) as r:
                     if r.info("replication").get("master_link_status") != "up":
+                        return None
+                    # Promotable: the readiness probe restored its replica-priority after the sync.
+                    if int(r.config_get("replica-priority").get("replica-priority", 0)) == 0:
                         return None
         return primary
 

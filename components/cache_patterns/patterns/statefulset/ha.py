@@ -303,6 +303,14 @@ class HaPlan:
         return self.scripts.prestop_timeout_s + 15 + save
 
     @property
+    def sentinel_min_ready_s(self) -> int:
+        """minReadySeconds of the Sentinel StatefulSet: a new Sentinel counts as available only once
+        every HAProxy has checked it again (its `named-rN` checks, rise 1, every check interval), so a
+        rolling update never takes the next Sentinel down while the endpoints still see the last one
+        down: that would leave them less than a majority, and they would close the write connections."""
+        return math.ceil(2 * self.endpoint.check_interval_ms / 1000) + 1
+
+    @property
     def pdb_max_unavailable(self) -> dict[str, int]:
         """maxUnavailable for the Redis and the Sentinel PodDisruptionBudgets."""
         s = len(self.topology.sentinels)

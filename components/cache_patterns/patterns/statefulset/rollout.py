@@ -1,0 +1,172 @@
+"""The rollout driver of pattern 2: the order in which Redis pods are replaced after a change of their
+template (an engine upgrade, a new memory limit), and the hand-over before a scale-down.
+
+The Redis StatefulSet is rendered with `updateStrategy: OnDelete`, so Kubernetes replaces a pod only
+when it is deleted; this driver deletes them in the one order that moves the primary exactly once:
+every replica first, one at a time, each back on the new revision, synced and promotable before the
+next goes; the primary last, whose preStop hook hands over to one of the already-replaced replicas
+(one client-visible switch). Kubernetes' own RollingUpdate goes from the highest ordinal down, so a
+primary on any but the lowest ordinal hands over to a replica that is replaced later: two switches, or
+more (docs/upgrades.md).
+
+It reads each server through `probe.sh state` run in its pod and deletes pods through a `Pods`
+backend: `kubectl` against a cluster (`KubectlPods`), or the live tests' processes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+
+class RolloutError(RuntimeError):
+    """The set is not in a state the driver may act on; nothing more was deleted (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One line of `probe.sh state`."""
+
+    role: str
+    link: str
+    sync: str
+    offset: int
+    replicas: int
+    priority: int
+    version: str
+
+    @classmethod
+    def parse(cls, line: str) -> "ServerState":
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        def num(key: str) -> int:
+            return int(fields.get(key) or 0)
+        return cls(role=fields.get("role", ""), link=fields.get("link", ""), sync=fields.get("sync", ""),
+                   offset=num("offset"), replicas=num("replicas"), priority=num("priority"),
+                   version=fields.get("version", ""))
+
+    @property
+    def synced_replica(self) -> bool:
+        """A replica that holds the data and may be promoted."""
+        return self.role == "slave" and self.link == "up" and self.sync == "0" and self.priority > 0
+
+
+class Pods(Protocol):
+    """What the driver needs of the cluster: the Redis pods, their revision, a script run in one, a delete."""
+
+    def names(self) -> list[str]: ...
+    def revision(self, pod: str) -> str | None: ...         # None: the pod does not exist (yet)
+    def update_revision(self) -> str: ...
+    def run(self, pod: str, *args: str) -> tuple[int, str]: ...  # (exit status, stdout) of a pod script
+    def delete(self, pod: str) -> None: ...                 # returns once the deletion is requested
+
+
+@dataclass
+class Step:
+    pod: str
+    role: str
+    started: float
+    done: float = 0.0
+
+
+@dataclass
+class Report:
+    """What a rollout did, in order."""
+
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def handovers(self) -> int:
+        return sum(1 for s in self.steps if s.role == "master")
+
+    @property
+    def order(self) -> list[str]:
+        return [s.pod for s in self.steps]
+
+
+@dataclass
+class Driver:
+    pods: Pods
+    timeout_s: float = 600
+    poll_s: float = 0.5
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def state(self, pod: str) -> ServerState | None:
+        status, out = self.pods.run(pod, "state")
+        return ServerState.parse(out.strip().splitlines()[-1]) if status == 0 and out.strip() else None
+
+    def states(self) -> dict[str, ServerState]:
+        out = {}
+        for pod in self.pods.names():
+            s = self.state(pod)
+            if s is None:
+                raise RolloutError(f"{pod} does not answer `probe.sh state`; the set must be whole before a rollout")
+            out[pod] = s
+        return out
+
+    def primary(self, states: dict[str, ServerState]) -> str:
+        masters = [p for p, s in states.items() if s.role == "master"]
+        if len(masters) != 1:
+            raise RolloutError(f"expected exactly one primary, found {masters or 'none'}; wait for Sentinel to settle")
+        lagging = [p for p, s in states.items() if p != masters[0] and not s.synced_replica]
+        if lagging:
+            raise RolloutError(f"replicas not synced and promotable: {', '.join(lagging)}; a rollout now could "
+                               f"leave no replica to hand over to")
+        return masters[0]
+
+    def wait(self, what: str, check: Callable[[], bool]) -> None:
+        deadline = self.clock() + self.timeout_s
+        while not check():
+            if self.clock() > deadline:
+                raise RolloutError(f"timed out after {self.timeout_s:.0f} s waiting for {what}")
+            self.sleep(self.poll_s)
+
+    def replace(self, pod: str, expect_replicas: int, primary: Callable[[], str]) -> None:
+        """Delete `pod`, then wait until it is back on the new revision, ready (`probe.sh ready`, which
+        also makes it promotable), synced, and counted by the primary."""
+        target = self.pods.update_revision()
+        self.pods.delete(pod)
+        self.wait(f"{pod} to come back on revision {target}", lambda: self.pods.revision(pod) == target)
+        def back() -> bool:
+            if self.pods.run(pod, "ready")[0] != 0:
+                return False
+            s = self.state(pod)
+            if s is None or not s.synced_replica:
+                return False
+            p = self.state(primary())
+            return p is not None and p.role == "master" and p.replicas >= expect_replicas
+        self.wait(f"{pod} to be a synced, promotable replica the primary counts", back)
+
+    def roll(self) -> Report:
+        """Replace every pod not on the update revision: replicas first (highest ordinal first), the
+        primary last, through its preStop hand-over."""
+        report = Report()
+        states = self.states()
+        primary = self.primary(states)
+        target = self.pods.update_revision()
+        stale = [p for p in reversed(self.pods.names()) if self.pods.revision(p) != target]
+        replicas = len(states) - 1
+        current = {"primary": primary}
+
+        def who() -> str:
+            return current["primary"]
+
+        for pod in [p for p in stale if p != primary] + [p for p in stale if p == primary]:
+            step = Step(pod, "master" if pod == primary else "slave", self.clock())
+            report.steps.append(step)
+            if pod == primary:
+                self.pods.delete(pod)
+                self.wait(f"{pod} to come back on revision {target}", lambda: self.pods.revision(pod) == target)
+                def new_primary() -> bool:
+                    found = [p for p in self.pods.names() if p != pod and (s := self.state(p)) and s.role == "master"]
+                    if len(found) == 1:
+                        current["primary"] = found[0]
+                        return True
+                    return False
+                self.wait("a new primary among the replaced replicas", new_primary)
+                self.wait(f"{pod} to be a synced, promotable replica", lambda: self.pods.run(pod, "ready")[0] == 0
+                          and bool((s := self.state(pod)) and s.synced_replica))
+            else:
+                self.replace(pod, replicas, who)
+            step.done = self.clock()
+        return report
