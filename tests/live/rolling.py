@@ -86,8 +86,13 @@ class ProcessPods:
     deleted: list[str] = field(default_factory=list)
     prestop_s: dict[str, float] = field(default_factory=dict)
 
+    active: int | None = None   # the StatefulSet's replicas (None: every server of the cluster)
+
     def names(self) -> list[str]:
-        return [f"redis-{i}" for i in range(self.cluster.servers)]
+        return [f"redis-{i}" for i in range(self.cluster.servers if self.active is None else self.active)]
+
+    def sentinel_names(self) -> list[str]:
+        return [f"sentinel-{i}" for i in range(self.cluster.sentinels)]
 
     def revision(self, pod: str) -> str | None:
         return self.revisions.get(pod) if self.cluster.members[pod].running() else None
@@ -95,10 +100,10 @@ class ProcessPods:
     def update_revision(self) -> str:
         return self.target
 
-    def run(self, pod: str, *args: str) -> tuple[int, str]:
+    def run(self, pod: str, script: str, *args: str) -> tuple[int, str]:
         if not self.cluster.members[pod].running():
             return 1, ""
-        r = self.cluster.run_script(pod, "probe.sh", *args, timeout=30)
+        r = self.cluster.run_script(pod, script, *args, timeout=60)
         return r.returncode, r.stdout
 
     def delete(self, pod: str) -> None:

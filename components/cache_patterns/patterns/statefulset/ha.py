@@ -41,8 +41,8 @@ SCRIPT_DIR = Path(__file__).parent / "scripts"
 Role = Literal["redis", "sentinel", "haproxy"]
 # What each workload's ConfigMap holds (mounted read-only at CONF_DIR).
 FILES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "redis": ("redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh"),
-    "sentinel": ("sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh"),
+    "redis": ("redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh", "admin.sh"),
+    "sentinel": ("sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh", "admin.sh"),
     "haproxy": ("haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"),
 }
 # With TLS, every workload also gets the certificate reload (tls-reload.sh, tls.sh).
@@ -188,7 +188,7 @@ class ScriptSettings:
 
 
 SCRIPTS = ("common.sh", "redis-start.sh", "redis-prestop.sh", "sentinel-start.sh", "probe.sh", "haproxy-start.sh",
-           "tls.sh", "tls-reload.sh")
+           "tls.sh", "tls-reload.sh", "admin.sh")
 
 
 def script(name: str) -> str:

@@ -53,10 +53,11 @@ class ServerState:
 class Pods(Protocol):
     """What the driver needs of the cluster: the Redis pods, their revision, a script run in one, a delete."""
 
-    def names(self) -> list[str]: ...
+    def names(self) -> list[str]: ...                       # the Redis pods, in ordinal order
+    def sentinel_names(self) -> list[str]: ...
     def revision(self, pod: str) -> str | None: ...         # None: the pod does not exist (yet)
     def update_revision(self) -> str: ...
-    def run(self, pod: str, *args: str) -> tuple[int, str]: ...  # (exit status, stdout) of a pod script
+    def run(self, pod: str, script: str, *args: str) -> tuple[int, str]: ...  # (exit status, stdout)
     def delete(self, pod: str) -> None: ...                 # returns once the deletion is requested
 
 
@@ -92,7 +93,7 @@ class Driver:
     sleep: Callable[[float], None] = time.sleep
 
     def state(self, pod: str) -> ServerState | None:
-        status, out = self.pods.run(pod, "state")
+        status, out = self.pods.run(pod, "probe.sh", "state")
         return ServerState.parse(out.strip().splitlines()[-1]) if status == 0 and out.strip() else None
 
     def states(self) -> dict[str, ServerState]:
@@ -128,7 +129,7 @@ class Driver:
         self.pods.delete(pod)
         self.wait(f"{pod} to come back on revision {target}", lambda: self.pods.revision(pod) == target)
         def back() -> bool:
-            if self.pods.run(pod, "ready")[0] != 0:
+            if self.pods.run(pod, "probe.sh", "ready")[0] != 0:
                 return False
             s = self.state(pod)
             if s is None or not s.synced_replica:
@@ -164,9 +165,54 @@ class Driver:
                         return True
                     return False
                 self.wait("a new primary among the replaced replicas", new_primary)
-                self.wait(f"{pod} to be a synced, promotable replica", lambda: self.pods.run(pod, "ready")[0] == 0
+                self.wait(f"{pod} to be a synced, promotable replica", lambda: self.pods.run(pod, "probe.sh", "ready")[0] == 0
                           and bool((s := self.state(pod)) and s.synced_replica))
             else:
                 self.replace(pod, replicas, who)
             step.done = self.clock()
         return report
+
+    def prepare_scale_down(self, servers: int) -> list[str]:
+        """Before the StatefulSet shrinks to `servers` pods (it deletes the highest ordinals): every
+        replica to be removed is retired (never promoted), and a primary on a removed ordinal hands over
+        to a kept replica and stays up as a replica. Refuses when no kept replica is synced. Returns
+        the pods to be removed."""
+        names = self.pods.names()
+        if not 1 <= servers < len(names):
+            raise RolloutError(f"a scale-down keeps 1 to {len(names) - 1} of {len(names)} servers, got {servers}")
+        states = self.states()
+        primary = self.primary(states)
+        kept, removed = names[:servers], names[servers:]
+        if primary in removed and not any(states[p].synced_replica for p in kept):
+            raise RolloutError(f"the primary {primary} is on a removed ordinal and no kept replica is synced to "
+                               f"take over: refusing the scale-down")
+        for pod in removed:
+            if pod != primary and self.pods.run(pod, "admin.sh", "retire")[0] != 0:
+                raise RolloutError(f"could not retire {pod}")
+        if primary in removed:
+            if self.pods.run(primary, "admin.sh", "handover")[0] != 0:
+                raise RolloutError(f"{primary} did not hand over; nothing was removed")
+            self.pods.run(primary, "admin.sh", "retire")
+            def moved() -> bool:
+                found = [p for p in kept if (s := self.state(p)) is not None and s.role == "master"]
+                return len(found) == 1
+            self.wait("a primary on a kept ordinal", moved)
+        return removed
+
+    def forget_removed(self, servers: int) -> None:
+        """After a scale-down: each Sentinel in turn forgets the removed replicas (SENTINEL RESET) and
+        counts the quorum again (CKQUORUM) before the next, so a majority always knows the primary."""
+        for sentinel in self.pods.sentinel_names():
+            if self.pods.run(sentinel, "admin.sh", "reset")[0] != 0:
+                raise RolloutError(f"SENTINEL RESET failed in {sentinel}")
+            self.wait(f"{sentinel} to reach its quorum again", lambda: self.pods.run(sentinel, "probe.sh", "sentinel")[0] == 0)
+
+    def wait_joined(self) -> None:
+        """After a scale-up: every replica synced and promotable (the new ones included)."""
+        def joined() -> bool:
+            try:
+                self.primary(self.states())
+                return True
+            except RolloutError:
+                return False
+        self.wait("every replica synced and promotable", joined)

@@ -1,0 +1,127 @@
+"""Scaling the staging stack's cache (TLS, RDB persistence, minReplicasToWrite 1) from 2 replicas to 4
+and down to 1, with the primary on the highest ordinal before each step, as `pulumi up` and the
+StatefulSet controller make it: new pods join as replicas that are not promotable until synced; before
+a scale-down the rollout driver retires the replicas to be removed and hands a primary on a removed
+ordinal over to a kept one, the controller deletes the highest ordinals, and each Sentinel forgets the
+removed replicas in turn. Under a steady writer (SET + WAIT 1): no acknowledged write lost.
+
+Runtime here: about 60 s.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from cache_patterns.patterns.statefulset.rollout import Driver, RolloutError
+from tests.conftest import skip_or_fail
+
+from . import rolling
+from .cluster import Cluster, _pairs, new_root, require_binaries, stack_plan, wait_until
+
+pytestmark = pytest.mark.live
+
+ENGINE = "valkey-8.1"
+
+
+def start_pods(cluster: Cluster, pods: list[str]) -> None:
+    for pod in pods:
+        for name in rolling.pod_members(cluster, pod):
+            cluster.start(name)
+
+
+def move_primary(cluster: Cluster, driver: Driver, to: str) -> None:
+    """Steer the primary to `to`: every other replica unpromotable for the hand-over, then restored."""
+    states = driver.states()
+    primary = driver.primary(states)
+    if primary == to:
+        return
+    others = [p for p in states if p not in (primary, to)]
+    for p in others:
+        with cluster.redis(int(p.split("-")[1])) as r:
+            r.config_set("replica-priority", 0)
+    assert driver.pods.run(primary, "admin.sh", "handover")[0] == 0
+    for p in others:
+        with cluster.redis(int(p.split("-")[1])) as r:
+            r.config_set("replica-priority", 100)
+    driver.wait(f"{to} to be the primary", lambda: (s := driver.state(to)) is not None and s.role == "master")
+    driver.wait_joined()
+
+
+def sentinels_count(cluster: Cluster, replicas: int) -> bool:
+    for i in range(cluster.sentinels):
+        with cluster.sentinel(i, 0.5) as s:
+            state = _pairs(s.execute_command("SENTINEL", "MASTER", cluster.master))
+            if int(state["num-slaves"]) != replicas or state["flags"] != "master":
+                return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def five(request):
+    require_binaries()
+    if rolling.missing_engines(ENGINE):
+        skip_or_fail("Valkey 8.1 is not built (./run toolchain valkey)")
+    root = new_root("cp-scale-")
+    cluster = Cluster(root, plan=stack_plan("staging", "sessions", {"replicas": 4}), busybox=False)
+    for name in cluster.members:
+        rolling.use_engine(cluster, name, ENGINE)
+    start_pods(cluster, [n for n in cluster.members if not n.endswith("-tls-reload") and n not in ("redis-3", "redis-4")])
+    ok = False
+    try:
+        yield cluster
+        ok = request.session.testsfailed == 0
+    finally:
+        cluster.stop_all()
+        if ok:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=30)}")
+
+
+def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: Cluster, record_property):
+    pods = rolling.ProcessPods(five, engine_of={"r0": ENGINE}, target="r0", active=3)
+    driver = Driver(pods, timeout_s=120, poll_s=0.2)
+    driver.wait_joined()
+    move_primary(five, driver, "redis-2")
+    facts = {}
+
+    # 2 -> 4: two new pods; promotable only once synced; the primary stays where it is.
+    with rolling.Load(five, "up") as load:
+        pods.active = 5
+        start_pods(five, ["redis-3", "redis-4"])
+        joined_at = time.monotonic()
+        for new in ("redis-3", "redis-4"):
+            s = driver.state(new)
+            assert s is None or s.priority == 0 or s.synced_replica, f"{new} promotable before its sync: {s}"
+        driver.wait_joined()
+        facts["join_s"] = round(time.monotonic() - joined_at, 2)
+        wait_until("every Sentinel to count 4 replicas", lambda: sentinels_count(five, 4), 60)
+        up = load.finish()
+    assert driver.primary(driver.states()) == "redis-2"
+    facts["up"] = up.row()
+
+    # 4 -> 1 with the primary on redis-4: hand-over to redis-0/1 first, then the controller deletes 4, 3, 2.
+    move_primary(five, driver, "redis-4")
+    with pytest.raises(RolloutError, match="keeps 1 to 4"):
+        driver.prepare_scale_down(5)
+    with rolling.Load(five, "down") as load:
+        removed = driver.prepare_scale_down(2)
+        assert removed == ["redis-2", "redis-3", "redis-4"]
+        assert [p for p, s in driver.states().items() if s.role == "master"] in (["redis-0"], ["redis-1"])
+        for pod in reversed(removed):
+            result = five.run_script(pod, "redis-prestop.sh")   # the kubelet's preStop: a replica, exits
+            assert "pausing writes" not in result.stderr, result.stderr
+            for name in rolling.pod_members(five, pod):
+                five.stop(name)
+        pods.active = 2
+        driver.forget_removed(2)
+        wait_until("every Sentinel to count 1 replica", lambda: sentinels_count(five, 1), 60)
+        down = load.finish()
+    facts["down"] = down.row()
+    record_property("scaling", facts)
+    print(f"\n{facts}")
+    assert up.lost == 0 and down.lost == 0, facts
+    assert up.write_switches == 0, facts
+    assert down.write_switches <= 1 and down.write_refused_s <= 2.5, facts
