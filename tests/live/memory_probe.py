@@ -345,7 +345,8 @@ def fork_under_writes(binary: str, maxmemory: int, limit: int, n: int, value_byt
 
 
 def engines_here() -> Iterator[tuple[str, str | None, str]]:
-    """(engine, binary or None, why not) for the machine's redis-server and the toolchain's valkey."""
+    """(engine, binary or None, why not) for the machine's redis-server and the toolchain's Valkey 8.1
+    (`valkey`) and 9.1 (`valkey-9`)."""
     yield "redis", shutil.which("redis-server") or (
         "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None), \
         "redis-server is not installed (Debian package; .ci/run installs it)"
@@ -355,6 +356,7 @@ def engines_here() -> Iterator[tuple[str, str | None, str]]:
     if "valkey" not in toolchain.RECIPES:
         yield "valkey", None, "no valkey recipe in e2e/recipes (the toolchain does not build Valkey yet)"
         return
-    binary = toolchain.bin_dir("valkey") / "valkey-server"
-    yield "valkey", str(binary) if binary.exists() else None, \
-        f"valkey is not built: run ./run toolchain valkey (expected {binary})"
+    for tool, name in (("valkey", "valkey"), ("valkey-9", "valkey-9")):
+        binary = toolchain.bin_dir(tool) / "valkey-server"
+        yield name, str(binary) if binary.exists() else None, \
+            f"{tool} is not built: run ./run toolchain {tool} (expected {binary})"
