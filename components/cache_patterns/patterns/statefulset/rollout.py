@@ -34,6 +34,8 @@ class ServerState:
     replicas: int
     priority: int
     version: str
+    used: int = 0
+    maxmemory: int = 0
 
     @classmethod
     def parse(cls, line: str) -> "ServerState":
@@ -42,7 +44,7 @@ class ServerState:
             return int(fields.get(key) or 0)
         return cls(role=fields.get("role", ""), link=fields.get("link", ""), sync=fields.get("sync", ""),
                    offset=num("offset"), replicas=num("replicas"), priority=num("priority"),
-                   version=fields.get("version", ""))
+                   version=fields.get("version", ""), used=num("used"), maxmemory=num("maxmemory"))
 
     @property
     def synced_replica(self) -> bool:
@@ -216,3 +218,22 @@ class Driver:
             except RolloutError:
                 return False
         self.wait("every replica synced and promotable", joined)
+
+    def set_maxmemory(self, maxmemory: int, headroom: float = 0.1) -> dict[str, int]:
+        """A new maxmemory within the same container limit, applied live: refused when any server's
+        used_memory is above `maxmemory` less `headroom` (it would evict at once, or refuse writes with
+        noeviction), else CONFIG SET on the replicas, then the primary (a replica never holds a smaller
+        limit than its primary for long). Returns each pod's used_memory."""
+        states = self.states()
+        self.primary(states)
+        used = {pod: s.used for pod, s in states.items()}
+        biggest = max(used, key=lambda p: used[p])
+        if used[biggest] > maxmemory * (1 - headroom):
+            raise RolloutError(f"maxmemory {maxmemory} is below what {biggest} holds: used_memory {used[biggest]} "
+                               f"(+{headroom:.0%} headroom); shrink the data set first or keep a larger maxmemory")
+        order = [p for p, s in states.items() if s.role != "master"] + \
+            [p for p, s in states.items() if s.role == "master"]
+        for pod in order:
+            if self.pods.run(pod, "admin.sh", "maxmemory", str(maxmemory))[0] != 0:
+                raise RolloutError(f"CONFIG SET maxmemory failed in {pod}")
+        return used

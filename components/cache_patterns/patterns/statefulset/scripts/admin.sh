@@ -5,6 +5,8 @@
 #                        stays up as a replica: before a scale-down removes its ordinal
 #   admin.sh reset       in a Sentinel: SENTINEL RESET, so it forgets replicas a scale-down removed
 #                        (it rediscovers the live ones from the primary within a second or so)
+#   admin.sh maxmemory N CONFIG SET maxmemory N: a new maxmemory within the same container limit,
+#                        applied without a restart (the ConfigMap holds it for the next start)
 # Environment: common.sh's; RUN_DIR.
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
@@ -20,12 +22,14 @@ case ${1:-} in
     handover)
         sh "$CONF_DIR/redis-prestop.sh"
         [ "$(cli "$addr" INFO replication | field role)" = slave ] ;;
+    maxmemory)
+        [ "$(cli "$addr" CONFIG SET maxmemory "${2:?usage: admin.sh maxmemory BYTES}")" = OK ] ;;
     reset)
         case $(cli "$addr" SENTINEL RESET "$MASTER_NAME") in
             1) exit 0 ;;
             *) exit 1 ;;
         esac ;;
     *)
-        echo "usage: admin.sh retire|handover|reset" >&2
+        echo "usage: admin.sh retire|handover|reset|maxmemory BYTES" >&2
         exit 2 ;;
 esac

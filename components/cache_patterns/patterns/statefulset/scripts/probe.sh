@@ -5,7 +5,8 @@
 # 0, so a replica is promotable only once it holds the data), `probe.sh sentinel` (the Sentinel
 # monitors the primary and reaches a quorum and a majority: SENTINEL CKQUORUM, so a rolling update of
 # the Sentinels never takes the next one down before the new one counts), and `probe.sh state`
-# (one line for the rollout driver: role, link, sync, offset, connected replicas, priority, version).
+# (one line for the rollout driver: role, link, sync, offset, connected replicas, priority, version,
+# used_memory, maxmemory).
 # PROBE_ADDRESS defaults to 127.0.0.1 and the port of SELF_ADDRESS.
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
@@ -46,11 +47,13 @@ case ${1:-} in
         version=$(printf '%s\n' "$server" | field valkey_version)
         [ -n "$version" ] || version=$(printf '%s\n' "$server" | field redis_version)
         priority=$(cli "$addr" CONFIG GET replica-priority | sed -n 2p)
-        printf 'role=%s link=%s sync=%s offset=%s replicas=%s priority=%s version=%s\n' \
+        memory=$(cli "$addr" INFO memory) || exit 1
+        printf 'role=%s link=%s sync=%s offset=%s replicas=%s priority=%s version=%s used=%s maxmemory=%s\n' \
             "$(printf '%s\n' "$info" | field role)" "$(printf '%s\n' "$info" | field master_link_status)" \
             "$(printf '%s\n' "$info" | field master_sync_in_progress)" \
             "$(printf '%s\n' "$info" | field master_repl_offset)" \
-            "$(printf '%s\n' "$info" | field connected_slaves)" "$priority" "$version" ;;
+            "$(printf '%s\n' "$info" | field connected_slaves)" "$priority" "$version" \
+            "$(printf '%s\n' "$memory" | field used_memory)" "$(printf '%s\n' "$memory" | field maxmemory)" ;;
     *)
         echo "usage: probe.sh alive|ready|sentinel|state" >&2
         exit 2 ;;
