@@ -128,3 +128,28 @@ def test_the_state_line_parses():
     s = ServerState.parse("role=slave link=up sync=0 offset=42 replicas=0 priority=100 version=9.1.2")
     assert s.synced_replica and s.offset == 42 and s.version == "9.1.2"
     assert not ServerState.parse("role=slave link=up sync=0 offset=42 replicas=0 priority=0 version=9.1.2").synced_replica
+
+
+def test_the_kubectl_backend_runs_scripts_in_the_pods_own_container(monkeypatch):
+    import subprocess
+
+    from cache_patterns.patterns.statefulset import rollout
+
+    calls = []
+
+    def fake(cmd, **kwargs):
+        calls.append(cmd)
+        out = {"jsonpath={.spec.replicas}": "3", "jsonpath={.status.updateRevision}": "sts-abc"}.get(cmd[-1], "")
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+
+    monkeypatch.setattr(rollout.subprocess, "run", fake)
+    pods = rollout.KubectlPods("cache", "staging-sessions", context="prod")
+    assert pods.names() == ["staging-sessions-0", "staging-sessions-1", "staging-sessions-2"]
+    assert pods.update_revision() == "sts-abc"
+    pods.run("staging-sessions-1", "probe.sh", "state")
+    pods.run("staging-sessions-sentinel-0", "admin.sh", "reset")
+    pods.delete("staging-sessions-2")
+    assert calls[2] == ["kubectl", "-n", "cache", "--context", "prod", "exec", "staging-sessions-1", "-c", "redis",
+                        "--", "sh", "/etc/cache-patterns/conf/probe.sh", "state"]
+    assert calls[3][7:9] == ["-c", "sentinel"]
+    assert calls[4][-3:] == ["pod", "staging-sessions-2", "--wait=false"]

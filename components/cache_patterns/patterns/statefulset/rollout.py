@@ -14,6 +14,8 @@ backend: `kubectl` against a cluster (`KubectlPods`), or the live tests' process
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -237,3 +239,83 @@ class Driver:
             if self.pods.run(pod, "admin.sh", "maxmemory", str(maxmemory))[0] != 0:
                 raise RolloutError(f"CONFIG SET maxmemory failed in {pod}")
         return used
+
+
+@dataclass
+class KubectlPods:
+    """The `Pods` backend of a cluster, through `kubectl` (the user's kubeconfig and context): the Redis
+    pods `<statefulset>-<i>`, the Sentinels `<statefulset>-sentinel-<i>`, scripts run with `kubectl
+    exec` in the pod's own container (with its environment), pods deleted without waiting."""
+
+    namespace: str
+    statefulset: str
+    context: str | None = None
+    conf_dir: str = "/etc/cache-patterns/conf"
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = ["kubectl", "-n", self.namespace, *(["--context", self.context] if self.context else []), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=check)
+
+    def _field(self, kind: str, name: str, path: str) -> str:
+        r = self.kubectl("get", kind, name, "-o", f"jsonpath={{{path}}}", check=False)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    def names(self) -> list[str]:
+        n = int(self._field("statefulset", self.statefulset, ".spec.replicas") or 0)
+        return [f"{self.statefulset}-{i}" for i in range(n)]
+
+    def sentinel_names(self) -> list[str]:
+        name = f"{self.statefulset}-sentinel"
+        return [f"{name}-{i}" for i in range(int(self._field("statefulset", name, ".spec.replicas") or 0))]
+
+    def revision(self, pod: str) -> str | None:
+        if self._field("pod", pod, ".metadata.deletionTimestamp"):
+            return None
+        return self._field("pod", pod, ".metadata.labels.controller-revision-hash") or None
+
+    def update_revision(self) -> str:
+        return self._field("statefulset", self.statefulset, ".status.updateRevision")
+
+    def run(self, pod: str, script: str, *args: str) -> tuple[int, str]:
+        container = "sentinel" if pod.startswith(f"{self.statefulset}-sentinel-") else "redis"
+        r = self.kubectl("exec", pod, "-c", container, "--", "sh", f"{self.conf_dir}/{script}", *args, check=False)
+        return r.returncode, r.stdout
+
+    def delete(self, pod: str) -> None:
+        self.kubectl("delete", "pod", pod, "--wait=false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m cache_patterns.patterns.statefulset.rollout NAMESPACE STATEFULSET [roll|scale-down N|forget N|maxmemory B]"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("namespace")
+    ap.add_argument("statefulset")
+    ap.add_argument("action", choices=["roll", "scale-down", "forget", "maxmemory"], default="roll", nargs="?")
+    ap.add_argument("value", type=int, nargs="?")
+    ap.add_argument("--context")
+    ap.add_argument("--timeout", type=float, default=900)
+    a = ap.parse_args(argv)
+    driver = Driver(KubectlPods(a.namespace, a.statefulset, a.context), timeout_s=a.timeout)
+    try:
+        if a.action == "roll":
+            report = driver.roll()
+            print(f"replaced {', '.join(report.order) or 'nothing'}; hand-overs: {report.handovers}")
+        elif a.value is None:
+            ap.error(f"{a.action} needs a value")
+        elif a.action == "scale-down":
+            print(f"retired {', '.join(driver.prepare_scale_down(a.value))}: now lower `replicas` and `pulumi up`, "
+                  f"then run `forget {a.value}`")
+        elif a.action == "forget":
+            driver.forget_removed(a.value)
+        else:
+            print(f"maxmemory {a.value} set; used_memory: {driver.set_maxmemory(a.value)}")
+    except RolloutError as exc:
+        print(f"rollout: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
