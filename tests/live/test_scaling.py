@@ -93,9 +93,14 @@ def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: Cluster
         start_pods(five, ["redis-3", "redis-4"])
         joined_at = time.monotonic()
         for new in ("redis-3", "redis-4"):
-            s = driver.state(new)
-            assert s is None or s.priority == 0 or s.synced_replica, f"{new} promotable before its sync: {s}"
+            # The runtime config redis-start.sh wrote: not promotable until the readiness probe saw it synced.
+            conf = five.members[new].run_dir / "redis.conf"
+            wait_until(f"{new}'s runtime config", conf.exists, 60)
+            assert "\nreplica-priority 0\n" in conf.read_text(), f"{new} starts promotable"
         driver.wait_joined()
+        for new in ("redis-3", "redis-4"):
+            with five.redis(int(new[-1])) as r:
+                assert r.config_get("replica-priority")["replica-priority"] == "100", new
         facts["join_s"] = round(time.monotonic() - joined_at, 2)
         wait_until("every Sentinel to count 4 replicas", lambda: sentinels_count(five, 4), 60)
         up = load.finish()
