@@ -356,7 +356,9 @@ def engines_here() -> Iterator[tuple[str, str | None, str]]:
     if "valkey" not in toolchain.RECIPES:
         yield "valkey", None, "no valkey recipe in e2e/recipes (the toolchain does not build Valkey yet)"
         return
+    from . import engines
+
     for tool, name in (("valkey", "valkey"), ("valkey-9", "valkey-9")):
-        binary = toolchain.bin_dir(tool) / "valkey-server"
+        binary = (engines.toolchain_bin(tool) or toolchain.bin_dir(tool)) / "valkey-server"
         yield name, str(binary) if binary.exists() else None, \
             f"{tool} is not built: run ./run toolchain {tool} (expected {binary})"
