@@ -63,7 +63,14 @@ def upgrades(trial: int) -> list[tuple[str, dict]]:
                 seen = load.finish()
             row = seen.row() | {"handovers": result["report"].handovers, "op_s": time.monotonic() - t0,
                                 "prestop_s": max(pods.prestop_s.values())}
-            out.append((f"upgrade {CHAIN[step - 1]} -> {CHAIN[step]}", row))
+            out.append((f"upgrade {CHAIN[step - 1]} -> {CHAIN[step]} (Sentinels, then Redis pods)", row))
+        c.settle(timeout=120)
+        t0 = time.monotonic()
+        with rolling.Load(c, f"t{trial}ep") as load:
+            rolling.roll_endpoints(c)
+            seen = load.finish()
+        out.append(("HAProxy Deployment rolled (2 pods, one at a time)",
+                    seen.row() | {"handovers": 0, "op_s": time.monotonic() - t0}))
     finally:
         c.stop_all()
         shutil.rmtree(c.root, ignore_errors=True)

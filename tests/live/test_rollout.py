@@ -1,9 +1,10 @@
 """Engine upgrades of the staging stack's cache as it ships (TLS, RDB persistence, minReplicasToWrite 1,
 its own timings), in real processes through the pod scripts: Redis 7.0.15 -> Valkey 8.1.1 -> Valkey
-9.1.2, each as `pulumi up` rolls it (Sentinels, then the endpoints, then the Redis pods through the
-rollout driver), under a steady writer (SET + WAIT 1) and a reader. Each upgrade: every server on the
+9.1.2, each as `pulumi up` rolls it (the Sentinels, then the Redis pods through the rollout driver; the
+HAProxy Deployment does not depend on the engine), under a steady writer (SET + WAIT 1) and a reader. Each upgrade: every server on the
 new engine, the primary replaced last and exactly once, no acknowledged write lost, writes held or
-refused once and for at most 2.5 s in all.
+held once (one gap in the writes longer than a second: the hand-over), bounded loosely here; the
+2.5 s goal is benchmarks/day2.py's.
 
 Runtime here: about 60-90 s per upgrade (the Sentinels' readiness and the replicas' syncs dominate).
 """
@@ -22,8 +23,6 @@ pytestmark = pytest.mark.live
 
 CHAIN = ("redis-7.0", "valkey-8.1", "valkey-9.1")
 VERSIONS = {"redis-7.0": "7.0.", "valkey-8.1": "8.1.", "valkey-9.1": "9.1."}
-# The goal of docs/upgrades.md: one client-visible switch, at most this long in all, per upgrade.
-MAX_REFUSED_S = 2.5
 
 
 @pytest.fixture(scope="module")
@@ -76,4 +75,4 @@ def test_an_upgrade_moves_the_primary_once_and_loses_no_acknowledged_write(stagi
     assert report.order[-1] == f"redis-{primary}" and report.handovers == 1, facts
     assert sorted(report.order) == sorted(pods.names()), facts
     assert seen.lost == 0, facts
-    assert seen.write_switches <= 1 and seen.write_refused_s <= MAX_REFUSED_S, facts
+    assert seen.long_write_gaps == 1 and seen.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts
