@@ -25,7 +25,7 @@ from benchmarks.rows import add_rows_option, chosen_rows  # noqa: E402
 from cache_patterns.patterns.statefulset.rollout import Driver  # noqa: E402
 from tests.live import rolling  # noqa: E402
 from tests.live.cluster import Cluster, engine_versions, missing_binaries, new_root, stack_plan  # noqa: E402
-from tests.live.test_scaling import move_primary, sentinels_count, start_pods  # noqa: E402
+from tests.live.test_scaling import SEEN, move_primary, sentinels_count, start_pods  # noqa: E402
 
 CHAIN = ("redis-7.0", "valkey-8.1", "valkey-9.1")
 
@@ -103,7 +103,10 @@ def scaling(trial: int) -> list[tuple[str, dict]]:
                     c.stop(name)
             pods.active = 2
             driver.forget_removed(2)
-            rolling.wait_until("Sentinels count 1 replica", lambda: sentinels_count(c, 1), 60)
+            try:
+                rolling.wait_until("Sentinels count 1 replica", lambda: sentinels_count(c, 1), 60)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {SEEN}") from None
             seen = load.finish()
         out.append(("scale 4 -> 1 replicas, primary on the highest ordinal",
                     seen.row() | {"handovers": 1, "op_s": time.monotonic() - t0}))
