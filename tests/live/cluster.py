@@ -361,9 +361,9 @@ class Cluster:
     network: PodNetwork | None = None
     nodes: int = 3
     haproxies: int = 1
-    # The kubelet's readiness probe of the Redis pods (`probe.sh ready`), run this often while a server
-    # runs: a replica is promotable only after it ran once synced (redis-start.sh holds replica-priority
-    # at 0 until then). The pods run it every 5 s; the live tests' other timings are short too.
+    # The kubelet's readiness probe of the Redis pods (`probe.sh ready`), run this often on a server whose
+    # replica-priority redis-start.sh holds at 0: it becomes promotable once the probe sees it synced.
+    # The pods run it every 5 s; the live tests' other timings are short too.
     probe_period_s: float = 1.0
     members: dict[str, Member] = field(default_factory=dict)
 
@@ -675,7 +675,9 @@ class Cluster:
                 for i in range(self.servers):
                     name = f"redis-{i}"
                     m = self.members.get(name)
-                    if m is None or not m.running():
+                    # Its only effect here is restoring a held replica-priority: probe just those
+                    # servers, so the prober adds no load to a settled set (timing tests run beside it).
+                    if m is None or not m.running() or not (m.run_dir / "replica-priority").exists():
                         continue
                     try:
                         self.run_script(name, "probe.sh", "ready", timeout=10)
