@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from cache_patterns.patterns.statefulset.rollout import Driver, RolloutError
+from cache_patterns.patterns.statefulset.rollout import SENTINEL_INFO_PERIOD_S, Driver, RolloutError
 from tests.conftest import skip_or_fail
 
 from . import rolling
@@ -43,6 +43,7 @@ def move_primary(cluster: Cluster, driver: Driver, to: str) -> None:
     for p in others:
         with cluster.redis(int(p.split("-")[1])) as r:
             r.config_set("replica-priority", 0)
+    time.sleep(SENTINEL_INFO_PERIOD_S + 1)   # until every Sentinel has read the new priorities
     assert driver.pods.run(primary, "admin.sh", "handover")[0] == 0
     for p in others:
         with cluster.redis(int(p.split("-")[1])) as r:
@@ -134,7 +135,10 @@ def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: Cluster
                 five.stop(name)
         pods.active = 2
         driver.forget_removed(2)
-        wait_until("every Sentinel to count 1 replica", lambda: sentinels_count(five, 1), 60)
+        try:
+            wait_until("every Sentinel to count 1 replica", lambda: sentinels_count(five, 1), 60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {SEEN}") from None
         down = load.finish()
     facts["down"] = down.row()
     record_property("scaling", facts)

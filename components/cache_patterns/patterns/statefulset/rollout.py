@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 
+# How often Sentinel refreshes a replica's INFO (and so the replica-priority it chooses by).
+SENTINEL_INFO_PERIOD_S = 10
+
+
 class RolloutError(RuntimeError):
     """The set is not in a state the driver may act on; nothing more was deleted (the message says why)."""
 
@@ -194,6 +198,9 @@ class Driver:
             if pod != primary and self.pods.run(pod, "admin.sh", "retire")[0] != 0:
                 raise RolloutError(f"could not retire {pod}")
         if primary in removed:
+            # Sentinel reads a replica's priority from its INFO, refreshed every 10 s: until then it could
+            # still pick a retired replica.
+            self.sleep(SENTINEL_INFO_PERIOD_S + 1)
             if self.pods.run(primary, "admin.sh", "handover")[0] != 0:
                 raise RolloutError(f"{primary} did not hand over; nothing was removed")
             self.pods.run(primary, "admin.sh", "retire")
@@ -204,11 +211,14 @@ class Driver:
         return removed
 
     def forget_removed(self, servers: int) -> None:
-        """After a scale-down: each Sentinel in turn forgets the removed replicas (SENTINEL RESET) and
-        counts the quorum again (CKQUORUM) before the next, so a majority always knows the primary."""
+        """After a scale-down: each Sentinel in turn forgets the removed replicas (SENTINEL RESET, once it
+        names the primary the others name) and counts the quorum again (CKQUORUM) before the next, so a
+        majority always knows the primary."""
         for sentinel in self.pods.sentinel_names():
-            if self.pods.run(sentinel, "admin.sh", "reset")[0] != 0:
-                raise RolloutError(f"SENTINEL RESET failed in {sentinel}")
+            # admin.sh refuses while this Sentinel still names another primary than the others (it
+            # learns the hand-over from their hello messages within a few seconds): wait for it.
+            self.wait(f"{sentinel} to name the primary the others name, and reset",
+                      lambda: self.pods.run(sentinel, "admin.sh", "reset")[0] == 0)
             self.wait(f"{sentinel} to reach its quorum again", lambda: self.pods.run(sentinel, "probe.sh", "sentinel")[0] == 0)
 
     def wait_joined(self) -> None:
