@@ -23,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.rows import add_rows_option, chosen_rows  # noqa: E402
 from cache_patterns.patterns.statefulset.rollout import Driver  # noqa: E402
-from tests.live import rolling  # noqa: E402
-from tests.live.cluster import Cluster, engine_versions, missing_binaries, new_root, stack_plan  # noqa: E402
-from tests.live.test_scaling import SEEN, move_primary, sentinels_count, start_pods  # noqa: E402
+from testbed import rolling  # noqa: E402
+from testbed.plans import stack_plan  # noqa: E402
+from testbed.scaling import SEEN, move_primary, sentinels_count, start_pods  # noqa: E402
+from testbed.statefulset import LocalStatefulSet  # noqa: E402
+from testbed.support import engine_versions, missing_binaries, new_root  # noqa: E402
 
 CHAIN = ("redis-7.0", "valkey-8.1", "valkey-9.1")
 
@@ -40,8 +42,8 @@ ROWS = [Row("upgrade", "Redis 7.0.15 -> Valkey 8.1.1 -> Valkey 9.1.2"),
         Row("memory", "maxmemory live, then a memory-limit roll")]
 
 
-def cluster_of(plan, engine: str, haproxies: int = 2, skip: tuple[str, ...] = ()) -> Cluster:
-    c = Cluster(new_root("cp-day2-"), plan=plan, busybox=False, haproxies=haproxies)
+def cluster_of(plan, engine: str, haproxies: int = 2, skip: tuple[str, ...] = ()) -> LocalStatefulSet:
+    c = LocalStatefulSet(new_root("cp-day2-"), plan=plan, busybox=False, haproxies=haproxies)
     for name in c.members:
         rolling.use_engine(c, name, engine)
     start_pods(c, [n for n in c.members if not n.endswith("-tls-reload") and n not in skip])

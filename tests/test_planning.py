@@ -433,6 +433,18 @@ def test_upper_bound_engines_are_labelled_in_the_report():
     assert "model: upper bound" in planning.to_text([rep])
 
 
+@pytest.mark.parametrize("engine,measured", [(Engine("valkey", "9.0"), False), (Engine("redis", "8.0"), False),
+                                             (Engine("valkey", "8.1"), True), (Engine("valkey", "9.1"), True)])
+def test_the_report_says_which_engines_the_model_is_measured_on(engine, measured):
+    inp = planning.CacheInput(stack="t", name="c", pattern="sidecar", engine=engine, workload=example().workload,
+                              origins={})
+    notes = [n for n in planning.build(inp).notes if "per-key model" in n]
+    if measured:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and "Valkey 7.2, 8.1 and 9.1" in notes[0] and "estimates" in notes[0]
+
+
 # Valkey 8.1.1's used_memory per key, measured by issue 23 on the toolchain's build (jemalloc quantum 8):
 # the Redis 7 model was over by +12.6 %, +1.9 % and +48.1 % on these shapes.
 ISSUE_23 = [(200_000, 20, 100, 186.49 / 1.126), (100_000, 40, 1000, 1122.49 / 1.019), (300_000, 16, 8, 93.98 / 1.481)]

@@ -41,9 +41,9 @@ class Mutant:
 MUTANTS = (
     Mutant("secret-in-env", "the generated password as a plain env value of the Redis container",
            "components/cache_patterns/patterns/statefulset/component.py",
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis"),',
-           '"command": self.plan.command("redis"), "env": self.plan.env("redis") + '
-           '([{"name": "REDIS_PASSWORD", "value": password}] if s.auth else []),',
+           '"command": plan.command("redis"), "env": plan.env("redis"),',
+           '"command": plan.command("redis"), "env": plan.env("redis") + '
+           '([{"name": "REDIS_PASSWORD", "value": self._password}] if s.auth else []),',
            ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",
             "tests/test_statefulset.py::test_no_password_in_configmaps_args_or_env_values")),
     Mutant("networkpolicy-port", "the Sentinels' NetworkPolicy admits 6379 instead of 26379: clients and "
@@ -58,8 +58,8 @@ MUTANTS = (
            ("tests/test_operator.py::test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only",)),
     Mutant("service-selector", "the write/read Services select the Redis pods instead of HAProxy: writes "
            "reach replicas", "components/cache_patterns/patterns/statefulset/component.py",
-           'spec={"type": "ClusterIP", "selector": selectors["endpoint"],',
-           'spec={"type": "ClusterIP", "selector": selectors["redis"],',
+           'spec={"type": "ClusterIP", "selector": self.selectors["endpoint"],',
+           'spec={"type": "ClusterIP", "selector": self.selectors["redis"],',
            ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
     Mutant("app-service-selector", "an app's Service selects a label its pods do not carry", "components/cache_patterns/app.py",
            'spec={"type": "ClusterIP", "selector": selector,',
@@ -70,8 +70,8 @@ MUTANTS = (
            "components/cache_patterns/core/k8s.py", '"allowPrivilegeEscalation": False,', '"allowPrivilegeEscalation": True,',
            ("tests/test_stacks.py::test_every_pod_meets_the_restricted_pod_security_standard",)),
     Mutant("production-unprotected", "production ElastiCache neither protected nor retained on delete",
-           "components/cache_patterns/patterns/external/component.py",
-           "protect=self._production, retain_on_delete=self._production,",
+           "components/cache_patterns/patterns/external/elasticache.py",
+           "protect=cache._production, retain_on_delete=cache._production,",
            "protect=False, retain_on_delete=False,",
            ("tests/test_external.py::test_replication_group_production_defaults",), count=2),
     Mutant("secret-data-written", "a rendered Secret file holds the password", "tools/render.py",
@@ -94,8 +94,9 @@ MUTANTS = (
            ("tests/client/test_key_types.py::test_every_keyed_method_refuses_other_key_types_before_touching_any_tier",
             "tests/client/test_key_types.py::test_a_single_tier_client_refuses_them_too")),
     Mutant("l1-outlives-l2", "an L1 copy's TTL is sent relative (PX), so it counts from when the SET reaches L1, "
-           "not from the L2 entry's deadline: a delayed populate outlives the L2 entry", str(CLIENT_SRC / "cache_patterns_client/l1.py"),
-           "l1.set(key, value, pxat=deadline)", "l1.set(key, value, px=deadline - now_ms)",
+           "not from the L2 entry's deadline: a delayed populate outlives the L2 entry", str(CLIENT_SRC / "cache_patterns_client/l1store.py"),
+           "self.client.set(key, value, pxat=deadline_ms)",
+           "self.client.set(key, value, px=deadline_ms - __import__('time').time_ns() // 1_000_000)",
            ("tests/client/test_two_tier_live.py::test_a_populate_delayed_on_its_way_to_l1_does_not_outlive_the_l2_entry",)),
     Mutant("no-invalidation", "a write publishes no invalidation: other pods serve the old value until the TTL cap",
            str(CLIENT_SRC / "cache_patterns_client/cache.py"),
@@ -103,7 +104,7 @@ MUTANTS = (
            ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
     Mutant("missing-primary-or-vector", "RedisMissingPrimary written the upstream way, `(count by (job) (...) or "
            "vector(0)) < 1`: it pages while a primary exists", "components/cache_patterns/observability/rules.py",
-           'f"count by (job) (redis_up{j}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
+           'f"({answering} or {gone}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
            'f"(count by (job) (redis_instance_info{primary}) or vector(0)) < {n}"',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
     Mutant("flapping-per-series", "RedisFailoverFlapping counts changes per series: failovers that move "
@@ -112,8 +113,8 @@ MUTANTS = (
            'f"changes(redis_sentinel_master_config_epoch{j}[1h]) > 2"',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
     Mutant("unscoped-redis-down", "RedisDown without its job: a Sentinel's exporter (redis_up 0) pages as a Redis down",
-           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
-           'b.add("RedisDown", "redis_up == 0", "1m",',
+           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
+           'b.add("RedisDown", "redis_up == 0", "5m",',
            ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
             "tests/observability/test_scrape_objects.py::test_rules_and_dashboards_select_exactly_the_podmonitors_jobs")),
     Mutant("metrics-from-any-namespace", "the exporters' port is open to every namespace",
@@ -144,7 +145,7 @@ MUTANTS = (
            "    return ceil_to(max(REPL_FRACTION * maxmemory, REPL_MIN_KNOWN), MI)\n",
            ("tests/test_planning.py::test_replica_buffer_holds_what_a_measured_sync_buffered",)),
     Mutant("plan-unsafe-only-warned", "a limit a fork would exceed is only a warning in production",
-           "components/cache_patterns/config/common.py",
+           "components/cache_patterns/config/capacity.py",
            '        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")\n',
            "        hard = f.severity == planning.FATAL\n",
            ("tests/test_capacity.py::test_an_unsafe_setting_is_an_error_outside_development",)),
@@ -192,6 +193,72 @@ MUTANTS = (
            "writes at once", "components/cache_patterns/patterns/statefulset/rollout.py",
            "        if used[biggest] > maxmemory * (1 - headroom):", "        if False:",
            ("tests/live/test_memory_change.py::test_a_new_maxmemory_is_applied_live_and_one_below_the_data_set_is_refused",)),
+    # Issue 18.15 and 18.16: the certificate watchers' probe, the alerts and their inhibition.
+    Mutant("missing-primary-blind-to-gone-pods", "every pod of a cache gone: RedisMissingPrimary counts the "
+           "redis_up series that no longer exist, and nothing pages", "components/cache_patterns/observability/rules.py",
+           'f"({answering} or {gone}) unless on (job)', 'f"({answering}) unless on (job)',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
+    Mutant("quorum-lost-blind-to-silent-sentinels", "every Sentinel gone (or silent behind OT's exporter): no "
+           "quorum alert", "components/cache_patterns/observability/rules.py",
+           'f"max by (job, master_name) ({quorum}) == 0 or {silent}"', 'f"max by (job, master_name) ({quorum}) == 0"',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
+    Mutant("alerts-without-namespace", "grouped and absent() alerts lose `namespace`: namespace-routed "
+           "Alertmanagers never get them", "components/cache_patterns/observability/rules.py",
+           '            labels["namespace"] = self.t.namespace\n', "            pass\n",
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
+            "tests/observability/test_rules.py::test_every_rule_carries_a_summary_description_and_runbook_url_and_routing_labels")),
+    Mutant("replica-loss-pages-at-once", "a replica down one minute already alerts (the mixin waits five)",
+           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
+           'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
+           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
+            "tests/observability/test_rules.py::test_a_lost_replica_is_a_warning_that_waits_five_minutes")),
+    Mutant("no-inhibition-by-missing-primary", "a primary lost without a failover pages four times (the "
+           "Sentinels' alerts are not inhibited)", "components/cache_patterns/observability/alertmanager.py",
+           """{"source_matchers": [OURS, 'alertname="RedisMissingPrimary"'],""",
+           """{"source_matchers": [OURS, 'alertname="NoSuchAlert"'],""",
+           ("tests/observability/test_alertmanager.py::test_one_incident_pages_once",)),
+    Mutant("ot-sentinels-unwatched", "OT's Sentinels get no exporter: no Sentinel or quorum alert for them",
+           "components/cache_patterns/patterns/operator/monitoring.py",
+           'if s.kind == "ot-replication" and sentinels:', "if False:",
+           ("tests/observability/test_scrape_objects.py::test_ot_sentinels_are_scraped_by_an_exporter_of_this_programs_own",
+            "tests/live/test_standalone_exporter_live.py::test_the_ot_sentinel_exporter_scrapes_every_sentinel_for_what_the_rules_read")),
+    Mutant("standalone-exporter-scrapes-itself", "the OT Sentinel PodMonitor scrapes the exporter's own /metrics "
+           "(no Sentinel's)", "components/cache_patterns/observability/scrape.py",
+           '{**endpoint, "path": "/scrape", "params"', '{**endpoint, "params"',
+           ("tests/live/test_standalone_exporter_live.py::test_the_ot_sentinel_exporter_scrapes_every_sentinel_for_what_the_rules_read",)),
+    Mutant("watcher-heartbeat-only-at-start", "the certificate watchers note their heartbeat once: a running "
+           "watcher is restarted every 30 s", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           "    while :; do\n        heartbeat\n        tls_refresh\n", "    while :; do\n        tls_refresh\n",
+           ("tests/live/test_tls_reload_probe.py::test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads",), count=2),
+    Mutant("stopped-watcher-stays-alive", "a certificate watcher that stopped watching passes its liveness probe: "
+           "renewals are never loaded", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           '    [ $(( $(date +%s) - last )) -le "$limit" ]\n', "    true\n",
+           ("tests/live/test_tls_reload_probe.py::test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads",)),
+    Mutant("watcher-without-liveness", "the certificate watchers have no probe at all",
+           "components/cache_patterns/patterns/statefulset/tls_reload.py",
+           '        "livenessProbe": plan.tls_reload_probe(role),\n', "",
+           ("tests/test_checkov.py::test_every_rendered_stack_passes_checkov_but_for_the_accepted_checks",)),
+    # Issue 18.10: a pattern switch says what it does.
+    Mutant("pattern-switch-silent", "a render after a pattern switch prints only the new object list",
+           "tools/render.py", "        lines = impact.impact(previous, current) if previous is not None else []\n",
+           "        lines = []\n",
+           ("tests/test_impact.py::test_render_prints_the_impact_against_the_last_render_and_not_on_a_first_render",)),
+    Mutant("switch-hides-lost-variables", "the impact of a switch does not name the contract variables an app loses",
+           "tools/impact.py", 'lost = sorted(set(old["apps"].get(app, [])) - set(new["apps"].get(app, [])))',
+           "lost: list[str] = []",
+           ("tests/test_impact.py::test_sidecar_to_statefulset_names_the_variables_each_app_loses_and_the_data_in_its_pods",)),
+    Mutant("unknown-arg-ignored", "a misspelt component arg is silently ignored (its default applies instead)",
+           "components/cache_patterns/core/component.py",
+           "                for key in args if key not in allowed]", "                for key in args if False]",
+           ("tests/test_component_api.py::test_a_mistake_in_the_args_is_named_with_what_is_allowed[cluster_domian]",)),
+    Mutant("erroneous-block-missing", "a block with an unknown key in it counts as absent: every cache that needs "
+           "it is also reported as lacking it", "components/cache_patterns/stack.py",
+           'aws_given=raw.get("aws") is not None', "aws_given=aws is not None",
+           ("tests/test_config_errors.py::test_an_unknown_key_inside_a_block_is_the_only_problem_of_that_block",)),
+    Mutant("plan-pods-beside-redis-uncounted", "the plan leaves out the Sentinel and HAProxy pods of pattern 2",
+           "components/cache_patterns/planning/report.py",
+           '    others = inp.other_pods if current == "statefulset" else ()', "    others = ()",
+           ("tests/test_plan_cli.py::test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods",)),
 )
 
 

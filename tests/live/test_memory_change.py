@@ -14,8 +14,10 @@ import pytest
 from cache_patterns.patterns.statefulset.rollout import Driver, RolloutError
 from tests.conftest import skip_or_fail
 
-from . import rolling
-from .cluster import Cluster, new_root, require_binaries, stack_plan
+from testbed import rolling
+from testbed.plans import stack_plan
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import new_root, require_binaries
 
 pytestmark = pytest.mark.live
 
@@ -28,7 +30,7 @@ def staging(request):
     if rolling.missing_engines(ENGINE):
         skip_or_fail("Valkey 8.1 is not built (./run toolchain valkey)")
     root = new_root("cp-memory-")
-    cluster = Cluster(root, plan=stack_plan("staging", "sessions"), busybox=False)
+    cluster = LocalStatefulSet(root, plan=stack_plan("staging", "sessions"), busybox=False)
     for name in cluster.members:
         rolling.use_engine(cluster, name, ENGINE)
     cluster.start_all()
@@ -45,12 +47,12 @@ def staging(request):
             print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=30)}")
 
 
-def pods_of(cluster: Cluster) -> rolling.ProcessPods:
+def pods_of(cluster: LocalStatefulSet) -> rolling.ProcessPods:
     return rolling.ProcessPods(cluster, engine_of={"r0": ENGINE}, target="r0",
                                revisions={f"redis-{i}": "r0" for i in range(cluster.servers)})
 
 
-def maxmemories(cluster: Cluster) -> set[int]:
+def maxmemories(cluster: LocalStatefulSet) -> set[int]:
     out = set()
     for i in range(cluster.servers):
         with cluster.redis(i) as r:
@@ -58,7 +60,7 @@ def maxmemories(cluster: Cluster) -> set[int]:
     return out
 
 
-def test_a_new_maxmemory_is_applied_live_and_one_below_the_data_set_is_refused(staging: Cluster, record_property):
+def test_a_new_maxmemory_is_applied_live_and_one_below_the_data_set_is_refused(staging: LocalStatefulSet, record_property):
     staging.settle(timeout=120)
     driver = Driver(pods_of(staging), timeout_s=60, poll_s=0.2)
     before = maxmemories(staging)
@@ -77,7 +79,7 @@ def test_a_new_maxmemory_is_applied_live_and_one_below_the_data_set_is_refused(s
     assert seen.lost == 0 and seen.long_write_gaps == 0, seen.row()
 
 
-def test_a_new_memory_limit_rolls_with_one_hand_over(staging: Cluster, record_property):
+def test_a_new_memory_limit_rolls_with_one_hand_over(staging: LocalStatefulSet, record_property):
     primary = staging.settle(timeout=120)
     pods = pods_of(staging)
     with rolling.Load(staging, "limit") as load:

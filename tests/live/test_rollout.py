@@ -16,8 +16,10 @@ import pytest
 
 from tests.conftest import skip_or_fail
 
-from . import rolling
-from .cluster import Cluster, new_root, require_binaries, stack_plan
+from testbed import rolling
+from testbed.plans import stack_plan
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import new_root, require_binaries
 
 pytestmark = pytest.mark.live
 
@@ -33,7 +35,7 @@ def staging(request):
         skip_or_fail(f"engines not here: {', '.join(missing)} (apt-get install redis-server redis-sentinel "
                      f"redis-tools; ./run toolchain valkey valkey-9)")
     root = new_root("cp-rollout-")
-    cluster = Cluster(root, plan=stack_plan("staging", "sessions"), busybox=False, haproxies=2)
+    cluster = LocalStatefulSet(root, plan=stack_plan("staging", "sessions"), busybox=False, haproxies=2)
     for name in cluster.members:
         rolling.use_engine(cluster, name.split("-tls")[0] if "-tls" in name else name, CHAIN[0])
     cluster.start_all()
@@ -50,12 +52,12 @@ def staging(request):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def test_the_chain_starts_on_redis_7(staging: Cluster):
+def test_the_chain_starts_on_redis_7(staging: LocalStatefulSet):
     assert all(rolling.server_version(staging, i).startswith("7.0.") for i in range(staging.servers))
 
 
 @pytest.mark.parametrize("step", [1, 2], ids=["redis-7.0-to-valkey-8.1", "valkey-8.1-to-valkey-9.1"])
-def test_an_upgrade_moves_the_primary_once_and_loses_no_acknowledged_write(staging: Cluster, step: int,
+def test_an_upgrade_moves_the_primary_once_and_loses_no_acknowledged_write(staging: LocalStatefulSet, step: int,
                                                                              record_property):
     old, new = CHAIN[step - 1], CHAIN[step]
     assert all(rolling.server_version(staging, i).startswith(VERSIONS[old]) for i in range(staging.servers)), \

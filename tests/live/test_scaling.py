@@ -14,58 +14,18 @@ import time
 
 import pytest
 
-from cache_patterns.patterns.statefulset.rollout import SENTINEL_INFO_PERIOD_S, Driver, RolloutError
+from cache_patterns.patterns.statefulset.rollout import Driver, RolloutError
 from tests.conftest import skip_or_fail
 
-from . import rolling
-from .cluster import Cluster, _pairs, new_root, require_binaries, stack_plan, wait_until
+from testbed import rolling
+from testbed.plans import stack_plan
+from testbed.scaling import move_primary, sentinels_count, start_pods
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import _pairs, new_root, require_binaries, wait_until
 
 pytestmark = pytest.mark.live
 
 ENGINE = "valkey-8.1"
-
-
-def start_pods(cluster: Cluster, pods: list[str]) -> None:
-    for pod in pods:
-        for name in rolling.pod_members(cluster, pod):
-            cluster.start(name)
-
-
-def move_primary(cluster: Cluster, driver: Driver, to: str) -> None:
-    """Steer the primary to `to`: every other replica unpromotable for the hand-over, then restored."""
-    states = driver.states()
-    primary = driver.primary(states)
-    if primary == to:
-        return
-    # Sentinel learns of replicas from the primary's INFO every 10 s: it can only promote one it knows.
-    wait_until("every Sentinel to know every replica", lambda: sentinels_count(cluster, len(states) - 1), 60)
-    others = [p for p in states if p not in (primary, to)]
-    for p in others:
-        with cluster.redis(int(p.split("-")[1])) as r:
-            r.config_set("replica-priority", 0)
-    time.sleep(SENTINEL_INFO_PERIOD_S + 1)   # until every Sentinel has read the new priorities
-    assert driver.pods.run(primary, "admin.sh", "handover")[0] == 0
-    for p in others:
-        with cluster.redis(int(p.split("-")[1])) as r:
-            r.config_set("replica-priority", 100)
-    driver.wait(f"{to} to be the primary", lambda: (s := driver.state(to)) is not None and s.role == "master")
-    driver.wait_joined()
-
-
-SEEN: list = []
-
-
-def sentinels_count(cluster: Cluster, replicas: int) -> bool:
-    """Every Sentinel knows exactly `replicas` replicas, none of them down."""
-    SEEN.clear()
-    for i in range(cluster.sentinels):
-        with cluster.sentinel(i, 0.5) as s:
-            state = _pairs(s.execute_command("SENTINEL", "MASTER", cluster.master))
-            known = [(_pairs(r)["name"], _pairs(r)["flags"]) for r in s.execute_command("SENTINEL", "REPLICAS", cluster.master)]
-            SEEN.append((i, state["flags"], known))
-            if len(known) != replicas or state["flags"] != "master" or any(f != "slave" for _, f in known):
-                return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +34,7 @@ def five(request):
     if rolling.missing_engines(ENGINE):
         skip_or_fail("Valkey 8.1 is not built (./run toolchain valkey)")
     root = new_root("cp-scale-")
-    cluster = Cluster(root, plan=stack_plan("staging", "sessions", {"replicas": 4}), busybox=False)
+    cluster = LocalStatefulSet(root, plan=stack_plan("staging", "sessions", {"replicas": 4}), busybox=False)
     for name in cluster.members:
         rolling.use_engine(cluster, name, ENGINE)
     start_pods(cluster, [n for n in cluster.members if not n.endswith("-tls-reload") and n not in ("redis-3", "redis-4")])
@@ -90,7 +50,7 @@ def five(request):
             print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=30)}")
 
 
-def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: Cluster, record_property):
+def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: LocalStatefulSet, record_property):
     pods = rolling.ProcessPods(five, engine_of={"r0": ENGINE}, target="r0", active=3)
     driver = Driver(pods, timeout_s=120, poll_s=0.2)
     driver.wait_joined()
