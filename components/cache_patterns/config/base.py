@@ -65,6 +65,11 @@ class StrictModel(BaseModel):
     CONTEXT_DEFAULTS: ClassVar[dict[str, str]] = {}
 
     @classmethod
+    def config_keys_by_name(cls) -> dict[str, str]:
+        """Attribute name -> stack-file key."""
+        return {name: key for key, (name, _) in cls.config_keys().items()}
+
+    @classmethod
     def config_keys(cls) -> dict[str, tuple[str, FieldInfo]]:
         """Stack-file key -> (attribute name, field), in declaration order."""
         return {(f.alias or name): (name, f) for name, f in cls.model_fields.items()}
