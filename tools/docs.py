@@ -69,7 +69,25 @@ def config_reference() -> str:
             nested = [r for r in reference.rows(model) if r.key.startswith(row.key + ".") or
                       r.key.startswith(row.key + "[]")]
             out += [f"`{row.key}` ({inner[0].TITLE}):", ""] + _table(nested) + [""]
-    return "\n".join(out).rstrip() + "\n"
+    return "\n".join(out + _documented_once(sections)).rstrip() + "\n"
+
+
+def _documented_once(sections: list[tuple[str, type, str]]) -> list[str]:
+    """The Kubernetes shapes `placement` holds (affinity, tolerations, spread), once for every key that
+    takes one."""
+    models: list[type] = []
+    for _, model, _ in sections:
+        models += [m for m in reference.once(model) if m not in models]
+    if not models:
+        return []
+    out = ["## Objects used under several keys", "",
+           "The keys of `placement` (stack-wide, per cache, per component, per operator install and per app) "
+           "take tolerations, affinity and spread as the Kubernetes API writes them, checked as config; each "
+           "`images.<image>` takes an image (docs/production.md).", ""]
+    for m in models:
+        out += [f"`{m.TITLE}`: {' '.join((m.__doc__ or '').split())}", ""]
+        out += _table(list(reference.rows(m))) + [""]
+    return out
 
 
 def env_contract() -> str:

@@ -63,6 +63,9 @@ class StrictModel(BaseModel):
     TITLE: ClassVar[str] = "an object"
     ENV_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
     CONTEXT_DEFAULTS: ClassVar[dict[str, str]] = {}
+    # The config reference documents this model's keys once, in a section of their own, and not under
+    # every key that holds one (the Kubernetes shapes of `placement`: affinity, tolerations, spread).
+    DOCUMENTED_ONCE: ClassVar[bool] = False
 
     @classmethod
     def config_keys_by_name(cls) -> dict[str, str]:

@@ -28,6 +28,7 @@ class ImageOverride(StrictModel):
     """One image the program names, moved or pinned: absent keys keep the default."""
 
     TITLE = "image"
+    DOCUMENTED_ONCE = True
     registry: REGISTRY | None = doc(None, "Registry of this image.", "`images.registry`, else the image's own")
     repository: REPOSITORY | None = doc(None, "Repository path in that registry.", "the image's own")
     tag: TAG | None = doc(None, "Tag.", "the image's own")

@@ -139,6 +139,7 @@ class Affinity(StrictModel):
     """A pod's affinity (Kubernetes `affinity`); given, it replaces the default one."""
 
     TITLE = "affinity"
+    DOCUMENTED_ONCE = True
     node_affinity: NodeAffinity | None = doc(None, "Which nodes.")
     pod_affinity: PodAffinity | None = doc(None, "Beside which pods.")
     pod_anti_affinity: PodAffinity | None = doc(None, "Away from which pods.")
@@ -148,6 +149,7 @@ class Toleration(StrictModel):
     """A taint the pods tolerate."""
 
     TITLE = "a toleration"
+    DOCUMENTED_ONCE = True
     key: LABEL_KEY | None = doc(None, "The taint's key.", "every key (with operator Exists)")
     operator: Literal["Equal", "Exists"] = doc("Equal", "Equal: the taint's value is `value`; Exists: any value.")
     value: LABEL_VALUE | None = doc(None, "The taint's value (operator Equal).")
@@ -173,6 +175,7 @@ class SpreadConstraint(StrictModel):
     """How pods spread over a topology (Kubernetes `topologySpreadConstraints` item)."""
 
     TITLE = "a topology spread constraint"
+    DOCUMENTED_ONCE = True
     max_skew: Annotated[int, Field(strict=True, ge=1)] = doc(1, "Largest difference in pods between two domains.")
     topology_key: LABEL_KEY = doc(..., "Node label of the domains (topology.kubernetes.io/zone, kubernetes.io/hostname).")
     when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = doc(

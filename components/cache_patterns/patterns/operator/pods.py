@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from cache_patterns.core import images as facts
 from cache_patterns.core import placement as placing
 from cache_patterns.core.image_set import ImageSet
+from cache_patterns.patterns.operator.specs import KINDS
 
 # Labels the operators put on their pods and select by (a pod label of the same key would break them).
 OPERATOR_LABELS = {"ot-container-kit": ("app", "redis_setup_type", "role"),
@@ -66,7 +67,7 @@ def _get(spec: dict, path: tuple[str, ...]) -> Any:
 def _set_images(spec: dict, kind: str, pods: Pods) -> None:
     """Every container's image (the table of core/images.py says where each is) and pull policy."""
     for c in facts.OPERATOR_CONTAINERS:
-        if c.kind != kind or (c.enabled is not None and not _get(spec, c.enabled)):
+        if c.kind != KINDS[kind] or (c.enabled is not None and not _get(spec, c.enabled)):
             continue
         parent = _get(spec, c.image[:-1])
         if parent is None:
