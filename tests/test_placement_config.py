@@ -191,3 +191,13 @@ def test_a_spotahome_install_takes_one_pull_secret():
 def test_redis_placement_is_the_only_one_with_a_grace_period():
     assert "terminationGracePeriodSeconds" in RedisPlacement.config_keys()
     assert "terminationGracePeriodSeconds" not in Placement.config_keys()
+
+
+def test_the_statefulset_pods_keep_their_default_spread_and_anti_affinity():
+    r = render(STATEFULSET)
+    for name, role in (("placed-s", "redis"), ("placed-s-sentinel", "sentinel")):
+        spec = one(r, "StatefulSet", name)["spec"]["template"]["spec"]
+        selector = {"app.kubernetes.io/name": "placed-s", "app.kubernetes.io/instance": "placed-s",
+                    "app.kubernetes.io/component": role}
+        assert spec["affinity"] == placing.host_anti_affinity(selector)
+        assert spec["topologySpreadConstraints"] == placing.zone_spread(selector)

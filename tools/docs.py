@@ -1,6 +1,7 @@
 """The generated parts of the docs, from the code: the config reference and the stack-file JSON Schema
 (both from the pydantic models), the env contract (contract.ENV_DOC), the image table, the alert and
-alarm tables of docs/observability.md (cache_patterns.observability.docs) and the list of stacks. `--write` (`./run docs`) rewrites them; the tests fail when a file and the code disagree.
+alarm tables of docs/observability.md (cache_patterns.observability.docs), the production example, image
+catalogue and footprints of docs/production.md, and the list of stacks. `--write` (`./run docs`) rewrites them; the tests fail when a file and the code disagree.
 
     python -m tools.docs [--write]
 """
@@ -18,9 +19,11 @@ from typing import Callable
 from cache_patterns.config import editor_schema, reference
 from cache_patterns.config.app import AppConfig
 from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, ENGINE_IMAGES
-from cache_patterns.core import contract
+from cache_patterns.core import contract, sizing
+from cache_patterns.core.image_set import CATALOGUE
 from cache_patterns.observability import docs as observability_docs
 from cache_patterns.patterns import DOCS, PATTERNS
+from cache_patterns.planning.footprint import FOOTPRINTS
 from cache_patterns.stack import NAMESPACE, StackConfig
 from tools import harness
 
@@ -108,6 +111,28 @@ def image_table() -> str:
     return "\n".join(out) + "\n"
 
 
+def production_example() -> str:
+    """docs/production.md's complete example: the stack file the tests render, apply and scan."""
+    return "```yaml\n" + (ROOT / "docs" / "production-cluster.yaml").read_text() + "```\n"
+
+
+def image_catalogue() -> str:
+    out = ["| key (`images.<key>`) | default | what runs it |", "|---|---|---|"]
+    for key, image in CATALOGUE.items():
+        tag = f":{image.tag}" if image.tag else " (the chart's own tag)"
+        out.append(f"| `{key}` | `{image.registry}/{image.repository}{tag}` | {_cell(image.used_by)} |")
+    return "\n".join(out) + "\n"
+
+
+def footprints() -> str:
+    out = ["| component (`resources.<component>`) | CPU request | memory request | memory limit | why |",
+           "|---|---|---|---|---|"]
+    for key, f in FOOTPRINTS.items():
+        out.append(f"| `{key}` | {sizing.format_millicores(f.cpu)} | {sizing.format_bytes(f.memory)} | "
+                   f"{sizing.format_bytes(f.memory_limit)} | {_cell(f.why)} |")
+    return "\n".join(out) + "\n"
+
+
 def stack_list() -> str:
     """One line per stack file, from its first comment: adding a stack is `./run docs`, not an edit."""
     out = []
@@ -151,6 +176,8 @@ SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "README.md": {"patterns": patterns_table, "pattern-pages": pattern_pages},
     "docs/contract.md": {"env-contract": env_contract},
     "docs/patterns/sidecar.md": {"images": image_table},
+    "docs/production.md": {"production-example": production_example, "image-catalogue": image_catalogue,
+                           "footprints": footprints},
     "docs/observability.md": {f"observability:{name}": make for name, make in observability_docs.SECTIONS.items()},
 }
 # Written by `./run docs` but not held to by the tests: a stack added without it still passes them.
