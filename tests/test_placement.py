@@ -272,3 +272,13 @@ def test_the_production_example_meets_the_restricted_standard_and_renders_withou
             assert not pss.restricted_violations(spec), where
     values = {k.split(":", 1)[1]: v for k, v in read_stack_file(EXAMPLE).items()}
     assert config.parse(values, "production-cluster").warnings == ()
+
+
+def test_the_outputs_name_every_namespace_the_pull_secrets_must_exist_in():
+    out = run("everything").outputs["imagePullSecrets"].value
+    assert out == {"secrets": [SECRET], "namespaces": sorted(
+        {"cache", "redis-operator", *(a["namespace"] for a in EVERYTHING["cache-patterns:apps"])})}
+    pods = {m["metadata"]["namespace"] for m in run("everything").manifests()
+            if not validate.is_custom(m) and any(True for _ in pod_templates(m))}
+    assert pods <= set(out["namespaces"])
+    assert "imagePullSecrets" not in stack_run("staging").outputs

@@ -116,9 +116,21 @@ def deploy(cfg: StackConfig) -> dict[str, Any]:
                                 opts)
         for app in cfg.apps
     }
-    return {
+    out = {
         "environment": cfg.environment,
         "caches": {name: cache.discovery for name, cache in caches.items()},
         "apps": {a.name: {"namespace": a.namespace, "cache": a.cache, "dnsName": apps[a.name].dns_name,
                           "deployment": apps[a.name].deployment.metadata.name} for a in cfg.apps},
     }
+    if cfg.images.pull_secrets:
+        out["imagePullSecrets"] = {"secrets": list(cfg.images.pull_secrets), "namespaces": pod_namespaces(cfg)}
+    return out
+
+
+def pod_namespaces(cfg: StackConfig) -> list[str]:
+    """Every namespace the stack runs pods in: where the pull Secrets must exist."""
+    names = {a.namespace for a in cfg.apps}
+    if any(PATTERNS[c.pattern].in_cluster and PATTERNS[c.pattern].stack_namespace for c in cfg.caches.values()):
+        names.add(cfg.namespace)
+    names |= {o.namespace for o in cfg.operators.values() if o.install}
+    return sorted(names)
