@@ -192,7 +192,7 @@ def from_files(stack: str, stack_file: Path, rendered: Path, resources_json: Pat
     and its resources.json."""
     import yaml
 
-    from cache_patterns.engine import read_stack_file
+    from cache_patterns.stack_reader import read_stack_file
 
     config = read_stack_file(stack_file) if stack_file.exists() else {}
     manifests = [yaml.safe_load(p.read_text()) for p in sorted(rendered.rglob("*.yaml"))]
