@@ -32,10 +32,12 @@ EVERYTHING = {
     "cache-patterns:environment": "staging",
     "cache-patterns:namespace": "cache",
     "cache-patterns:caches": {
-        "sts": {"pattern": "statefulset", "tls": TLS, "exporter": True, "l1": {"memory": "64Mi"}},
+        "sts": {"pattern": "statefulset", "tls": TLS, "exporter": True, "l1": {"memory": "64Mi"},
+                "expose": {"type": "NodePort", "sourceRanges": ["203.0.113.0/24"]}},
         "side": {"pattern": "sidecar"},
         "ext": {"pattern": "external", "kind": "endpoint", "host": "10.0.0.5", "l1": {"memory": "64Mi"}},
-        "otr": {"pattern": "operator", "kind": "ot-replication", "exporter": True, "tls": TLS, "storage": "1Gi"},
+        "otr": {"pattern": "operator", "kind": "ot-replication", "exporter": True, "tls": TLS, "storage": "1Gi",
+                "l1": {"memory": "64Mi"}},
         "otc": {"pattern": "operator", "kind": "ot-cluster", "exporter": True, "tls": TLS},
         "spot": {"pattern": "operator", "kind": "spotahome-failover", "exporter": True},
     },
@@ -282,3 +284,35 @@ def test_the_outputs_name_every_namespace_the_pull_secrets_must_exist_in():
             if not validate.is_custom(m) and any(True for _ in pod_templates(m))}
     assert pods <= set(out["namespaces"])
     assert "imagePullSecrets" not in stack_run("staging").outputs
+
+
+# Optional parts that add no pod (so the walk has nothing to see in them): each with why.
+NO_POD = {"capacity": "the planner's input", "retainVolumes": "the volume claims' retention policy"}
+
+
+def optional_parts(model) -> Iterator[str]:
+    """The keys of a settings model that are off unless given: blocks (a model or None) and switches."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for name, f in model.model_fields.items():
+        block = f.default is None and any(isinstance(a, type) and issubclass(a, BaseModel)
+                                          for a in typing.get_args(f.annotation))
+        if block or (f.default is False and f.annotation is bool):
+            yield f.alias or name
+
+
+def test_the_everything_stack_turns_on_every_optional_part_of_the_in_cluster_patterns():
+    """So a new optional part (a backup CronJob, a restore step) is walked above: add it to EVERYTHING, or
+    to NO_POD saying why it runs no pod."""
+    from cache_patterns.patterns.operator.settings import OperatorSettings
+    from cache_patterns.patterns.sidecar.settings import SidecarSettings
+    from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
+
+    caches = EVERYTHING["cache-patterns:caches"].values()
+    for pattern, model in (("statefulset", StatefulSetSettings), ("operator", OperatorSettings),
+                           ("sidecar", SidecarSettings)):
+        given = {k for c in caches if c["pattern"] == pattern for k, v in c.items() if v not in (None, False)}
+        missing = sorted(set(optional_parts(model)) - given - set(NO_POD))
+        assert not missing, (pattern, missing, "turn them on in EVERYTHING (or say in NO_POD why no pod)")
