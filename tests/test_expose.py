@@ -77,3 +77,18 @@ def test_a_range_that_admits_everyone_is_refused():
             "pattern": "statefulset", "tls": {"issuer": "ca"},
             "expose": {"type": "NodePort", "sourceRanges": ["0.0.0.0/0", "::/0", "10.0.0.0/8"]}}}}, "t")
     assert set(dict(err.value.problems)) == {"caches.s.expose.sourceRanges[0]", "caches.s.expose.sourceRanges[1]"}
+
+
+@pytest.mark.parametrize("cache, fragment", [
+    ({"pattern": "operator", "kind": "ot-replication"}, "an operator cache's Services are the operator's"),
+    ({"pattern": "sidecar"}, "inside each app pod"),
+])
+def test_other_patterns_refuse_it_saying_why_beside_their_other_problems(cache, fragment):
+    with pytest.raises(ConfigError) as err:
+        stack.parse({"environment": "development", "caches": {"s": {
+            **cache, "expose": EXPOSE, "exporterr": True}}}, "t")
+    problems = dict(err.value.problems)
+    assert set(problems) == {"caches.s.expose", "caches.s.exporterr"}
+    assert problems["caches.s.expose"].startswith("is for statefulset caches only: ") and fragment in \
+        problems["caches.s.expose"], problems
+    assert problems["caches.s.exporterr"].startswith("unknown key 'exporterr'"), "other keys as before"

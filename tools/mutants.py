@@ -295,4 +295,8 @@ MUTANTS = (
            '    return [{"from": [{"ipBlock": {"cidr": c}} for c in expose.source_ranges],',
            '    return [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],',
            ("tests/test_expose.py::test_a_load_balancer_admits_only_its_source_ranges_to_the_write_port",)),
+    Mutant("expose-refused-as-unknown", "`expose` on an operator or sidecar cache reads as a typo (\"did you mean "
+           "'exporter'?\") instead of saying only statefulset caches have it", "components/cache_patterns/config/errors.py",
+           "        if loc[-1] in model.ELSEWHERE:\n", "        if False:\n",
+           ("tests/test_expose.py::test_other_patterns_refuse_it_saying_why_beside_their_other_problems",)),
 )

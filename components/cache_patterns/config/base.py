@@ -66,6 +66,8 @@ class StrictModel(BaseModel):
     # The config reference documents this model's keys once, in a section of their own, and not under
     # every key that holds one (the Kubernetes shapes of `placement`: affinity, tolerations, spread).
     DOCUMENTED_ONCE: ClassVar[bool] = False
+    # Keys other models have that this one refuses, with why (instead of "unknown key ... did you mean").
+    ELSEWHERE: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def config_keys_by_name(cls) -> dict[str, str]:

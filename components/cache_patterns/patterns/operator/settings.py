@@ -59,6 +59,8 @@ class OperatorSettings(InClusterSettings):
     ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1}}
     # Exporters follow the stack's `observability` unless the cache says otherwise.
     CONTEXT_DEFAULTS = {"exporter": "observability"}
+    ELSEWHERE = {"expose": "is for statefulset caches only: an operator cache's Services are the operator's, "
+                           "and which pod is primary is the operator's to say (docs/production.md, exposure)"}
     pattern: Literal["operator"] = doc(..., SUMMARY + ".")
     engine: Literal["redis", "valkey"] = doc(
         "redis", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
