@@ -232,6 +232,16 @@ MUTANTS = (
            "            mapped.update({k: v for k, v in inputs.items() if k not in properties and k not in later})\n",
            "            pass\n",
            ("tests/test_provider.py::test_a_settings_mistake_is_an_input_properties_error_naming_each_property",)),
+    Mutant("reload-loop-ignores-sigterm", "the Redis pods' TLS reload loop, its container's PID 1, ignores "
+           "SIGTERM: every deleted Redis pod waits out its 105 s grace period",
+           "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           "reload_redis() {\n    trap stop_loop TERM INT\n", "reload_redis() {\n",
+           ("tests/live/test_tls_scripts.py::test_the_reload_loops_stop_on_sigterm_as_their_containers_pid_1",)),
+    # What the real node found (docs/node.md), caught by the node tier.
+    Mutant("node-sysctls-not-restored", "`./run cluster down` leaves the kernel sysctls the real node's kubelet "
+           "set (kernel.panic, vm.overcommit_memory) on the host", "e2e/hoststate.py",
+           'skipped = restore_sysctls(node.get("sysctls_changed") or {})', "skipped = {}",
+           ("tests/node/test_host.py::test_host_changes_are_namespaced_or_recorded",)),
     # What the engine tier found (docs/engine.md), caught by the engine tier itself.
     Mutant("urn-alias-removed", "objects that move between pattern components keep no alias: a statefulset -> "
            "operator switch fails on a server-side apply conflict", "components/cache_patterns/core/moves.py",
