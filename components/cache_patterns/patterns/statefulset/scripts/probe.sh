@@ -1,7 +1,8 @@
 # Probes: `probe.sh alive` (the server answers at all, even LOADING: never restart a replica that
 # is loading a large data set), `probe.sh ready` (a primary, or a replica whose link to the primary
 # is up: a replica still syncing is not counted as available by the PodDisruptionBudget),
-# `probe.sh sentinel` (the Sentinel answers PING).
+# `probe.sh sentinel` (the Sentinel answers PING). With PROTECT_DATA, `ready` also makes a replica
+# promotable once it has completed its first sync (redis-start.sh).
 # PROBE_ADDRESS defaults to 127.0.0.1 and the port of SELF_ADDRESS.
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
@@ -21,7 +22,14 @@ case ${1:-} in
         info=$(cli "$addr" INFO replication)
         case $(printf '%s\n' "$info" | field role) in
             master) exit 0 ;;
-            slave) [ "$(printf '%s\n' "$info" | field master_link_status)" = up ] ;;
+            slave)
+                [ "$(printf '%s\n' "$info" | field master_link_status)" = up ] || exit 1
+                # PROTECT_DATA: a completed sync makes this replica promotable (redis-start.sh).
+                marker="${RUN_DIR:-/run/cache-patterns}/promotable-after-sync"
+                if [ -f "$marker" ] && [ "$(printf '%s\n' "$info" | field master_sync_in_progress)" = 0 ]; then
+                    cli "$addr" CONFIG SET replica-priority 100 > /dev/null && rm -f "$marker"
+                fi
+                exit 0 ;;
             *) exit 1 ;;
         esac ;;
     sentinel)

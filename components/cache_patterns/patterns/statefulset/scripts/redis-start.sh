@@ -11,6 +11,16 @@
 # container), FAILOVER_WAIT (seconds to wait for Sentinel to promote a replica when it still names
 # this restarted server), ACL_PASSWORD_DIR (with acl-users.conf: the users' passwords), REDIS_SERVER;
 # with TLS, tls.sh's (the certificate files Redis loads are TLS_LIVE_DIR's, kept by tls-reload.sh).
+#
+# PROTECT_DATA=yes (caches with backups or a restore: their data is meant to outlive any pod) trades
+# availability for the data where the two conflict:
+#   - a server never becomes primary while a reachable replica holds replicated data and no failover
+#     happened: not as ordinal 0 when nobody names a primary, not after FAILOVER_WAIT. It exits (the
+#     kubelet retries) naming the replica with the most data, instead of coming back empty or with an
+#     older RDB and making the replicas resync from it (redis/redis#7046, kubeblocks#10753);
+#   - every server starts with replica-priority 0, so Sentinel never promotes it, until it has
+#     completed a sync from its primary as a replica (probe.sh ready then sets the default back):
+#     a new or restarted replica still loading its first copy is never promoted (spotahome#205).
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
 . "$CONF_DIR/common.sh"
@@ -103,8 +113,25 @@ decide() {
         return 0
     fi
     if [ "$SENTINEL_NAMED" = no ] && [ "$ORDINAL" = 0 ]; then
+        if [ "${PROTECT_DATA:-no}" = yes ] && [ "$PEER_HISTORY" = yes ]; then
+            log "nobody names a primary, but replicas hold replicated data: not starting as an empty primary"
+            return 0
+        fi
         ROLE=primary WHY="nobody knows a primary and this is the designated initial primary"
     fi
+}
+
+# most_data: the reachable peer with the highest replication offset, "host:port (offset N)".
+most_data() {
+    _best="" _best_off=-1
+    for _p in $PEERS; do
+        [ "$_p" = "$SELF_ADDRESS" ] && continue
+        _off=$(cli "$_p" INFO replication | field master_repl_offset) || continue
+        if [ "${_off:-0}" -gt "$_best_off" ]; then
+            _best=$_p _best_off=${_off:-0}
+        fi
+    done
+    printf '%s (offset %s)' "${_best:-none}" "$_best_off"
 }
 
 # Sentinel still names this server, which was restarted, while the replicas hold data it lost or
@@ -121,6 +148,16 @@ wait_for_failover() {
             return 0
         fi
     done
+    if [ "${PROTECT_DATA:-no}" = yes ]; then
+        ask_peers
+        if [ "$PEER_HISTORY" = yes ]; then
+            log "no failover within ${FAILOVER_WAIT}s, and replicas hold data this restarted server lacks or" \
+                "has older: refusing to start as primary (they would resync from it and lose it). The replica" \
+                "with the most data is $(most_data): promote it (docs/backup.md, 'A primary that cannot" \
+                "come back'); exiting so the kubelet retries"
+            exit 1
+        fi
+    fi
     ROLE=primary WHY="no failover within ${FAILOVER_WAIT}s and the Sentinels still name this server"
 }
 
@@ -163,6 +200,15 @@ conf="$RUN_DIR/redis.conf"
     if [ "$ROLE" = replica ]; then
         echo "replicaof $(host_of "$PRIMARY") $(port_of "$PRIMARY")"
     fi
+    if [ "${PROTECT_DATA:-no}" = yes ]; then
+        # Not promotable until a completed sync as a replica (probe.sh ready sets it back).
+        echo "replica-priority 0"
+    fi
 } > "$conf.tmp"
 mv "$conf.tmp" "$conf"
+if [ "${PROTECT_DATA:-no}" = yes ]; then
+    : > "$RUN_DIR/promotable-after-sync"
+else
+    rm -f "$RUN_DIR/promotable-after-sync"
+fi
 exec "$REDIS_SERVER" "$conf"
