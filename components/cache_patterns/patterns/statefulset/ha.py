@@ -140,6 +140,8 @@ class ScriptSettings:
     tls_poll_s: float = 5
     tls_trust_delay_s: int = SECRET_PROPAGATION_S
     tls_restart_slot_s: int = TLS_RESTART_SLOT_S
+    # Caches with backups or a restore: refuse an empty primary, hold new replicas back (redis-start.sh).
+    protect_data: bool = False
 
     def tls_env(self) -> dict[str, str]:
         if self.tls_secret_dir is None or self.tls_live_dir is None:
@@ -168,6 +170,8 @@ class ScriptSettings:
             out["TLS_CA_FILE"] = self.tls_ca_file
         if self.acl_password_dir is not None:
             out["ACL_PASSWORD_DIR"] = self.acl_password_dir
+        if self.protect_data:
+            out["PROTECT_DATA"] = "yes"
         return out | self.tls_env()
 
     def haproxy_env(self, master_socket: str, state_file: str) -> dict[str, str]:
@@ -184,6 +188,7 @@ class ScriptSettings:
     def sentinel_env(self, self_address: str) -> dict[str, str]:
         out = self.env(self_address) | {"DISCOVERY_TIMEOUT": str(self.sentinel_discovery_timeout_s)}
         out.pop("ACL_PASSWORD_DIR", None)
+        out.pop("PROTECT_DATA", None)
         return out
 
 

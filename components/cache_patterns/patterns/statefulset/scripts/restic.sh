@@ -34,7 +34,12 @@ export RESTIC_REPOSITORY RESTIC_PASSWORD_FILE
 # after 30 minutes; a run waits that long at most.
 RESTIC_RETRY_LOCK=${RESTIC_RETRY_LOCK:-35m}
 
-# rs ARG...: restic with the repository's options.
+# S3 answers restic retries for 15 minutes although no retry can fix them: a missing bucket, a key the
+# endpoint does not know, a wrong secret, an expired token. rs stops restic at the first one.
+PERMANENT='bucket does not exist|NoSuchBucket|signature we calculated does not match|SignatureDoesNotMatch|Access Key Id you provided does not exist|InvalidAccessKeyId|ExpiredToken|token has expired|[Tt]oken is expired|InvalidToken'
+RS_CALLS=0
+
+# rs ARG...: restic with the repository's options; its stderr comes out when it ends.
 rs() {
     set -- --no-cache --retry-lock "$RESTIC_RETRY_LOCK" -o "s3.bucket-lookup=${S3_BUCKET_LOOKUP:-auto}" "$@"
     if [ -n "${S3_REGION:-}" ]; then
@@ -43,7 +48,25 @@ rs() {
     if [ -n "${S3_CA_FILE:-}" ]; then
         set -- --cacert "$S3_CA_FILE" "$@"
     fi
-    "$RESTIC" "$@"
+    RS_CALLS=$((RS_CALLS + 1))
+    _rs_err="$WORK_DIR/rs-$$-$RS_CALLS.err"
+    "$RESTIC" "$@" 2> "$_rs_err" &
+    _rs_pid=$!
+    while kill -0 "$_rs_pid" 2> /dev/null; do
+        if grep -Eq "$PERMANENT" "$_rs_err"; then
+            kill "$_rs_pid" 2> /dev/null || true
+            wait "$_rs_pid" 2> /dev/null || true
+            cat "$_rs_err" >&2
+            rm -f "$_rs_err"
+            return 1
+        fi
+        sleep 0.2
+    done
+    _rs_rc=0
+    wait "$_rs_pid" || _rs_rc=$?
+    cat "$_rs_err" >&2
+    rm -f "$_rs_err"
+    return "$_rs_rc"
 }
 
 # explain FILE: one line saying what restic's error output in FILE means, for the logs and the
@@ -51,16 +74,16 @@ rs() {
 explain() {
     _e=$(tr '\n' ' ' < "$1")
     case $_e in
-        *NoSuchBucket* | *"bucket does not exist"* | *"The specified bucket does not exist"*)
+        *NoSuchBucket* | *"bucket does not exist"*)
             echo "missing-bucket: the bucket of $RESTIC_REPOSITORY does not exist (the backup never creates buckets: create it with its encryption and access policy)" ;;
-        *ExpiredToken* | *"token has expired"* | *"expired"*)
+        *ExpiredToken* | *"token has expired"* | *"oken is expired"*)
             echo "expired-credentials: the S3 endpoint says the credentials have expired (renew the Secret, or check the workload identity's token)" ;;
-        *InvalidAccessKeyId* | *SignatureDoesNotMatch* | *AccessDenied* | *"Access Denied"* | *"403 Forbidden"* | *"status code 403"*)
-            echo "credentials-rejected: the S3 endpoint refused the credentials (403: a wrong, revoked or expired key, or a policy without access to the bucket)" ;;
+        *InvalidAccessKeyId* | *"Access Key Id you provided does not exist"* | *SignatureDoesNotMatch* | *"signature we calculated"* | *AccessDenied* | *"Access Denied"* | *InvalidToken*)
+            echo "credentials-rejected: the S3 endpoint refused the credentials (an unknown, revoked or expired access key, a wrong secret, or a policy without access to the bucket): $(printf '%s' "$_e" | grep -o 'Stat: [^.]*\.' | head -n 1)" ;;
         *"wrong password"* | *"no key found"*)
             echo "wrong-key: the repository key (the encryption key Secret) does not open the repository at $RESTIC_REPOSITORY" ;;
-        *"ciphertext verification failed"* | *"hash mismatch"* | *"does not match"* | *"invalid data returned"* | *"decrypting blob"* | *"is damaged"*)
-            echo "corrupted: an object of the repository is damaged (restic's checksum or authentication failed)" ;;
+        *"ciphertext verification failed"* | *"hash mismatch"* | *"invalid data returned"* | *"decrypting blob"* | *"is damaged"* | *"checksum"*)
+            echo "corrupted: an object of the repository is damaged (restic's checksum or authentication failed): $(printf '%s' "$_e" | cut -c1-300)" ;;
         *"repository does not exist"* | *"unable to open config file"*)
             echo "no-repository: no restic repository at $RESTIC_REPOSITORY" ;;
         *"no such host"* | *"connection refused"* | *"i/o timeout"* | *"dial tcp"* | *"x509"* | *"certificate"*)
@@ -71,8 +94,9 @@ explain() {
 }
 
 # repository_ready init|open: the repository opens with the key, or (init) is created in an existing
-# bucket. Sets REPO_PROBLEM (empty when ready). restic alone creates a missing bucket on `init`, so
-# the bucket is looked at first: a mistyped or deleted bucket is an error, never a new empty one.
+# bucket. Sets REPO_PROBLEM (empty when ready). restic alone would create a missing bucket on `init`:
+# a mistyped or deleted bucket must be an error, never a new empty one, so init runs only when S3
+# said the bucket exists and the repository's config object does not (NoSuchKey).
 repository_ready() {
     REPO_PROBLEM=""
     _err="$WORK_DIR/restic-config.err"
@@ -84,16 +108,7 @@ repository_ready() {
         no-repository:*) ;;
         *) return 1 ;;
     esac
-    # Is the repository missing, or its bucket? restic's message names only the file it could not
-    # read; `restic list keys` on an existing bucket lists nothing, on a missing one fails.
-    if ! rs list keys > /dev/null 2> "$_err"; then
-        REPO_PROBLEM=$(explain "$_err")
-        case $REPO_PROBLEM in
-            no-repository:*) REPO_PROBLEM="missing-bucket: the bucket of $RESTIC_REPOSITORY does not exist or cannot be listed" ;;
-        esac
-        return 1
-    fi
-    if [ "${1:-open}" != init ]; then
+    if ! grep -q 'key does not exist' "$_err" || [ "${1:-open}" != init ]; then
         return 1
     fi
     log "no repository at $RESTIC_REPOSITORY yet: creating it (the first backup of this cache)"
