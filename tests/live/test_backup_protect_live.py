@@ -10,6 +10,7 @@ impossible by PROTECT_DATA (redis-start.sh, probe.sh), with real Valkey and Sent
 Each test fails without PROTECT_DATA (tools/mutate.py: protect-data-refusal, protect-data-priority)."""
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from typing import Iterator
@@ -17,7 +18,7 @@ from typing import Iterator
 import pytest
 
 from .backups import protected_plan
-from .cluster import Cluster, missing_keys, new_root, require_binaries, wait_until, which
+from .cluster import Cluster, _pairs, missing_keys, new_root, require_binaries, wait_until, which
 
 pytestmark = pytest.mark.live
 
@@ -88,15 +89,21 @@ def test_a_primary_back_with_an_older_rdb_and_no_failover_is_not_kept_as_primary
     log = c.last_start("redis-0")
     assert "refusing to start as primary" in log, log
     assert "master" not in roles, "redis-0 served as primary"
-    best = log.split("The replica with the most data is ", 1)[1].split(" (offset", 1)[0]
-    i = c.server_index(best)
+    named = re.search(r"and (\S+) \(offset \d+, a promotable replica\) holds data", log)
+    assert named, log
+    i = c.server_index(named.group(1))
     for j in (1, 2):
         with c.redis(j) as r:
             assert missing_keys(r, old + new) == [], f"redis-{j} lost data"
-    # docs/backup.md, "A primary that cannot come back": promote that replica, restart the Sentinels
-    # with empty state, start the old primary (it joins as a replica).
+    # docs/backup.md, "A primary that cannot come back": promote that replica, point the other
+    # replicas at it, restart the Sentinels with empty state; the old primary's pod, restarting on its
+    # own, joins as a replica.
     with c.redis(i) as r:
         r.execute_command("REPLICAOF", "NO", "ONE")
+    for j in (1, 2):
+        if j != i:
+            with c.redis(j) as r:
+                r.execute_command("REPLICAOF", c.redis_addrs[i].host, c.redis_addrs[i].port)
     wipe_sentinels(c)
     for s in range(c.sentinels):
         c.start(f"sentinel-{s}")
@@ -120,11 +127,17 @@ def test_an_empty_replica_waiting_for_its_first_copy_is_never_promoted(protected
     for f in c.members["redis-2"].data.iterdir():
         f.unlink() if f.is_file() else shutil.rmtree(f)
     c.start("redis-2")
+    c.wait_ready("redis-2")
     def known_to_sentinels() -> bool:
-        with c.sentinel(0) as s:
-            replicas = s.execute_command("SENTINEL", "REPLICAS", c.master)
-        return any(str(c.redis_addrs[2].port) in str(r) and "s_down" not in str(r) for r in replicas)
-    wait_until("the Sentinels to know the new replica", known_to_sentinels, 30, interval=0.5)
+        """Every Sentinel sees the new replica up, as it is: no link yet, priority 0."""
+        for i in range(c.sentinels):
+            with c.sentinel(i) as s:
+                entries = [_pairs(r) for r in s.execute_command("SENTINEL", "REPLICAS", c.master)]
+            entry = next((e for e in entries if e.get("port") == str(c.redis_addrs[2].port)), None)
+            if entry is None or entry["flags"] != "slave" or entry.get("slave-priority") != "0":
+                return False
+        return True
+    wait_until("the Sentinels to know the new replica", known_to_sentinels, 40, interval=0.5)
     with c.redis(2) as r:
         info = r.info("replication")
         assert info["master_link_status"] == "down" and info["slave_priority"] == 0, info

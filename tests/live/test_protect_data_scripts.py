@@ -13,39 +13,77 @@ from .test_pod_scripts import SENTINELS, SERVERS, World, replicaof, shell, world
 PROTECT = {"PROTECT_DATA": "yes"}
 
 
-def test_ordinal_0_does_not_start_empty_while_replicas_hold_data_and_nobody_names_a_primary(world: World,
-                                                                                             shell: str) -> None:
-    world.server(SERVERS[1], "slave", offset=5000)
+def replica(world: World, address: str, offset: int, priority: int = 100, keys: int = 0) -> None:
+    """A replica as INFO shows it: its offset, its replica-priority, its keys."""
+    d = world.fake / address.rsplit(":", 1)[1]
+    d.mkdir(exist_ok=True)
+    (d / "INFO_replication").write_text(f"# Replication\r\nrole:slave\r\nmaster_repl_offset:{offset}\r\n"
+                                        f"slave_priority:{priority}\r\n")
+    (d / "INFO_keyspace").write_text(f"# Keyspace\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n" if keys else
+                                     "# Keyspace\r\n")
+
+
+def own_rdb(world: World) -> None:
+    """This server's data dir holds an RDB (persistence on)."""
+    data = world.root / "data"
+    data.mkdir(exist_ok=True)
+    (data / "dump.rdb").write_bytes(b"REDIS0011")
+    conf = world.conf / "redis.conf"
+    conf.chmod(0o644)
+    conf.write_text(conf.read_text().replace("dir /data", f"dir {data}"))
+
+
+def test_ordinal_0_does_not_start_while_a_promotable_replica_holds_data_and_nobody_names_a_primary(
+        world: World, shell: str) -> None:
+    replica(world, SERVERS[1], offset=5000)
     p = world.start(shell, SERVERS[0], "cache-0", **PROTECT)
     conf, err = p.communicate(timeout=30)
     assert p.returncode == 1 and conf == "", err
-    assert "replicas hold replicated data: not starting as an empty primary" in err and "no primary found" in err
+    assert f"{SERVERS[1]} (offset 5000, a promotable replica) would lose data" in err and "no primary found" in err
     # Without PROTECT_DATA it claims the role (the pure cache's choice: available, empty).
     rc, conf, err = world.run(shell, SERVERS[0], "cache-0")
     assert rc == 0 and replicaof(conf) is None and "designated initial primary" in err
 
 
-def test_no_failover_within_the_wait_refuses_and_names_the_replica_with_the_most_data(world: World,
-                                                                                     shell: str) -> None:
+def test_a_whole_cache_back_from_its_volumes_starts_as_before(world: World, shell: str) -> None:
+    """Replicas that restarted too (not promotable: no sync in this life) hold no newer data than
+    this server's own RDB: ordinal 0 starts as primary, as without PROTECT_DATA."""
+    own_rdb(world)
+    replica(world, SERVERS[1], offset=5000, priority=0, keys=10)
+    replica(world, SERVERS[2], offset=0, priority=0)
+    p = world.start(shell, SERVERS[0], "cache-0", **PROTECT)
+    conf, err = p.communicate(timeout=30)
+    assert p.returncode == 0 and replicaof(conf) is None and "designated initial primary" in err, err
+
+
+def test_a_server_without_data_does_not_start_while_any_peer_holds_some(world: World, shell: str) -> None:
+    replica(world, SERVERS[1], offset=0, priority=0, keys=10)
+    p = world.start(shell, SERVERS[0], "cache-0", **PROTECT)
+    conf, err = p.communicate(timeout=30)
+    assert p.returncode == 1 and f"{SERVERS[1]} (it holds data, this server has none)" in err, err
+
+
+def test_no_failover_within_the_wait_refuses_and_names_the_replica(world: World, shell: str) -> None:
     for s in SENTINELS:
         world.sentinel(s, SERVERS[0])
-    world.server(SERVERS[1], "slave", offset=4000)
-    world.server(SERVERS[2], "slave", offset=5000)
+    own_rdb(world)                              # an older RDB: the promotable replicas are newer
+    replica(world, SERVERS[1], offset=4000)
+    replica(world, SERVERS[2], offset=5000, priority=0)
     t = time.monotonic()
     p = world.start(shell, SERVERS[0], "cache-0", FAILOVER_WAIT="3", **PROTECT)
     conf, err = p.communicate(timeout=30)
     assert p.returncode == 1 and conf == "", err
-    assert "refusing to start as primary" in err and f"{SERVERS[2]} (offset 5000)" in err
+    assert "refusing to start as primary" in err and f"{SERVERS[1]} (offset 4000, a promotable replica)" in err
     assert time.monotonic() - t >= 2
 
 
 def test_no_failover_and_no_replica_with_data_still_starts_as_primary(world: World, shell: str) -> None:
     for s in SENTINELS:
         world.sentinel(s, SERVERS[0])
-    world.server(SERVERS[1], "slave", offset=5000)
+    replica(world, SERVERS[1], offset=5000)
     p = world.start(shell, SERVERS[0], "cache-0", FAILOVER_WAIT="3", **PROTECT)
     time.sleep(1)
-    world.server(SERVERS[1], "slave", offset=0)     # the replica restarted empty meanwhile
+    replica(world, SERVERS[1], offset=0, priority=0)     # the replica restarted empty meanwhile
     conf, err = p.communicate(timeout=30)
     assert p.returncode == 0 and replicaof(conf) is None and "no failover within 3s" in err
 
