@@ -17,17 +17,14 @@ from pathlib import Path
 
 import redis
 
-from cache_patterns.core import images
 from cache_patterns.patterns.statefulset import backup as bk
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.patterns.statefulset.backup_settings import BackupSettings, RestoreSettings
 
 from . import engines
-from .cluster import UID, Cluster, settings_plan
-from .image_root import ImageRoot
+from .cluster import ENGINE_IMAGE, UID, Cluster, settings_plan, user_password
 
 RESTIC_KEY = "Rst1cKeyForLiveTests0x5e2Pq8Lm"
-BACKUP_PASSWORD = "BackupUserPw4LiveTests0x7d1Wn3"
 
 
 def restic() -> str | None:
@@ -83,13 +80,15 @@ class Backups:
         assert cluster.plan is not None
         self.plan = bk.BackupPlan(plan=cluster.plan, cache=cache, backup=settings, restore=restore,
                                   persistence=cluster.plan.server.persistence)
-        self.root = cluster.root / "backup-job"
+        n = len(list(cluster.root.glob("backup-job-*")))
+        self.root = cluster.root / f"backup-job-{n}"
         self.restic = restic()
         assert self.restic is not None, "restic is not built (./run toolchain restic)"
-        self.image = ImageRoot(images.of(cluster_engine_image()), cluster.root / "images" / "backup-engine") \
-            if cluster.busybox else None
+        # The engine image's programs (the job runs in the cache's own image), as the cluster laid them out.
+        self.image = cluster.images[ENGINE_IMAGE] if cluster.images else None
         self.key_file = self._secret("restic-key", key)
-        self.password_file = self._secret("backup-password", BACKUP_PASSWORD)
+        # The backup user's password, as the cache's Secret holds it (the cluster renders the user from it).
+        self.password_file = self._secret("backup-password", user_password(bk.BACKUP_USER))
         self.conf = self.root / "conf"
         self.conf.mkdir(parents=True)
         for name, text in self.plan.files().items():
@@ -223,12 +222,6 @@ class Backups:
         return out
 
 
-def cluster_engine_image() -> str:
-    from .cluster import ENGINE_IMAGE
-
-    return ENGINE_IMAGE
-
-
 @dataclass(frozen=True)
 class JobResult:
     returncode: int
@@ -243,19 +236,36 @@ class JobResult:
         return self.message.split()[1]
 
 
-def digests(client: redis.Redis, match: str = "*") -> dict[str, str]:
-    """Every key's DUMP digest (type, value, and the RDB encoding of both), the whole keyspace."""
-    out: dict[str, str] = {}
+def digests(client: redis.Redis, match: str = "*") -> dict[bytes, str]:
+    """Every key's value digest over the whole keyspace: its type and value in a canonical form
+    (hash fields and set members sorted: their order in DUMP follows the hash table's history, not the
+    value), and whether it has a TTL."""
+    out: dict[bytes, str] = {}
     cursor = 0
     while True:
-        cursor, keys = client.scan(cursor, match=match, count=5000)
+        cursor, keys = client.scan(cursor, match=match, count=2000)
         if keys:
             pipe = client.pipeline(transaction=False)
             for k in keys:
-                pipe.dump(k)
-            for k, v in zip(keys, pipe.execute()):
-                if v is not None:
-                    out[k] = hashlib.sha256(v).hexdigest()[:16]
+                pipe.type(k)
+                pipe.pttl(k)
+            meta = pipe.execute()
+            pipe = client.pipeline(transaction=False)
+            kinds = []
+            for k, kind in zip(keys, meta[::2]):
+                kind = kind.decode() if isinstance(kind, bytes) else kind
+                kinds.append(kind)
+                {"string": lambda: pipe.get(k), "hash": lambda: pipe.hgetall(k), "list": lambda: pipe.lrange(k, 0, -1),
+                 "set": lambda: pipe.smembers(k), "zset": lambda: pipe.zrange(k, 0, -1, withscores=True),
+                 "none": lambda: pipe.exists(k)}[kind]()
+            for k, kind, ttl, value in zip(keys, kinds, meta[1::2], pipe.execute()):
+                if kind == "none":
+                    continue
+                if isinstance(value, dict):
+                    value = sorted(value.items())
+                elif isinstance(value, set):
+                    value = sorted(value)
+                text = repr((kind, value, ttl > 0)).encode()
+                out[k] = hashlib.sha256(text).hexdigest()[:16]
         if cursor == 0:
             return out
-

@@ -78,7 +78,7 @@ stream() {
         return 1
     fi
     if [ "$_check_rc" != 0 ] || ! grep -q 'RDB looks OK' "$_w/check.out"; then
-        log "the RDB from $_addr is not valid: $(grep -i 'error\|wrong\|can.t' "$_w/check.out" | head -n 3 | tr '\n' ' ')"
+        log "the RDB from $_addr is not valid: $(sed -n '/RDB ERROR DETECTED/{n;p;n;p;}' "$_w/check.out" | tr '\n' ' ')"
         return 1
     fi
 }
@@ -205,8 +205,11 @@ main() {
     _version=$(printf '%s\n' "$_info" | field "${_name:-redis}_version")
     [ -n "$_version" ] || _version=$(printf '%s\n' "$_info" | field redis_version)
     ENGINE="${_name:-redis}-$_version"
-    SOURCE_POD=$(host_of "$SOURCE")
-    SOURCE_POD=${SOURCE_POD%%.*}
+    # The pod's name: the first label of its DNS name (an IP address stays the whole address).
+    case $(host_of "$SOURCE") in
+        *[a-z]*) SOURCE_POD=$(host_of "$SOURCE"); SOURCE_POD=${SOURCE_POD%%.*} ;;
+        *) SOURCE_POD=$SOURCE ;;
+    esac
     log "taking the snapshot from the $SOURCE_ROLE $SOURCE ($ENGINE)"
     # The stream command's stderr is restic's: its log lines land in the job's log.
     if ! rs backup --json --stdin-from-command --stdin-filename dump.rdb --host "$BACKUP_HOST" \

@@ -95,8 +95,10 @@ explain() {
 
 # repository_ready init|open: the repository opens with the key, or (init) is created in an existing
 # bucket. Sets REPO_PROBLEM (empty when ready). restic alone would create a missing bucket on `init`:
-# a mistyped or deleted bucket must be an error, never a new empty one, so init runs only when S3
-# said the bucket exists and the repository's config object does not (NoSuchKey).
+# a mistyped or deleted bucket must be an error, never a new empty one. A missing repository and a
+# missing bucket look alike to a HEAD request (404, no body), so before `init` restic asks once more
+# without a region: it then asks the bucket's location first (GetBucketLocation), which names a
+# missing bucket (NoSuchBucket).
 repository_ready() {
     REPO_PROBLEM=""
     _err="$WORK_DIR/restic-config.err"
@@ -108,7 +110,16 @@ repository_ready() {
         no-repository:*) ;;
         *) return 1 ;;
     esac
-    if ! grep -q 'key does not exist' "$_err" || [ "${1:-open}" != init ]; then
+    if (S3_REGION="" rs cat config > /dev/null 2> "$_err"); then
+        REPO_PROBLEM=""
+        return 0
+    fi
+    REPO_PROBLEM=$(explain "$_err")
+    case $REPO_PROBLEM in
+        no-repository:*) ;;
+        *) return 1 ;;
+    esac
+    if [ "${1:-open}" != init ]; then
         return 1
     fi
     log "no repository at $RESTIC_REPOSITORY yet: creating it (the first backup of this cache)"

@@ -132,7 +132,7 @@ download() {
         [ "$_size" = "$WANT_SIZE" ] || refuse "backup $ID: $_size bytes, the manifest says $WANT_SIZE"
     fi
     if [ "$_check_rc" != 0 ] || ! grep -q 'RDB looks OK' "$WORK_DIR/check.out"; then
-        refuse "backup $ID is not an RDB $ENGINE loads: $(grep -i 'error\|wrong\|can.t' "$WORK_DIR/check.out" | head -n 3 | tr '\n' ' ')"
+        refuse "backup $ID is not an RDB $ENGINE loads: $(sed -n '/RDB ERROR DETECTED/{n;p;n;p;}' "$WORK_DIR/check.out" | tr '\n' ' ')"
     fi
     _keys=$(sed -n 's/.*\[info\] \([0-9]*\) keys read.*/\1/p' "$WORK_DIR/check.out")
     [ "$_keys" = "$WANT_KEYS" ] || refuse "backup $ID: $_keys keys, the manifest says $WANT_KEYS"
