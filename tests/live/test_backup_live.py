@@ -85,7 +85,12 @@ def source(request: pytest.FixtureRequest, s3: S3Server) -> Iterator[tuple[Clust
     creds = s3.credentials("src-bucket")
     backups = Backups(cluster, creds, backup_settings(creds, keep=5), restore=restore_from("latest"))
     try:
-        cluster.settle(timeout=60)
+        primary = cluster.settle(timeout=60)
+        with cluster.redis(primary, timeout=30) as r:
+            fill(r, KEYS)
+            assert r.execute_command("WAIT", 2, 10_000) == 2
+        first = backups.run()              # the repository and a last good backup, for every test
+        assert first.returncode == 0, first.stderr
         yield cluster, backups
     finally:
         cluster.stop_all()
@@ -103,9 +108,6 @@ def primary_and_replicas(cluster: Cluster) -> tuple[int, list[int]]:
 def test_backup_streams_a_verified_snapshot_of_a_replica_under_a_steady_writer(source) -> None:
     cluster, backups = source
     primary, replicas = primary_and_replicas(cluster)
-    with cluster.redis(primary, timeout=30) as r:
-        fill(r, KEYS)
-        assert r.execute_command("WAIT", 2, 10_000) == 2
     writer = Writer(lambda: cluster.endpoint(0.5), "during")
     writer.start()
     wait_until("writes through the endpoint", lambda: len(writer.acked) >= 50, 10)

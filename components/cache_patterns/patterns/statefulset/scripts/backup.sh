@@ -5,7 +5,8 @@
 #   backup.sh             take a backup (the CronJob's container)
 #   backup.sh stream ADDR the RDB of ADDR on stdout, verified (restic runs this; not for people)
 #
-#   1. the repository opens with the key, in an existing bucket (created on the first run);
+#   1. the repository opens with the key, in an existing bucket (created on the first run; restic
+#      opens it before it runs the stream, so a wrong key or bucket never forks the replica);
 #   2. the source: the replica with the highest offset among those whose link to the one primary is
 #      up and not resyncing; the primary only when the cache has no replica (or ALLOW_PRIMARY=yes
 #      and no replica is healthy);
@@ -176,7 +177,8 @@ fail() {
 }
 
 # retention: the KEEP_LAST newest complete backups, of those the ones within KEEP_WITHIN of the
-# newest (and the newest whatever its age); snapshots without a manifest go; then prune.
+# newest (and the newest whatever its age); snapshots without a manifest (a job killed between the
+# upload and the manifest) go too; unreferenced data is pruned when something was removed.
 retention() {
     # One --tag with a comma: both tags (several --tag options would be either one).
     rs forget --host "$BACKUP_HOST" --tag "cache=$BACKUP_CACHE,manifest=1" --group-by host \
@@ -185,20 +187,40 @@ retention() {
         rs forget --host "$BACKUP_HOST" --tag "cache=$BACKUP_CACHE,manifest=1" --group-by host \
             --keep-within "$KEEP_WITHIN" --keep-last 1 >> "$WORK_DIR/forget.out" 2>&1 || return 1
     fi
-    # Backups whose verification or manifest never finished (a killed job): no manifest tag.
-    _partial=$(rs snapshots --json --host "$BACKUP_HOST" --tag "cache=$BACKUP_CACHE" |
-        sed 's/^\[//; s/\]$//; s/},{"time"/}\n{"time"/g' | grep -v '"manifest=1"' | json_field id | tr '\n' ' ')
-    for _id in $_partial; do
-        [ "$_id" = "$SNAPSHOT" ] && continue
-        rs forget "$_id" >> "$WORK_DIR/forget.out" 2>&1 || return 1
+    if [ -n "$PARTIAL" ]; then
+        # shellcheck disable=SC2086
+        rs forget $PARTIAL >> "$WORK_DIR/forget.out" 2>&1 || return 1
+    fi
+    if [ -n "$PARTIAL" ] || grep -q '^remove [0-9]* snapshots' "$WORK_DIR/forget.out"; then
+        rs prune >> "$WORK_DIR/forget.out" 2>&1 || return 1
+    fi
+}
+
+# upload: the snapshot streamed from SOURCE into the repository (created on the first run).
+upload() {
+    _try=1
+    while :; do
+        # The stream command's stderr is restic's: its log lines land in the job's log.
+        if rs backup --json --stdin-from-command --stdin-filename dump.rdb --host "$BACKUP_HOST" \
+            --tag "cache-patterns,cache=$BACKUP_CACHE" -- sh "$CONF_DIR/backup.sh" stream "$SOURCE" \
+            > "$WORK_DIR/backup.out" 2> "$WORK_DIR/backup.err"; then
+            return 0
+        fi
+        cat "$WORK_DIR/backup.err" >&2
+        case $(explain "$WORK_DIR/backup.err") in
+            no-repository:*)
+                [ "$_try" = 1 ] || fail "$(explain "$WORK_DIR/backup.err")"
+                repository_ready init || fail "$REPO_PROBLEM" ;;
+            restic-error:*) fail "snapshot: the snapshot of $SOURCE failed verification or transfer (see the log)" ;;
+            *) fail "$(explain "$WORK_DIR/backup.err")" ;;
+        esac
+        _try=2
     done
-    rs prune >> "$WORK_DIR/forget.out" 2>&1
 }
 
 main() {
     STARTED=$(now)
     mkdir -p "$WORK_DIR"
-    repository_ready init || fail "$REPO_PROBLEM"
     choose_source || fail "no-source: no healthy replica to take the snapshot from (see the log)"
     _info=$(as_backup "$SOURCE" INFO server) || fail "no-source: $SOURCE stopped answering"
     _name=$(printf '%s\n' "$_info" | field server_name)
@@ -211,29 +233,28 @@ main() {
         *) SOURCE_POD=$SOURCE ;;
     esac
     log "taking the snapshot from the $SOURCE_ROLE $SOURCE ($ENGINE)"
-    # The stream command's stderr is restic's: its log lines land in the job's log.
-    if ! rs backup --json --stdin-from-command --stdin-filename dump.rdb --host "$BACKUP_HOST" \
-        --tag "cache-patterns,cache=$BACKUP_CACHE" -- sh "$CONF_DIR/backup.sh" stream "$SOURCE" \
-        > "$WORK_DIR/backup.out" 2> "$WORK_DIR/backup.err"; then
-        cat "$WORK_DIR/backup.err" >&2
-        case $(explain "$WORK_DIR/backup.err") in
-            restic-error:*) fail "snapshot: the snapshot of $SOURCE failed verification or transfer (see the log)" ;;
-            *) fail "$(explain "$WORK_DIR/backup.err")" ;;
-        esac
-    fi
-    SNAPSHOT=$(grep '"message_type":"summary"' "$WORK_DIR/backup.out" | json_field snapshot_id)
+    upload
+    _summary=$(grep '"message_type":"summary"' "$WORK_DIR/backup.out")
+    SNAPSHOT=$(printf '%s\n' "$_summary" | json_field snapshot_id)
     [ -n "$SNAPSHOT" ] || fail "restic-error: restic reported no snapshot id: $(tail -c 300 "$WORK_DIR/backup.out")"
     _w="$WORK_DIR/stream"
     SHA256=$(cut -d' ' -f1 < "$_w/sha256")
     KEYS=$(sed -n 's/.*\[info\] \([0-9]*\) keys read.*/\1/p' "$_w/check.out")
-    SIZE=$(grep '"message_type":"summary"' "$WORK_DIR/backup.out" | json_field total_bytes_processed)
+    SIZE=$(printf '%s\n' "$_summary" | json_field total_bytes_processed)
     RDB=$(tr -dc 'A-Z0-9' < "$_w/header")
+    log "streamed $SIZE bytes in $(printf '%s\n' "$_summary" | json_field total_duration | cut -c1-5) s:" \
+        "snapshot ${SNAPSHOT%"${SNAPSHOT#????????}"}, $(( $(now) - STARTED )) s into the job"
     rs tag --add "sha256=$SHA256,size=$SIZE,rdb=$RDB,engine=$ENGINE,keys=${KEYS:-0},pod=$SOURCE_POD,role=$SOURCE_ROLE" \
         --add "manifest=1" "$SNAPSHOT" > /dev/null 2> "$WORK_DIR/tag.err" || fail "$(explain "$WORK_DIR/tag.err")"
-    SNAPSHOT=$(manifests --latest 1 | grep "\"sha256=$SHA256\"" | json_field short_id)
+    # The manifest's snapshot (tagging writes a new one), and the ones without a manifest.
+    _all=$(rs snapshots --json --host "$BACKUP_HOST" --tag "cache=$BACKUP_CACHE" 2> "$WORK_DIR/list.err" |
+        sed 's/^\[//; s/\]$//; s/},{"time"/}\n{"time"/g') || fail "$(explain "$WORK_DIR/list.err")"
+    SNAPSHOT=$(printf '%s\n' "$_all" | grep '"manifest=1"' | grep "\"sha256=$SHA256\"" | tail -n 1 | json_field short_id)
     [ -n "$SNAPSHOT" ] || fail "restic-error: the tagged snapshot is not listed"
+    PARTIAL=$(printf '%s\n' "$_all" | grep -v '"manifest=1"' | json_field id | tr '\n' ' ')
     log "backup $SNAPSHOT: sha256 $SHA256, $SIZE bytes, $RDB, $ENGINE, ${KEYS:-0} keys, from $SOURCE_POD ($SOURCE_ROLE)"
     retention || fail "retention: $(explain "$WORK_DIR/forget.out")"
+    log "done in $(( $(now) - STARTED )) s"
     push_metrics ok
 }
 
