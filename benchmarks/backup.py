@@ -47,15 +47,17 @@ class RateWriter(threading.Thread):
     """SETs new keys `w:<n>` on one server at a fixed rate, timing each (the primary's latency as a
     client sees it); errors are counted, not retried."""
 
-    def __init__(self, port: int, rate: float) -> None:
+    def __init__(self, port: int, rate: float, cpu: int | None = None) -> None:
         super().__init__(daemon=True)
-        self.port, self.period = port, 1.0 / rate
+        self.port, self.period, self.cpu = port, 1.0 / rate, cpu
         self.latencies: list[float] = []
         self.errors = 0
         self.n = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
+        if self.cpu is not None:
+            os.sched_setaffinity(threading.get_native_id(), {self.cpu})
         r = redis.Redis(port=self.port, password=PASSWORD, socket_timeout=2)
         next_at = time.perf_counter()
         while not self.halt.is_set():
@@ -127,7 +129,24 @@ def load_time(rdb: Path, work: Path) -> float:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def run(gib: float, rate: float) -> int:
+def pin(pid: int, cpu: int) -> None:
+    """The process and its threads on one CPU (as if alone on a node's core)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(task), {cpu})
+
+
+def pin_cluster(cluster: Cluster, primary: int, s3: S3Server) -> None:
+    """--pin: the primary (and the writer) on CPU 0, everything else of the benchmark on CPU 1, so the
+    backup's work (the replica's fork, restic, check-rdb) competes with the primary only as much as
+    the machine's other load makes it, as on separate nodes."""
+    for name, m in cluster.members.items():
+        if m.proc is not None and m.proc.poll() is None:
+            pin(m.proc.pid, 0 if name == f"redis-{primary}" else 1)
+    assert s3.proc is not None
+    pin(s3.proc.pid, 1)
+
+
+def run(gib: float, rate: float, pinned: bool) -> int:
     keys = int(gib * 1024 ** 3 / VALUE)
     gib_mem = 3 * gib + 0.5
     plan = protected_plan()
@@ -151,7 +170,10 @@ def run(gib: float, rate: float) -> int:
         print(f"filled {keys:,} keys ({used / 1024 ** 3:.2f} GiB used) in {time.monotonic() - t0:.0f} s", flush=True)
         creds = s3.credentials("bench")
         backups = Backups(source, creds, backup_settings(creds), restore=restore_from("latest"))
-        writer = RateWriter(source.redis_addrs[primary].port, rate)
+        if pinned:
+            pin_cluster(source, primary, s3)
+            backups.cpu = "1"
+        writer = RateWriter(source.redis_addrs[primary].port, rate, cpu=0 if pinned else None)
         writer.start()
         time.sleep(20)
         quiet = writer.window()
@@ -182,9 +204,7 @@ def run(gib: float, rate: float) -> int:
         # Restore the backup taken under the writer into a fresh 1 + 2 + 3 set.
         target = Cluster(new_root("cp-bench-dst-"), plan=plan, busybox=source.busybox)
         restore = Backups(target, creds, backups.settings, restore=restore_from(m["id"]))
-        t0 = time.monotonic()
-        start_restored(target, restore)
-        t_ready = time.monotonic() - t0
+        t_primary, t_ready = start_restored(target, restore)
         assert target.settle(timeout=120) == 0
         loads.append(os.getloadavg()[0])
         mismatched = 0
@@ -195,9 +215,10 @@ def run(gib: float, rate: float) -> int:
         slower = max(base["local"], base["upload"])
         base_p99, during_p99 = p99(quiet + after), p99(during)
         print()
+        pinning = " (pinned: the primary and the writer on CPU 0, the rest on CPU 1)" if pinned else ""
         print(f"{engine_versions()}, restic {bk.RESTIC_IMAGE.split(':')[1]}, {s3_version()} (posix backend on "
               f"the same disk); 3 servers + 3 Sentinels on 127.0.0.1, backups on (PROTECT_DATA), busybox "
-              f"{'yes' if source.busybox else 'no'}; {os.cpu_count()} CPUs; 1-min load "
+              f"{'yes' if source.busybox else 'no'}; {os.cpu_count()} CPUs{pinning}; 1-min load "
               f"{min(loads):.1f}-{max(loads):.1f}")
         print(f"data set: {keys:,} keys of ~{VALUE} B (hex of random bytes: compressible 2:1; 1 in 10 a hash or a "
               f"list, 1 in 7 with a TTL), {used / 1024 ** 3:.2f} GiB used; writer: {rate:.0f} SET/s on the primary")
@@ -213,7 +234,8 @@ def run(gib: float, rate: float) -> int:
         print(f"| primary p99 without / during the backup | {base_p99:.2f} ms / {during_p99:.2f} ms "
               f"({during_p99 / base_p99:.2f}x, {len(during)} writes, {writer.errors} errors) | <= 1.2x: "
               f"{'met' if during_p99 <= 1.2 * base_p99 else 'NOT met'} |")
-        print(f"| restore to ready (restore step, load, 2 replicas synced) | {t_ready:.1f} s | - |")
+        print(f"| restore: primary ready (restore step, load) / 2 replicas synced | {t_primary:.1f} s / {t_ready:.1f} s "
+              f"| - |")
         print(f"| download alone + RDB load alone | {t_download:.1f} s + {t_load:.1f} s = {t_download + t_load:.1f} s | - |")
         print(f"| keys whose value digest differs from the source (3 servers) | {mismatched} | 0 |")
         return 0 if mismatched == 0 else 1
@@ -230,13 +252,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gib", type=float, default=1.0, help="data set size in GiB (default 1)")
     ap.add_argument("--rate", type=float, default=500, help="writes per second on the primary (default 500)")
+    ap.add_argument("--pin", action="store_true", help="the primary and the writer on CPU 0, the rest on CPU 1")
     args = ap.parse_args()
     missing = missing_binaries() + (["restic"] if restic() is None else []) + \
         (["versitygw"] if versitygw() is None else [])
     if missing:
         print(f"missing: {', '.join(missing)} (./run toolchain)", file=sys.stderr)
         return 2
-    return run(args.gib, args.rate)
+    return run(args.gib, args.rate, args.pin)
 
 
 if __name__ == "__main__":

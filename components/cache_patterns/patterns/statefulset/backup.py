@@ -81,7 +81,8 @@ class BackupPlan:
         """backup.sh's environment: it reaches the servers as the backup user only."""
         s = self.backup
         out = self.plan.scripts.env(JOB_ADDRESS)
-        for key in ("RUN_DIR", "DISCOVERY_TIMEOUT", "FAILOVER_WAIT", "PRESTOP_TIMEOUT", "ACL_PASSWORD_DIR"):
+        for key in ("RUN_DIR", "DISCOVERY_TIMEOUT", "FAILOVER_WAIT", "PRESTOP_TIMEOUT", "ACL_PASSWORD_DIR",
+                    "PROTECT_DATA"):
             out.pop(key, None)
         for key in [k for k in out if k.startswith("TLS_")]:
             out.pop(key)

@@ -1,0 +1,135 @@
+"""The Kubernetes objects of a StatefulSet cache's backups and restore (docs/backup.md): the backup
+CronJob with its ConfigMap, NetworkPolicy and (EKS workload identity) ServiceAccount, and the restore
+step the Redis pods run before Redis starts. Pod specs come from backup.BackupPlan; every child is
+the cache component's, with a stable name."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from cache_patterns.core import k8s as kb
+from cache_patterns.patterns.statefulset import backup as bk
+from cache_patterns.patterns.statefulset import ha
+
+WORK_SIZE = "64Mi"
+TOOLS_SIZE = "128Mi"
+# Kubernetes keeps this many finished Jobs of each outcome (their pods hold the logs).
+HISTORY = 3
+
+
+def service_account(bplan: bk.BackupPlan, name: str, namespace: str, labels: dict,
+                    parent: pulumi.Resource) -> str | None:
+    """With an EKS workload identity: a ServiceAccount with the role annotation (the EKS pod identity
+    webhook gives its pods AWS_ROLE_ARN and a projected token restic reads)."""
+    arn = bplan.backup.credentials.role_arn
+    if arn is None:
+        return None
+    sa = f"{bplan.statefulset}-backup"
+    k8s.core.v1.ServiceAccount(f"{name}-backup-sa", metadata={
+        "name": sa, "namespace": namespace, "labels": labels, "annotations": {"eks.amazonaws.com/role-arn": arn}},
+        automount_service_account_token=False,
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True))
+    return sa
+
+
+def secrets_volume(bplan: bk.BackupPlan, server_secret: str | None, tls_secret: str | None,
+                   backup_password_key: str | None) -> dict:
+    """One read-only volume at BACKUP_SECRET_DIR: the restic key, the S3 CA, the backup user's
+    password (the job) and the cache's CA (with TLS)."""
+    sources = bplan.backup_secret_items("")
+    if server_secret is not None and backup_password_key is not None:
+        sources.append({"secret": {"name": server_secret, "items": [{"key": backup_password_key,
+                                                                     "path": "backup-password"}]}})
+    if tls_secret is not None:
+        sources.append({"secret": {"name": tls_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+    return {"name": bk.BACKUP_SECRETS_VOLUME, "projected": {"defaultMode": 0o440, "sources": sources}}
+
+
+def _env(values: dict[str, str]) -> list[dict]:
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def job_pod(bplan: bk.BackupPlan, image: str, conf_map: pulumi.Input[str], server_secret: str | None,
+            tls_secret: str | None, backup_password_key: str, labels: dict, sa: str | None) -> dict:
+    s = bplan.backup
+    restricted = kb.container_security_context()
+    mounts = [{"name": "conf", "mountPath": ha.CONF_DIR, "readOnly": True},
+              {"name": bk.TOOLS_VOLUME, "mountPath": bk.TOOLS_DIR},
+              {"name": bk.WORK_VOLUME, "mountPath": bk.WORK_DIR},
+              {"name": bk.BACKUP_SECRETS_VOLUME, "mountPath": bk.BACKUP_SECRET_DIR, "readOnly": True}]
+    memory = f"{s.memory // (1024 * 1024)}Mi"
+    container = {
+        "name": "backup", "image": image, "imagePullPolicy": "IfNotPresent", "command": bk.backup_command(),
+        "env": _env(bplan.job_env()) + bplan.credential_env(),
+        "resources": {"requests": {"cpu": bk.BACKUP_RESOURCES_CPU, "memory": memory}, "limits": {"memory": memory}},
+        "securityContext": restricted, "volumeMounts": mounts,
+        "terminationMessagePath": bk.TERMINATION_LOG, "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    spec: dict = {
+        "securityContext": kb.pod_security_context(), "automountServiceAccountToken": False,
+        "enableServiceLinks": False, "restartPolicy": "Never",
+        "initContainers": [bplan.tools_container(restricted)], "containers": [container],
+        "volumes": [{"name": "conf", "configMap": {"name": conf_map, "defaultMode": 0o555}},
+                    {"name": bk.TOOLS_VOLUME, "emptyDir": {"sizeLimit": TOOLS_SIZE}},
+                    {"name": bk.WORK_VOLUME, "emptyDir": {"sizeLimit": WORK_SIZE}},
+                    secrets_volume(bplan, server_secret, tls_secret, backup_password_key)],
+    }
+    if sa is not None:
+        spec["serviceAccountName"] = sa
+    return {"metadata": {"labels": labels}, "spec": spec}
+
+
+def cronjob_spec(bplan: bk.BackupPlan, pod: dict) -> dict:
+    s = bplan.backup
+    return {
+        "schedule": s.schedule, "timeZone": s.time_zone,
+        # One backup at a time (restic's locks would serialise them anyway); a missed run starts late
+        # within a schedule period rather than never.
+        "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": min(bplan.backup.interval_s, 3600),
+        "successfulJobsHistoryLimit": HISTORY, "failedJobsHistoryLimit": HISTORY,
+        "jobTemplate": {"spec": {"backoffLimit": 1, "activeDeadlineSeconds": s.timeout // 1000 + 600,
+                                 "template": pod}},
+    }
+
+
+def attach(name: str, parent: pulumi.Resource, bplan: bk.BackupPlan, *, image: str, namespace: str,
+           labels: dict, redis_selector: dict, server_secret: str | None, tls_secret: str | None,
+           backup_password_key: str) -> None:
+    """The backup CronJob, its ConfigMap, its egress NetworkPolicy and (workload identity) its
+    ServiceAccount, as children of the cache component."""
+    child = pulumi.ResourceOptions(parent=parent)
+    named = pulumi.ResourceOptions(parent=parent, delete_before_replace=True)
+    conf = k8s.core.v1.ConfigMap(f"{name}-backup-conf", metadata={"namespace": namespace, "labels": labels},
+                                 data=bplan.files(), opts=child)
+    sa = service_account(bplan, name, namespace, labels, parent)
+    pod = job_pod(bplan, image, conf.metadata.name, server_secret, tls_secret, backup_password_key, labels, sa)
+    k8s.batch.v1.CronJob(f"{name}-backup", metadata={"name": f"{bplan.statefulset}-backup", "namespace": namespace,
+                                                     "labels": labels},
+                         spec=cronjob_spec(bplan, pod), opts=named)
+    selector = {k: v for k, v in labels.items() if k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                                         "app.kubernetes.io/component")}
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-backup-egress", metadata={"namespace": namespace, "labels": labels},
+        spec={"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"], "ingress": [],
+              "egress": bplan.egress(redis_selector, ha.REDIS_PORT)}, opts=child)
+
+
+def restore_init(bplan: bk.BackupPlan, image: str, mounts: list[dict], tls_secret: str | None) -> tuple[list, list]:
+    """The Redis pods' init containers (restic copied in, then `restore.sh init`) and the volumes they
+    add. They mount the pod's conf, run, data and password volumes as the Redis container does."""
+    restricted = kb.container_security_context()
+    domain, port = bplan.plan.names.domain(bplan.plan.names.headless), bplan.plan.server.port
+    env = bplan.restore_env("$(POD_NAME)." + f"{domain}:{port}")
+    pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    restore = {
+        "name": "restore", "image": image, "imagePullPolicy": "IfNotPresent", "command": bk.restore_command(),
+        "env": [pod_name] + _env(env) + bplan.credential_env(),
+        "resources": {"requests": {"cpu": bk.BACKUP_RESOURCES_CPU, "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": restricted,
+        "volumeMounts": [m for m in mounts if m["name"] != ha.TLS_LIVE_VOLUME] + [
+            {"name": bk.TOOLS_VOLUME, "mountPath": bk.TOOLS_DIR},
+            {"name": bk.BACKUP_SECRETS_VOLUME, "mountPath": bk.BACKUP_SECRET_DIR, "readOnly": True}],
+    }
+    volumes = [{"name": bk.TOOLS_VOLUME, "emptyDir": {"sizeLimit": TOOLS_SIZE}},
+               secrets_volume(bplan, None, None, None)]
+    return [bplan.tools_container(restricted), restore], volumes
