@@ -359,8 +359,8 @@ def start_restored(target: Cluster, restore: Backups) -> tuple[float, float]:
     all_synced = time.monotonic() - t0
     with target.redis(0) as r:
         assert r.dbsize() > 0, "the Sentinels would start before the restored primary holds its data"
-    for name in target.members:
-        if not name.startswith("redis-"):
+    for name, m in target.members.items():
+        if not name.startswith("redis-") and not m.running():
             target.start(name)
     return primary_ready, all_synced
 
