@@ -172,7 +172,7 @@ def run(gib: float, rate: float, pinned: bool) -> int:
         backups = Backups(source, creds, backup_settings(creds), restore=restore_from("latest"))
         if pinned:
             pin_cluster(source, primary, s3)
-            backups.cpu = "1"
+            backups.cpu = 1
         writer = RateWriter(source.redis_addrs[primary].port, rate, cpu=0 if pinned else None)
         writer.start()
         time.sleep(20)

@@ -102,7 +102,7 @@ class Backups:
         self.tools.chmod(0o755)
         self.runs = 0
         self.restored_log = ""
-        self.cpu: str | None = None          # benchmarks: the CPU the job runs on (taskset)
+        self.cpu: int | None = None          # benchmarks: the CPU the job runs on
 
     def _secret(self, name: str, value: str) -> Path:
         d = self.root / "secrets"
@@ -153,9 +153,10 @@ class Backups:
         self.cluster._own(work, 0o700)
         env = self.job_env(work) | (extra_env or {})
         t0 = time.monotonic()
-        pin = ["taskset", "-c", self.cpu] if self.cpu is not None else []
-        p = subprocess.run([*pin, *self._prefix(), *self._shell(), str(self.conf / "backup.sh")], env=env, cwd=work,
-                           capture_output=True, text=True, timeout=timeout)
+        cpu = self.cpu
+        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        p = subprocess.run([*self._prefix(), *self._shell(), str(self.conf / "backup.sh")], env=env, cwd=work,
+                           capture_output=True, text=True, timeout=timeout, preexec_fn=pin)
         took = time.monotonic() - t0
         message = (work / "termination-log").read_text().strip() if (work / "termination-log").exists() else ""
         return JobResult(p.returncode, p.stdout, p.stderr, took, message)

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 import redis
 
-from .backups import Backups, backup_settings, digests, protected_plan, restic
+from .backups import RESTIC_KEY, Backups, backup_settings, digests, protected_plan, restic
 from .cluster import PASSWORD, Cluster, Writer, missing_keys, new_root, require_binaries, wait_until, which
 from .s3server import S3Server, require_s3
 from tests.conftest import skip_or_fail
@@ -445,3 +445,62 @@ def test_the_restore_step_leaves_a_cache_with_data_alone(source) -> None:
         result = backups.restore_script(i, "init")
         assert result.returncode == 0 and "no restore:" in result.stderr, result.stderr
     assert cluster.settle() == primary
+
+
+class Pushgateway:
+    """Records what is POSTed to it, as a Prometheus Pushgateway would receive it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        pushes = self.pushes = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                pushes.append((self.path, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def metrics(self, i: int = -1) -> tuple[str, dict[str, float]]:
+        from prometheus_client.parser import text_string_to_metric_families
+        path, body = self.pushes[i]
+        return path, {s.name: s.value for f in text_string_to_metric_families(body) for s in f.samples}
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_each_run_pushes_its_result_and_a_failure_keeps_the_last_success(source) -> None:
+    cluster, backups = source
+    cluster.settle()
+    gateway = Pushgateway()
+    try:
+        started = time.time()
+        job = backups.run(extra_env={"PUSHGATEWAY_URL": gateway.url, "METRICS_NAMESPACE": "cache"})
+        assert job.returncode == 0, job.stderr
+        path, values = gateway.metrics()
+        assert path == f"/metrics/job/cache-backup/namespace/cache/{backups.plan.statefulset}"
+        m = backups.manifests()[-1]
+        assert started - 1 <= values["cache_backup_last_success_timestamp_seconds"] <= time.time() + 1
+        assert values["cache_backup_size_bytes"] == int(m["size"]) and values["cache_backup_keys"] == int(m["keys"])
+        assert 0 <= values["cache_backup_duration_seconds"] <= job.seconds + 1
+        assert values["cache_backup_last_run_success"] == 1
+        backups.set_key("wrong")
+        try:
+            failed = backups.run(extra_env={"PUSHGATEWAY_URL": gateway.url, "METRICS_NAMESPACE": "cache"})
+        finally:
+            backups.set_key(RESTIC_KEY)
+        assert failed.returncode == 1
+        _, values = gateway.metrics()
+        # Only the failure's own series: POST leaves the last success time as it was.
+        assert set(values) == {"cache_backup_last_failure_timestamp_seconds", "cache_backup_last_run_success"}
+        assert values["cache_backup_last_run_success"] == 0
+    finally:
+        gateway.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cache_patterns.observability.target import CacheTarget, ClientTarget
+from cache_patterns.observability.target import BackupTarget, CacheTarget, ClientTarget
 
 CRITICAL, WARNING = "critical", "warning"
 # The client counters (clients/python, cache_patterns_client.metrics): one series per app pod.
@@ -127,6 +127,20 @@ CATALOGUE: dict[str, AlertDoc] = {d.name: d for d in (
              "A Sentinel stays in TILT mode (its timer jumped, e.g. a stalled node) for a minute: it takes "
              "no action meanwhile.",
              "CPU starvation or pauses of the Sentinel's node; give the Sentinel pods their own CPU request."),
+    AlertDoc("CacheBackupTooOld", CRITICAL, "backup", "caches with `backup.pushgateway`",
+             "The last successful backup is older than twice the schedule's longest interval: a restore now "
+             "loses more than the schedule promises.",
+             "The backup Job's log and termination message name the failure (`kubectl get jobs -l "
+             "app.kubernetes.io/component=backup`); see CacheBackupFailing and docs/backup.md."),
+    AlertDoc("CacheBackupNeverSucceeded", WARNING, "backup", "caches with `backup.pushgateway`",
+             "No successful backup of this cache has reached Prometheus for twice the schedule's longest "
+             "interval: every run failed, or the Pushgateway is not scraped.",
+             "Check the backup Jobs, and that Prometheus scrapes the Pushgateway with honorLabels: true."),
+    AlertDoc("CacheBackupFailing", WARNING, "backup", "caches with `backup.pushgateway`",
+             "The last backup run failed (the previous backups are untouched).",
+             "Read the failed Job's termination message: missing-bucket, credentials-rejected, "
+             "expired-credentials, wrong-key, corrupted, unreachable, no-source, snapshot or retention "
+             "(docs/backup.md)."),
     AlertDoc("CacheL1HitRatioCollapsed", WARNING, "client", "two-tier caches (`l1`)",
              "The L1 hit ratio of a namespace's app pods over 15 minutes is below half its own average of "
              "the previous day, for fifteen minutes: reads fall through to L2.",
@@ -278,6 +292,26 @@ def _client_rules(b: _Builder, c: ClientTarget) -> None:
           "pod {{ $labels.pod }} has no invalidation subscription")
 
 
+def _duration(seconds: int) -> str:
+    """A Prometheus duration, in the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _backup_rules(b: _Builder, backup: BackupTarget) -> None:
+    sel = _sel(cache=backup.cache)
+    limit = 2 * backup.interval_s
+    b.add("CacheBackupTooOld",
+          f"time() - max by (cache) (cache_backup_last_success_timestamp_seconds{sel}) > {limit}", None,
+          f"the last good backup is {{{{ $value }}}} s old (limit {limit} s)")
+    b.add("CacheBackupNeverSucceeded", f"absent(cache_backup_last_success_timestamp_seconds{sel})", _duration(limit),
+          f"no successful backup of {backup.cache} for {_duration(limit)}")
+    b.add("CacheBackupFailing", f"max by (cache) (cache_backup_last_run_success{sel}) == 0", None,
+          f"the last backup of {backup.cache} failed")
+
+
 def alerts(t: CacheTarget) -> list[Rule]:
     """Every alerting rule of one cache."""
     b = _Builder(t)
@@ -290,6 +324,9 @@ def alerts(t: CacheTarget) -> list[Rule]:
     if t.client is not None:
         b.component = "client"
         _client_rules(b, t.client)
+    if t.backup is not None:
+        b.component = "backup"
+        _backup_rules(b, t.backup)
     return b.rules
 
 

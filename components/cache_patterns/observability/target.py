@@ -40,6 +40,15 @@ class ClientTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BackupTarget:
+    """Scheduled backups whose results a Pushgateway receives (patterns/statefulset/scripts/backup.sh):
+    every series carries `cache=<statefulset>` from the push's grouping key."""
+
+    cache: str
+    interval_s: int                    # the schedule's longest time between two runs
+
+
+@dataclass(frozen=True, kw_only=True)
 class CacheTarget:
     """One cache as the monitoring sees it."""
 
@@ -58,6 +67,7 @@ class CacheTarget:
     maxmemory_policy: str = "noeviction"
     replication_lag_s: int = 30        # seconds a replica may lag before it is a problem
     client: ClientTarget | None = None
+    backup: BackupTarget | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     # "l1" for the two-tier clients' own objects (kept apart, so adding an L1 changes no object of the
     # shared cache); part of the names of the rule, its group and the dashboard.
@@ -89,4 +99,4 @@ class CacheTarget:
     @property
     def monitored(self) -> bool:
         """Whether anything in the cluster produces metrics about this cache."""
-        return self.data is not None or self.client is not None
+        return self.data is not None or self.client is not None or self.backup is not None

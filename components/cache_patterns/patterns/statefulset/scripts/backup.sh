@@ -133,29 +133,29 @@ choose_source() {
     return 1
 }
 
-# push_metrics ok|failed REASON: the result, for Prometheus (through a Pushgateway), and as the
-# container's termination message.
+# push_metrics ok|failed REASON: the result, for Prometheus (through a Pushgateway; the grouping key
+# job/namespace/cache, cache being the StatefulSet, labels every series), and as the container's
+# termination message.
 push_metrics() {
-    _labels="cache=\"$BACKUP_CACHE\""
     _now=$(now)
     if [ "$1" = ok ]; then
         _body="# TYPE cache_backup_last_success_timestamp_seconds gauge
-cache_backup_last_success_timestamp_seconds{$_labels} $_now
+cache_backup_last_success_timestamp_seconds $_now
 # TYPE cache_backup_duration_seconds gauge
-cache_backup_duration_seconds{$_labels} $(( _now - STARTED ))
+cache_backup_duration_seconds $(( _now - STARTED ))
 # TYPE cache_backup_size_bytes gauge
-cache_backup_size_bytes{$_labels} $SIZE
+cache_backup_size_bytes $SIZE
 # TYPE cache_backup_keys gauge
-cache_backup_keys{$_labels} $KEYS
+cache_backup_keys ${KEYS:-0}
 # TYPE cache_backup_last_run_success gauge
-cache_backup_last_run_success{$_labels} 1
+cache_backup_last_run_success 1
 "
         _message="ok $SNAPSHOT sha256=$SHA256 size=$SIZE keys=$KEYS source=$SOURCE_POD"
     else
         _body="# TYPE cache_backup_last_failure_timestamp_seconds gauge
-cache_backup_last_failure_timestamp_seconds{$_labels} $_now
+cache_backup_last_failure_timestamp_seconds $_now
 # TYPE cache_backup_last_run_success gauge
-cache_backup_last_run_success{$_labels} 0
+cache_backup_last_run_success 0
 "
         _message="failed $2"
     fi
@@ -163,8 +163,8 @@ cache_backup_last_run_success{$_labels} 0
         printf '%s\n' "$_message" | cut -c1-4000 > "$TERMINATION_LOG" 2> /dev/null || true
     fi
     [ -n "${PUSHGATEWAY_URL:-}" ] || return 0
-    # POST merges into the group: a failure keeps the last success time; the group is the cache.
-    _url="${PUSHGATEWAY_URL%/}/metrics/job/${METRICS_JOB:-cache-backup}/namespace/${METRICS_NAMESPACE:-default}/cache/$BACKUP_CACHE"
+    # POST replaces only the metrics it names: a failure keeps the last success time.
+    _url="${PUSHGATEWAY_URL%/}/metrics/job/${METRICS_JOB:-cache-backup}/namespace/${METRICS_NAMESPACE:-default}/cache/$BACKUP_HOST"
     if ! wget -q -T 10 -O /dev/null --post-data "$_body" "$_url" 2> "$WORK_DIR/push.err"; then
         log "could not push the metrics to $_url: $(tr '\n' ' ' < "$WORK_DIR/push.err")"
     fi
