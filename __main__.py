@@ -4,10 +4,10 @@ This file only composes: config (validated before any resource exists) -> progra
 """
 import pulumi
 
-from cache_patterns import engine, program
+from cache_patterns import program, stack_reader
 from cache_patterns.core import ownership
 
-cfg = engine.load()  # raises ConfigError, listing every problem, before any resource exists
+cfg = stack_reader.load()  # raises ConfigError, listing every problem, before any resource exists
 ownership.label_every_object(cfg.stack)
 for key, message in cfg.warnings:  # what the plan advises against but does not stop (docs/planning.md)
     pulumi.log.warn(f"{key}: {message}")

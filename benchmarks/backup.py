@@ -34,11 +34,11 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cache_patterns.patterns.statefulset import backup as bk  # noqa: E402
-from tests.live.backups import Backups, backup_settings, digests, protected_plan, restic  # noqa: E402
-from tests.live.cluster import (PASSWORD, Cluster, engine_versions, missing_binaries, new_root, wait_until,  # noqa: E402
-                                which)
-from tests.live.s3server import S3Server, version as s3_version, versitygw  # noqa: E402
-from tests.live.test_backup_live import fill, raw, restore_from, start_restored  # noqa: E402
+from testbed.backups import (Backups, backup_settings, digests, fill, protected_plan, raw, restic,  # noqa: E402
+                             restore_from, start_restored)
+from testbed.s3server import S3Server, version as s3_version, versitygw  # noqa: E402
+from testbed.statefulset import LocalStatefulSet as Cluster  # noqa: E402
+from testbed.support import PASSWORD, engine_versions, missing_binaries, new_root, wait_until, which  # noqa: E402
 
 VALUE = 1000
 
@@ -110,7 +110,7 @@ def baselines(cluster: Cluster, backups: Backups, s3: S3Server, source: int, wor
 
 def load_time(rdb: Path, work: Path) -> float:
     """How long the engine takes to load the RDB alone (from start to `loading:0`)."""
-    from tests.live.cluster import free_ports
+    from testbed.support import free_ports
     d = work / "load"
     d.mkdir()
     shutil.copy(rdb, d / "dump.rdb")

@@ -1,6 +1,6 @@
 """Failover benchmark of the StatefulSet pattern: the staging stack's cache as it ships, in real processes.
 
-The plan comes from stacks/Pulumi.staging.yaml (tests.live.cluster.stack_plan: the same redis.conf,
+The plan comes from stacks/Pulumi.staging.yaml (testbed.plans.stack_plan: the same redis.conf,
 sentinel.conf, haproxy.cfg, scripts and timings the rendered ConfigMaps and pod specs carry; only
 addresses, ports and file paths are local), run as 3 Redis + 3 Sentinels + 1 HAProxy on 127.0.0.1
 through the pod scripts as UID 10001. Each row is that plan or a variant that differs where it says.
@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cache_patterns.patterns.statefulset import ha  # noqa: E402
 from benchmarks.rows import add_rows_option, chosen_rows  # noqa: E402
-from tests.live.cluster import (PASSWORD, Cluster, Writer, engine_versions, missing_binaries,  # noqa: E402
-                                missing_keys, new_root, stack_plan, wait_until, which)
+from testbed.plans import stack_plan  # noqa: E402
+from testbed.statefulset import LocalStatefulSet  # noqa: E402
+from testbed.support import PASSWORD, Writer, engine_versions, missing_binaries, missing_keys, new_root, wait_until, which  # noqa: E402
 
 NO_RETRY = Retry(NoBackoff(), 0)
 TIMEOUT = 0.5   # socket timeouts of both clients: short, no retries (FIELD-NOTES: defaults stall ~21 s)
@@ -73,7 +74,7 @@ ROWS = [
 class SwitchWatcher(threading.Thread):
     """Records when any Sentinel first publishes +switch-master."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: LocalStatefulSet) -> None:
         super().__init__(daemon=True)
         self.subs = []
         for i in range(cluster.sentinels):
@@ -100,19 +101,19 @@ class SwitchWatcher(threading.Thread):
             ps.close()
 
 
-def tls_kwargs(cluster: Cluster) -> dict:
+def tls_kwargs(cluster: LocalStatefulSet) -> dict:
     if cluster.tls is None:
         return {}
     return {"ssl": True, "ssl_ca_certs": str(cluster.client_ca), "ssl_check_hostname": False}
 
 
-def sentinel_client(cluster: Cluster) -> Sentinel:
+def sentinel_client(cluster: LocalStatefulSet) -> Sentinel:
     common = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT, "retry": NO_RETRY, **tls_kwargs(cluster)}
     return Sentinel([(a.host, a.port) for a in cluster.sentinel_addrs], **common,
                     sentinel_kwargs={"password": PASSWORD, **common})
 
 
-def trial(cluster: Cluster, n: int, graceful: bool) -> dict[str, float]:
+def trial(cluster: LocalStatefulSet, n: int, graceful: bool) -> dict[str, float]:
     old = cluster.settle(timeout=180)
     sentinel = sentinel_client(cluster)
     via_endpoint = Writer(lambda: cluster.endpoint(TIMEOUT), f"ep{n}")
@@ -169,7 +170,7 @@ def summary(values: list[float]) -> str:
 def run_row(row: Row, kills: int, drains: int, busybox: bool) -> list[tuple[str, dict[str, float]]]:
     plan = row.plan()
     root = new_root(f"cp-failover-{row.key}-")
-    cluster = Cluster(root, plan=plan, busybox=busybox)
+    cluster = LocalStatefulSet(root, plan=plan, busybox=busybox)
     cluster.start_all()
     rows: list[tuple[str, dict[str, float]]] = []
     try:

@@ -1,12 +1,12 @@
 """Partition benchmark of the StatefulSet pattern: the staging stack's cache as it ships, on a pod network.
 
-The plan comes from stacks/Pulumi.staging.yaml (tests.live.cluster.stack_plan; only addresses and file
+The plan comes from stacks/Pulumi.staging.yaml (testbed.plans.stack_plan; only addresses and file
 paths are local). Every member is a pod: a Linux network namespace with its own address, on three
-"nodes" (tests/live/netns.py): node k holds redis-k, sentinel-k, haproxy-k and a client pod. Staging
+"nodes" (testbed/netns.py): node k holds redis-k, sentinel-k, haproxy-k and a client pod. Staging
 runs 2 HAProxy pods; here there are 3, so that one always sits beside whichever node is cut off.
 Each trial cuts the node of the current primary off from the other two for `--partition` seconds
 (policy-routing blackhole rules: packets vanish, as in a real partition), heals it, and counts the
-acknowledged writes that were lost on each client path (tests/live/partition.py). Needs root.
+acknowledged writes that were lost on each client path (testbed/partition.py). Needs root.
 
 The bound for a client pinned to the old primary follows from the config: the old primary refuses
 writes (NOREPLICAS) once no replica has acknowledged for more than `min-replicas-max-lag` seconds
@@ -27,9 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.live import netns, partition  # noqa: E402
+from testbed import netns, partition  # noqa: E402
 from benchmarks.rows import add_rows_option, chosen_rows  # noqa: E402
-from tests.live.cluster import Cluster, engine_versions, missing_binaries, new_root, stack_plan, which  # noqa: E402
+from testbed.plans import stack_plan  # noqa: E402
+from testbed.statefulset import LocalStatefulSet  # noqa: E402
+from testbed.support import engine_versions, missing_binaries, new_root, which  # noqa: E402
 
 STACK, CACHE = "staging", "sessions"
 
@@ -54,7 +56,7 @@ def run_row(row: Row, trials: int, partition_s: float, busybox: bool) -> tuple[l
     root = new_root(f"cp-partition-{row.key}-")
     out: list[partition.Trial] = []
     try:
-        cluster = Cluster(root, plan=plan, network=net, haproxies=3, busybox=busybox)
+        cluster = LocalStatefulSet(root, plan=plan, network=net, haproxies=3, busybox=busybox)
         for node in range(3):
             net.add(f"client-{node}", node)
         cluster.start_all()

@@ -20,8 +20,8 @@ from cache_patterns import planning  # noqa: E402
 from cache_patterns.planning import headroom as hr, memory  # noqa: E402
 from cache_patterns.planning.memory import Engine, Size  # noqa: E402
 from cache_patterns.planning.plan import Workload  # noqa: E402
-from tests.live import memory_probe as probe  # noqa: E402
-from tests.live.test_planning_live import DATASETS, FORKS, KEYS  # noqa: E402
+from testbed import memory_probe as probe  # noqa: E402
+from testbed.memory_probe import DATASETS, FORKS, KEYS  # noqa: E402
 
 
 def load() -> str:

@@ -31,9 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.live import engines  # noqa: E402
-from tests.live.cluster import Cluster, Writer, make_tls, missing_binaries, new_root  # noqa: E402
-from tests.live.rotation import Rotation, quiet_gap, random_offsets, rotate  # noqa: E402
+from testbed import engines  # noqa: E402
+from testbed.statefulset import LocalStatefulSet  # noqa: E402
+from testbed.support import Writer, missing_binaries, new_root  # noqa: E402
+from testbed.tls import make_tls  # noqa: E402
+from testbed.rotation import Rotation, quiet_gap, random_offsets, rotate  # noqa: E402
 from tools import harness  # noqa: E402
 
 
@@ -91,7 +93,7 @@ def main() -> int:
     ca_root = Path(tempfile.mkdtemp(prefix="cp-tls-bench-ca-"))
     ca = make_tls(ca_root / "ca-0", ecdsa=ecdsa, label="bench CA 0")
     root = new_root("cp-tls-bench-")
-    cluster = Cluster(root, tls=ca, busybox=engines.which("busybox") is not None, **shipped)
+    cluster = LocalStatefulSet(root, tls=ca, busybox=engines.which("busybox") is not None, **shipped)
     cluster.start_all()
     results: list[Rotation] = []
     writers: tuple[Writer, ...] = ()

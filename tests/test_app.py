@@ -7,6 +7,7 @@ from cache_patterns.core import contract
 from cache_patterns.config.errors import ConfigError
 from tests.conftest import stack_run
 from tests.test_contract import documented
+from cache_patterns import patterns as registry
 from tools import harness
 
 ALWAYS = {"CACHE_CONTRACT_VERSION", "CACHE_NAME", "CACHE_PATTERN", "CACHE_HOST", "CACHE_PORT", "CACHE_TLS",
@@ -119,15 +120,10 @@ def test_many_apps_in_many_namespaces():
     assert {o["metadata"]["name"] for o in find(run, "Namespace")} == {"ns0", "ns1", "ns2"}
 
 
-# Alternative caches an app can be switched between. Patterns not built yet skip.
-PATTERNS = {
-    "sidecar": {"pattern": "sidecar"},
-    "statefulset": {"pattern": "statefulset"},
-    "external-endpoint": {"pattern": "external", "kind": "endpoint", "host": "redis.example.com", "tls": True},
-    "elasticache": {"pattern": "external", "nodeType": "cache.t4g.small", "replicas": 1},
-    "operator": {"pattern": "operator"},
-    "two-tier": {"pattern": "statefulset", "l1": {"memory": "64Mi"}},
-}
+# Alternative caches an app can be switched between: every registered pattern's examples, and the
+# two-tier layer. Patterns not built yet skip.
+PATTERNS = {**{name: cfg for p in registry.PATTERNS.values() for name, cfg in p.examples.items()},
+            "two-tier": {"pattern": "statefulset", "l1": {"memory": "64Mi"}}}
 
 
 def _app_view(name):

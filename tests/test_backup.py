@@ -64,7 +64,7 @@ def test_repository_and_retention_as_restic_takes_them() -> None:
     assert s.destination.port == 443 and settings(destination={**BASE["destination"],
                                                                "endpoint": "http://minio:9000"}).destination.port == 9000
     assert RestoreSettings.model_validate({"from": "latest"}).from_ == "latest"
-    with pytest.raises(ValidationError, match="backup id"):
+    with pytest.raises(ValidationError, match="from"):
         RestoreSettings.model_validate({"from": "yesterday"})
 
 

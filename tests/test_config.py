@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import sizing
 from cache_patterns.config.errors import ConfigError
 from cache_patterns import planning
+from cache_patterns.patterns import PATTERNS
 from tools import harness
 
 BASE = {
@@ -83,7 +84,7 @@ SIDE = "caches.local"
 # (description, config, [(key, fragment of the message)]) - each must be refused with these problems.
 BAD = [
     ("misspelt pattern", with_(f"{SIDE}.pattern", "sidcar"),
-     [(f"{SIDE}.pattern", "'sidcar' is not one of external, statefulset, sidecar, operator (did you mean 'sidecar'?)")]),
+     [(f"{SIDE}.pattern", f"'sidcar' is not one of {', '.join(PATTERNS)} (did you mean 'sidecar'?)")]),
     ("missing environment", with_("environment", ...), [("environment", "is required (one of production")]),
     ("unknown environment", with_("environment", "prod"), [("environment", "'prod' is not one of production, staging, development")]),
     ("unknown top-level key", {**BASE, "replicas": 2}, [("replicas", "unknown key 'replicas'")]),
@@ -120,7 +121,7 @@ BAD = [
     ("app name not a DNS label", with_("apps[0].name", "Web_1"), [("apps[0].name", "must be a DNS label")]),
     ("cache name too long", {**BASE, "caches": {"c" * 25: {"pattern": "sidecar"}}, "apps": []},
      [("caches." + "c" * 25, "at most 24 characters")]),
-    ("no caches", with_("caches", {}), [("caches", "must have at least 1 caches, got 0")]),
+    ("no caches", with_("caches", {}), [("caches", "must have at least 1 entry, got 0")]),
     ("caches not a map", with_("caches", ["local"]), [("caches", "must be a map of")]),
     ("reserved env name", with_("apps[0].env", {"CACHE_HOST": "x"}), [("apps[web].env.CACHE_HOST", "set by the cache binding")]),
     ("secret in plain env", with_("apps[0].env", {"DB_PASSWORD": "x"}), [("apps[web].env.DB_PASSWORD", "looks like a secret")]),
@@ -207,7 +208,7 @@ def test_misspelt_top_level_pulumi_keys_are_found_in_the_engine_config():
     raw = {"cache-patterns:environment": "development", "cache-patterns:cachez": "{}",
            "cache-patterns:caches": json.dumps(BASE["caches"]), "kubernetes:context": "prod-cluster"}
     with pytest.raises(ConfigError) as err:
-        engine.decode(raw, "test")
+        stack_reader.decode(raw, "test")
     problems = dict(err.value.problems)
     assert "did you mean 'caches'?" in problems["cache-patterns:cachez"]
     assert "providers are explicit; set kubeContext" in problems["kubernetes:context"]
@@ -222,7 +223,7 @@ def test_engine_strings_decode_like_the_pulumi_cli_passes_them():
     assert flat["cache-patterns:manageNamespaces"] == "false"
     assert json.loads(flat["cache-patterns:passwords"]) == {"x": "decrypted"}
     assert secret_keys == ["cache-patterns:passwords"]
-    values = engine.decode(flat, "t")
+    values = stack_reader.decode(flat, "t")
     assert values["manageNamespaces"] is False and values["caches"] == BASE["caches"]
 
 
@@ -295,3 +296,23 @@ def test_any_mutation_renders_or_raises_a_config_error_naming_a_key(stack_and_cf
             assert f"{key}: {message}" in str(err)
         return
     assert set(run.outputs) == {"environment", "caches", "apps"}
+
+
+def test_the_structure_is_pydantic_own_and_our_layer_only_rewords_it():
+    """Issue 19.3: unknown keys are pydantic's `extra="forbid"` (extra_forbidden), bounds its
+    Field(ge=, le=) (greater_than_equal), choices Literal (literal_error), the pattern a discriminated
+    union (union_tag_invalid); config.errors turns each into the words above."""
+    from pydantic import ValidationError
+
+    from cache_patterns.stack import StackConfig
+
+    values = {"environment": "prod", "replica": 1, "caches": {"a": {"pattern": "statefulset", "replicas": -1, "x": 1},
+                                                              "b": {"pattern": "sidcar"}}}
+    with pytest.raises(ValidationError) as err:
+        StackConfig.model_validate(values, context={"stack": "t"})
+    by_type = {e["type"]: tuple(e["loc"]) for e in err.value.errors()}
+    assert by_type["literal_error"] == ("environment",)
+    assert by_type["greater_than_equal"] == ("caches", "a", "statefulset", "replicas")
+    assert by_type["union_tag_invalid"] == ("caches", "b")
+    assert {("replica",), ("caches", "a", "statefulset", "x")} == {tuple(e["loc"]) for e in err.value.errors()
+                                                                   if e["type"] == "extra_forbidden"}

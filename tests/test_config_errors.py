@@ -93,3 +93,51 @@ def test_the_pulumi_cli_prints_a_config_error_without_a_traceback():
     import pulumi
 
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_an_unknown_key_inside_a_block_is_the_only_problem_of_that_block():
+    """Issue 18.3: `aws.bogusSetting` in the prod stack is one problem, not also "needs the `aws` key"
+    for every ElastiCache cache: a block with an error in it is present."""
+    cfg = harness.load_stack_config("prod")
+    cfg["cache-patterns:aws"] = {**cfg["cache-patterns:aws"], "bogusSetting": 1}
+    with pytest.raises(ConfigError) as err:
+        harness.run("prod", cfg)
+    assert [k for k, _ in err.value.problems] == ["aws.bogusSetting"], err.value
+    assert "unknown key 'bogusSetting'" in err.value.problems[0][1]
+
+
+def test_a_stack_without_aws_still_hears_that_its_elasticache_caches_need_it():
+    cfg = harness.load_stack_config("prod")
+    del cfg["cache-patterns:aws"]
+    with pytest.raises(ConfigError) as err:
+        harness.run("prod", cfg)
+    problems = dict(err.value.problems)
+    assert "kind: elasticache needs the `aws` key" in problems["caches.sessions"]
+
+
+@pytest.mark.parametrize("written,meant", [("1GB", "1Gi"), ("512mb", "512Mi"), ("2gi", "2Gi"), ("64MiB", "64Mi")])
+def test_a_memory_in_the_wrong_units_gets_the_quantity_it_probably_means(written, meant):
+    from cache_patterns import stack as config
+
+    with pytest.raises(ConfigError) as err:
+        config.parse({"environment": "development", "caches": {"web": {"pattern": "sidecar", "memory": written}}}, "t")
+    assert f"got {written!r} (did you mean {meant}?)" in dict(err.value.problems)["caches.web.memory"]
+
+
+def test_render_lists_the_problems_in_the_order_of_the_file(stacks_dir, capsys):
+    (stacks_dir / "Pulumi.order.yaml").write_text(
+        "config:\n"
+        "  cache-patterns:apps:\n"
+        "    - name: api\n"
+        "      image: nginx\n"
+        "      cache: web\n"
+        "  cache-patterns:environment: development\n"
+        "  cache-patterns:caches:\n"
+        "    web:\n"
+        "      pattern: sidecar\n"
+        "      memory: lots\n"
+        "  cache-patterns:kubernetesVersion: \"1.20\"\n")
+    assert render.main(["order", "--no-validate", "--out", str(stacks_dir / "out")]) == 2
+    err = capsys.readouterr().err
+    lines = [int(line.split(":")[1]) for line in err.splitlines() if line.startswith(f"  {stacks_dir}")]
+    assert lines == sorted(lines) and lines == [4, 10, 11], err

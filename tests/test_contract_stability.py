@@ -111,9 +111,9 @@ def test_every_app_of_every_stack_gets_exactly_what_config_declares(stack):
 
     run = stack_run(stack)
     flat, secret_keys = harness.engine_config(harness.load_stack_config(stack), lambda k: "x")
-    from cache_patterns import engine
+    from cache_patterns import stack_reader
 
-    cfg = config.parse(engine.decode(flat, stack, frozenset(secret_keys)), stack)
+    cfg = config.parse(stack_reader.decode(flat, stack, frozenset(secret_keys)), stack)
     for app in cfg.apps:
         deployment = run.one("kubernetes:apps/v1:Deployment", f"{app.name}-deployment").inputs
         env = [e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]

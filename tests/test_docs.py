@@ -74,8 +74,10 @@ def test_the_link_checker_catches_a_broken_link(tmp_path):
 
 def test_readme_is_short_and_every_pattern_has_a_page():
     assert len(README.splitlines()) <= 300
-    for pattern in ("external", "statefulset", "sidecar", "two_tier", "operator"):
-        assert f"docs/patterns/{pattern}.md" in README
+    from cache_patterns.patterns import DOCS
+
+    for doc in DOCS:
+        assert f"]({doc.page})" in README and (ROOT / doc.page).exists()
 
 
 def test_quick_start_is_exactly_two_commands_and_both_exist():

@@ -6,7 +6,7 @@ and for operator custom resources the containers the operator builds on the imag
 A command is looked up in the image's filesystem with the image's PATH, never this machine's: the
 exporter's `exec redis_exporter` on an alpine image whose binary sits at /redis_exporter (off PATH)
 is exit 127 in the pod, and fails here. The scripts behind `sh FILE` are run in the live tests with
-exactly these images' programs on PATH (tests/live/image_root.py).
+exactly these images' programs on PATH (testbed/image_root.py).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The benchmarks and live tests measure what the stacks ship: `stack_plan` gives exactly the files and
-environment the rendered stack puts in its ConfigMaps and pods, and a local Cluster built from it
+environment the rendered stack puts in its ConfigMaps and pods, and a LocalStatefulSet built from it
 changes only addresses, ports and file paths. (Pure: no process is started.)"""
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 from cache_patterns.patterns.statefulset import ha
 from tests.conftest import stack_run
-from tests.live.cluster import Cluster, TlsMaterial, stack_plan
+from testbed.plans import stack_plan
+from testbed.statefulset import LocalStatefulSet
+from testbed.tls import TlsMaterial
 
 STACK, CACHE = "staging", "sessions"
 
@@ -62,7 +64,7 @@ def test_a_local_cluster_of_the_stack_plan_changes_only_addresses_and_paths(tmp_
         (fake / name).write_text("not used: nothing starts here\n")
     root = tmp_path / "cluster"
     root.mkdir()
-    cluster = Cluster(root, plan=plan, tls=TlsMaterial(ca=fake / "ca.crt", cert=fake / "tls.crt", key=fake / "tls.key"))
+    cluster = LocalStatefulSet(root, plan=plan, tls=TlsMaterial(ca=fake / "ca.crt", cert=fake / "tls.crt", key=fake / "tls.key"))
     for name, m in cluster.members.items():
         if name.endswith("-tls-reload"):
             continue   # a sidecar in the same pod: its files are the pod's

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import naming
 from cache_patterns.patterns.operator import charts
@@ -317,7 +317,8 @@ def test_apps_in_both_namespaces_get_the_operator_services_sentinels_and_cluster
 
 def test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only():
     run = run_variant("replication+sentinel (the platform stack)")
-    (policy,) = [p for p in manifests(run, "NetworkPolicy") if p["metadata"]["namespace"] == "platform-cache"]
+    (policy,) = [p for p in manifests(run, "NetworkPolicy") if p["metadata"]["namespace"] == "platform-cache"
+                 and p["metadata"]["name"].startswith("sessions-ingress")]
     spec = harness.ints(policy["spec"])
     assert spec["podSelector"] == operator.pod_selector("ot-replication", "platform-sessions")
     assert spec["podSelector"]["matchExpressions"][0]["values"] == ["platform-sessions", "platform-sessions-s"]
@@ -392,7 +393,8 @@ def test_the_helm_release_is_pinned_and_the_custom_resource_waits_for_it():
     assert ns_urn in release.dependencies
     (cr,) = [r for r in run.resources if r.type.endswith(":RedisReplication")]
     assert release.urn in cr.dependencies
-    (policy,) = [m for m in manifests(run, "NetworkPolicy") if m["metadata"]["namespace"] == "platform-cache"]
+    (policy,) = [m for m in manifests(run, "NetworkPolicy") if m["metadata"]["namespace"] == "platform-cache"
+                 and m["metadata"]["name"].startswith("sessions-ingress")]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops-redis"}}} in \
         [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
     summary = render.summary(STACK, run, run.manifests(), [], None, check=False)
@@ -588,7 +590,7 @@ def test_binding_refuses_a_namespace_without_an_app():
     import pulumi
     from pulumi.runtime import mocks as pmocks
 
-    parsed = config.parse(engine.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
+    parsed = config.parse(stack_reader.decode(harness.engine_config(stack_config(), lambda k: "x")[0], STACK), STACK)
     pmocks.set_mocks(harness.ProgramMocks(), project=harness.PROJECT, stack=STACK, preview=False)
     try:
         cache = program.build_caches(parsed, pulumi.ResourceOptions())["sessions"]
@@ -609,7 +611,7 @@ def _chart_folder(tmp_path, version: str):
 
 
 def _parse(operators: dict):
-    values = engine.decode({k: json.dumps(v) if not isinstance(v, str) else v
+    values = stack_reader.decode({k: json.dumps(v) if not isinstance(v, str) else v
                             for k, v in stack_config(operators=operators).items()}, STACK)
     return config.parse(values, STACK)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cache_patterns.config import reference, types
+from cache_patterns.config import reference
 from cache_patterns.stack import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +18,6 @@ PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 # the keys type, items, description, secret, default.
 DECLARATION_KEYS = {"type", "items", "description", "secret", "default"}
 SIMPLE_TYPES = {"string", "integer", "boolean", "array"}
-SPEC_TYPES = {types.Str: "string", types.Bool: "boolean", types.Int: "integer"}
 
 
 def test_project_basics():
@@ -51,12 +50,12 @@ def test_declared_keys_are_the_required_scalar_keys_of_the_program_schema_with_t
     stack that does not set it (found by the engine tier: clusterDomain, kubeContext and
     manageNamespaces were declared, and every stack left them to their defaults). Defaults have one
     source, the program's models, so exactly their required scalar keys are declared."""
-    leaves = reference.leaf_types(StackConfig)
+    scalars = reference.scalar_types(StackConfig)
     required_scalar = {k for k, (_, info) in StackConfig.config_keys().items()
-                       if info.is_required() and k not in StackConfig.CONTEXT_DEFAULTS and leaves.get(k) in SPEC_TYPES}
+                       if info.is_required() and k not in StackConfig.CONTEXT_DEFAULTS and k in scalars}
     assert set(PROJECT["config"]) == required_scalar
     for key, decl in PROJECT["config"].items():
-        assert decl["type"] == SPEC_TYPES[leaves[key]]
+        assert decl["type"] == scalars[key]
         assert "default" not in decl
 
 

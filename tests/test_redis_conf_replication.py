@@ -383,7 +383,7 @@ def test_haproxy_read_endpoint_uses_linked_replicas_and_falls_back_to_the_primar
 
 
 def _haproxies() -> list:
-    from tests.live import engines
+    from testbed import engines
 
     system = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
     built_dir = engines.toolchain_bin("haproxy")

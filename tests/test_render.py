@@ -108,8 +108,9 @@ def test_crds_option_validates_custom_resources(tmp_path, capsys):
     if folder is None:
         pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
     assert render.main(["platform", "--out", str(tmp_path), "--crds", str(folder)]) == 0
-    # The RedisReplication, and its PodMonitor and PrometheusRule (the prometheus-operator group).
-    assert "custom resources: 3 against the CRDs" in capsys.readouterr().out
+    # The RedisReplication, and its two PodMonitors (Redis, Sentinels) and PrometheusRule (the
+    # prometheus-operator group).
+    assert "custom resources: 4 against the CRDs" in capsys.readouterr().out
 
 
 def test_crds_option_reports_an_invalid_custom_resource(tmp_path, capsys):

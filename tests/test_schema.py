@@ -92,3 +92,52 @@ def test_every_default_the_schema_offers_means_the_default_when_written_into_a_s
     for where in ("StatefulSetSettings.downAfter", "StatefulSetSettings.cpu", "Capacity.keyBytes",
                   "L1Settings.memory", "ObservabilityConfig.prometheus", "AppConfig.resources"):
         assert where in checked, where
+
+
+# ---- what an editor or a validator says (issue 18.11) --------------------------------------------------
+
+def _messages(name: str) -> tuple[str, list[str]]:
+    data = yaml.safe_load((ROOT / "tests" / "stacks" / "invalid" / f"{name}.yaml").read_text())
+    errors = list(VALIDATOR.iter_errors(data))
+    return jsonschema.exceptions.best_match(errors).message, [e.message for e in errors]
+
+
+@pytest.mark.parametrize("name,key,allowed", [
+    ("misspelt-pattern", "'sidcar'", ["'external'", "'statefulset'", "'sidecar'", "'operator'"]),
+    ("misspelt-top-level-key", "'cache-patterns:cachez'", ["'cache-patterns:caches'", "'cache-patterns:apps'"]),
+    ("provider-key", "'kubernetes:context'", ["'cache-patterns:kubeContext'"]),
+    ("unknown-environment", "'prod'", ["'production'", "'staging'", "'development'"]),
+])
+def test_the_best_message_names_the_key_or_value_and_what_is_allowed(name, key, allowed):
+    """Before: "False schema does not allow 'cluster.local'" (the value, not the key) for an unknown
+    top-level key, "'external' was expected" for a misspelt pattern."""
+    best, _ = _messages(name)
+    assert key in best and all(a in best for a in allowed), best
+    assert "False schema" not in best and "was expected" not in best
+
+
+@pytest.mark.parametrize("name,key,allowed", [("unknown-app-key", "replica", "replicas"),
+                                              ("unknown-cache-key", "maxmemoryPolicyy", "maxmemoryPolicy")])
+def test_an_unknown_key_is_named_with_the_keys_its_object_has(name, key, allowed):
+    _, messages = _messages(name)
+    assert any(f"'{key}' is not one of [" in m and f"'{allowed}'" in m for m in messages), messages
+
+
+def test_every_string_with_a_pattern_carries_the_words_an_editor_shows():
+    """yaml-language-server (vscode-json-languageservice) shows `patternErrorMessage` instead of the
+    regular expression when a value misses it."""
+    def walk(node, path=""):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str) and "/propertyNames" not in path:
+                yield path, node
+            for k, v in node.items():
+                if k not in ("patternProperties",):
+                    yield from walk(v, f"{path}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from walk(v, f"{path}/{i}")
+
+    found = list(walk(SCHEMA))
+    assert len(found) > 40
+    missing = [p for p, node in found if not node.get("patternErrorMessage", "").startswith("must be ")]
+    assert not missing, missing

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns.config.errors import ConfigError
 from tools import harness
 
@@ -63,7 +63,7 @@ def test_secret_operator_values_are_a_secret_input_of_the_helm_release():
 
 
 def test_values_of_secret_keys_are_never_echoed_in_errors():
-    values, problems = engine.decode_all({"cache-patterns:caches": "{not json"},
+    values, problems = stack_reader.decode_all({"cache-patterns:caches": "{not json"},
                                          frozenset({"cache-patterns:caches"}))
     assert ("caches", "must be an object or list, got <secret>") in problems
 

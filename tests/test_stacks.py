@@ -12,11 +12,11 @@ import urllib.parse
 import pytest
 import yaml
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
-from cache_patterns.config import reference, types
+from cache_patterns.config import reference
 from cache_patterns.config.app import SECRETISH
-from cache_patterns.config.base import leaf_of
+from cache_patterns.config.describe import field_kind
 from cache_patterns.stack import StackConfig
 from tests.conftest import CANARY, stack_run
 from tools import harness, pss, snapshot, validate
@@ -99,7 +99,7 @@ def test_every_app_cache_host_names_an_object_of_the_render_or_a_local_sidecar(s
     services = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in manifests if o["kind"] == "Service"}
     customs = [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in manifests if validate.is_custom(o)]
     cloud_endpoints = {v for r in run.resources if r.type.startswith("aws:") for v in _strings(r.outputs)}
-    stack_cfg = config.parse(engine.decode(harness.engine_config(harness.load_stack_config(stack),
+    stack_cfg = config.parse(stack_reader.decode(harness.engine_config(harness.load_stack_config(stack),
                                                                  lambda k: "x")[0], stack), stack)
     domain = stack_cfg.cluster_domain
     for app in stack_cfg.apps:
@@ -181,7 +181,7 @@ def _secretish_values(node, path=""):
     Keys the models declare as references to a Kubernetes Secret, or as a flag or number (such as
     `passwordEnv: true`), cannot hold one."""
     refs = {r.key.rsplit(".", 1)[-1] for r in _all_rows()
-            if r.extra("reference") or isinstance(leaf_of(r.field), (types.Bool, types.Int))}
+            if r.extra("reference") or field_kind(r.field).tp in (bool, int)}
     if isinstance(node, dict):
         if set(node) == {"secure"}:
             return

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import contract
 from cache_patterns.patterns.statefulset import exporter as statefulset_module
@@ -106,7 +106,7 @@ def test_memory_limit_and_maxmemory_below_it(staging):
 
 
 def test_configmaps_hold_exactly_the_files_the_live_tests_run(staging):
-    s = config.parse(engine.decode(harness.engine_config(cfg(), lambda k: "x")[0], "stg"), "stg").caches["sessions"]
+    s = config.parse(stack_reader.decode(harness.engine_config(cfg(), lambda k: "x")[0], "stg"), "stg").caches["sessions"]
     plan = ha.plan(s, ha.PodNames(statefulset="stg-sessions", namespace="cache", servers=3, sentinels=3))
     rendered = {frozenset(o["data"]): o["data"] for o in objs(staging, "ConfigMap")}
     for role in ("redis", "sentinel", "haproxy"):

@@ -13,7 +13,7 @@ from cache_patterns.patterns.statefulset import ha
 from cache_patterns.core.redis_conf import ACL_USERS_FILE, ReplicatedServer, acl_rule_problems, acl_users_conf
 from cache_patterns.config.errors import ConfigError
 from tests.conftest import CANARY
-from tests.live.cluster import ACL_RULE_EXAMPLES, ACL_USERS
+from testbed.support import ACL_RULE_EXAMPLES, ACL_USERS
 from tools import harness
 
 USERS = [{"name": "app", "permissions": "~app:* +@read +@write -@dangerous"},

@@ -8,10 +8,13 @@ from cache_patterns import stack as config
 from cache_patterns.patterns.two_tier import component as two_tier
 from cache_patterns.config.errors import ConfigError
 from tests.test_app import PATTERNS, base, deployment
+from cache_patterns import patterns as registry
 from tools import harness
 
 L1 = {"memory": "64Mi", "ttlCap": "20s"}
-SHARED = {name: c for name, c in PATTERNS.items() if name not in ("sidecar", "two-tier")}
+# Every example of a pattern that takes the two-tier layer (`l1`), without one.
+SHARED = {name: c for name, c in PATTERNS.items()
+          if "l1" in registry.PATTERNS[c["pattern"]].settings.model_fields and "l1" not in c}
 
 
 def run_or_skip(cfg):
@@ -61,8 +64,10 @@ def test_l1_pod_and_env(pattern):
 def test_l1_memory_and_policy_come_from_the_l1_block():
     cfg = config.parse({"environment": "development", "caches": {"c": {
         "pattern": "statefulset", "l1": {"memory": "96Mi", "maxmemoryPolicy": "allkeys-lfu"}}}}, "t")
-    tier = two_tier.TwoTier(l2=None, stack="t", cache="c", l1=cfg.caches["c"].l1, native=True)
-    c = tier.pod.init_containers[0]
+    from cache_patterns.core.contract import CacheBinding, CacheConnection
+
+    shared = CacheBinding(cache="c", pattern="statefulset", connection=CacheConnection(host="h"))
+    c = two_tier.with_l1(shared, "t", cfg.caches["c"], native=True).pod.init_containers[0]
     assert c["resources"]["limits"]["memory"] == "96Mi"
     assert c["args"][c["args"].index("--maxmemory-policy") + 1] == "allkeys-lfu"
 

@@ -2,8 +2,11 @@
 
 `load(folder)` indexes every CRD in a folder of YAML files (upstream CRD files, or
 `kubectl get crd NAME -o yaml` from a live cluster); `validate(obj, index)` lists every problem of one
-custom resource against `spec.versions[].schema.openAPIV3Schema`, with the Kubernetes structural-schema
-rules (int-or-string, nullable, preserve-unknown-fields, embedded resources, list types, formats).
+custom resource against `spec.versions[].schema.openAPIV3Schema`, as the API server does it: first the
+Kubernetes structural-schema steps JSON Schema has no keyword for (pruning of unknown fields and of
+nulls of non-nullable fields, embedded resources, list types: `_prune`), then the pruned object against
+the schema with `jsonschema` (the OpenAPI v3.0 dialect turned into draft-07: nullable, int-or-string,
+boolean exclusive bounds; the int32, int64 and date-time formats).
 
 It is stricter than the API server on purpose: the server silently prunes fields its schema does not
 know (and nulls of non-nullable fields), so a misspelt or invented field is a setting that never takes
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import jsonschema
 import yaml
 
 from tools.validate import describe
@@ -126,18 +130,13 @@ def validate(obj: dict, index: Index) -> list[str]:
     out: list[str] = []
     _check_metadata(obj.get("metadata"), entry, out)
     # The root: apiVersion, kind and metadata belong to the API server, the rest to the schema.
-    root = entry.schema
-    props = root.get("properties") or {}
-    for key in root.get("required") or []:
-        if key not in obj and key not in ("apiVersion", "kind", "metadata"):
-            out.append(f"{key}: missing required field")
-    for key, value in obj.items():
-        if key in ("apiVersion", "kind", "metadata"):
-            continue
-        if key in props:
-            _check(value, props[key], key, out)
-        elif not root.get("x-kubernetes-preserve-unknown-fields"):
-            out.append(f"{key}: {UNKNOWN}")
+    root = dict(entry.schema)
+    root["properties"] = {k: v for k, v in (root.get("properties") or {}).items()
+                          if k not in ("apiVersion", "kind", "metadata")}
+    root["required"] = [k for k in root.get("required") or [] if k not in ("apiVersion", "kind", "metadata")]
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+    pruned = _prune(body, root, "", out)
+    out += _schema_problems(pruned, root)
     return [f"{where}: {p}" for p in out]
 
 
@@ -190,90 +189,101 @@ def _is_int(value: Any) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
 
 
-def _type_ok(value: Any, typ: str) -> bool:
-    return {
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "string": isinstance(value, str),
-        "integer": _is_int(value),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-    }.get(typ, True)
+# ---- the structural steps: what the API server prunes, and list types ------------------------------
+
+def _prune(value: Any, schema: dict, path: str, out: list[str]) -> Any:
+    """`value` as the API server keeps it: unknown fields and nulls of non-nullable fields dropped,
+    each reported (it would silently drop them); embedded resources and list types checked."""
+    if isinstance(value, dict) and (schema.get("type") in (None, "object")):
+        return _prune_object(value, schema, path, out)
+    if isinstance(value, list) and schema.get("type") in (None, "array"):
+        _check_list_type(value, schema, path, out)
+        items = schema.get("items")
+        return [_prune(item, items, f"{path}[{i}]", out) if isinstance(items, dict) else item
+                for i, item in enumerate(value)]
+    return value
 
 
-def _check(value: Any, schema: dict, path: str, out: list[str], structural: bool = True) -> None:
-    """Append the problems of `value` against `schema`. `structural` is false inside allOf/anyOf/
-    oneOf/not, which may only add value validations (they never declare fields)."""
-    if value is None:
-        if not schema.get("nullable") and structural:
-            out.append(f"{path}: null is not allowed (the field is not nullable; the API server would drop it)")
-        return
-    if schema.get("x-kubernetes-int-or-string"):
-        if not (_is_int(value) or isinstance(value, str)):
-            out.append(f"{path}: must be an integer or a string, got {_show(value)}")
-            return
-    elif "type" in schema and not _type_ok(value, schema["type"]):
-        out.append(f"{path}: must be of type {schema['type']}, got {_show(value)}")
-        return
-    before = len(out)
-    _check_value(value, schema, path, out)
-    if len(out) > before:
-        return
-    if isinstance(value, dict):
-        _check_object(value, schema, path, out, structural)
-    elif isinstance(value, list):
-        _check_array(value, schema, path, out, structural)
-    for sub in schema.get("allOf") or []:
-        _check(value, sub, path, out, structural=False)
-    if schema.get("anyOf"):
-        results = [_problems(value, sub, path) for sub in schema["anyOf"]]
-        if all(results):
-            out.append(f"{path}: matches none of the allowed forms: " + "; ".join(r[0] for r in results))
-    if schema.get("oneOf"):
-        matching = sum(1 for sub in schema["oneOf"] if not _problems(value, sub, path))
-        if matching != 1:
-            out.append(f"{path}: must match exactly one of {len(schema['oneOf'])} forms, matches {matching}")
-    if "not" in schema and not _problems(value, schema["not"], path):
-        out.append(f"{path}: matches a form that is not allowed")
+def _prune_object(value: dict, schema: dict, path: str, out: list[str]) -> dict:
+    props = schema.get("properties") or {}
+    extra = schema.get("additionalProperties")
+    embedded = schema.get("x-kubernetes-embedded-resource")
+    if embedded:
+        # An embedded object is a whole Kubernetes object: apiVersion, kind and metadata are
+        # implied (metadata as ObjectMeta), and the API server requires apiVersion and kind.
+        for key in ("apiVersion", "kind"):
+            if not isinstance(value.get(key), str) or not value.get(key):
+                out.append(f"{_join(path, key)}: an embedded resource needs {key}")
+    kept = {}
+    for key, sub in value.items():
+        sub_path, sub_schema = _join(path, key), props.get(key, extra if isinstance(extra, dict) else None)
+        if sub is None and not (sub_schema or {}).get("nullable") and sub_schema is not None:
+            out.append(f"{sub_path}: null is not allowed (the field is not nullable; the API server would drop it)")
+        elif sub_schema is not None:
+            kept[key] = _prune(sub, sub_schema, sub_path, out)
+        elif embedded and key in ("apiVersion", "kind"):
+            kept[key] = sub
+        elif embedded and key == "metadata":
+            if not isinstance(sub, dict):
+                out.append(f"{sub_path}: must be an object, got {_show(sub)}")
+            else:
+                out.extend(f"{sub_path}.{k}: {UNKNOWN}" for k in sub if k not in OBJECT_META)
+        elif extra is True or schema.get("x-kubernetes-preserve-unknown-fields"):
+            kept[key] = sub
+        else:
+            out.append(f"{sub_path}: {UNKNOWN}")
+    return kept
 
 
-def _problems(value: Any, schema: dict, path: str) -> list[str]:
-    found: list[str] = []
-    _check(value, schema, path, found, structural=False)
-    return found
+def _check_list_type(value: list, schema: dict, path: str, out: list[str]) -> None:
+    list_type = schema.get("x-kubernetes-list-type")
+    if list_type == "set":
+        for i, item in enumerate(value):
+            if item in value[:i]:
+                out.append(f"{path}[{i}]: duplicate {_show(item)} in a list of type set")
+    elif list_type == "map":
+        keys = schema.get("x-kubernetes-list-map-keys") or []
+        defaults = ((schema.get("items") or {}).get("properties") or {})
+        seen: dict[tuple, int] = {}
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                continue
+            missing = [k for k in keys if k not in item and "default" not in defaults.get(k, {})]
+            if missing:
+                out.append(f"{path}[{i}]: missing map key {', '.join(missing)} of a list of type map")
+                continue
+            key = tuple(item.get(k) for k in keys)
+            if key in seen:
+                shown = ", ".join(f"{k}={item.get(k)!r}" for k in keys)
+                out.append(f"{path}[{i}]: duplicate entry ({shown}) in a list of type map (first at [{seen[key]}])")
+            seen.setdefault(key, i)
 
 
-def _check_value(value: Any, schema: dict, path: str, out: list[str]) -> None:
-    if "enum" in schema and value not in schema["enum"]:
-        allowed = ", ".join(repr(e) for e in schema["enum"])
-        out.append(f"{path}: {_show(value)} is not one of {allowed}")
-    if isinstance(value, str):
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append(f"{path}: {_show(value)} does not match the pattern {schema['pattern']}")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            out.append(f"{path}: longer than {schema['maxLength']} characters ({len(value)})")
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            out.append(f"{path}: shorter than {schema['minLength']} characters ({len(value)})")
-        if schema.get("format") == "date-time" and not _date_time(value):
-            out.append(f"{path}: {_show(value)} is not an RFC 3339 date-time")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        fmt = schema.get("format")
-        low, high = {"int32": INT32, "int64": INT64}.get(fmt, (None, None))
-        if low is not None and not low <= value <= high:
-            out.append(f"{path}: {_show(value)} is out of the {fmt} range")
-        if "minimum" in schema:
-            if value < schema["minimum"] or (schema.get("exclusiveMinimum") and value == schema["minimum"]):
-                out.append(f"{path}: must be {'>' if schema.get('exclusiveMinimum') else '>='} {schema['minimum']}, "
-                           f"got {_show(value)}")
-        if "maximum" in schema:
-            if value > schema["maximum"] or (schema.get("exclusiveMaximum") and value == schema["maximum"]):
-                out.append(f"{path}: must be {'<' if schema.get('exclusiveMaximum') else '<='} {schema['maximum']}, "
-                           f"got {_show(value)}")
-        if schema.get("multipleOf") and (value / schema["multipleOf"]) % 1:
-            out.append(f"{path}: must be a multiple of {schema['multipleOf']}, got {_show(value)}")
+# ---- the schema, with jsonschema ------------------------------------------------------------------------
+
+def _draft7(node: Any) -> Any:
+    """OpenAPI v3.0 (the CRD dialect) as draft-07: `nullable` and int-or-string as types, boolean
+    exclusive bounds as numbers. Other `x-kubernetes-*` keys are not keywords and are ignored."""
+    if isinstance(node, list):
+        return [_draft7(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _draft7(v) for k, v in node.items()}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out["type"] = ["integer", "string"]
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [*([out["type"]] if isinstance(out["type"], str) else out["type"]), "null"]
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if out.get(exclusive) is True:
+            out[exclusive] = out.pop(bound)
+        elif out.get(exclusive) is False:
+            out.pop(exclusive)
+    return out
 
 
-def _date_time(text: str) -> bool:
+def _date_time(text: Any) -> bool:
+    if not isinstance(text, str):
+        return True
     try:
         datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -281,76 +291,64 @@ def _date_time(text: str) -> bool:
     return "T" in text or "t" in text
 
 
-def _check_object(value: dict, schema: dict, path: str, out: list[str], structural: bool) -> None:
-    props = schema.get("properties") or {}
-    extra = schema.get("additionalProperties")
-    embedded = schema.get("x-kubernetes-embedded-resource")
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields")
-    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-        out.append(f"{path}: more than {schema['maxProperties']} properties ({len(value)})")
-    if "minProperties" in schema and len(value) < schema["minProperties"]:
-        out.append(f"{path}: fewer than {schema['minProperties']} properties ({len(value)})")
-    for key in schema.get("required") or []:
-        if key not in value:
-            out.append(f"{_join(path, key)}: missing required field")
-    if embedded:
-        # An embedded object is a whole Kubernetes object: apiVersion, kind and metadata are
-        # implied (metadata as ObjectMeta), and the API server requires apiVersion and kind.
-        for key in ("apiVersion", "kind"):
-            if not isinstance(value.get(key), str) or not value.get(key):
-                out.append(f"{_join(path, key)}: an embedded resource needs {key}")
-    for key, sub in value.items():
-        sub_path = _join(path, key)
-        if key in props:
-            _check(sub, props[key], sub_path, out, structural)
-        elif embedded and key in ("apiVersion", "kind"):
-            continue
-        elif embedded and key == "metadata":
-            if not isinstance(sub, dict):
-                out.append(f"{sub_path}: must be an object, got {_show(sub)}")
-            else:
-                out.extend(f"{sub_path}.{k}: {UNKNOWN}" for k in sub if k not in OBJECT_META)
-        elif isinstance(extra, dict):
-            _check(sub, extra, sub_path, out, structural)
-        elif extra is True or preserve or not structural:
-            continue
-        else:
-            out.append(f"{sub_path}: {UNKNOWN}")
+FORMATS = jsonschema.FormatChecker(formats=())
+FORMATS.checks("date-time")(_date_time)
+for _name, (_low, _high) in (("int32", INT32), ("int64", INT64)):
+    FORMATS.checks(_name)(lambda v, lo=_low, hi=_high: not _is_int(v) or lo <= v <= hi)
 
 
-def _check_array(value: list, schema: dict, path: str, out: list[str], structural: bool) -> None:
-    if "maxItems" in schema and len(value) > schema["maxItems"]:
-        out.append(f"{path}: more than {schema['maxItems']} items ({len(value)})")
-    if "minItems" in schema and len(value) < schema["minItems"]:
-        out.append(f"{path}: fewer than {schema['minItems']} items ({len(value)})")
-    items = schema.get("items")
-    if isinstance(items, dict):
-        for i, item in enumerate(value):
-            _check(item, items, f"{path}[{i}]", out, structural)
-    list_type = schema.get("x-kubernetes-list-type")
-    if list_type == "set" or schema.get("uniqueItems"):
-        seen: list[Any] = []
-        for i, item in enumerate(value):
-            if item in seen:
-                out.append(f"{path}[{i}]: duplicate {_show(item)} in a list of type set")
-            seen.append(item)
-    elif list_type == "map":
-        keys = schema.get("x-kubernetes-list-map-keys") or []
-        seen_keys: dict[tuple, int] = {}
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                continue
-            missing = [k for k in keys if k not in item and "default" not in ((items or {}).get("properties") or {})
-                       .get(k, {})]
-            if missing:
-                out.append(f"{path}[{i}]: missing map key {', '.join(missing)} of a list of type map")
-                continue
-            key = tuple(item.get(k) for k in keys)
-            if key in seen_keys:
-                shown = ", ".join(f"{k}={item.get(k)!r}" for k in keys)
-                out.append(f"{path}[{i}]: duplicate entry ({shown}) in a list of type map "
-                           f"(first at [{seen_keys[key]}])")
-            seen_keys.setdefault(key, i)
+def _schema_problems(value: Any, schema: dict) -> list[str]:
+    validator = jsonschema.Draft7Validator(_draft7(schema), format_checker=FORMATS)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    out = []
+    for e in errors:
+        where = tuple(e.absolute_path)
+        if where in typed and e.validator != "type":
+            continue        # a value of the wrong type: that is its one problem
+        out.append(_message(e))
+    return list(dict.fromkeys(out))
+
+
+def _path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(e: jsonschema.ValidationError) -> str:
+    path, v, value, rule = _path(e.absolute_path), e.validator, e.instance, e.validator_value
+    if v == "required":
+        missing = re.match(r"'(.*)' is a required property", e.message)
+        return f"{_join(path, missing.group(1) if missing else '?')}: missing required field"
+    if v == "type":
+        int_or_string = e.schema.get("type") == ["integer", "string"]
+        wanted = "an integer or a string" if int_or_string else f"of type {rule}"
+        return f"{path}: must be {wanted}, got {_show(value)}"
+    words = {
+        "enum": lambda: f"{_show(value)} is not one of {', '.join(repr(x) for x in rule)}",
+        "pattern": lambda: f"{_show(value)} does not match the pattern {rule}",
+        "maxLength": lambda: f"longer than {rule} characters ({len(value)})",
+        "minLength": lambda: f"shorter than {rule} characters ({len(value)})",
+        "minimum": lambda: f"must be >= {rule}, got {_show(value)}",
+        "maximum": lambda: f"must be <= {rule}, got {_show(value)}",
+        "exclusiveMinimum": lambda: f"must be > {rule}, got {_show(value)}",
+        "exclusiveMaximum": lambda: f"must be < {rule}, got {_show(value)}",
+        "multipleOf": lambda: f"must be a multiple of {rule}, got {_show(value)}",
+        "maxItems": lambda: f"more than {rule} items ({len(value)})",
+        "minItems": lambda: f"fewer than {rule} items ({len(value)})",
+        "maxProperties": lambda: f"more than {rule} properties ({len(value)})",
+        "minProperties": lambda: f"fewer than {rule} properties ({len(value)})",
+        "uniqueItems": lambda: "duplicate items in a list of unique items",
+        "format": lambda: (f"{_show(value)} is not an RFC 3339 date-time" if rule == "date-time"
+                           else f"{_show(value)} is out of the {rule} range"),
+        "anyOf": lambda: "matches none of the allowed forms: " + "; ".join(
+            _message(c).split(": ", 1)[-1] for c in e.context[:len(rule)]),
+        "oneOf": lambda: f"must match exactly one of {len(rule)} forms",
+        "not": lambda: "matches a form that is not allowed",
+    }
+    return f"{path}: {words[v]()}" if v in words else f"{path}: {e.message}"
 
 
 def _join(path: str, key: str) -> str:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Callable
 
-from cache_patterns.config import reference
+from cache_patterns.config import editor_schema, reference
 from cache_patterns.config.app import AppConfig
 from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, ENGINE_IMAGES
 from cache_patterns.core import contract
 from cache_patterns.observability import docs as observability_docs
-from cache_patterns.patterns import PATTERNS
+from cache_patterns.patterns import DOCS, PATTERNS
 from cache_patterns.stack import NAMESPACE, StackConfig
 from tools import harness
 
@@ -45,8 +47,9 @@ def config_reference() -> str:
            "models.", ""]
     sections: list[tuple[str, type, str]] = [("Top-level keys", StackConfig, "")]
     for tag, pattern in PATTERNS.items():
+        page = os.path.relpath(ROOT / pattern.doc.page, ROOT / "docs" / "reference")
         sections.append((f"`caches.<name>` with `pattern: {tag}`", pattern.settings,
-                         f"See [the {tag} pattern](../patterns/{tag}.md)."))
+                         f"See [the {tag} pattern]({page})."))
     sections.append(("`apps[]`", AppConfig, "See [the connection contract](../contract.md)."))
     for title, model, link in sections:
         out += [f"## {title}", ""]
@@ -74,7 +77,8 @@ def env_contract() -> str:
            "two-tier, the shared tier), `CACHE_L2` (two-tier: the shared tier again, explicitly) or `CACHE_L1` "
            "(two-tier: the local sidecar).", "",
            "| variable | meaning | absent means |", "|---|---|---|"]
-    out += [f"| `{n}` | {_cell(m)} | {_cell(a)} |" for n, m, a in contract.ENV_DOC]
+    tags = ", ".join(PATTERNS)
+    out += [f"| `{n}` | {_cell(m.replace('{patterns}', tags))} | {_cell(a)} |" for n, m, a in contract.ENV_DOC]
     return "\n".join(out) + "\n"
 
 
@@ -90,16 +94,33 @@ def stack_list() -> str:
     """One line per stack file, from its first comment: adding a stack is `./run docs`, not an edit."""
     out = []
     for stack in harness.list_stacks():
-        lines = harness.stack_file(stack).read_text().splitlines()
-        comment = " ".join(line.lstrip("# ").strip() for line in lines[:3]
-                           if line.startswith("#") and "yaml-language-server" not in line)
+        lines = [line for line in harness.stack_file(stack).read_text().splitlines()
+                 if "yaml-language-server" not in line]
+        # The whole first comment block: its first sentence may span several lines.
+        block = []
+        for line in lines:
+            if not line.startswith("#"):
+                break
+            block.append(line.lstrip("# ").strip())
+        comment = " ".join(block)
         summary = comment.split(". ")[0].rstrip(".") if comment else "(no description: start the file with a comment)"
         out.append(f"- `{stack}`: {summary}. [stacks/Pulumi.{stack}.yaml](../stacks/Pulumi.{stack}.yaml)")
     return "\n".join(out) + "\n"
 
 
+def patterns_table() -> str:
+    """The README's table of patterns, a row per registered pattern (and the two-tier layer)."""
+    return "\n".join(["| pattern | config | choose it when | what it costs |", "|---|---|---|---|"] +
+                     [d.row() for d in DOCS]) + "\n"
+
+
+def pattern_pages() -> str:
+    links = ", ".join(f"[{d.name}]({d.page})" for d in DOCS)
+    return "\n".join(textwrap.wrap(f"- Patterns: {links}", 100, subsequent_indent="  ")) + "\n"
+
+
 def stack_schema() -> str:
-    schema = reference.stack_file_schema(StackConfig, NAMESPACE, PATTERNS)
+    schema = editor_schema.stack_file_schema(StackConfig, NAMESPACE, PATTERNS)
     return json.dumps(schema, indent=1, sort_keys=False) + "\n"
 
 
@@ -109,6 +130,7 @@ WHOLE: dict[str, Callable[[], str]] = {
     "schema/stack.schema.json": stack_schema,
 }
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
+    "README.md": {"patterns": patterns_table, "pattern-pages": pattern_pages},
     "docs/contract.md": {"env-contract": env_contract},
     "docs/patterns/sidecar.md": {"images": image_table},
     "docs/observability.md": {f"observability:{name}": make for name, make in observability_docs.SECTIONS.items()},

@@ -25,7 +25,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from cache_patterns.engine import read_stack_file
+from cache_patterns.stack_reader import read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"

@@ -2,10 +2,11 @@
 the rule that produced it, and the same workload under every pattern, with a cost only where a price
 has a source (published serverless rates, or a --prices file).
 
-    python -m tools.plan [STACK ...] [--all] [--file STACKFILE] [--json] [--prices FILE] [--region REGION]
+    python -m tools.plan [STACK ...] [--all] [--file STACKFILE] [--json] [--prices FILE] [--region REGION] [--wide]
     python -m tools.plan --write-docs     regenerate the generated sections of docs/planning.md
 
-Exits 2 when a stack's config is refused (its problems are printed), 1 when a price file is invalid.
+Exits 2 when a stack's config is refused (every problem is printed at once, as `file:line: key:
+message`, like `./run render`), 1 when a price file is invalid. Text fits 120 columns (--wide: no limit).
 """
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from cache_patterns import planning
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.config.errors import ConfigError
 from tools import docs, harness
@@ -27,9 +26,13 @@ EXAMPLE_PRICES = harness.ROOT / "docs" / "prices.example.csv"
 
 
 def parse_stack(stack_config: dict, stack: str) -> config.StackConfig:
-    """A stack file's `config:`, parsed as the program parses it (secure values as placeholders)."""
+    """A stack file's `config:`, parsed as the program parses it (secure values as placeholders), with
+    every problem at once: those of reading the keys (an unknown one, a secret where it cannot stay one)
+    and those of their values."""
     flat, secret_keys = harness.engine_config(stack_config, harness.secure_placeholder)
-    return config.parse(engine.decode(flat, stack, frozenset(secret_keys)), stack)
+    secret = frozenset(secret_keys)
+    values, problems = stack_reader.decode_all(flat, secret)
+    return config.parse(values, stack, secret_keys=secret, problems=problems)
 
 
 def load(stack: str) -> config.StackConfig:
@@ -37,53 +40,13 @@ def load(stack: str) -> config.StackConfig:
 
 
 def load_file(path: Path) -> config.StackConfig:
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    return parse_stack(data.get("config") or {}, Path(path).stem)
-
-
-def _origins(c: config.CacheConfig, pods: str) -> dict[str, str]:
-    cap = c.capacity
-    o = {"keys": "capacity.keys", "valueBytes": "capacity.valueBytes",
-         "keyBytes": "capacity.keyBytes" if cap.key_bytes != planning.Size.fixed(32) else "capacity.keyBytes (default)",
-         "maxmemoryPolicy": f"maxmemoryPolicy {c.maxmemory_policy}", "engine": "engine, version"}
-    o["ttlPercent"] = "capacity.ttlPercent" if cap.ttl_percent is not None else \
-        "defaultTtl set: every key" if c.default_ttl is not None else "no defaultTtl: none"
-    if cap.writes_per_second is not None:
-        o["writesPerSecond"] = "capacity.writesPerSecond"
-    if cap.reads_per_second is not None:
-        o["readsPerSecond"] = "capacity.readsPerSecond"
-    if c.pattern == "statefulset":
-        o |= {"persistence": "persistence", "replicas": "replicas"}
-    elif c.pattern == "operator":
-        o |= {"persistence": "storage (the operator's image saves RDB to it)" if c.storage else "no storage",
-              "replicas": "replicas", "shards": "shards"}
-    elif c.pattern == "external":
-        o |= {"persistence": "ElastiCache snapshots without forking", "replicas": "replicas", "shards": "shards"}
-    else:
-        o |= {"persistence": "a sidecar never persists", "replicas": "a sidecar has none"}
-    o["pods"] = "capacity.pods" if cap.pods is not None else pods
-    return o
+    return parse_stack(stack_reader.read_stack_file(Path(path)), Path(path).stem.removeprefix("Pulumi."))
 
 
 def cache_input(cfg: config.StackConfig, name: str) -> planning.CacheInput | None:
-    """The planner's view of one cache, or None when it states no workload."""
-    c = cfg.caches[name]
-    if c.capacity is None:
-        return None
-    bound = cfg.apps_of(name)
-    pods = sum(a.replicas for a in bound) or None
-    pod_origin = ("bound apps: " + ", ".join(f"{a.name} x{a.replicas}" for a in bound)) if bound else "no bound apps"
-    w = config.workload(c, pods)
-    common = dict(stack=cfg.stack, name=name, engine=config.engine_of(c), workload=w, origins=_origins(c, pod_origin),
-                  region=cfg.aws.region if cfg.aws else None, l1_memory=c.l1.memory if getattr(c, "l1", None) else None)
-    if c.pattern == "external":
-        kind = {"elasticache": "elasticache", "elasticache-serverless": "elasticache-serverless"}.get(c.kind, "endpoint")
-        limits = (c.limits.data_storage_gb, c.limits.ecpu_per_second) if c.limits else None
-        return planning.CacheInput(pattern=kind, node_type=c.node_type, reserved_percent=c.reserved_percent,
-                                   limits=limits, **common)
-    return planning.CacheInput(pattern=c.pattern, memory=c.memory, maxmemory_percent=c.maxmemory_percent,
-                               storage=getattr(c, "storage", None), default_memory=c.DEFAULT_MEMORY,
-                               default_percent=c.DEFAULT_PERCENT, **common)
+    """The planner's view of one cache (its pattern's settings say what), or None when it states no workload."""
+    return cfg.caches[name].plan_input(cfg.stack, name, cfg.apps_of(name), cfg.environment,
+                                       cfg.aws.region if cfg.aws else None)
 
 
 def reports(cfg: config.StackConfig, prices: planning.Prices,
@@ -128,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="the same data as JSON")
     parser.add_argument("--prices", help="a price file (format: components/cache_patterns/planning/prices.py, docs/planning.md)")
     parser.add_argument("--region", help="the AWS region to price in (default: the stack's aws.region, else us-east-1)")
+    parser.add_argument("--wide", action="store_true", help=f"do not fit the tables to {planning.text.WIDTH} columns")
     parser.add_argument("--write-docs", action="store_true", help="regenerate the sections of docs/planning.md")
     args = parser.parse_args(argv)
     if args.write_docs:
@@ -144,16 +108,20 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     all_reports, skipped, failed = [], [], False
-    sources = [(s, lambda s=s: load(s)) for s in stacks] + [(f, lambda f=f: load_file(Path(f))) for f in args.file]
-    for label, loader in sources:
+    sources = [(harness.stack_file(s), lambda s=s: load(s)) for s in stacks] + \
+        [(Path(f), lambda f=f: load_file(Path(f))) for f in args.file]
+    for path, loader in sources:
         try:
             got, skip = reports(loader(), prices, args.region)
         except ConfigError as exc:
-            print(f"{label}: {exc}", file=sys.stderr)
+            n = len(exc.problems)
+            print(f"{path}: invalid stack config ({n} problem{'s' * (n != 1)}):", file=sys.stderr)
+            for line in stack_reader.located(path, exc.problems):
+                print(f"  {line}", file=sys.stderr)
             failed = True
             continue
         except OSError as exc:
-            print(f"{label}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"{path}: {exc.strerror or exc}", file=sys.stderr)
             failed = True
             continue
         all_reports += got
@@ -161,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(planning.to_json(all_reports))
     else:
-        sys.stdout.write(planning.to_text(all_reports))
+        sys.stdout.write(planning.to_text(all_reports, width=None if args.wide else planning.text.WIDTH))
         for line in skipped:
             print(line)
     return 2 if failed else 0

@@ -4,11 +4,16 @@ Kubernetes object it would create as YAML under rendered/<stack>/, with a readab
 It is a preview for review, not a deployment: auto-generated names and secrets get deterministic
 placeholders (the real ones come from `pulumi up`), and what a Helm release would install is not shown.
 
-    python -m tools.render [STACK ...] [--all] [--out DIR] [--crds DIR] [--no-validate]
+    python -m tools.render [STACK ...] [--all] [--out DIR] [--crds DIR] [--no-validate] [--against REF]
+
+When a stack's caches change pattern (against its last render in the output folder, or against git
+REF's render with --against), the impact comes first: per app the contract variables lost and gained,
+the objects replaced or deleted, and where the data was (tools/impact.py).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -17,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns.config.errors import ConfigError
-from tools import harness, validate
+from tools import harness, impact, validate
 
 REDACTED = "<redacted: generated or set as a secret; see `pulumi up`>"
 HEADER = ("# Rendered by `./run render` under Pulumi mocks: a preview for review. Names of auto-named\n"
@@ -164,7 +169,7 @@ def _pods(obj: dict) -> str:
     if not tpl:
         return ""
     inits = [c for c in tpl.get("initContainers", []) if c.get("restartPolicy") == "Always"]
-    parts = [f"{spec.get('replicas', 1)} pod(s): " + ", ".join(c["name"] for c in tpl.get("containers", []))]
+    parts = [f"{spec.get('replicas', 1)} pod(s), containers: " + ", ".join(c["name"] for c in tpl.get("containers", []))]
     if inits:
         parts.append("native sidecar(s): " + ", ".join(f"{c['name']} ({c['image']})" for c in inits))
     return "; ".join(parts)
@@ -195,8 +200,11 @@ def summary(stack: str, run: harness.Run, manifests: list[dict], problems: list[
             lines.append("    " + ", ".join(f"{k}={_brief(v)}" for k, v in shown.items()))
         if r.type.startswith("kubernetes:") and r.type.endswith("Patch"):
             meta = r.inputs.get("metadata") or {}
-            lines.append(f"    patches the existing {meta.get('namespace')}/{meta.get('name')}: "
-                         f"{_brief(harness.ints(r.inputs.get('spec')))}")
+            what = (f"the claim {meta.get('namespace')}/{meta.get('name')} once the StatefulSet controller has made it "
+                    f"(on the first deploy it is made at this size; later the patch grows it)"
+                    if r.type.endswith("PersistentVolumeClaimPatch") else
+                    f"{meta.get('namespace')}/{meta.get('name')}, an object this program does not create")
+            lines.append(f"    patches {what}: {_brief(harness.ints(r.inputs.get('spec')))}")
         if r.type.startswith("kubernetes:helm"):
             source = (r.inputs.get('repositoryOpts') or {}).get('repo') or "a local folder"
             lines.append(f"    Helm release: chart {r.inputs.get('chart')} {r.inputs.get('version', '')} from "
@@ -237,9 +245,7 @@ def located(stack: str, exc: ConfigError) -> str:
     """A config error as `file:line: key: message` lines, every problem of the file at once."""
     path = harness.stack_file(stack)
     lines = [f"stack {stack}: invalid stack config ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):"]
-    for key, message in exc.problems:
-        where = key if key.startswith(str(path)) else (engine.locate(path, key) or str(path))
-        lines.append(f"  {where}: {key}: {message}" if where != key else f"  {key}: {message}")
+    lines += [f"  {line}" for line in stack_reader.located(path, exc.problems)]
     return "\n".join(lines)
 
 
@@ -251,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crds", help="validate custom resources against the CRD YAML files in this folder "
                                        "(for example `kubectl get crd NAME -o yaml` from your cluster)")
     parser.add_argument("--no-validate", action="store_true", help="skip schema validation")
+    parser.add_argument("--against", metavar="REF", help="say what a change of the caches' patterns does against "
+                                                         "git REF's render (default: against the last render)")
     args = parser.parse_args(argv)
     stacks = harness.list_stacks() if args.all else (args.stacks or ["local"])
     crds = validate.crds_dir(args.crds) if args.crds else None
@@ -263,17 +271,61 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no stack file {harness.stack_file(stack)} (stacks: {', '.join(harness.list_stacks())})",
                   file=sys.stderr)
             return 2
+        basis_file = Path(args.out) / stack / BASIS_FILE
         try:
+            previous = impact.load(basis_file) if not args.against else ref_basis(args.against, stack)
             result = render(stack, Path(args.out), crds, check=not args.no_validate)
         except ConfigError as exc:
             print(located(stack, exc), file=sys.stderr)
             status = 2
             continue
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        current = impact.basis(stack, harness.load_stack_config(stack), result.manifests,
+                               [{"urn": r.urn, "protect": r.protect} for r in result.run.resources])
+        basis_file.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
         print((Path(args.out) / stack / "SUMMARY.txt").read_text(), end="")
         print(f"-> {len(result.manifests)} objects written to {Path(args.out) / stack}/ in {result.seconds:.2f} s\n")
+        lines = impact.impact(previous, current) if previous is not None else []
+        if lines:
+            against = f"git {args.against}" if args.against else "the last render"
+            print(f"PATTERN CHANGE in stack {stack} (against {against}):")
+            print("\n".join(f"  {line}" for line in lines) + "\n")
+        print(next_commands(stack))
         if result.problems:
             status = max(status, 1)
     return status
+
+
+# What the last render of a stack deployed (tools/impact.py), kept beside its manifests.
+BASIS_FILE = "render.json"
+
+
+def ref_basis(ref: str, stack: str) -> dict:
+    """The basis of `stack` as git `ref` renders it (its own code, in a temporary worktree)."""
+    import subprocess
+    import tempfile
+
+    from tools import render_diff
+
+    with tempfile.TemporaryDirectory(prefix="render-against-") as tmp:
+        checkout = Path(tmp) / "checkout"
+        subprocess.run(["git", "-C", str(harness.ROOT), "worktree", "add", "--detach", "--quiet", str(checkout), ref],
+                       check=True)
+        try:
+            render_diff.dump(checkout, Path(tmp) / "ref", [stack])
+            return impact.from_files(stack, checkout / "stacks" / f"Pulumi.{stack}.yaml",
+                                     Path(tmp) / "ref" / "rendered" / stack, Path(tmp) / "ref" / f"{stack}.resources.json")
+        finally:
+            subprocess.run(["git", "-C", str(harness.ROOT), "worktree", "remove", "--force", str(checkout)], check=False)
+
+
+def next_commands(stack: str) -> str:
+    return ("Next:\n"
+            "  ./run render-diff main          what this tree changes against main, stack by stack\n"
+            f"  ./run plan {stack:<20} memory, limits and node sizes of each cache, from its workload\n"
+            f"  pulumi preview --stack {stack:<8} the real plan against your cluster (docs/deploying.md)\n")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 the working tree under mocks, and diff the manifests, the render summaries, and every resource's URN,
 inputs and options (protect, deleteBeforeReplace, aliases, ...) and the stack outputs.
 
-    python -m tools.render_diff [REF] [--stack NAME ...] [--keep DIR]
+    python -m tools.render_diff [REF] [--stack NAME ...] [--keep DIR] [--full]
 
-REF defaults to `main`. The ref is checked out in a temporary git worktree; each tree is evaluated
+REF defaults to `main`. First a summary per stack: objects added, changed and removed by kind, other
+resources, outputs, and where a cache changes pattern what that does (tools/impact.py); the unified
+diff of every file only with --full. The ref is checked out in a temporary git worktree; each tree is evaluated
 by its own code (`tools.harness` / `tools.render` of that tree) with this virtualenv's Python, so the
 tool works across any refactor that keeps those two entry points. Exit 0: identical; 1: differences
 (printed as a unified diff); 2: a tree failed to evaluate.
@@ -13,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,11 +87,81 @@ def compare(old: Path, new: Path, old_name: str, new_name: str) -> list[str]:
     return lines
 
 
+def _objects(folder: Path) -> dict[str, dict]:
+    """The rendered objects of one stack by `Kind namespace/name`."""
+    out = {}
+    for path in sorted(folder.rglob("*.yaml")):
+        obj = yaml.safe_load(path.read_text())
+        if isinstance(obj, dict) and "kind" in obj:
+            meta = obj["metadata"]
+            out[f"{obj['kind']} {meta.get('namespace') or '-'}/{meta['name']}"] = obj
+    return out
+
+
+def _urn_type(urn: str) -> str:
+    return urn.split("::")[-2].rsplit("$", 1)[-1]
+
+
+def _resources(path: Path) -> dict[str, dict]:
+    """Every resource but the Kubernetes objects (counted from the rendered files) and components."""
+    if not path.exists():
+        return {}
+    out = {}
+    for r in json.loads(path.read_text()):
+        t = _urn_type(r["urn"])
+        rendered = t.startswith("kubernetes:") and not t.endswith("Patch") and ":helm.sh/" not in t
+        if not rendered and not t.startswith(("cache-patterns:", "pulumi:")):
+            out[r["urn"]] = r
+    return out
+
+
+def _by_kind(keys: list[str], kind_of=lambda k: k.split(" ", 1)[0]) -> str:
+    counts = Counter(kind_of(k) for k in keys)
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+
+
+def stack_summary(stack: str, ref: Path, tree: Path, ref_stack_file: Path) -> list[str]:
+    """What changes in one stack: objects added, changed, removed by kind; other resources; outputs;
+    and, where a cache changes pattern, its impact."""
+    for side in (ref, tree):
+        if (side / f"{stack}.error").exists():
+            return [f"{stack}: does not evaluate in {side.name}: {(side / f'{stack}.error').read_text().strip()}"]
+    a, b = _objects(ref / "rendered" / stack), _objects(tree / "rendered" / stack)
+    ra, rb = _resources(ref / f"{stack}.resources.json"), _resources(tree / f"{stack}.resources.json")
+    parts = []
+    for word, keys in (("added", [k for k in b if k not in a]), ("changed", [k for k in a if k in b and a[k] != b[k]]),
+                       ("removed", [k for k in a if k not in b])):
+        if keys:
+            parts.append(f"{word} {_by_kind(keys)}")
+    for word, keys in (("added", [u for u in rb if u not in ra]), ("changed", [u for u in ra if u in rb and ra[u] != rb[u]]),
+                       ("removed", [u for u in ra if u not in rb])):
+        if keys:
+            parts.append(f"{word} {_by_kind(keys, _urn_type)}")
+    def text(side: Path, name: str) -> str:
+        return (side / name).read_text() if (side / name).exists() else ""
+    if not parts and text(ref, f"{stack}.resources.json") != text(tree, f"{stack}.resources.json"):
+        parts.append("resource options or URNs changed (aliases, protect, dependencies, parents)")
+    if text(ref, f"{stack}.outputs.json") != text(tree, f"{stack}.outputs.json"):
+        parts.append("stack outputs changed")
+    if not parts and any(text(ref, f"rendered/{stack}/{f}") != text(tree, f"rendered/{stack}/{f}") for f in ("SUMMARY.txt",)):
+        parts.append("the render summary changed")
+    if not parts:
+        return []
+    from tools import impact
+    lines = [f"{stack}: " + "; ".join(parts)]
+    old = impact.from_files(stack, ref_stack_file, ref / "rendered" / stack, ref / f"{stack}.resources.json")
+    new = impact.from_files(stack, ROOT / "stacks" / f"Pulumi.{stack}.yaml", tree / "rendered" / stack,
+                            tree / f"{stack}.resources.json")
+    lines += [f"    {line}" for line in impact.impact(old, new)]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render_diff", description=__doc__.split("\n\n")[0])
     parser.add_argument("ref", nargs="?", default="main", help="git ref to compare against (default: main)")
     parser.add_argument("--stack", action="append", default=[], help="only this stack (repeatable)")
     parser.add_argument("--keep", help="write both renders under this folder instead of a temporary one")
+    parser.add_argument("--full", action="store_true", help="also print the unified diff of every file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="render-diff-") as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
@@ -95,15 +171,27 @@ def main(argv: list[str] | None = None) -> int:
         try:
             dump(checkout, base / "ref", args.stack)
             dump(ROOT, base / "tree", args.stack)
+            lines = compare(base / "ref", base / "tree", args.ref, "tree")
+            names = sorted({p.name.split(".")[0] for side in ("ref", "tree") for p in (base / side).iterdir()
+                            if p.is_file()})
+            summary = [line for stack in names for line in
+                       stack_summary(stack, base / "ref", base / "tree", checkout / "stacks" / f"Pulumi.{stack}.yaml")]
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             return 2
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], check=False)
-        lines = compare(base / "ref", base / "tree", args.ref, "tree")
-    stacks = sorted({p.name.split(".")[0] for p in (base / "tree").glob("*.json")}) if args.keep else None
+    stacks = names if args.keep else None
     if lines:
-        sys.stdout.writelines(lines)
+        changed = {line.split(":", 1)[0] for line in summary if not line.startswith(" ")}
+        print(f"render-diff against {args.ref}: {len(changed)} of {len(names)} stacks change "
+              f"(identical: {', '.join(n for n in names if n not in changed) or 'none'})")
+        print("\n".join(f"  {line}" for line in summary))
+        if args.full:
+            print()
+            sys.stdout.writelines(lines)
+        else:
+            print(f"({len(lines)} lines of unified diff: --full prints them; --keep DIR keeps both renders)")
         print(f"\nrender-diff: the working tree renders DIFFERENTLY from {args.ref}", file=sys.stderr)
         return 1
     print(f"render-diff: every stack renders identically to {args.ref} (manifests, summaries, URNs, inputs, "

@@ -5,30 +5,35 @@ The public API is what `__all__` lists (documented in docs/package.md): the comp
 settings models and parsers, the contract types, and the stack-level entry points this
 repository's own program uses. Everything else may change in a minor release.
 """
-from __future__ import annotations
-
 from typing import Any
 
 from cache_patterns.app import AppDeployment, AppDeploymentArgs
 from cache_patterns.config.app import AppConfig
+from cache_patterns.config.cache import CacheSettings
 from cache_patterns.config.errors import ConfigError
+from cache_patterns.core.component import AppRef, ArgsError
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
 from cache_patterns.patterns import PATTERNS, BoundCache, BuildContext, Pattern
 from cache_patterns.patterns.external import AwsConfig, ExternalCache, ExternalCacheArgs, ExternalSettings
 from cache_patterns.patterns.operator import (OperatorInstall, OperatorInstallation, OperatorInstallationArgs,
                                               OperatorSettings, RedisOperatorCache, RedisOperatorCacheArgs)
-from cache_patterns.patterns.sidecar import Sidecar, SidecarSettings
+from cache_patterns.patterns.sidecar import SidecarSettings, sidecar_binding
 from cache_patterns.patterns.statefulset import RedisStatefulSet, RedisStatefulSetArgs, StatefulSetSettings
-from cache_patterns.patterns.two_tier import L1Settings, TwoTier
+from cache_patterns.patterns.two_tier import L1Settings
 from cache_patterns.stack import CacheConfig, StackConfig, parse
 
 # The one place the version is written (pyproject.toml reads it); releases are tagged v<version>.
 __version__ = "0.1.0"
 
+# Every component of the package (Pulumi ComponentResources, one args shape): what a component
+# provider serves (docs/package.md).
+COMPONENTS = (RedisStatefulSet, ExternalCache, RedisOperatorCache, OperatorInstallation, AppDeployment)
 
-def parse_settings(values: dict[str, Any], environment: str = "development") -> Any:
+
+def parse_settings(values: dict[str, Any], environment: str = "development") -> CacheSettings:
     """One cache's settings (`{"pattern": ..., ...}`, stack-file keys) as its pattern's settings model,
-    with the defaults and checks of `environment`. Raises ConfigError listing every problem."""
+    with the defaults and checks of `environment` (a component given these settings runs in that
+    environment unless told otherwise). Raises ConfigError listing every problem."""
     return _parse_one(CacheConfig, values, "cache", {"environment": environment})
 
 
@@ -50,18 +55,21 @@ def _parse_one(kind: Any, values: dict[str, Any], what: str, context: dict) -> A
     try:
         return TypeAdapter(kind).validate_python(values, context=context)
     except ValidationError as exc:
-        raise ConfigError([(key(k), m) for k, m in problems_of(exc, {})]) from None
+        raise ConfigError([(key(k), m) for k, m in problems_of(exc, {}, root=kind)]) from None
 
 
 __all__ = [
-    "__version__",
-    # components
+    "__version__", "COMPONENTS",
+    # components, their args, and the errors of args
     "AppDeployment", "AppDeploymentArgs", "RedisStatefulSet", "RedisStatefulSetArgs", "ExternalCache",
-    "ExternalCacheArgs", "Sidecar", "RedisOperatorCache", "RedisOperatorCacheArgs", "OperatorInstallation",
-    "OperatorInstallationArgs", "TwoTier",
+    "ExternalCacheArgs", "RedisOperatorCache", "RedisOperatorCacheArgs", "OperatorInstallation",
+    "OperatorInstallationArgs", "AppRef", "ArgsError",
+    # a plain helper: the binding of a sidecar cache (pattern 3 makes no resource)
+    "sidecar_binding",
     # settings and parsing
-    "AppConfig", "SidecarSettings", "StatefulSetSettings", "ExternalSettings", "OperatorSettings", "OperatorInstall",
-    "L1Settings", "AwsConfig", "StackConfig", "parse", "parse_settings", "parse_app", "ConfigError",
+    "AppConfig", "CacheSettings", "SidecarSettings", "StatefulSetSettings", "ExternalSettings", "OperatorSettings",
+    "OperatorInstall", "L1Settings", "AwsConfig", "StackConfig", "parse", "parse_settings", "parse_app",
+    "ConfigError",
     # the contract
     "CacheBinding", "CacheConnection", "SecretRef", "FileRef", "SentinelRef", "BoundCache",
     # the pattern registry

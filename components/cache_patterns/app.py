@@ -3,28 +3,36 @@
 It never asks which pattern made the binding: the same Deployment name, selector, URN, image and env
 var names whatever the cache is, so an app survives its cache changing pattern with one rolling update.
 """
-from __future__ import annotations
-
-from typing import TypedDict
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from cache_patterns.config.app import AppConfig, Peer
+from cache_patterns.config.args import args_type
+from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import sizing
-from cache_patterns.config.app import AppConfig, Peer
 from cache_patterns.core.contract import CHECKSUM_ANNOTATION, CacheBinding
+
+# An app's settings: the keys of a stack file's `apps[]` entry; its name and cache have defaults here.
+AppSettingsArgs = args_type(AppConfig, exclude=(), optional=("name", "cache"), name="AppSettingsArgs")
 
 
 class AppDeploymentArgs(TypedDict):
-    app: AppConfig
-    """The app's config (name, namespace, image, replicas, port, resources, probes, env, ingress)."""
+    """The args of an app: its settings, the binding of its cache, and where it runs."""
+
+    settings: AppSettingsArgs
+    """The app: the keys of an `apps[]` entry of a stack file (image, replicas, port, resources, probes,
+    env, ingress, reads; docs/reference/config.md), or an AppConfig from `parse_app`. `name` defaults
+    to the resource name, `namespace` to `default`, `cache` to the binding's cache."""
     binding: CacheBinding
-    """What the app's cache puts into its pods: env, files, sidecars."""
-    disruption_budget: bool
-    """Create a PodDisruptionBudget when the app runs 2+ pods (staging and production)."""
-    cluster_domain: str
-    """The cluster's DNS domain, for the exported Service DNS name."""
+    """What the app's cache puts into its pods (env, files, sidecars): `cache.binding(namespace)`."""
+    environment: NotRequired[str]
+    """production, staging (a PodDisruptionBudget when the app runs 2+ pods) or development.
+    Default: development."""
+    cluster_domain: NotRequired[str]
+    """The cluster's DNS domain, for the exported Service DNS name. Default: cluster.local."""
 
 
 def _probe(path: str | None, port: int, **timing) -> dict:
@@ -84,12 +92,21 @@ class AppDeployment(pulumi.ComponentResource):
     its ingress NetworkPolicy and, with 2+ pods, a PodDisruptionBudget."""
 
     deployment: k8s.apps.v1.Deployment
+    """The app's Deployment, named after the app."""
     service: k8s.core.v1.Service
+    """The app's Service, named after the app."""
     dns_name: pulumi.Output[str]
+    """The Service's DNS name in the cluster."""
 
-    def __init__(self, name: str, args: AppDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cache-patterns:index:AppDeployment", name, None, opts)
-        app, binding = args["app"], args["binding"]
+    def __init__(self, name: str, args: AppDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(api.type_token(AppDeployment), name, None, opts)
+        args = api.check_args(AppDeployment, name, args, AppDeploymentArgs)
+        binding = args["binding"]
+        app = args["settings"]
+        if not isinstance(app, AppConfig):
+            app = api.parse(AppDeployment, name, "settings", AppConfig, {"name": name, "cache": binding.cache, **app},
+                            {"namespace": "default"})
+        environment = args.get("environment") or api.DEFAULT_ENVIRONMENT
         labels = kb.labels(app.name, "app", app.name)
         selector = kb.app_selector(app)
         child = pulumi.ResourceOptions(parent=self)
@@ -136,14 +153,15 @@ class AppDeployment(pulumi.ComponentResource):
             },
             opts=child,
         )
-        if args["disruption_budget"] and app.replicas > 1:
+        if environment != "development" and app.replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata={"namespace": app.namespace, "labels": labels},
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
                 opts=child,
             )
-        self.dns_name = pulumi.Output.from_input(f"{app.name}.{app.namespace}.svc.{args['cluster_domain']}")
+        domain = args.get("cluster_domain") or api.DEFAULT_CLUSTER_DOMAIN
+        self.dns_name = pulumi.Output.from_input(f"{app.name}.{app.namespace}.svc.{domain}")
         self.register_outputs({"deployment": self.deployment.metadata.name, "service": self.service.metadata.name,
                                "dnsName": self.dns_name})
 

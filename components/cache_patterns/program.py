@@ -14,7 +14,6 @@ from cache_patterns.core.contract import CacheBinding
 from cache_patterns.patterns import PATTERNS, BoundCache, BuildContext
 from cache_patterns.patterns.operator import install_operators
 from cache_patterns.patterns.operator.install import RESTRICTED_CHART_VALUES
-from cache_patterns.patterns.two_tier import layer
 from cache_patterns.stack import StackConfig
 
 PSS_LABELS = {
@@ -52,7 +51,7 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
     if not cfg.manage_namespaces:
         return []
     names = {a.namespace for a in cfg.apps}
-    if any(c.pattern in ("statefulset", "operator") for c in cfg.caches.values()) or monitored_in_namespace(cfg):
+    if any(PATTERNS[c.pattern].stack_namespace for c in cfg.caches.values()) or monitored_in_namespace(cfg):
         names.add(cfg.namespace)
     # The namespaces of operators this stack installs. An operator whose chart the program cannot
     # make restricted (install.RESTRICTED_CHART_VALUES) gets `baseline` (restricted still warned
@@ -74,26 +73,25 @@ def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.
 
 def monitored_in_namespace(cfg: StackConfig) -> bool:
     """Whether observability puts objects in the stack's namespace for a cache that has none there: the
-    rules and dashboard of the two-tier clients of an external cache."""
-    return cfg.observability.enabled and any(c.pattern == "external" and c.l1 is not None and cfg.apps_of(name)
+    rules and dashboard of the two-tier clients of a cache outside it (an external cache with `l1`)."""
+    return cfg.observability.enabled and any(getattr(c, "l1", None) is not None and cfg.apps_of(name)
                                              for name, c in cfg.caches.items())
 
 
 def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, BoundCache]:
     """Every cache of the stack, by name: the parts several caches share first (operator installs),
-    then each cache through its pattern's build, with the two-tier layer where `l1` is set."""
-    used = {c.operator for c in cfg.caches.values() if c.pattern == "operator"}
-    installs = install_operators(cfg.operators, used, cfg.production, opts,
+    then each cache through its pattern's build (which adds the two-tier layer where `l1` is set)."""
+    used = {c.operator_install for c in cfg.caches.values()} - {None}
+    installs = install_operators(cfg.operators, used, cfg.environment, opts,
                                  secret_values="operators" in cfg.secret_keys, namespace_managed=cfg.manage_namespaces)
     shared = {"operators": cfg.operators, "installs": installs}
     built: dict[str, BoundCache] = {}
     for name, settings in cfg.caches.items():
         context = BuildContext(stack=cfg.stack, environment=cfg.environment, namespace=cfg.namespace,
                                cluster_domain=cfg.cluster_domain, native_sidecars=cfg.native_sidecars,
-                               apps=cfg.apps_of(name), shared=shared, aws=cfg.aws, password=cfg.passwords.get(name),
+                               kubernetes_version=cfg.kubernetes_version, apps=cfg.apps_of(name), shared=shared, aws=cfg.aws, password=cfg.passwords.get(name),
                                observability=cfg.observability)
-        cache = PATTERNS[settings.pattern].build(name, settings, context, opts)
-        built[name] = layer(cache, cfg.stack, name, settings, cfg.native_sidecars)
+        built[name] = PATTERNS[settings.pattern].build(name, settings, context, opts)
     return built
 
 
@@ -109,9 +107,9 @@ def deploy(cfg: StackConfig) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers=providers, depends_on=made)
     caches = build_caches(cfg, opts)
     apps = {
-        app.name: AppDeployment(app.name, {"app": app, "binding": binding(caches[app.cache], app),
-                                           "disruption_budget": cfg.environment != "development",
-                                           "cluster_domain": cfg.cluster_domain}, opts)
+        app.name: AppDeployment(app.name, {"settings": app, "binding": binding(caches[app.cache], app),
+                                           "environment": cfg.environment, "cluster_domain": cfg.cluster_domain},
+                                opts)
         for app in cfg.apps
     }
     return {

@@ -3,67 +3,41 @@ parsed once, before any resource exists.
 
 `parse()` is pure (plain data in, frozen models out, or one ConfigError listing every problem of the
 file, including the rules that span keys, such as an app bound to a cache that does not exist).
-Reading what the Pulumi engine passed is in `cache_patterns.engine`.
+Reading what the Pulumi engine passed, or a stack file, is in `cache_patterns.stack_reader`.
 """
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Mapping, Union
 
-from pydantic import BeforeValidator, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError, \
-    ValidationInfo, model_validator
-
-from pydantic_core import PydanticCustomError
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, ValidationInfo, model_validator
 
 from cache_patterns.config.app import CACHE_NAME, AppConfig
-from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, doc, split_findings
+from cache_patterns.config.base import StrictModel
+from cache_patterns.config.cache import StackFacts
+from cache_patterns.config.capacity import split_findings
+from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, Environment, doc
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
-from cache_patterns.config.types import Bool, Str, problem, show
+from cache_patterns.config.types import Flag, Text
 from cache_patterns.core import naming, ownership
+from cache_patterns.core.component import NATIVE_SIDECAR_SINCE
 from cache_patterns.observability import settings as observability
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns import PATTERNS, contract_problems
-from cache_patterns.patterns.external.settings import AwsConfig, ExternalSettings, Rotation
+from cache_patterns.patterns.external.settings import AwsConfig
 from cache_patterns.patterns.operator import charts
-from cache_patterns.patterns.operator.settings import OPERATORS, OperatorInstall
-from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
+from cache_patterns.patterns.operator.settings import Operator, OperatorInstall
 
 NAMESPACE = "cache-patterns"
 # Oldest and newest Kubernetes minor versions every stack is validated against (kubernetes-validate).
 K8S_OLDEST, K8S_NEWEST = (1, 28), (1, 37)
-# Native sidecars (init containers with restartPolicy: Always) are on by default from 1.29.
-NATIVE_SIDECAR_SINCE = (1, 29)
-K8S_VERSION = Str(
-    pattern=r"1\.(2[89]|3[0-7])",
-    pattern_doc=f"a quoted Kubernetes minor version from {'.'.join(map(str, K8S_OLDEST))} "
-                f"to {'.'.join(map(str, K8S_NEWEST))}, such as \"1.33\"",
-)
-CLUSTER_DOMAIN = Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-                     pattern_doc="a DNS domain")
-
-
-def _check_tag(value: Any) -> Any:
-    """A cache's `pattern` first: without a known one the rest of the cache cannot be read."""
-    if not isinstance(value, dict):
-        raise problem(f"must be an object (a cache), got {show(value)}")
-    tag = value.get("pattern")
-    if tag is None:
-        fail([("pattern", f"is required (one of {', '.join(PATTERNS)})")])
-    try:
-        Str(choices=list(PATTERNS)).check(tag)
-    except PydanticCustomError as exc:
-        fail([("pattern", exc.message())])
-    return value
-
-
-def _tag_of(value: Any) -> str | None:
-    return value.get("pattern") if isinstance(value, dict) else getattr(value, "pattern", None)
-
+K8S_VERSION = Annotated[str, Text(r"1\.(2[89]|3[0-7])", f"a quoted Kubernetes minor version from {'.'.join(map(str, K8S_OLDEST))} "
+                                         f"to {'.'.join(map(str, K8S_NEWEST))}, such as \"1.33\"")]
+CLUSTER_DOMAIN = Annotated[str, Text(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", "a DNS domain")]
 
 # One `pattern` union, assembled from the pattern folders (patterns/__init__.py is the registry).
-CacheConfig = Annotated[Union[tuple(Annotated[p.settings, Tag(p.tag)] for p in PATTERNS.values())],  # type: ignore
-                        Discriminator(_tag_of), BeforeValidator(_check_tag)]
+CacheConfig = Annotated[Union[tuple(p.settings for p in PATTERNS.values())],  # type: ignore[valid-type]
+                        Field(discriminator="pattern")]
 _CACHE = TypeAdapter(CacheConfig)
 _APP = TypeAdapter(AppConfig)
 
@@ -73,33 +47,30 @@ class StackConfig(StrictModel):
 
     TITLE = "stack config"
     CONTEXT_DEFAULTS = {"namespace": "stack"}
-    environment: Annotated[str, Str(choices=ENVIRONMENTS)] = doc(
+    environment: Environment = doc(
         ..., "What the stack is for; production and staging tighten defaults and checks (see the table).")
-    namespace: Annotated[str, NAMESPACE_NAME] = doc(..., "Namespace of the stack's caches and default namespace of "
+    namespace: NAMESPACE_NAME = doc(..., "Namespace of the stack's caches and default namespace of "
                                                          "its apps.", "the stack name")
-    kubernetes_version: Annotated[str, K8S_VERSION] = doc(
+    kubernetes_version: K8S_VERSION = doc(
         "1.33", "Kubernetes minor version of the target cluster: selects native or plain-container sidecars and the "
                 "schema the render is validated against.")
-    kube_context: Annotated[str | None, Str(pattern=r"\S+", pattern_doc="a kubeconfig context name")] = doc(
+    kube_context: Annotated[str, Text(r"\S+", "a kubeconfig context name")] | None = doc(
         None, "kubeconfig context of the explicit Kubernetes provider.", "the current context", secret="honoured")
-    cluster_domain: Annotated[str, CLUSTER_DOMAIN] = doc("cluster.local", "The cluster's DNS domain.")
-    manage_namespaces: Annotated[bool, Bool()] = doc(
+    cluster_domain: CLUSTER_DOMAIN = doc("cluster.local", "The cluster's DNS domain.")
+    manage_namespaces: Flag = doc(
         True, "Create the namespaces (labelled for the restricted Pod Security Standard); false: they exist.")
-    caches: Annotated[dict[Annotated[str, CACHE_NAME], CacheConfig],
-                      Shape("map", "an object (a cache)", CACHE_NAME, min_items=1, what="caches")] = doc(
+    caches: Annotated[dict[CACHE_NAME, CacheConfig], Field(min_length=1)] = doc(
         ..., "Named caches; each app binds to one by name.")
-    apps: Annotated[tuple[AppConfig, ...], Shape("list", "an object (an app)")] = doc((), "Apps wired to a cache.", "none")
+    apps: tuple[AppConfig, ...] = doc((), "Apps wired to a cache.", "none")
     aws: AwsConfig | None = doc(None, "AWS region and network (for ElastiCache).")
-    operators: Annotated[dict[Annotated[str, Str(choices=OPERATORS)], OperatorInstall],
-                         Shape("map", "an object (operator install)", Str(choices=OPERATORS))] = doc(
+    operators: dict[Operator, OperatorInstall] = doc(
         {}, "Operator installs, by operator.", "none: operators are assumed installed", secret="honoured")
     # Absent: the defaults of the stack's environment (validated, so `enabled` follows it).
     observability: ObservabilityConfig = Field(
         {}, validate_default=True, description="Metrics, alert rules, dashboards and cloud alarms for every cache "
                                                "(docs/observability.md).",
         json_schema_extra={"x-default": "on in production and staging"})
-    passwords: Annotated[dict[Annotated[str, CACHE_NAME], Annotated[str, Str(secret=True, min_len=1)]],
-                         Shape("map", "a secret string", CACHE_NAME)] = doc(
+    passwords: dict[CACHE_NAME, Annotated[str, Text(allowed="a secret string", secret=True)]] = doc(
         {}, "Secret: passwords of `kind: endpoint` caches by cache name "
             "(`pulumi config set --secret --path 'passwords.<cache>'`).", "none", secret="required")
     _stack: str = PrivateAttr("")
@@ -149,13 +120,17 @@ TOP_KEYS = tuple(StackConfig.config_keys())
 STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "observability", "passwords"})
 
 
-def cross_problems(stack: str, environment: str, caches: Mapping[str, Any], apps: list[tuple[int, AppConfig]],
-                   passwords: Mapping[str, str], aws: AwsConfig | None, operators: Mapping[str, OperatorInstall],
-                   obs: ObservabilityConfig | None, *, raw_caches: Mapping[str, Any],
-                   raw_apps: list) -> list[tuple[str, str]]:
-    """The rules that span keys, over whatever parsed (so one bad cache does not hide them).
-    `raw_caches` and `raw_apps` are the input, so a cache that failed to parse still exists for the
-    apps, and apps are named in errors."""
+def cross_problems(stack: str, caches: Mapping[str, Any], apps: list[tuple[int, AppConfig]], passwords: Mapping[str, str],
+                   aws: AwsConfig | None, operators: Mapping[str, OperatorInstall], obs: ObservabilityConfig | None,
+                   *, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rules that span keys, over whatever parsed (so one bad cache does not hide them). `raw` is
+    the input: a cache that failed to parse still exists for the apps, a block with an error in it is
+    still present (an unknown key inside `aws` does not make the caches lack `aws`), and apps are
+    named in errors. Each cache's own rules with the rest of the stack are its settings' methods."""
+    raw_caches = raw.get("caches") if isinstance(raw.get("caches"), dict) else {}
+    raw_apps = raw.get("apps") if isinstance(raw.get("apps"), list) else []
+    facts = StackFacts(passwords=passwords, aws=aws, aws_given=raw.get("aws") is not None,
+                       acl_patterns=tuple(t for t, p in PATTERNS.items() if "acl_users" in p.settings.model_fields))
     out: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
     for i, app in apps:
@@ -172,63 +147,28 @@ def cross_problems(stack: str, environment: str, caches: Mapping[str, Any], apps
             continue
         if app.password_env and not cache.auth_enabled:
             out.append((f"{key}.passwordEnv", f"cache {app.cache!r} has no password to put in the environment"))
-        if app.cache_user is not None:
-            out += _cache_user_problems(app, f"{key}.cacheUser", cache)
-        if app.wants_password_env and isinstance(cache, ExternalSettings) and cache.kind == "endpoint":
-            pw = passwords.get(app.cache, "")
-            if not re.fullmatch(r"[A-Za-z0-9._~-]*", pw):
-                out.append((f"passwords.{app.cache}", f"must be URL-safe (letters, digits, ._~-) for CACHE_URL with "
-                                                      f"passwordEnv ({key}), got <secret>"))
+        out += cache.app_problems(key, app, app.cache, facts)
         out += contract_problems(key, app, app.cache, cache)
     for name, cache in caches.items():
-        if isinstance(cache, ExternalSettings):
-            if cache.kind == "endpoint":
-                if cache.auth and name not in passwords:
-                    out.append((f"passwords.{name}", "is required for an endpoint cache with auth: set it with "
-                                                     f"`pulumi config set --secret --path 'passwords.{name}' <password>`"))
-                if not cache.auth and name in passwords:
-                    out.append((f"passwords.{name}", "is set but the cache has auth: false"))
-                if cache.rotation != Rotation():
-                    out.append((f"caches.{name}.rotation", "does not apply to kind: endpoint: change the password at "
-                                f"its source, then `pulumi config set --secret --path 'passwords.{name}'`"))
-            elif aws is None:
-                out.append((f"caches.{name}", f"kind: {cache.kind} needs the `aws` key (region and network)"))
+        out += cache.stack_problems(name, facts)
         app_namespaces = {a.namespace: f"{app_label(raw_apps, i)}.namespace" for i, a in reversed(apps)
                           if a.cache == name}
         out += naming.problems(cache.name_checks(stack, name, app_namespaces))
     for name in passwords:
         cache = caches.get(name)
-        if name in caches and not (isinstance(cache, ExternalSettings) and cache.kind == "endpoint"):
-            out.append((f"passwords.{name}", "only endpoint caches take a password from config; the others "
-                                             "generate one"))
-        elif name not in raw_caches:
-            out.append((f"passwords.{name}", "only endpoint caches take a password from config; the others "
-                                             "generate one"))
+        if (name in caches and not cache.takes_password) or name not in raw_caches:
+            out.append((f"passwords.{name}", "only caches whose password is set in config (kind: endpoint) take one; "
+                                             "the others generate one"))
     if obs is not None:
         out += observability.stack_problems(obs, caches)
     installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
                 for op, o in operators.items() if o.install]
     out += charts.clashes(installs)
-    used = {c.operator for c in caches.values() if c.pattern == "operator"}
+    used = {c.operator_install for c in caches.values()}
     unparsed = any(name not in caches for name in raw_caches)
     for op in operators:
         if op not in used and not unparsed:
             out.append((f"operators.{op}", "no cache of this stack uses this operator"))
-    return out
-
-
-def _cache_user_problems(app: AppConfig, key: str, cache: Any) -> list[tuple[str, str]]:
-    if not isinstance(cache, StatefulSetSettings):
-        return [(key, f"only caches with pattern: statefulset define ACL users (aclUsers); cache {app.cache!r} "
-                      f"has pattern: {cache.pattern}")]
-    out = []
-    users = [u.name for u in cache.acl_users]
-    if app.cache_user not in users:
-        out.append((key, f"{app.cache_user!r} is not an ACL user of cache {app.cache!r} (aclUsers: "
-                         f"{', '.join(users) or 'none'})"))
-    if cache.l1 is not None:
-        out.append((key, f"cache {app.cache!r} is two-tier (l1), whose invalidation protocol is not yet wired for "
-                         f"ACL users (it needs pub/sub on the shared tier); bind this app without cacheUser or drop l1"))
     return out
 
 
@@ -262,11 +202,11 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
     try:
         cfg = StackConfig.model_validate(values, context=context)
     except ValidationError as exc:
-        found += problems_of(exc, values, secret=secret, tags=set(PATTERNS))
+        found += problems_of(exc, values, secret=secret, tags=set(PATTERNS), root=StackConfig)
         found += _partial_problems(values, context)
     else:
-        found += cross_problems(stack, cfg.environment, cfg.caches, list(enumerate(cfg.apps)), cfg.passwords, cfg.aws,
-                                cfg.operators, cfg.observability, raw_caches=cfg.caches, raw_apps=list(cfg.apps))
+        found += cross_problems(stack, cfg.caches, list(enumerate(cfg.apps)), cfg.passwords, cfg.aws, cfg.operators,
+                                cfg.observability, raw=values)
     if found:
         raise ConfigError(found)
     cfg._warnings = tuple(w for name, c in cfg.caches.items()
@@ -308,5 +248,4 @@ def _partial_problems(values: Mapping[str, Any], context: dict) -> list[tuple[st
     operators = {k: o for k, v in parts["operators"].items() if (o := each(TypeAdapter(OperatorInstall), v))}
     passwords = {k: v for k, v in parts["passwords"].items() if isinstance(v, str)}
     obs = parts["observability"] if "observability" in values else each(TypeAdapter(ObservabilityConfig), {})
-    return cross_problems(context["stack"], context["environment"], caches, apps, passwords, parts["aws"],
-                          operators, obs, raw_caches=raw_caches, raw_apps=raw_apps)
+    return cross_problems(context["stack"], caches, apps, passwords, parts["aws"], operators, obs, raw=values)

@@ -63,7 +63,7 @@ def test_a_slow_populate_does_not_outlive_the_l2_entry(make_pod: Callable[..., P
     computed before the delay and sent as a relative PX would outlive L2 by the delay."""
     pod = make_pod(cap=5)
     l2.client().set("late", b"v", px=2000)
-    lock = pod.cache._locks[pod.cache._snapshot("late")[0] % len(pod.cache._locks)]
+    lock = pod.cache._lock_of(pod.cache._snapshot("late"))
     lock.acquire()
     threading.Timer(0.3, lock.release).start()
     assert pod.cache.get("late") == b"v"
@@ -77,14 +77,14 @@ def test_a_populate_delayed_on_its_way_to_l1_does_not_outlive_the_l2_entry(make_
     be): a TTL sent relative to when it was computed would start counting only on arrival."""
     pod = make_pod(cap=5, options=replace(FAST, l1_timeout=2.0))
     l2.client().set("paused", b"v", px=2000)
-    real_set = pod.cache._l1.set
+    real_set = pod.cache._l1.client.set
 
     def set_while_paused(*args, **kwargs):
         pod.l1.signal(signal.SIGSTOP)
         threading.Timer(0.3, pod.l1.signal, (signal.SIGCONT,)).start()
         return real_set(*args, **kwargs)
 
-    pod.cache._l1.set = set_while_paused
+    pod.cache._l1.client.set = set_while_paused
     assert pod.cache.get("paused") == b"v"
     assert cached_in_l1(pod, "paused") == b"v"
     assert pod.l1_raw.pexpiretime("paused") <= l2.client().pexpiretime("paused")
@@ -201,8 +201,8 @@ def test_populate_race_control_naive_populate_goes_stale(make_pod: Callable[...,
     writer.cache.set("race", b"v1")
     l1 = reader.cache._l1
     assert l1 is not None
-    reader.cache._populate = (lambda key, value, expires_at_ms, snapshot:  # type: ignore[method-assign]
-                              l1.set(key, value, px=5000))
+    reader.cache._populate = (lambda key, value, started_ms, pttl, snapshot:  # type: ignore[method-assign]
+                              l1.client.set(key, value, px=5000))
     _race(reader, lambda: writer.cache.set("race", b"v2"), wait_for_invalidation=True)
     assert cached_in_l1(reader, "race") == b"v1"
     assert reader.cache.get("race") == b"v1"

@@ -10,8 +10,10 @@ import pytest
 
 from tests.conftest import skip_or_fail
 
-from . import engines, pod_runner
-from .cluster import ACL_USERS, Cluster, make_tls, new_root, require_binaries, which
+from testbed import engines, pod_runner
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import ACL_USERS, new_root, require_binaries, which
+from testbed.tls import make_tls
 
 
 # Modules with a failed test: their cluster directory is kept for the logs.
@@ -37,12 +39,12 @@ def require_exporter_pods() -> None:
         skip_or_fail("redis_exporter is not built (./run toolchain redis_exporter)")
 
 
-def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: object) -> Iterator[Cluster]:
+def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: object) -> Iterator[LocalStatefulSet]:
     """Start a cluster, hand it to the module's tests, stop every process by PID. On a failure the
     directory (logs, rendered files) is kept and the last log lines are printed."""
     require_binaries()
     root = new_root(prefix)
-    cluster = Cluster(root, **kwargs)  # type: ignore[arg-type]
+    cluster = LocalStatefulSet(root, **kwargs)  # type: ignore[arg-type]
     cluster.start_all()
     try:
         yield cluster
@@ -56,7 +58,7 @@ def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: objec
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[LocalStatefulSet]:
     """3 Redis + 3 Sentinels + HAProxy, scripts under busybox sh when it is installed (what the
     alpine images run), else dash. min-replicas-to-write 1 with a 2 s lag bound, down-after 1.5 s.
     With ACL users, so every failover test also shows they leave replication and Sentinel alone."""
@@ -65,7 +67,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def tls_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def tls_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStatefulSet]:
     """The same with TLS on (a CA made here with openssl), scripts under dash (Debian's sh)."""
     require_binaries()
     tls = make_tls(Path(tmp_path_factory.mktemp("ca")))

@@ -17,9 +17,11 @@ from typing import Iterator
 import pytest
 import redis
 
-from .backups import RESTIC_KEY, Backups, backup_settings, digests, protected_plan, restic
-from .cluster import PASSWORD, Cluster, Writer, missing_keys, new_root, require_binaries, wait_until, which
-from .s3server import S3Server, require_s3
+from testbed.backups import (RESTIC_KEY, Backups, backup_settings, digests, fill, protected_plan, raw, restic,
+                             restore_from, start_restored)
+from testbed.s3server import S3Server, require_s3
+from testbed.statefulset import LocalStatefulSet as Cluster
+from testbed.support import PASSWORD, Writer, new_root, require_binaries, wait_until, which
 from tests.conftest import skip_or_fail
 
 pytestmark = pytest.mark.live
@@ -28,31 +30,6 @@ KEYS = 12_000
 VALUE = 1000
 
 
-def fill(client: redis.Redis, n: int, prefix: str = "k", size: int = VALUE, ttl_every: int = 7) -> None:
-    """n keys of `size` half-compressible bytes (hex of random bytes), strings, hashes and lists, a
-    TTL on every `ttl_every`-th."""
-    pipe = client.pipeline(transaction=False)
-    for i in range(n):
-        value = os.urandom(size // 2).hex()
-        key = f"{prefix}:{i}"
-        kind = i % 10
-        if kind == 8:
-            pipe.hset(f"{key}:h", mapping={"a": value[:100], "b": str(i)})
-        elif kind == 9:
-            pipe.rpush(f"{key}:l", value[:50], value[50:100], str(i))
-        else:
-            pipe.set(key, value)
-        if i % ttl_every == 0:
-            pipe.expire(key if kind < 8 else f"{key}:{'h' if kind == 8 else 'l'}", 86400)
-        if i % 1000 == 999:
-            pipe.execute()
-    pipe.execute()
-
-
-def raw(cluster: Cluster, i: int) -> redis.Redis:
-    """A client of redis-i returning bytes (DUMP payloads)."""
-    return redis.Redis(host=cluster.redis_addrs[i].host, port=cluster.redis_addrs[i].port, password=PASSWORD,
-                       socket_timeout=30)
 
 
 def forks(cluster: Cluster, i: int) -> int:
@@ -321,48 +298,6 @@ def test_a_corrupted_object_is_refused_before_anything_is_touched(source, s3) ->
     finally:
         shutil.rmtree(fresh.root, ignore_errors=True)
 
-
-def restore_from(snapshot: str):
-    from cache_patterns.patterns.statefulset.backup_settings import RestoreSettings
-    return RestoreSettings.model_validate({"from": snapshot})
-
-
-def start_restored(target: Cluster, restore: Backups) -> tuple[float, float]:
-    """The order `pulumi up` gives a cache created with `restore`: the Redis pods in parallel, each
-    running the restore step first (its init container), then, once they are ready, the Sentinels
-    (which depend on them) and HAProxy. Returns the seconds until the restored primary had loaded its
-    data set and until both replicas had synced from it."""
-    import threading
-    t0 = time.monotonic()
-    errors: list[BaseException] = []
-    def pod(name: str) -> None:
-        try:
-            restore.start_with_restore(name)
-        except BaseException as e:  # noqa: BLE001 (reported below)
-            errors.append(e)
-    threads = [threading.Thread(target=pod, args=(f"redis-{i}",)) for i in range(target.servers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    wait_until("the restored primary to load its data", lambda: target.role(0) == "master" and
-               target.redis(0).info("persistence")["loading"] == 0, 600, interval=0.2)
-    primary_ready = time.monotonic() - t0
-    def synced() -> bool:
-        for i in range(1, target.servers):
-            with target.redis(i) as r:
-                if r.info("replication").get("master_link_status") != "up":
-                    return False
-        return True
-    wait_until("the replicas to sync from the restored primary", synced, 600, interval=0.2)
-    all_synced = time.monotonic() - t0
-    with target.redis(0) as r:
-        assert r.dbsize() > 0, "the Sentinels would start before the restored primary holds its data"
-    for name, m in target.members.items():
-        if not name.startswith("redis-") and not m.running():
-            target.start(name)
-    return primary_ready, all_synced
 
 
 def test_restore_into_a_fresh_set_gives_every_key_back(source, s3) -> None:

@@ -17,8 +17,9 @@ from typing import Iterator
 
 import pytest
 
-from .backups import protected_plan
-from .cluster import Cluster, _pairs, missing_keys, new_root, require_binaries, wait_until, which
+from testbed.backups import protected_plan
+from testbed.statefulset import LocalStatefulSet as Cluster
+from testbed.support import _pairs, missing_keys, new_root, require_binaries, wait_until, which
 
 pytestmark = pytest.mark.live
 

@@ -8,10 +8,13 @@ import shutil
 
 import pytest
 
-from .backups import Backups, backup_settings, digests, protected_plan, restic
-from .cluster import Cluster, new_root, require_binaries, which
-from .s3server import S3Server, require_s3
-from .test_backup_live import KEYS, fill, raw, restore_from, start_restored
+from testbed.backups import (Backups, backup_settings, digests, fill, protected_plan, raw, restic, restore_from,
+                             start_restored)
+from testbed.s3server import S3Server, require_s3
+from testbed.statefulset import LocalStatefulSet as Cluster
+from testbed.support import new_root, require_binaries, which
+
+from .test_backup_live import KEYS
 from tests.conftest import skip_or_fail
 
 pytestmark = pytest.mark.live

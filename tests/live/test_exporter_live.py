@@ -22,10 +22,13 @@ import pytest
 from cache_patterns.core import images
 from tools import harness
 
-from . import engines, pod_runner
-from .cluster import PASSWORD, Cluster, SecretVolume, make_tls, new_root, wait_until
+from testbed import engines, pod_runner
+from testbed.members import SecretVolume
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import PASSWORD, new_root, wait_until
+from testbed.tls import make_tls
 from .conftest import require_exporter_pods
-from .image_root import ImageRoot
+from testbed.image_root import ImageRoot
 
 pytestmark = pytest.mark.live
 POD = "staging-sessions-0"
@@ -62,7 +65,7 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     tls = make_tls(Path(tmp_path_factory.mktemp("ca")), names=tuple(r["certificate"]["spec"]["dnsNames"]),
                    loopback=False, ecdsa=key["algorithm"] == "ECDSA")
     root = new_root("cp-exporter-")
-    cluster = Cluster(root, tls=tls, busybox=True)
+    cluster = LocalStatefulSet(root, tls=tls, busybox=True)
     cluster.start_all()
     net = None
     try:
@@ -79,7 +82,7 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             shutil.rmtree(root, ignore_errors=True)
 
 
-def run_exporter(r: dict, cluster: Cluster, net: pod_runner.PodNetwork, root: Path, container: dict,
+def run_exporter(r: dict, cluster: LocalStatefulSet, net: pod_runner.PodNetwork, root: Path, container: dict,
                  tag: str) -> tuple[subprocess.Popen, Path, Path]:
     """Start `container` (a rendered exporter container) in the pod network; (process, metrics
     socket, log)."""

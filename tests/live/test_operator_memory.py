@@ -1,6 +1,6 @@
 """Operator caches run with the planned maxmemory and eviction policy: the rendered custom resource
 and its ConfigMap, started in a real redis-server the way each operator and image start Redis
-(tests/live/operator_images.py), asked with CONFIG GET.
+(testbed/operator_images.py), asked with CONFIG GET.
 
 OT-CONTAINER-KIT v0.26.0 never applies `maxMemoryPercentOfLimit` with its default feature gates, and
 its image ignores the env var, so before the fix these caches had no maxmemory at all and were
@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from cache_patterns import engine
+from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.core import sizing
 from cache_patterns.patterns.operator import specs as operator
 from cache_patterns.patterns.operator.settings import OperatorSettings
 from tests.conftest import need_binary
-from tests.live.cluster import free_ports
-from tests.live.operator_images import (Server, ot_entrypoint_conf, ot_env, ot_extra_config_name, spotahome_conf,
-                                        spotahome_apply_custom_config)
+from testbed.support import free_ports
+from testbed.operator_images import Server, ot_entrypoint_conf, ot_env, ot_extra_config_name, spotahome_conf, spotahome_apply_custom_config
 from tools import harness
 
 pytestmark = pytest.mark.live
@@ -39,7 +38,7 @@ def rendered(caches: dict | None = None) -> tuple[harness.Run, dict, OperatorSet
     run = harness.run(PLATFORM, cfg, password=PASSWORD)
     (cr,) = [harness.ints(r.manifest) for r in run.k8s_objects
              if r.type.startswith(("kubernetes:redis.redis.opstreelabs.in", "kubernetes:databases.spotahome.com"))]
-    parsed = config.parse(engine.decode(harness.engine_config(cfg, lambda k: "x")[0], PLATFORM), PLATFORM)
+    parsed = config.parse(stack_reader.decode(harness.engine_config(cfg, lambda k: "x")[0], PLATFORM), PLATFORM)
     return run, cr, parsed.caches["sessions"]  # type: ignore[return-value]
 
 

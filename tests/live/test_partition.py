@@ -1,6 +1,6 @@
 """Live: a network partition that cuts the primary's node (with one of three Sentinels, an HAProxy and
 a client) off from the other two nodes, on a pod network of Linux network namespaces
-(tests/live/netns.py; needs root). What the write endpoint must do: never route a new connection to
+(testbed/netns.py; needs root). What the write endpoint must do: never route a new connection to
 the isolated old primary once it can know, close the connections it already had there, and lose no
 acknowledged write on the majority side; and `minReplicasToWrite` must bound what a client pinned to
 the old primary loses. benchmarks/partition.py measures the same with the staging stack's plan."""
@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import skip_or_fail
 
-from . import netns, partition
-from .cluster import Cluster, new_root, require_binaries
+from testbed import netns, partition
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import new_root, require_binaries
 
 pytestmark = pytest.mark.live
 
@@ -26,14 +27,14 @@ DETECTION_BOUND_S = 1.0 + 0.5 + 0.1 + 1.0
 
 
 @pytest.fixture(scope="module")
-def partitioned() -> Iterator[Cluster]:
+def partitioned() -> Iterator[LocalStatefulSet]:
     require_binaries()
     why = netns.available()
     if why:
         skip_or_fail(f"partition tests: {why}")
     net = netns.PodNetwork()
     root = new_root("cp-part-")
-    cluster = Cluster(root, network=net, haproxies=3, min_replicas_to_write=1,
+    cluster = LocalStatefulSet(root, network=net, haproxies=3, min_replicas_to_write=1,
                       min_replicas_max_lag_ms=LAG_S * 1000, down_after_ms=1500)
     try:
         for node in range(3):
@@ -47,7 +48,7 @@ def partitioned() -> Iterator[Cluster]:
 
 
 def test_a_partition_loses_nothing_through_the_majority_and_is_bounded_beside_the_old_primary(
-        partitioned: Cluster) -> None:
+        partitioned: LocalStatefulSet) -> None:
     t = partition.trial(partitioned, partition_s=10)
     report = f"{t}\n{partitioned.logs('haproxy', 'haproxy-1', 'haproxy-2', tail=10)}"
     assert t.new != t.old and t.switch_s is not None, report

@@ -19,7 +19,8 @@ from cache_patterns.planning.memory import Engine, Size
 from cache_patterns.planning.plan import Workload
 from tests.conftest import skip_or_fail
 
-from . import memory_probe as probe
+from testbed import memory_probe as probe
+from testbed.memory_probe import DATASETS, FORKS, KEYS
 
 pytestmark = pytest.mark.live
 
@@ -42,18 +43,6 @@ def server(request):
         yield s
     finally:
         s.stop()
-
-
-# Key size, value size, share with a TTL: fixed sizes from 16 B to 1 kB, a uniform spread around 500 B
-# and a log-uniform one from 16 B to 4 KiB.
-DATASETS = [
-    (Size.fixed(16), Size.fixed(16), 0.0), (Size.fixed(16), Size.fixed(16), 1.0),
-    (Size.fixed(32), Size.fixed(100), 0.0), (Size.fixed(32), Size.fixed(100), 1.0),
-    (Size.fixed(64), Size.fixed(1000), 0.0), (Size.fixed(64), Size.fixed(1000), 1.0),
-    (Size.fixed(40), Size(100, 900, "uniform"), 0.0), (Size.fixed(40), Size(100, 900, "uniform"), 0.5),
-    (Size(24, 48, "uniform"), Size(16, 4096, "log-uniform"), 1.0),
-]
-KEYS = 100_000
 
 
 def test_bytes_per_key_against_used_memory(server, record_property):
@@ -80,14 +69,6 @@ def test_bytes_per_key_against_used_memory(server, record_property):
         assert engine.coverage == "upper bound", label
         for row in results:
             assert row[-1] >= 0, f"{label}: the model is below what the server uses: {row}"
-
-
-# (what, keys, value bytes, writes/s or None for as fast as one client can with the rate not given)
-FORKS = [
-    ("100 B values at 5k writes/s", 500_000, 100, 5000),
-    ("1 kB values at 5k writes/s", 100_000, 1000, 5000),
-    ("1 kB values, full-speed writes, rate not given (c = 1)", 100_000, 1000, None),
-]
 
 
 @pytest.mark.parametrize("what,keys,value_bytes,rate", FORKS, ids=[f[0] for f in FORKS])

@@ -11,8 +11,8 @@ import time
 import pytest
 import redis
 
-from .cluster import (ACL_RULE_EXAMPLES, ACL_USERS, PASSWORD, UID, Cluster, Writer, file_mode, missing_keys, new_root,
-                      require_binaries, user_password, wait_until)
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import ACL_RULE_EXAMPLES, ACL_USERS, PASSWORD, UID, Writer, file_mode, missing_keys, new_root, require_binaries, user_password, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -25,7 +25,7 @@ def pid_uid(pid: int) -> int:
         return int(next(line for line in f if line.startswith("Uid:")).split()[1])
 
 
-def test_bootstrap_elects_ordinal_0_and_replicates(cluster: Cluster) -> None:
+def test_bootstrap_elects_ordinal_0_and_replicates(cluster: LocalStatefulSet) -> None:
     primary = cluster.settle(timeout=60)
     assert primary == 0, cluster.logs("redis-0")
     assert "designated initial primary" in cluster.logs("redis-0") or "no peer holds" in cluster.logs("redis-0")
@@ -62,12 +62,12 @@ def test_bootstrap_elects_ordinal_0_and_replicates(cluster: Cluster) -> None:
         assert cluster.run_script(f"sentinel-{i}", "probe.sh", "sentinel").returncode == 0
 
 
-def endpoint_port(cluster: Cluster, read: bool = False) -> int:
+def endpoint_port(cluster: LocalStatefulSet, read: bool = False) -> int:
     with cluster.endpoint(read=read) as e:
         return int(e.info("server")["tcp_port"])
 
 
-def test_sigkill_of_primary_promotes_replica_without_losing_acknowledged_writes(cluster: Cluster) -> None:
+def test_sigkill_of_primary_promotes_replica_without_losing_acknowledged_writes(cluster: LocalStatefulSet) -> None:
     old = cluster.settle()
     writer = Writer(lambda: cluster.endpoint(0.5), "kill")
     writer.start()
@@ -98,7 +98,7 @@ def test_sigkill_of_primary_promotes_replica_without_losing_acknowledged_writes(
         wait_until("the old primary to have the writes", lambda: not missing_keys(r, writer.acked[-50:]), 10)
 
 
-def test_primary_restarted_before_failover_waits_and_rejoins_as_replica(cluster: Cluster) -> None:
+def test_primary_restarted_before_failover_waits_and_rejoins_as_replica(cluster: LocalStatefulSet) -> None:
     """The split-brain / empty-primary trap: a primary crashes and its container restarts before
     Sentinel notices. Sentinel still names it, the replicas hold the data: it must not serve (empty)
     as primary, but wait for the promotion and rejoin as a replica."""
@@ -125,7 +125,7 @@ def test_primary_restarted_before_failover_waits_and_rejoins_as_replica(cluster:
             assert missing_keys(r, keys) == []
 
 
-def test_prestop_hands_over_before_the_primary_exits(cluster: Cluster) -> None:
+def test_prestop_hands_over_before_the_primary_exits(cluster: LocalStatefulSet) -> None:
     old = cluster.settle()
     writer = Writer(lambda: cluster.endpoint(0.5), "drain")
     writer.start()
@@ -159,7 +159,7 @@ def test_prestop_hands_over_before_the_primary_exits(cluster: Cluster) -> None:
     assert cluster.settle() == new
 
 
-def test_min_replicas_to_write_refuses_writes_without_replicas(cluster: Cluster) -> None:
+def test_min_replicas_to_write_refuses_writes_without_replicas(cluster: LocalStatefulSet) -> None:
     primary = cluster.settle()
     replicas = [i for i in range(3) if i != primary]
     for i in replicas:
@@ -183,7 +183,7 @@ def test_min_replicas_to_write_refuses_writes_without_replicas(cluster: Cluster)
     assert cluster.settle() == primary
 
 
-def test_sentinel_restarts_keep_one_identity_per_address(cluster: Cluster) -> None:
+def test_sentinel_restarts_keep_one_identity_per_address(cluster: LocalStatefulSet) -> None:
     primary = cluster.settle()
     def myid() -> str:
         with cluster.sentinel(1) as s:
@@ -210,7 +210,7 @@ def test_sentinel_restarts_keep_one_identity_per_address(cluster: Cluster) -> No
     assert cluster.settle() == primary
 
 
-def test_acl_users_get_exactly_their_rules_on_every_server_after_failovers(cluster: Cluster) -> None:
+def test_acl_users_get_exactly_their_rules_on_every_server_after_failovers(cluster: LocalStatefulSet) -> None:
     """ACL users (rendered by redis-start.sh from acl-users.conf and the password files) beside the
     default user. Runs after the failovers and restarts above, so the users have been through
     Sentinel's CONFIG REWRITE and re-rendering by the script; the default user kept replication,
@@ -250,7 +250,7 @@ def test_every_form_of_acl_rule_the_config_accepts_loads_in_redis() -> None:
     require_binaries()
     root = new_root("cp-ha-acl-")
     users = tuple((f"u{i}", rules) for i, rules in enumerate(ACL_RULE_EXAMPLES))
-    c = Cluster(root, servers=1, sentinels=1, acl_users=users)
+    c = LocalStatefulSet(root, servers=1, sentinels=1, acl_users=users)
     try:
         c.start("redis-0")
         c.wait_ready("redis-0")
@@ -271,7 +271,7 @@ def test_persistence_modes_load_and_behave_across_a_restart(persistence: str, su
     lone designated primary is restarted through its script (no Sentinel, no peers reachable)."""
     require_binaries()
     root = new_root(f"cp-ha-{persistence}-")
-    c = Cluster(root, servers=1, sentinels=1, persistence=persistence)
+    c = LocalStatefulSet(root, servers=1, sentinels=1, persistence=persistence)
     try:
         c.start("redis-0")
         c.wait_ready("redis-0")

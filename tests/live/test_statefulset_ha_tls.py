@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import redis
 
-from .cluster import PASSWORD, Cluster, Writer, missing_keys, wait_until
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import PASSWORD, Writer, missing_keys, wait_until
 from .test_statefulset_ha import FAILOVER_BOUND_S, endpoint_port
 
 pytestmark = pytest.mark.live
 
 
-def test_tls_replication_failover_and_endpoint(tls_cluster: Cluster) -> None:
+def test_tls_replication_failover_and_endpoint(tls_cluster: LocalStatefulSet) -> None:
     c = tls_cluster
     assert c.settle(timeout=60) == 0
     runtime = (c.members["redis-0"].run_dir / "redis.conf").read_text()

@@ -21,9 +21,11 @@ from typing import Iterator
 import pytest
 import redis
 
-from . import engines
-from .cluster import PASSWORD, Cluster, Writer, make_tls, missing_keys, new_root, require_binaries, wait_until
-from .rotation import random_offsets, rotate
+from testbed import engines
+from testbed.statefulset import LocalStatefulSet
+from testbed.support import PASSWORD, Writer, missing_keys, new_root, require_binaries, wait_until
+from testbed.tls import make_tls
+from testbed.rotation import random_offsets, rotate
 from .test_statefulset_ha import endpoint_port
 
 pytestmark = pytest.mark.live
@@ -41,7 +43,7 @@ def rotating(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     first = make_tls(ca_dir / "first", ecdsa=True, label="rotation CA one")
     root = new_root("cp-rotate-")
     # staging's Sentinel and endpoint settings: down-after 5 s, 1 s checks, min-replicas-to-write 1.
-    cluster = Cluster(root, tls=first, busybox=True, down_after_ms=5000, failover_timeout_ms=30_000,
+    cluster = LocalStatefulSet(root, tls=first, busybox=True, down_after_ms=5000, failover_timeout_ms=30_000,
                       min_replicas_to_write=1, min_replicas_max_lag_ms=10_000, check_interval_ms=1000,
                       tls_poll_s=0.5, tls_restart_slot_s=SLOT_S, tls_trust_delay_s=TRUST_DELAY_S)
     cluster.start_all()

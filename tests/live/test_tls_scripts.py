@@ -16,7 +16,7 @@ import pytest
 
 from cache_patterns.patterns.statefulset import ha
 
-from .cluster import SecretVolume
+from testbed.members import SecretVolume
 from .test_pod_scripts import FAKE_CLI, SENTINELS
 
 SHELLS = ["/bin/sh"] + (["busybox"] if shutil.which("busybox") else [])
@@ -116,7 +116,7 @@ def test_a_swap_while_the_files_are_copied_is_read_again(tmp_path: Path, shell) 
     swap = tmp_path / "swap.py"
     swap.write_text(
         "import sys; sys.path.insert(0, %r)\n"
-        "from pathlib import Path\nfrom tests.live.cluster import SecretVolume\n"
+        "from pathlib import Path\nfrom testbed.members import SecretVolume\n"
         "v = SecretVolume.__new__(SecretVolume); v.path = Path(%r); v.own = lambda *a: None; v.updates = 9\n"
         "v.write({'ca.crt': b'CA-A\\n', 'tls.crt': b'LEAF-A3\\n', 'tls.key': b'KEY-A3\\n'})\n"
         % (str(Path(__file__).resolve().parents[2]), str(pod.secret.path)))

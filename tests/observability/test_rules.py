@@ -59,13 +59,38 @@ def test_an_evicting_cache_and_a_store_get_different_eviction_alerts(policy, mem
         assert severity["RedisStoreEvictingKeys"] == "critical"
 
 
-def test_every_rule_carries_a_summary_description_and_runbook_and_routing_labels():
+def test_every_rule_carries_a_summary_description_and_runbook_url_and_routing_labels():
     t = dataclasses.replace(BASE, client=ClientTarget(cache="c", namespaces=("a", "b")))
-    for r in rules.alerts(t):
-        assert set(r.annotations) == {"summary", "description", "runbook"}
-        assert r.annotations["runbook"] == rules.CATALOGUE[r.alert].runbook
+    for r in rules.alerts(t, "https://wiki.example/cache-alerts"):
+        assert set(r.annotations) == {"summary", "description", "runbook_url"}
+        doc = rules.CATALOGUE[r.alert]
+        assert r.annotations["runbook_url"] == f"https://wiki.example/cache-alerts#{r.alert.lower()}"
+        assert r.annotations["description"].endswith(f"What to do: {doc.runbook}")
         assert {"severity", "stack", "cache", "component"} <= set(r.labels)
         assert "s/c" in r.annotations["summary"]
+        # Data and Sentinel rules name the cache's namespace (their aggregations drop the series'
+        # own); client rules keep the apps' namespaces, which their expressions group by.
+        if r.labels["component"] != "client":
+            assert r.labels["namespace"] == "ns"
+        else:
+            assert "namespace" not in r.labels and "namespace" in r.expr
+
+
+def test_the_runbook_url_defaults_to_the_page_in_this_repository():
+    for r in rules.alerts(BASE):
+        assert r.annotations["runbook_url"] == f"docs/observability.md#{r.alert.lower()}"
+
+
+def test_a_failed_background_save_pages_unless_the_stack_has_no_save_points():
+    severity = {rdb: {r.alert: r.labels["severity"] for r in rules.alerts(dataclasses.replace(BASE, rdb_saves=rdb))}
+                ["RedisBackgroundSaveFailed"] for rdb in (True, False, None)}
+    assert severity == {True: "critical", False: "warning", None: "critical"}
+
+
+def test_a_lost_replica_is_a_warning_that_waits_five_minutes():
+    r = by_name(BASE)
+    for alert in ("RedisDown/redis", "RedisReplicaLinkDown/redis", "RedisMissingReplicas/redis"):
+        assert (r[alert].labels["severity"], r[alert].for_) == ("warning", "5m"), alert
 
 
 def test_client_rules_select_the_cache_and_the_bound_namespaces_only():

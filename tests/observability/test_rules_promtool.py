@@ -47,15 +47,18 @@ def evicting():
 
 
 def sample(metric: str, job: str, i: int, **labels: str) -> str:
-    """A series as a PodMonitor scrape labels it (job, instance, pod) plus the metric's own labels."""
-    pod = f"{job.split('/')[1].rsplit('-', 1)[0]}-{i}"
-    inner = ",".join([f'job="{job}"', f'instance="10.0.0.{i}:9121"', f'pod="{pod}"'] +
-                     [f'{k}="{v}"' for k, v in labels.items()])
+    """A series as a PodMonitor scrape labels it (job, instance, namespace, pod, container, endpoint)
+    plus the metric's own labels."""
+    inner = ",".join(f'{k}="{v}"' for k, v in (target(job, i) | labels).items())
     return f"{metric}{{{inner}}}"
 
 
 def target(job: str, i: int) -> dict:
-    return {"job": job, "instance": f"10.0.0.{i}:9121", "pod": f"{job.split('/')[1].rsplit('-', 1)[0]}-{i}"}
+    """The labels the Prometheus Operator gives a PodMonitor's target (pkg/prometheus/promcfg.go):
+    `job` is `<namespace>/<PodMonitor name>`, and the pod's namespace, name, container and port name."""
+    namespace, name = job.split("/")
+    return {"job": job, "instance": f"10.0.0.{i}:9121", "namespace": namespace, "pod": f"{name.rsplit('-', 1)[0]}-{i}",
+            "container": "exporter", "endpoint": "metrics"}
 
 
 def info(job: str, i: int, role: str) -> tuple[str, str]:
@@ -77,26 +80,29 @@ def data_cases(groups: list[dict], j: str, s: str) -> list[pt.Case]:
         C("exporter down fires", "RedisExporterDown", [(sample("up", j, 0), "1 1 0x10")], "9m",
           [target(j, 0) | {"value": 0}]),
         C("exporter up is quiet", "RedisExporterDown", [(sample("up", j, 0), "1x10")], "9m"),
+        # absent() keeps only the job: the namespace comes from the rule (namespace-routed Alertmanagers).
         C("no target of the job fires", "RedisMetricsAbsent", [(sample("up", s, 0), "1x15")], "12m",
-          [{"job": j}]),
+          [{"job": j, "namespace": j.split("/")[0]}]),
         C("a scraped target is quiet", "RedisMetricsAbsent", [(sample("up", j, 0), "1x15"), (sample("up", s, 0), "1x15")],
           "12m"),
-        C("redis down fires", "RedisDown", [(sample("redis_up", j, 1), "1 0x5")], "3m", [target(j, 1) | {"value": 0}]),
-        C("redis down for under a minute is quiet", "RedisDown", [(sample("redis_up", j, 1), "1 1 0 1 1 1")],
-          "3m", interval="1m"),
+        C("redis down fires", "RedisDown", [(sample("redis_up", j, 1), "1 0x8")], "7m", [target(j, 1) | {"value": 0}]),
+        # A replica lost for three minutes (a restart, a reschedule) is no alert yet: the mixin's 5 minutes.
+        C("redis down for three minutes is quiet", "RedisDown", [(sample("redis_up", j, 1), "1 0 0 0 0 1")], "4m"),
         C("no server reports role:master fires", "RedisMissingPrimary",
           [(sample("redis_up", j, i), "1x5") for i in range(3)] + [info(j, i, "slave") for i in range(3)],
-          "3m", [{"job": j, "value": 3}]),
+          "3m", [{"job": j, "namespace": j.split("/")[0], "value": 3}]),
         # The case an `or vector(0)` version gets wrong: a primary exists, nothing must fire.
         C("a primary present is quiet", "RedisMissingPrimary", healthy_set(j), "5m"),
         C("two primaries fire", "RedisTooManyPrimaries",
           [(sample("redis_up", j, i), "1x5") for i in range(3)] + [info(j, 0, "master"), info(j, 1, "master"),
                                                                    info(j, 2, "slave")],
-          "3m", [{"job": j, "value": 2}]),
+          "3m", [{"job": j, "namespace": j.split("/")[0], "value": 2}]),
         C("one primary is quiet", "RedisTooManyPrimaries", healthy_set(j), "3m"),
         C("replica link down fires", "RedisReplicaLinkDown",
-          [(sample("redis_master_link_up", j, 1, master_host="p", master_port="6379"), "1 0x5")], "4m",
+          [(sample("redis_master_link_up", j, 1, master_host="p", master_port="6379"), "1 0x8")], "7m",
           [target(j, 1) | {"master_host": "p", "master_port": "6379", "value": 0}]),
+        C("replica link down for three minutes is quiet", "RedisReplicaLinkDown",
+          [(sample("redis_master_link_up", j, 1, master_host="p", master_port="6379"), "1 0 0 0 0 1")], "4m"),
         C("replica link up is quiet", "RedisReplicaLinkDown",
           [(sample("redis_master_link_up", j, 1, master_host="p", master_port="6379"), "1x5")], "4m"),
         C("a primary with one of two replicas fires", "RedisMissingReplicas",
@@ -141,6 +147,78 @@ def data_cases(groups: list[dict], j: str, s: str) -> list[pt.Case]:
           [(sample("redis_memory_max_bytes", j, 0), "0x15")], "12m", [target(j, 0) | {"value": 0}]),
         C("the planned maxmemory is quiet", "RedisMaxmemoryMismatch",
           [(sample("redis_memory_max_bytes", j, 0), f"{maxmemory}x15")], "12m"),
+    ] + gone_cases(j) + persistence_cases(j) + memory_limit_cases(j)
+
+
+def gone_cases(j: str) -> list[pt.Case]:
+    """Every pod of the job deleted or unschedulable: its targets vanish from discovery, and
+    Prometheus marks every series of them stale (up included), which a scrape failure does not do to
+    `up`."""
+    C = pt.Case
+    ns = j.split("/")[0]
+    roles = ("master", "slave", "slave")
+
+    def until(values: str) -> list[tuple[str, str]]:
+        return ([(sample("up", j, i), values) for i in range(3)] + [(sample("redis_up", j, i), values) for i in range(3)]
+                + [(info(j, i, roles[i])[0], values) for i in range(3)])
+    failing = ([(sample("up", j, i), "1x5 0x10") for i in range(3)] + [(sample("redis_up", j, i), "1x5 stale")
+               for i in range(3)] + [(info(j, i, roles[i])[0], "1x5 stale") for i in range(3)])
+    return [
+        C("every pod of the job gone fires", "RedisMissingPrimary", until("1x10 stale"), "14m",
+          [{"job": j, "namespace": ns, "value": 3}]),
+        # Pods there but unscrapeable (a NetworkPolicy, the exporter): RedisExporterDown's warning, no page.
+        C("every exporter unscrapeable is not a missing primary", "RedisMissingPrimary", failing, "14m"),
+        C("a job never scraped is quiet", "RedisMissingPrimary", [(sample("up", "other/x-redis", 0), "1x15")], "14m"),
+    ]
+
+
+def persistence_cases(j: str) -> list[pt.Case]:
+    C = pt.Case
+    return [
+        C("a failed background save fires", "RedisBackgroundSaveFailed",
+          [(sample("redis_rdb_last_bgsave_status", j, 0), "1 1 0x5")], "4m", [target(j, 0) | {"value": 0}]),
+        # Redis retries a failed save; one that succeeds within the minute is no alert.
+        C("a save failure cured by the retry is quiet", "RedisBackgroundSaveFailed",
+          [(sample("redis_rdb_last_bgsave_status", j, 0), "1 1 0 1 1 1")], "4m"),
+        C("an AOF write error fires", "RedisAofWriteFailed",
+          [(sample("redis_aof_last_write_status", j, 1), "1 0x5")], "4m", [target(j, 1) | {"value": 0}]),
+        C("AOF writes that succeed are quiet", "RedisAofWriteFailed",
+          [(sample("redis_aof_last_write_status", j, 1), "1x5")], "4m"),
+    ]
+
+
+def kubelet(metric: str, pod: str, container: str, namespace: str = "cache", **labels: str) -> str:
+    """A series of the kubelet's cAdvisor endpoint or of kube-state-metrics, as kube-prometheus-stack
+    scrapes them (their own job, instance and service labels, the pod's namespace/pod/container)."""
+    if metric.startswith("kube_"):
+        own = {"job": "kube-state-metrics", "instance": "10.0.2.9:8080", "endpoint": "http", "node": "n1",
+               "service": "kube-prometheus-stack-kube-state-metrics", "uid": f"uid-{pod}"}
+    else:
+        own = {"job": "kubelet", "instance": "10.0.1.5:10250", "endpoint": "https-metrics", "node": "n1",
+               "metrics_path": "/metrics/cadvisor", "service": "kube-prometheus-stack-kubelet",
+               "id": f"/kubepods/burstable/pod-{pod}/{container}", "image": "valkey/valkey:8.1-alpine",
+               "name": f"k8s_{container}_{pod}"}
+    inner = ",".join(f'{k}="{v}"' for k, v in ({**own, "namespace": namespace, "pod": pod, "container": container}
+                                               | labels).items())
+    return f"{metric}{{{inner}}}"
+
+
+def memory_limit_cases(j: str) -> list[pt.Case]:
+    C = pt.Case
+    pod = target(j, 0)["pod"]
+    limit = [(kubelet("kube_pod_container_resource_limits", pod, "redis", resource="memory", unit="byte"),
+              "1000000000x10"),
+             (kubelet("kube_pod_container_resource_limits", pod, "redis", resource="cpu", unit="core"), "1x10")]
+    scraped = [(sample("up", j, 0), "1x10")]
+    return [
+        C("a redis container at 95% of its limit fires", "RedisMemoryNearLimit",
+          limit + scraped + [(kubelet("container_memory_working_set_bytes", pod, "redis"), "950000000x10")], "7m",
+          [{"namespace": "cache", "pod": pod, "container": "redis", "value": 0.95}]),
+        C("half the limit is quiet", "RedisMemoryNearLimit",
+          limit + scraped + [(kubelet("container_memory_working_set_bytes", pod, "redis"), "500000000x10")], "7m"),
+        # A pod of the namespace that is no target of this job is some other workload's business.
+        C("another pod near its limit is quiet", "RedisMemoryNearLimit",
+          limit + [(kubelet("container_memory_working_set_bytes", pod, "redis"), "950000000x10")], "7m"),
     ]
 
 
@@ -152,11 +230,12 @@ def sentinel_cases(s: str, j: str) -> list[pt.Case]:
 
     addr_a, addr_b = "10.0.0.10:6379", "10.0.0.11:6379"
     status = {"master_name": "staging-sessions"}
+    ns = {"namespace": s.split("/")[0]}
     return [
         C("sentinel down fires", "RedisSentinelDown", [(m("redis_up", 0), "1 0x5")], "4m",
           [target(s, 0) | {"value": 0}]),
         # Jobs never mix: a Sentinel's redis_up 0 is not a Redis down, a Redis down not a Sentinel down.
-        C("a sentinel down is not a redis down", "RedisDown", [(m("redis_up", 0), "0x5")], "4m"),
+        C("a sentinel down is not a redis down", "RedisDown", [(m("redis_up", 0), "0x8")], "7m"),
         C("a redis down is not a sentinel down", "RedisSentinelDown", [(sample("redis_up", j, 0), "0x5")], "4m"),
         C("sentinel up is quiet", "RedisSentinelDown", [(m("redis_up", 0), "1x5")], "4m"),
         C("master odown fires", "RedisSentinelMasterNotOk",
@@ -171,13 +250,14 @@ def sentinel_cases(s: str, j: str) -> list[pt.Case]:
           [(m("redis_sentinel_master_ckquorum_status", i, message=msg, **status), vals)
            for i in range(3) for msg, vals in (("OK 3 usable Sentinels", "1 stale"),
                                                ("NOQUORUM 1 usable Sentinels", "_ 0x5"))],
-          "4m", [{"job": s, **status, "value": 0}]),
+          "4m", [{"job": s, **ns, **status, "value": 0}]),
         C("one sentinel without quorum is quiet", "RedisSentinelQuorumLost",
           [(m("redis_sentinel_master_ckquorum_status", 0, message="NOQUORUM 1 usable Sentinels", **status), "0x5"),
-           (m("redis_sentinel_master_ckquorum_status", 1, message="OK 2 usable Sentinels", **status), "1x5")], "4m"),
+           (m("redis_sentinel_master_ckquorum_status", 1, message="OK 2 usable Sentinels", **status), "1x5")] +
+          [(m(metric, i), "1x5") for metric in ("up", "redis_up") for i in range(2)], "4m"),
         C("a sentinel missing fires", "RedisSentinelsMissing",
           [(m("redis_sentinel_master_ok_sentinels", i, master_address=addr_a, **status), "2x10") for i in range(2)],
-          "7m", [{"job": s, **status, "value": 2}]),
+          "7m", [{"job": s, **ns, **status, "value": 2}]),
         C("all sentinels healthy is quiet", "RedisSentinelsMissing",
           [(m("redis_sentinel_master_ok_sentinels", i, master_address=addr_a, **status), "3x10") for i in range(3)],
           "7m"),
@@ -185,7 +265,7 @@ def sentinel_cases(s: str, j: str) -> list[pt.Case]:
         C("three failovers across address changes fire", "RedisFailoverFlapping",
           [(m("redis_sentinel_master_config_epoch", 0, master_address=addr_a, **status), "0x5 stale _x15 2x5 stale"),
            (m("redis_sentinel_master_config_epoch", 0, master_address=addr_b, **status), "_x5 1x15 stale _x5 3x10")],
-          "35m", [{"job": s, **status, "value": 3}]),
+          "35m", [{"job": s, **ns, **status, "value": 3}]),
         # One failover that changes master_address: must not fire.
         C("one failover is quiet", "RedisFailoverFlapping",
           [(m("redis_sentinel_master_config_epoch", 0, master_address=addr_a, **status), "0x5 stale"),
@@ -193,6 +273,28 @@ def sentinel_cases(s: str, j: str) -> list[pt.Case]:
         C("tilt fires", "RedisSentinelTilt", [(m("redis_sentinel_tilt", 0), "0 1x5")], "4m",
           [target(s, 0) | {"value": 1}]),
         C("no tilt is quiet", "RedisSentinelTilt", [(m("redis_sentinel_tilt", 0), "0x5")], "4m"),
+    ] + sentinels_gone_cases(s)
+
+
+def sentinels_gone_cases(s: str) -> list[pt.Case]:
+    """No Sentinel left to ask: their pods gone (every series stale), or, behind a standalone exporter
+    (OT's Sentinels), the exporter answering while no Sentinel does."""
+    C = pt.Case
+    status = {"master_name": "staging-sessions"}
+    quorum = "OK 3 usable Sentinels. Quorum and failover authorization can be reached"
+
+    def series(up: str, redis_up: str, ckquorum: str) -> list[tuple[str, str]]:
+        return [x for i in range(3) for x in ((sample("up", s, i), up), (sample("redis_up", s, i), redis_up),
+                                              (sample("redis_sentinel_master_ckquorum_status", s, i, message=quorum,
+                                                      **status), ckquorum))]
+    lost = [{"job": s, "namespace": s.split("/")[0], **status, "value": 0}]
+    return [
+        C("every sentinel gone fires", "RedisSentinelQuorumLost", series("1x5 stale", "1x5 stale", "1x5 stale"),
+          "10m", lost),
+        C("no sentinel answering its standalone exporter fires", "RedisSentinelQuorumLost",
+          series("1x12", "1x5 0x7", "1x5 stale"), "10m", lost),
+        C("sentinel exporters unscrapeable is not a lost quorum", "RedisSentinelQuorumLost",
+          series("1x5 0x7", "1x5 stale", "1x5 stale"), "10m"),
     ]
 
 
@@ -342,3 +444,67 @@ def test_unscoped_rules_would_mix_sentinel_and_redis_exporters(tmp_path, store):
     unscoped = _mutate(groups, "RedisDown", "redis_up == 0")
     assert _run(tmp_path, groups, case).returncode == 0
     assert _run(tmp_path, unscoped, case).returncode != 0
+
+
+# ---- issue 18.16: each case below failed against the rules as they were before its fix -----------
+
+def _change(groups: list[dict], alert: str | None = None, **fields) -> list[dict]:
+    """The groups with `fields` of `alert`'s rule (every rule for None) replaced; a field of None
+    deleted; `labels` merged (a label of None deleted)."""
+    out = copy.deepcopy(groups)
+    for r in (r for g in out for r in g["rules"] if alert is None or r.get("alert") == alert):
+        for key, value in fields.items():
+            if key == "labels":
+                r["labels"] = {k: v for k, v in {**r["labels"], **value}.items() if v is not None}
+            elif value is None:
+                r.pop(key, None)
+            else:
+                r[key] = value
+    return out
+
+
+def _before_and_after(tmp_path, groups, before, cases: list[pt.Case], names: list[str]) -> None:
+    chosen = [c for c in cases if c.name in names]
+    assert len(chosen) == len(names)
+    fixed = _run(tmp_path, groups, chosen)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    old = _run(tmp_path, before, chosen)
+    out = old.stdout + old.stderr
+    assert old.returncode != 0 and all(n in out for n in names), out
+
+
+def test_every_pod_gone_pages_where_the_old_missing_primary_rule_stayed_silent(tmp_path, store):
+    """The old rule counted `redis_up` series: with every pod gone there were none, and nothing paged
+    (only RedisMetricsAbsent, a warning, 13 minutes later)."""
+    _, groups, jobs = store
+    j = jobs["redis"]
+    old = _change(groups, "RedisMissingPrimary", expr=f'count by (job) (redis_up{{job="{j}"}}) unless on (job) '
+                                                       f'(count by (job) (redis_instance_info{{job="{j}",role="master"}}) >= 1)')
+    _before_and_after(tmp_path, groups, old, gone_cases(j), ["every pod of the job gone fires"])
+
+
+def test_every_sentinel_gone_is_a_lost_quorum_where_the_old_rule_stayed_silent(tmp_path, store):
+    _, groups, jobs = store
+    s = jobs["sentinel"]
+    old = _change(groups, "RedisSentinelQuorumLost",
+                  expr=f'max by (job, master_name) (redis_sentinel_master_ckquorum_status{{job="{s}"}}) == 0')
+    _before_and_after(tmp_path, groups, old, sentinels_gone_cases(s),
+                      ["every sentinel gone fires", "no sentinel answering its standalone exporter fires"])
+
+
+def test_every_alert_carries_the_namespace_where_absent_and_aggregations_dropped_it(tmp_path, store):
+    _, groups, jobs = store
+    old = _change(groups, labels={"namespace": None})
+    cases = data_cases(groups, jobs["redis"], jobs["sentinel"]) + sentinel_cases(jobs["sentinel"], jobs["redis"])
+    _before_and_after(tmp_path, groups, old, cases, ["no target of the job fires", "no server reports role:master fires",
+                                                     "every sentinel gone fires"])
+
+
+def test_a_replica_lost_for_three_minutes_no_longer_pages(tmp_path, store):
+    """Before: RedisDown and RedisReplicaLinkDown were critical after one and two minutes."""
+    _, groups, jobs = store
+    old = _change(_change(groups, "RedisDown", **{"for": "1m"}, labels={"severity": "critical"}),
+                  "RedisReplicaLinkDown", **{"for": "2m"}, labels={"severity": "critical"})
+    cases = data_cases(groups, jobs["redis"], jobs["sentinel"])
+    _before_and_after(tmp_path, groups, old, cases, ["redis down for three minutes is quiet",
+                                                     "replica link down for three minutes is quiet"])

@@ -43,7 +43,7 @@ def test_staging_and_platform_monitoring_objects_validate_against_the_prometheus
 def test_the_crd_check_catches_a_podmonitor_field_that_does_not_exist(crd_index):
     from tools import crds
 
-    (pm,) = [m for m in stack_run("platform").manifests() if m["kind"] == "PodMonitor"]
+    pm = next(m for m in stack_run("platform").manifests() if m["kind"] == "PodMonitor")
     wrong = copy.deepcopy(pm)
     wrong["spec"]["podMetricsEndpoints"][0]["targetPorts"] = "metrics"
     assert any("targetPorts: unknown field" in p for p in crds.validate(wrong, crd_index))
@@ -101,9 +101,9 @@ def test_podmonitors_select_the_statefulset_pods_and_their_exporter_port():
 
 
 def test_operator_podmonitors_use_the_operators_port_names():
-    ot = kind(stack_run("platform"), "PodMonitor")
-    assert [p["spec"]["podMetricsEndpoints"][0]["port"] for p in ot] == ["redis-exporter"]
-    assert ot[0]["spec"]["selector"]["matchExpressions"] == [
+    ot = {p["metadata"]["name"]: p for p in kind(stack_run("platform"), "PodMonitor")}
+    assert ot["platform-sessions-redis"]["spec"]["podMetricsEndpoints"][0]["port"] == "redis-exporter"
+    assert ot["platform-sessions-redis"]["spec"]["selector"]["matchExpressions"] == [
         {"key": "app", "operator": "In", "values": ["platform-sessions"]},
         {"key": "redis_setup_type", "operator": "In", "values": ["replication"]}]
     spotahome = {p["metadata"]["name"]: p["spec"] for p in kind(variant_run("spotahome-failover"), "PodMonitor")}
@@ -185,8 +185,12 @@ def test_every_generated_alert_is_in_the_catalogue():
         for groups in prometheus_rules(run).values():
             for r in (r for g in groups for r in g["rules"]):
                 doc = rules.CATALOGUE[r["alert"]]
-                assert r["labels"]["severity"] == doc.severity
-                assert r["annotations"]["runbook"] == doc.runbook and r["annotations"]["description"] == doc.meaning
+                # The one alert whose severity follows the stack: a failed save stops writes only
+                # where RDB save points are configured.
+                assert r["labels"]["severity"] == doc.severity or r["alert"] == "RedisBackgroundSaveFailed"
+                assert set(r["annotations"]) == {"summary", "description", "runbook_url"}
+                assert r["annotations"]["description"] == f"{doc.meaning} What to do: {doc.runbook}"
+                assert r["annotations"]["runbook_url"] == f"docs/observability.md#{doc.anchor}"
 
 
 def test_adding_an_l1_adds_only_the_clients_own_rule_and_dashboard():
@@ -198,3 +202,39 @@ def test_adding_an_l1_adds_only_the_clients_own_rule_and_dashboard():
     assert dashboards(with_l1) == dashboards(without) | {"staging-sessions-l1-dashboard"}
     (l1,) = [m for m in kind(with_l1, "PrometheusRule") if m["metadata"]["name"].endswith("-l1")]
     assert {r["labels"]["component"] for g in l1["spec"]["groups"] for r in g["rules"]} == {"client"}
+
+
+def test_ot_sentinels_are_scraped_by_an_exporter_of_this_programs_own():
+    """RedisReplication's embedded Sentinels have no exporter setting: a one-pod exporter in
+    multi-target mode scrapes each of them, the Sentinel pods admit it on 26379 and only the scraper
+    reaches it, and the OT cache gets the Sentinel rules."""
+    run = stack_run("platform")
+    (rr,) = kind(run, "RedisReplication")
+    monitor = {p["metadata"]["name"]: p["spec"] for p in kind(run, "PodMonitor")}["platform-sessions-sentinel"]
+    addresses = [f"platform-sessions-s-{i}.platform-sessions-s-hl.platform-cache.svc.cluster.local:26379"
+                 for i in range(rr["spec"]["sentinel"]["size"])]
+    assert [(e["path"], e["port"], e["params"], e["relabelings"]) for e in monitor["podMetricsEndpoints"]] == [
+        ("/scrape", "metrics", {"target": [f"redis://{a}"]},
+         [{"action": "replace", "targetLabel": "instance", "replacement": a}]) for a in addresses]
+    selector = monitor["selector"]["matchLabels"]
+    (exporter,) = [d for d in kind(run, "Deployment")
+                   if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+    (c,) = exporter["spec"]["template"]["spec"]["containers"]
+    assert c["env"] == [{"name": "REDIS_ADDR"}] and c["image"].startswith("oliver006/redis_exporter:v")
+    # Nothing but its own PodMonitor selects it: not the operator's pods' policy, not the data job.
+    assert "app" not in exporter["spec"]["template"]["metadata"]["labels"]
+    policies = {json.dumps(n["spec"]["podSelector"], sort_keys=True): n["spec"] for n in kind(run, "NetworkPolicy")}
+    # The operator's own selector style (specs.pod_selector), narrowed to its Sentinel pods.
+    sentinel_pods = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["platform-sessions-s"]},
+                                          {"key": "redis_setup_type", "operator": "In", "values": ["sentinel"]}]}
+    assert policies[json.dumps(sentinel_pods, sort_keys=True)]["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": selector}}], "ports": [{"port": 26379, "protocol": "TCP"}]}]
+    own = policies[json.dumps({"matchLabels": selector}, sort_keys=True)]
+    assert own["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name":
+                                                                                "monitoring"}}}],
+                               "ports": [{"port": 9121, "protocol": "TCP"}]}]
+    sentinel_alerts = {r["alert"] for rule in kind(run, "PrometheusRule") for g in rule["spec"]["groups"]
+                       for r in g["rules"] if r["labels"]["component"] == "sentinel"}
+    assert {"RedisSentinelQuorumLost", "RedisSentinelMasterNotOk", "RedisSentinelsMissing"} <= sentinel_alerts
+    # Redis Cluster has no Sentinels, so no such exporter.
+    assert not [d for d in kind(variant_run("ot-cluster"), "Deployment") if "exporter" in json.dumps(d["metadata"])]

@@ -2,25 +2,25 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from cache_patterns.config.base import Shape, StrictModel, fail
+from cache_patterns.config.base import StrictModel, fail
 from cache_patterns.config.common import CPU, IMAGE, NAMESPACE_NAME, doc
-from cache_patterns.config.types import Bool, Int, Quantity, Str
+from cache_patterns.config.types import Allowed, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
 from cache_patterns.core.contract import CONTRACT_NAMES
 
-ENV_NAME = Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_doc="an environment variable name")
-LABEL_VALUE = Str(pattern=r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", pattern_doc="a label value", max_len=63,
-                  min_len=0)
-LABEL_KEY = Str(pattern=r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?",
-                pattern_doc="a label key", max_len=317)
-HTTP_PATH = Str(pattern=r"/[^\s]*", pattern_doc="an HTTP path starting with /")
-APP_NAME = Str(pattern=naming.DNS_LABEL, pattern_doc=naming.DNS_LABEL_DOC, max_len=naming.APP_NAME_MAX)
-CACHE_NAME = Str(pattern=naming.DNS_LABEL, pattern_doc=naming.DNS_LABEL_DOC, max_len=naming.CACHE_NAME_MAX)
-CONTRACT_VAR = Str(choices=CONTRACT_NAMES)
+ENV_NAME = Annotated[str, Text(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
+LABEL_VALUE = Annotated[str, Text(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", "a label value", max_len=63, min_len=0)]
+LABEL_KEY = Annotated[str, Text(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", "a label key",
+                 max_len=317)]
+HTTP_PATH = Annotated[str, Text(r"/[^\s]*", "an HTTP path starting with /")]
+APP_NAME = Annotated[str, Text(naming.DNS_LABEL, naming.DNS_LABEL_DOC, max_len=naming.APP_NAME_MAX)]
+CACHE_NAME = Annotated[str, Text(naming.DNS_LABEL, naming.DNS_LABEL_DOC, max_len=naming.CACHE_NAME_MAX)]
+CONTRACT_VAR = Literal[CONTRACT_NAMES]
+Labels = dict[LABEL_KEY, LABEL_VALUE]
 RESERVED_ENV = re.compile(r"CACHE_.*")
 SECRETISH = re.compile(r"(?i).*(passw(or)?d|secret|token|api_?key|credential).*")
 # Paths an app may not mount over (emptyDir) without hiding files its pod needs.
@@ -29,8 +29,8 @@ HIDDEN_PATHS = ("/", "/etc", "/etc/cache-patterns", "/run/cache")
 
 class Resources(StrictModel):
     TITLE = "app resources"
-    cpu: Annotated[int, CPU] = doc(100, "CPU request.", "100m")
-    cpu_limit: Annotated[int | None, CPU] = doc(None, "CPU limit.", "none")
+    cpu: CPU = doc(100, "CPU request.", "100m")
+    cpu_limit: CPU | None = doc(None, "CPU limit.", "none")
     memory: Annotated[int, Quantity("bytes", min=4 * sizing.MI)] = doc(128 * sizing.MI, "Memory request.", "128Mi")
     memory_limit: Annotated[int, Quantity("bytes", min=4 * sizing.MI)] = doc(256 * sizing.MI, "Memory limit.", "256Mi")
 
@@ -49,19 +49,18 @@ class Resources(StrictModel):
 
 class Probes(StrictModel):
     TITLE = "probes"
-    readiness_path: Annotated[str | None, HTTP_PATH] = doc(None, "HTTP readiness path.", "a TCP check of `port`")
-    liveness_path: Annotated[str | None, HTTP_PATH] = doc(None, "HTTP liveness path.", "a TCP check of `port`")
-    startup_path: Annotated[str | None, HTTP_PATH] = doc(None, "HTTP startup path.", "the liveness check")
-    initial_delay: Annotated[int, Int(0, 600)] = doc(0, "Seconds before the first readiness and liveness check.")
+    readiness_path: HTTP_PATH | None = doc(None, "HTTP readiness path.", "a TCP check of `port`")
+    liveness_path: HTTP_PATH | None = doc(None, "HTTP liveness path.", "a TCP check of `port`")
+    startup_path: HTTP_PATH | None = doc(None, "HTTP startup path.", "the liveness check")
+    initial_delay: Annotated[int, Field(strict=True, ge=0, le=600)] = doc(0, "Seconds before the first readiness and liveness check.")
 
 
 class Peer(StrictModel):
     """An ingress source for an app's NetworkPolicy: pods in a namespace, optionally by label."""
 
     TITLE = "ingress source"
-    namespace: Annotated[str, NAMESPACE_NAME] = doc(..., "Namespace of the pods allowed in.")
-    pod_labels: Annotated[dict[Annotated[str, LABEL_KEY], Annotated[str, LABEL_VALUE]],
-                          Shape("map", LABEL_VALUE.describe(), LABEL_KEY)] = doc(
+    namespace: NAMESPACE_NAME = doc(..., "Namespace of the pods allowed in.")
+    pod_labels: Labels = doc(
         {}, "Only pods with these labels.", "all pods")
 
 
@@ -70,32 +69,29 @@ class AppConfig(StrictModel):
 
     TITLE = "an app"
     CONTEXT_DEFAULTS = {"namespace": "namespace"}
-    name: Annotated[str, APP_NAME] = doc(..., "Deployment and Service name (stable; renaming replaces the app).")
-    namespace: Annotated[str, NAMESPACE_NAME] = doc(..., "Namespace.", "the stack's `namespace`")
-    image: Annotated[str, IMAGE] = doc(..., "Image (`name:tag`, `name@sha256:...` or both).")
-    replicas: Annotated[int, Int(0, 100)] = doc(1, "Pods in the app's Deployment (for apps, the Kubernetes meaning).")
-    port: Annotated[int, Int(1024, 65535)] = doc(8080, "Container port, also the Service port.")
+    name: APP_NAME = doc(..., "Deployment and Service name (stable; renaming replaces the app).")
+    namespace: NAMESPACE_NAME = doc(..., "Namespace.", "the stack's `namespace`")
+    image: IMAGE = doc(..., "Image (`name:tag`, `name@sha256:...` or both).")
+    replicas: Annotated[int, Field(strict=True, ge=0, le=100)] = doc(1, "Pods in the app's Deployment (for apps, the Kubernetes meaning).")
+    port: Annotated[int, Field(strict=True, ge=1024, le=65535)] = doc(8080, "Container port, also the Service port.")
     resources: Resources = doc(Resources(), "Requests and limits.", "100m / 128Mi, limit 256Mi")
     probes: Probes = doc(Probes(), "Readiness, liveness and startup probes.", "TCP checks of `port`")
-    env: Annotated[dict[Annotated[str, ENV_NAME], Annotated[str, Str(min_len=0, max_len=4096)]],
-                   Shape("map", "a string of at most 4096 characters", ENV_NAME)] = doc(
+    env: dict[ENV_NAME, Annotated[str, Text(max_len=4096, min_len=0)]] = doc(
         {}, "Extra plain environment variables.", "none")
-    cache: Annotated[str, CACHE_NAME] = doc(..., "Name of the cache (under `caches`) the app binds to.")
-    reads: Annotated[tuple[Annotated[str, CONTRACT_VAR], ...], Shape("list", "a contract variable name")] = doc(
+    cache: CACHE_NAME = doc(..., "Name of the cache (under `caches`) the app binds to.")
+    reads: Annotated[tuple[CONTRACT_VAR, ...], Allowed("a list of contract variable names")] = doc(
         (), "The contract variables the app reads (such as CACHE_URL): the cache must provide each, whatever its "
             "pattern; a config change that would drop one is refused. CACHE_URL or CACHE_PASSWORD here implies "
             "passwordEnv.", "none declared")
-    password_env: Annotated[bool, Bool()] = doc(
+    password_env: Flag = doc(
         False, "Also put the password in CACHE_PASSWORD (secretKeyRef) and CACHE_URL; by default it is only a file.")
-    allow_from: Annotated[tuple[Peer, ...] | None, Shape("list", "an object (ingress source)")] = doc(
+    allow_from: tuple[Peer, ...] | None = doc(
         None, "Who may reach the app's port.", "pods of its own namespace")
-    writable_paths: Annotated[tuple[Annotated[str, Str(pattern=r"/[-A-Za-z0-9_./]*", pattern_doc="an absolute path")],
-                                    ...], Shape("list", "an absolute path")] = doc(
+    writable_paths: tuple[Annotated[str, Text(r"/[-A-Za-z0-9_./]*", "an absolute path")], ...] = doc(
         ("/tmp",), "emptyDir mounts (the root filesystem is read-only).", "/tmp")
-    run_as_user: Annotated[int, Int(10000, 2**31 - 1)] = doc(10001, "UID (and GID) the app runs as.")
-    mount_service_account_token: Annotated[bool, Bool()] = doc(False, "Mount the service account token.")
-    cache_user: Annotated[str | None, Str(pattern=redis_conf.ACL_NAME.pattern, pattern_doc="an ACL user name",
-                                          max_len=32)] = doc(
+    run_as_user: Annotated[int, Field(strict=True, ge=10000, le=2**31 - 1)] = doc(10001, "UID (and GID) the app runs as.")
+    mount_service_account_token: Flag = doc(False, "Mount the service account token.")
+    cache_user: Annotated[str, Text(redis_conf.ACL_NAME.pattern, "an ACL user name", max_len=32)] | None = doc(
         None, "Authenticate as this user of the cache's `aclUsers` (pattern statefulset): CACHE_USERNAME and that "
               "user's password file; no Sentinel variables (the Sentinels take only the default password).",
         "the default user")

@@ -1,6 +1,6 @@
 """The config models describing themselves: every key with what it allows, its default and meaning
-(for docs/reference/config.md), and the JSON Schema of a whole stack file (schema/stack.schema.json,
-for editors through the yaml-language-server modeline). Both come from the same pydantic fields."""
+(for docs/reference/config.md; the JSON Schema of a whole stack file, from the same pydantic fields,
+is `config.editor_schema`)."""
 from __future__ import annotations
 
 import typing
@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 from pydantic.fields import FieldInfo
 
-from cache_patterns.config.base import Shape, StrictModel, describe, leaf_of
-from cache_patterns.config.types import Leaf
+from cache_patterns.config.base import StrictModel
+from cache_patterns.config.describe import allowed, field_kind
 
 SECURE = {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
           "additionalProperties": False, "description": "A value set with `pulumi config set --secret`."}
@@ -61,13 +61,12 @@ def rows(model: type[StrictModel], prefix: str = "", nested: bool = True) -> Ite
     """Every key of a model, depth first (`nested=False`: only its own keys)."""
     for key, (_, info) in model.config_keys().items():
         full = f"{prefix}.{key}" if prefix else key
-        yield Row(full, info, describe(info), default_text(info), info.description or "")
+        kind = field_kind(info)
+        yield Row(full, info, allowed(kind), default_text(info), info.description or "")
         if not nested:
             continue
-        kind = leaf_of(info)
-        step = ""
-        if isinstance(kind, Shape):
-            step = ".<name>" if kind.kind == "map" else "[]"
+        origin = typing.get_origin(kind.tp)
+        step = ".<name>" if origin is dict else "[]" if origin in (tuple, list) else ""
         for inner in models_in(info.annotation):
             yield from rows(inner, full + step)
 
@@ -76,7 +75,7 @@ def config_form(info: FieldInfo, value: Any) -> Any:
     """A field's parsed value as a stack file writes it: durations, quantities and sizes in their
     own notation (not the milliseconds, bytes and millicores they parse to), objects by their keys,
     absent keys left out."""
-    kind = leaf_of(info)
+    notation = field_kind(info).notation
     if isinstance(value, StrictModel):
         out = {}
         for key, (name, inner) in type(value).config_keys().items():
@@ -84,8 +83,8 @@ def config_form(info: FieldInfo, value: Any) -> Any:
             if item is not None:
                 out[key] = config_form(inner, item)
         return out
-    if isinstance(kind, Leaf):
-        return kind.config_value(value)
+    if notation is not None:
+        return notation.config_value(value)
     if isinstance(value, (tuple, list)):
         return list(value)
     return value
@@ -101,63 +100,13 @@ def all_models(model: type[StrictModel]) -> dict[str, type[StrictModel]]:
     return out
 
 
-def _stack_file_defaults(schema: dict, model: type[StrictModel]) -> None:
-    """Replace pydantic's defaults (the parsed values: 5000 for a 5 s duration, 100 for 100m of CPU)
-    by the stack-file notation an editor may insert as is."""
-    for key, (_, info) in model.config_keys().items():
-        prop = schema.get("properties", {}).get(key)
-        if prop is None or "default" not in prop or info.is_required():
-            continue
-        default = info.get_default(call_default_factory=True)
-        if default is not None:
-            prop["default"] = config_form(info, default)
-
-
-def stack_file_schema(stack_model: type[StrictModel], namespace: str, patterns: dict[str, Any]) -> dict:
-    """A JSON Schema (draft-07, which yaml-language-server reads) for a whole `Pulumi.<stack>.yaml`."""
-    inner = stack_model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
-    definitions = inner.pop("$defs", {})
-    _stack_file_defaults(inner, stack_model)
-    for name, model in all_models(stack_model).items():
-        if name in definitions:
-            _stack_file_defaults(definitions[name], model)
-    properties = {}
-    for key, prop in inner["properties"].items():
-        prop.pop("title", None)
-        if key == "passwords":
-            prop["additionalProperties"] = SECURE
-            prop["patternProperties"] = {k: SECURE for k in prop.get("patternProperties", {})}
-        elif key == "kubeContext":
-            prop = {"anyOf": [prop, SECURE], "description": prop.get("description", "")}
-        properties[f"{namespace}:{key}"] = prop
-    known = "|".join(sorted(inner["properties"]))
-    for definition in definitions.values():
-        definition.pop("title", None)
-        for prop in definition.get("properties", {}).values():
-            prop.pop("title", None)
-    return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "title": "cache-patterns stack file (stacks/Pulumi.<stack>.yaml)",
-        "description": "Generated from the config models by `./run docs`; do not edit.",
-        "type": "object",
-        "properties": {
-            "config": {
-                "type": "object",
-                "properties": properties,
-                "required": [f"{namespace}:{k}" for k in inner.get("required", []) if k != "namespace"],
-                # A misspelt key of this project, or a provider key this program's explicit providers ignore.
-                "patternProperties": {f"^{namespace}:(?!({known})$)": False, "^(kubernetes|aws):": False},
-            },
-        },
-        "definitions": definitions,
-    }
-
-
-def leaf_types(model: type[StrictModel]) -> dict[str, type]:
-    """Top-level key -> the Leaf class that checks it (for the project file's declared types)."""
+def scalar_types(model: type[StrictModel]) -> dict[str, str]:
+    """Top-level key -> its JSON type (string, integer, boolean) where it is a scalar (for the project
+    file's declared types)."""
     out = {}
     for key, (_, info) in model.config_keys().items():
-        kind = leaf_of(info)
-        if isinstance(kind, Leaf):
-            out[key] = type(kind)
+        kind = field_kind(info)
+        tp = str if typing.get_origin(kind.tp) is typing.Literal else kind.tp
+        if kind.notation is None and tp in (str, int, bool):
+            out[key] = {str: "string", int: "integer", bool: "boolean"}[tp]
     return out

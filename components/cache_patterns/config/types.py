@@ -1,15 +1,18 @@
-"""Leaf types of the stack config, used as `Annotated[...]` metadata on pydantic fields.
+"""The value types of the stack config, on pydantic's own constraints: strict ints, strings and
+booleans, `Field(ge=, le=)` bounds, `StringConstraints` patterns and lengths (`Text`), `Literal` choices.
 
-pydantic does the structure (objects, maps, lists, the `pattern` union, unknown keys, collecting every
-error); these only say what one value may be, in the words the errors and the config reference use
-(`must be an integer from 0 to 8, got '3'`), and what the editor schema allows.
+What pydantic lacks is small and kept here: `Allowed`, the words an error and the config reference
+use for a value (`an integer from 0 to 8`, `a DNS label`), read by `config.describe`; and the
+Kubernetes notations pydantic has no type for (memory and CPU quantities, durations), which parse
+to whole bytes, millicores and milliseconds and give their own errors.
 """
 from __future__ import annotations
 
-import difflib
 import re
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from pydantic import Strict, StringConstraints
 from pydantic_core import PydanticCustomError, core_schema
 
 from cache_patterns.core import sizing
@@ -30,28 +33,62 @@ def show(value: Any, secret: bool = False) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class Leaf:
-    """One kind of value. Subclasses define `describe()` (the "allowed" text), `check(value)` (the
-    parsed value, or raise `problem(...)`) and `json_schema()` (for editors)."""
+@dataclass(frozen=True)
+class Allowed:
+    """What a value may be, in the words errors and the config reference use (Annotated metadata)."""
+
+    text: str
+
+
+@dataclass(frozen=True, init=False)
+class Text(StringConstraints):
+    """pydantic's StringConstraints, strict and with a full-match `pattern`, plus the words for what
+    it allows (`allowed`) and whether the value is a secret (never echoed in an error)."""
+
+    allowed: str = "a string"
+    secret: bool = False
+
+    def __init__(self, pattern: str | None = None, allowed: str = "a string", *, max_len: int | None = None,
+                 min_len: int = 1, secret: bool = False):
+        object.__setattr__(self, "allowed", allowed + (f" of at most {max_len} characters" if max_len else ""))
+        object.__setattr__(self, "secret", secret)
+        super().__init__(strict=True, pattern=f"^(?:{pattern})$" if pattern else None, max_length=max_len,
+                         min_length=min_len or None)
+
+
+Flag = Annotated[bool, Strict()]
+
+
+class Notation:
+    """A value written in a notation pydantic has no type for. Subclasses define `describe()`,
+    `parse(value)` (the parsed value, or None when it is not one), `json_schema()` and
+    `config_value(parsed)` (the parsed value as a stack file writes it)."""
 
     secret = False
+    # A model the notation also accepts in object form (errors inside it name its keys).
+    inner: type | None = None
 
     def describe(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def check(self, value: Any) -> Any:  # pragma: no cover - abstract
+    def parse(self, value: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def json_schema(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def config_value(self, value: Any) -> Any:
-        """A parsed value as a stack file writes it (`check` of the result gives `value` back): what
-        the editor schema offers as a default."""
         return value
 
-    def wrong(self, value: Any, what: str | None = None) -> PydanticCustomError:
-        return problem(f"must be {what or self.describe()}, got {show(value, self.secret)}")
+    def hint(self, value: Any) -> str:
+        """A suggestion for a near miss (` (did you mean 1Gi?)`), or nothing."""
+        return ""
+
+    def check(self, value: Any) -> Any:
+        parsed = self.parse(value)
+        if parsed is None:
+            raise problem(f"must be {self.describe()}, got {show(value, self.secret)}{self.hint(value)}")
+        return parsed
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.check)
@@ -60,95 +97,11 @@ class Leaf:
         return {**self.json_schema(), "x-allowed": self.describe()}
 
 
-class Str(Leaf):
-    def __init__(self, choices: Sequence[str] | None = None, pattern: str | None = None,
-                 pattern_doc: str | None = None, max_len: int | None = None, min_len: int = 1,
-                 secret: bool = False):
-        self.choices = list(choices) if choices else None
-        self.pattern = re.compile(pattern) if pattern else None
-        self.pattern_doc = pattern_doc
-        self.max_len, self.min_len, self.secret = max_len, min_len, secret
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        text = self.pattern_doc or "a string"
-        if self.max_len:
-            text += f" of at most {self.max_len} characters"
-        return text
-
-    def check(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise self.wrong(value)
-        if self.choices is not None and value not in self.choices:
-            close = difflib.get_close_matches(value, self.choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise problem(f"{show(value, self.secret)} is not one of {', '.join(self.choices)}{hint}")
-        if len(value) < self.min_len:
-            raise self.wrong(value, "a non-empty string")
-        if self.max_len is not None and len(value) > self.max_len:
-            raise problem(f"must be at most {self.max_len} characters, got {len(value)}: {show(value, self.secret)}")
-        if self.pattern is not None and not self.pattern.fullmatch(value):
-            raise self.wrong(value)
-        return value
-
-    def json_schema(self) -> dict:
-        if self.choices:
-            return {"enum": list(self.choices)}
-        out: dict = {"type": "string", "minLength": self.min_len}
-        if self.max_len is not None:
-            out["maxLength"] = self.max_len
-        if self.pattern is not None:
-            out["pattern"] = f"^(?:{self.pattern.pattern})$"
-        return out
+# Units people write for a byte quantity that Kubernetes reads otherwise (or refuses): 1GB, 512mb, 1gi.
+_NEAR_BYTES = re.compile(r"(?i)\s*([0-9.]+)\s*([kmgtpe])(i?b|i)\s*")
 
 
-class Int(Leaf):
-    def __init__(self, min: int | None = None, max: int | None = None):
-        self.min, self.max = min, max
-
-    def describe(self) -> str:
-        if self.min is not None and self.max is not None:
-            return f"an integer from {self.min} to {self.max}"
-        if self.min is not None:
-            return f"an integer >= {self.min}"
-        return "an integer"
-
-    def check(self, value: Any) -> int:
-        # YAML and JSON numbers arrive as int or float; bool is an int in Python and is refused.
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.wrong(value)
-        if self.min is not None and value < self.min:
-            raise problem(f"must be >= {self.min}, got {value}")
-        if self.max is not None and value > self.max:
-            raise problem(f"must be <= {self.max}, got {value}")
-        return value
-
-    def json_schema(self) -> dict:
-        out: dict = {"type": "integer"}
-        if self.min is not None:
-            out["minimum"] = self.min
-        if self.max is not None:
-            out["maximum"] = self.max
-        return out
-
-
-class Bool(Leaf):
-    def describe(self) -> str:
-        return "true or false"
-
-    def check(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.wrong(value)
-        return value
-
-    def json_schema(self) -> dict:
-        return {"type": "boolean"}
-
-
-class Quantity(Leaf):
+class Quantity(Notation):
     """A Kubernetes quantity. kind "bytes" parses to whole bytes, "cpu" to millicores."""
 
     def __init__(self, kind: str, min: int | None = None, max: int | None = None):
@@ -165,18 +118,26 @@ class Quantity(Leaf):
             base += f", at most {self._fmt(self.max)}"
         return base
 
-    def check(self, value: Any) -> int:
+    def parse(self, value: Any) -> int | None:
         try:
             n = sizing.parse_bytes(value) if self.kind == "bytes" else sizing.parse_millicores(value)
         except sizing.QuantityError:
-            raise self.wrong(value) from None
+            return None
         if (self.min is not None and n < self.min) or (self.max is not None and n > self.max):
-            raise self.wrong(value)
+            return None
         return n
 
+    def hint(self, value: Any) -> str:
+        m = _NEAR_BYTES.fullmatch(value) if self.kind == "bytes" and isinstance(value, str) else None
+        if m is None:
+            return ""
+        guess = f"{m.group(1)}{m.group(2).upper()}i"
+        return f" (did you mean {guess}?)" if self.parse(guess) is not None else ""
+
     def json_schema(self) -> dict:
-        return {"anyOf": [{"type": "string", "pattern": r"^[0-9.]+([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$"},
-                          {"type": "number", "minimum": 0}]}
+        # One schema for both forms (pattern applies to strings, minimum to numbers): one message.
+        return {"type": ["string", "number"], "pattern": r"^[0-9.]+([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$",
+                "minimum": 0, "patternErrorMessage": f"must be {self.describe()}"}
 
     def config_value(self, value: Any) -> Any:
         # Bytes and millicores inside; a plain number in a stack file is bytes or whole cores.
@@ -186,7 +147,7 @@ class Quantity(Leaf):
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
 
 
-class Duration(Leaf):
+class Duration(Notation):
     """A duration such as 500ms, 5s, 10m, 1h30m, or a whole number of seconds. Parses to milliseconds."""
 
     def __init__(self, min_ms: int = 0, max_ms: int | None = None, whole_seconds: bool = False):
@@ -203,15 +164,15 @@ class Duration(Leaf):
         return f"{ms}ms"
 
     def describe(self) -> str:
-        text = "a duration in whole seconds such as 30s, 10m or 1h" if self.whole_seconds \
+        words = "a duration in whole seconds such as 30s, 10m or 1h" if self.whole_seconds \
             else "a duration such as 500ms, 5s, 10m or 1h"
         if self.min_ms:
-            text += f", at least {self.fmt(self.min_ms)}"
+            words += f", at least {self.fmt(self.min_ms)}"
         if self.max_ms is not None:
-            text += f", at most {self.fmt(self.max_ms)}"
-        return text
+            words += f", at most {self.fmt(self.max_ms)}"
+        return words
 
-    def check(self, value: Any) -> int:
+    def parse(self, value: Any) -> int | None:
         ms = None
         if isinstance(value, int) and not isinstance(value, bool):
             ms = value * 1000
@@ -222,27 +183,13 @@ class Duration(Leaf):
                 ms = ((h * 60 + mi) * 60 + s) * 1000 + msec
         if ms is None or ms < self.min_ms or (self.max_ms is not None and ms > self.max_ms) \
                 or (self.whole_seconds and ms % 1000):
-            raise self.wrong(value)
+            return None
         return ms
 
     def json_schema(self) -> dict:
-        return {"anyOf": [{"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$"},
-                          {"type": "integer", "minimum": 0}]}
+        return {"type": ["string", "integer"], "pattern": r"^(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$", "minimum": 0,
+                "patternErrorMessage": f"must be {self.describe()}"}
 
     def config_value(self, value: Any) -> Any:
         # Milliseconds inside; a plain number in a stack file is seconds.
         return self.fmt(value) if isinstance(value, int) else value
-
-
-class Anything(Leaf):
-    """Any JSON value (Helm chart values, passed through as written)."""
-
-    def describe(self) -> str:
-        return "any value"
-
-    def check(self, value: Any) -> Any:
-        return value
-
-    def json_schema(self) -> dict:
-        return {}
-

@@ -1,14 +1,13 @@
 """The connection contract every pattern hands to apps, and the one function that turns it into env.
 
 An app's Deployment only ever sees a CacheBinding: env var names, files and sidecars. Which pattern
-made it is invisible, so switching a cache's pattern changes values, never names.
+made it is invisible, so switching a cache's pattern changes values, never names. The types are an
+arg of AppDeployment, so Pulumi's component analyzer reads their annotations (no postponed ones).
 """
-from __future__ import annotations
-
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 
@@ -31,7 +30,7 @@ CHECKSUM_ANNOTATION = "cache-patterns.io/binding-checksum"
 ENV_DOC: list[tuple[str, str, str]] = [
     ("CACHE_CONTRACT_VERSION", "Version of this contract (`1`); bumped only for incompatible changes.", "never absent"),
     ("CACHE_NAME", "Name of the cache in the stack config (`caches.<name>`).", "never absent"),
-    ("CACHE_PATTERN", "Pattern of the (shared) cache: sidecar, statefulset, external, operator.", "never absent"),
+    ("CACHE_PATTERN", "Pattern of the (shared) cache: its `pattern:` tag ({patterns}).", "never absent"),
     ("CACHE_DEFAULT_TTL", "Seconds an entry lives when the app gives no TTL.", "no default TTL: entries live until evicted"),
     ("{P}_HOST", "Host of the write (primary) endpoint. Under two-tier, `CACHE_HOST` is the shared tier (L2).", "never absent"),
     ("{P}_PORT", "Port of the write endpoint.", "never absent"),
@@ -77,7 +76,7 @@ class FileRef:
 class SentinelRef:
     """Sentinel addresses ("host:port") and master name, for Sentinel-aware clients."""
 
-    addresses: tuple[pulumi.Input[str], ...]
+    addresses: Sequence[pulumi.Input[str]]
     master_name: str
     password: SecretRef | None = None  # None: the Sentinels take no password
 
@@ -197,10 +196,10 @@ class L1Tier:
 class PodParts:
     """What must run inside every app pod bound to a cache: sidecars and the volumes they share."""
 
-    init_containers: tuple[dict, ...] = ()   # native sidecars (restartPolicy: Always)
-    containers: tuple[dict, ...] = ()        # plain sidecar containers (Kubernetes < 1.29)
-    volumes: tuple[dict, ...] = ()
-    app_mounts: tuple[dict, ...] = ()        # mounts the app container needs (the socket directory)
+    init_containers: Sequence[dict[str, Any]] = ()   # native sidecars (restartPolicy: Always)
+    containers: Sequence[dict[str, Any]] = ()        # plain sidecar containers (Kubernetes < 1.29)
+    volumes: Sequence[dict[str, Any]] = ()
+    app_mounts: Sequence[dict[str, Any]] = ()        # mounts the app container needs (the socket directory)
 
 
 @dataclass(frozen=True)

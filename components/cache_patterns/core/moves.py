@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import pulumi
 
-PATTERN_COMPONENTS = ("cache-patterns:index:RedisStatefulSet", "cache-patterns:index:RedisOperatorCache")
-
-
 def moved_from(parent: pulumi.Resource, name: str) -> list[pulumi.Alias]:
     """Aliases for a child of `parent` (a cache's component named `name`) to the same child under the
     other pattern components (an alias to a URN the state does not hold is ignored)."""
-    return [pulumi.Alias(parent=pulumi.resource.create_urn(name, other)) for other in PATTERN_COMPONENTS
+    from cache_patterns.patterns import in_cluster_components
+
+    return [pulumi.Alias(parent=pulumi.resource.create_urn(name, other)) for other in in_cluster_components()
             if other != parent.pulumi_resource_type]

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from cache_patterns.core import moves
 from cache_patterns.observability import dashboard, rules, scrape
+from cache_patterns.observability.standalone import standalone_exporter
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.observability.target import CacheTarget
 
@@ -38,13 +39,15 @@ class CacheMonitoring(pulumi.ComponentResource):
         for s in (t.data, t.sentinel):
             if s is None or not o.scrape_objects:
                 continue
+            if s.standalone is not None:
+                standalone_exporter(f"{name}-{s.role}", self, s, t.labels, o.prometheus)
             k8s.apiextensions.CustomResource(
                 f"{name}-{s.role}-podmonitor", api_version=scrape.API_VERSION, kind="PodMonitor",
                 metadata={"name": s.name, "namespace": s.namespace, "labels": selected},
                 spec=scrape.pod_monitor_spec(s, o.prometheus), opts=named)
             self.pod_monitors.append(s.job)
         self.rule: str | None = None
-        groups = rules.groups(t)
+        groups = rules.groups(t, o.runbook_url)
         if o.alerting and groups:
             self.rule = rule_name(t)
             k8s.apiextensions.CustomResource(

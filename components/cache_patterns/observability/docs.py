@@ -1,11 +1,12 @@
 """The generated parts of docs/observability.md: every alert (from rules.CATALOGUE, the same text the
-annotations carry) and every CloudWatch alarm (from cloudwatch's alarm lists, verified or not).
+annotations carry), the Alertmanager inhibition rules, and every CloudWatch alarm (from cloudwatch's
+alarm lists, verified or not).
 `./run docs` (tools/docs.py) writes them between the page's markers; a test fails when page and code
 disagree.
 """
 from __future__ import annotations
 
-from cache_patterns.observability import cloudwatch, rules
+from cache_patterns.observability import alertmanager, cloudwatch, rules
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
@@ -14,7 +15,9 @@ def _cell(text: str) -> str:
 def alert_table() -> str:
     out = ["| alert | severity | reads | generated for | what it means | what to do |", "|---|---|---|---|---|---|"]
     for d in rules.CATALOGUE.values():
-        out.append(f"| `{d.name}` | {d.severity} | {d.scope} | {_cell(d.applies)} | {_cell(d.meaning)} | "
+        # The anchor is the fragment of the alert's runbook_url annotation.
+        name = f'<a id="{d.anchor}"></a>`{d.name}`'
+        out.append(f"| {name} | {d.severity} | {d.scope} | {_cell(d.applies)} | {_cell(d.meaning)} | "
                    f"{_cell(d.runbook)} |")
     return "\n".join(out) + "\n"
 
@@ -40,5 +43,9 @@ def alarm_table() -> str:
     return "\n".join(out) + "\n"
 
 
-SECTIONS = {"alerts": alert_table, "alarms": alarm_table}
+def inhibit_snippet() -> str:
+    return "```yaml\n" + alertmanager.config_snippet() + "```\n"
+
+
+SECTIONS = {"alerts": alert_table, "alarms": alarm_table, "inhibit": inhibit_snippet}
 

@@ -4,7 +4,10 @@ eviction policy, the lag the stack tolerates, and the scrape jobs of its exporte
 
 Every rule selects exactly one job, so the Sentinels' exporters (which also report `redis_up` and a
 `redis_instance_info` without a role) never mix with the data nodes'. Each alert's meaning and
-runbook line live in CATALOGUE, which the annotations and docs/observability.md are both made from.
+runbook line live in catalogue.CATALOGUE, which the annotations and docs/observability.md are both
+made from. Every alert carries `namespace` (the data and Sentinel rules as a rule label, since an
+aggregation or `absent()` drops it), so namespace-routed Alertmanager configs and the inhibition
+rules (alertmanager.py) see it.
 
 Three upstream mistakes are avoided on purpose (see docs/observability.md): `count(...) or vector(0)`
 (with `by`, `vector(0)` matches no group and the alert fires while a primary exists), `changes()` on
@@ -15,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cache_patterns.observability.catalogue import CATALOGUE, CRITICAL, WARNING, AlertDoc, runbook_url
 from cache_patterns.observability.target import BackupTarget, CacheTarget, ClientTarget
 
-CRITICAL, WARNING = "critical", "warning"
+__all__ = ["CATALOGUE", "CRITICAL", "WARNING", "AlertDoc", "Rule", "alerts", "groups"]
 # The client counters (clients/python, cache_patterns_client.metrics): one series per app pod.
 CLIENT_HITS = "cache_patterns_client_hits_total"
 CLIENT_MISSES = "cache_patterns_client_misses_total"
@@ -26,132 +30,13 @@ CLIENT_SUBSCRIBED = "cache_patterns_client_invalidation_subscribed"
 L1_COLLAPSE_FACTOR = 0.5
 # Reads per second (all pods of a namespace) below which a hit ratio says nothing.
 L1_MIN_READS_PER_S = 1
-
-
-@dataclass(frozen=True)
-class AlertDoc:
-    """What an alert means and what to do: the annotations and the docs page share this text."""
-
-    name: str
-    severity: str
-    scope: str          # the exporters or clients it reads: data, sentinel, client
-    applies: str        # when the stack gets this rule
-    meaning: str
-    runbook: str
-
-
-CATALOGUE: dict[str, AlertDoc] = {d.name: d for d in (
-    AlertDoc("RedisExporterDown", WARNING, "data, sentinel", "every scraped cache",
-             "Prometheus cannot scrape an exporter: this cache is unobserved (its other alerts cannot fire).",
-             "Check the exporter container of the pod (`kubectl logs <pod> -c exporter`) and that the "
-             "NetworkPolicy admits the Prometheus namespace (`observability.prometheus.namespace`)."),
-    AlertDoc("RedisMetricsAbsent", WARNING, "data, sentinel", "every scraped cache",
-             "No target of this job is scraped at all: the PodMonitor selects no pod, or Prometheus does not "
-             "select the PodMonitor.",
-             "Compare the PodMonitor's labels with the Prometheus `podMonitorSelector` "
-             "(`observability.prometheus.labels`, e.g. `release: <release>`) and its pod selector with the pods."),
-    AlertDoc("RedisDown", CRITICAL, "data", "every scraped cache",
-             "An exporter answers but its Redis does not (`redis_up == 0`) for a minute.",
-             "`kubectl describe pod` / logs of the redis container: OOMKilled, crash loop, volume or TLS "
-             "trouble. A primary that stays down should have been replaced by Sentinel: check RedisMissingPrimary."),
-    AlertDoc("RedisMissingPrimary", CRITICAL, "data", "every scraped cache",
-             "Fewer primaries than the stack runs (one, or one per shard) for a minute: writes fail.",
-             "Ask a Sentinel `SENTINEL get-master-addr-by-name <master>` and check RedisSentinelQuorumLost; "
-             "a failover that cannot find a healthy replica leaves no primary (see the Sentinel logs)."),
-    AlertDoc("RedisTooManyPrimaries", CRITICAL, "data", "every scraped cache",
-             "More primaries than the stack runs for a minute: a split brain, writes may be lost.",
-             "Find which server Sentinel names; the other one must become its replica (`REPLICAOF`), "
-             "or restart its pod so the start-up script re-joins it."),
-    AlertDoc("RedisReplicaLinkDown", CRITICAL, "data", "caches with replicas",
-             "A replica has lost its link to the primary for two minutes: it serves stale reads and "
-             "cannot take over without losing data.",
-             "Replica logs (`MASTER <-> REPLICA sync`), the NetworkPolicy between the Redis pods, "
-             "the primary's output buffer limits and disk space for the full sync."),
-    AlertDoc("RedisMissingReplicas", WARNING, "data", "caches with replicas",
-             "The primary has fewer connected replicas than the stack runs for five minutes: one more "
-             "failure can lose data or leave no failover target.",
-             "`kubectl get pods` for pending or crash-looping replicas; `INFO replication` on the primary."),
-    AlertDoc("RedisReplicationLag", WARNING, "data", "caches with replicas",
-             "A replica has not acknowledged replication for longer than the stack tolerates "
-             "(`minReplicasMaxLag`, else 30 s) for two minutes.",
-             "Network or CPU saturation of the replica, a long full sync, or a large write burst; with "
-             "minReplicasToWrite the primary refuses writes while too few replicas are fresh."),
-    AlertDoc("RedisMemoryNearMaxmemory", WARNING, "data", "noeviction stores and volatile-* caches",
-             "Used memory is above 90% of maxmemory for five minutes. A noeviction store then refuses "
-             "writes (OOM errors); a volatile-* cache can only evict keys that have a TTL.",
-             "Raise `memory` (maxmemory follows it), shorten TTLs, or find what grows (`MEMORY STATS`, "
-             "`--bigkeys`). Do not switch a store to an evicting policy: that loses data."),
-    AlertDoc("RedisStoreEvictingKeys", CRITICAL, "data", "noeviction stores",
-             "A store configured `noeviction` evicted keys: its policy was changed at run time, and "
-             "evicted entries (sessions...) are lost.",
-             "`CONFIG GET maxmemory-policy` on every node and restore noeviction (the pods' config sets "
-             "it at start); find who changed it."),
-    AlertDoc("RedisCacheEvictionChurn", WARNING, "data", "evicting caches (allkeys-*, volatile-*)",
-             "The cache evicts more keys per hour than it holds, for fifteen minutes: it is too small for "
-             "its working set and the hit ratio suffers.",
-             "Raise `memory` or plan it with `capacity`; check for keys written without a TTL or a "
-             "burst of one-off keys."),
-    AlertDoc("RedisRejectedConnections", WARNING, "data", "every scraped cache",
-             "Redis refused connections in the last five minutes (maxclients reached).",
-             "Look for a connection leak (`CLIENT LIST`), pool sizes times replicas of the apps; "
-             "see RedisTooManyConnections."),
-    AlertDoc("RedisTooManyConnections", WARNING, "data", "every scraped cache",
-             "More than 85% of maxclients are connected for five minutes.",
-             "Same as RedisRejectedConnections, before it happens: shrink the apps' pools or raise maxclients."),
-    AlertDoc("RedisMaxmemoryMismatch", WARNING, "data", "caches whose maxmemory this program sets",
-             "Redis runs with a maxmemory other than the one the stack planned, for ten minutes: the "
-             "config did not reach the server (0 means no limit: the pod is OOM-killed instead of evicting).",
-             "`CONFIG GET maxmemory` on the pods; for operator caches check that the operator applies "
-             "maxmemory (OT-CONTAINER-KIT writes it only with its init-config feature gate)."),
-    AlertDoc("RedisSentinelDown", WARNING, "sentinel", "caches with Sentinels",
-             "A Sentinel's exporter answers but the Sentinel does not, for two minutes.",
-             "Sentinel pod logs; two Sentinels down out of three leaves no majority to fail over."),
-    AlertDoc("RedisSentinelMasterNotOk", CRITICAL, "sentinel", "caches with Sentinels",
-             "A Sentinel has seen the primary as down (sdown/odown) for a minute: no failover has fixed it.",
-             "Check RedisMissingPrimary and the Sentinel logs (`-failover-abort-*`); a failover needs a "
-             "healthy, connected replica and a majority of Sentinels."),
-    AlertDoc("RedisSentinelQuorumLost", CRITICAL, "sentinel", "caches with Sentinels",
-             "No Sentinel can reach the quorum and majority needed to authorize a failover "
-             "(`SENTINEL CKQUORUM` fails everywhere) for two minutes: the next primary failure is an outage.",
-             "Bring the Sentinel pods back (PDB, node drains) and check that they reach each other on 26379."),
-    AlertDoc("RedisSentinelsMissing", WARNING, "sentinel", "caches with Sentinels",
-             "Even the best-connected Sentinel sees fewer healthy Sentinels than the stack runs, for five "
-             "minutes: quorum still holds, but one more loss may break it.",
-             "Find the missing Sentinel pod (pending, crash loop, partition)."),
-    AlertDoc("RedisFailoverFlapping", WARNING, "sentinel", "caches with Sentinels",
-             "More than two failovers in an hour (the configuration epoch, taken across Sentinels and "
-             "across the primary's changing address).",
-             "A primary that keeps dying (OOM, liveness probe) or a down-after-milliseconds too short for "
-             "the network; read the Sentinel logs for `+switch-master`."),
-    AlertDoc("RedisSentinelTilt", WARNING, "sentinel", "caches with Sentinels",
-             "A Sentinel stays in TILT mode (its timer jumped, e.g. a stalled node) for a minute: it takes "
-             "no action meanwhile.",
-             "CPU starvation or pauses of the Sentinel's node; give the Sentinel pods their own CPU request."),
-    AlertDoc("CacheBackupTooOld", CRITICAL, "backup", "caches with `backup.pushgateway`",
-             "The last successful backup is older than twice the schedule's longest interval: a restore now "
-             "loses more than the schedule promises.",
-             "The backup Job's log and termination message name the failure (`kubectl get jobs -l "
-             "app.kubernetes.io/component=backup`); see CacheBackupFailing and docs/backup.md."),
-    AlertDoc("CacheBackupNeverSucceeded", WARNING, "backup", "caches with `backup.pushgateway`",
-             "No successful backup of this cache has reached Prometheus for twice the schedule's longest "
-             "interval: every run failed, or the Pushgateway is not scraped.",
-             "Check the backup Jobs, and that Prometheus scrapes the Pushgateway with honorLabels: true."),
-    AlertDoc("CacheBackupFailing", WARNING, "backup", "caches with `backup.pushgateway`",
-             "The last backup run failed (the previous backups are untouched).",
-             "Read the failed Job's termination message: missing-bucket, credentials-rejected, "
-             "expired-credentials, wrong-key, corrupted, unreachable, no-source, snapshot or retention "
-             "(docs/backup.md)."),
-    AlertDoc("CacheL1HitRatioCollapsed", WARNING, "client", "two-tier caches (`l1`)",
-             "The L1 hit ratio of a namespace's app pods over 15 minutes is below half its own average of "
-             "the previous day, for fifteen minutes: reads fall through to L2.",
-             "An invalidation storm (many writes or flush messages), a lost subscription "
-             "(CacheInvalidationSubscriptionLost), L1 errors, or an L1 too small (`l1.memory`)."),
-    AlertDoc("CacheInvalidationSubscriptionLost", WARNING, "client", "two-tier caches (`l1`)",
-             "An app pod's client has not been subscribed to the invalidation channel for two minutes: "
-             "it stops populating L1 (safe, but every read goes to L2).",
-             "L2 reachability from the pod, pub/sub permissions of the L2 user (`&` channels), "
-             "and the client's logs (`cache invalidation subscription lost`)."),
-)}
+# Series that come from outside the exporters: the kubelet's cAdvisor and kube-state-metrics (both
+# scraped by kube-prometheus-stack). RedisMemoryNearLimit reads them.
+KUBE_METRICS = ("container_memory_working_set_bytes", "kube_pod_container_resource_limits")
+NEAR_LIMIT = 0.9
+# How long after its last sample a job whose every target is gone still counts as one that should be
+# there (RedisMissingPrimary, RedisSentinelQuorumLost); after that RedisMetricsAbsent remains.
+GONE_WINDOW = "1d"
 
 
 @dataclass(frozen=True)
@@ -184,17 +69,24 @@ def _sel(**matchers: str) -> str:
 
 
 class _Builder:
-    def __init__(self, t: CacheTarget):
+    def __init__(self, t: CacheTarget, runbook_base: str | None):
         self.t = t
+        self.runbook_base = runbook_base
         self.rules: list[Rule] = []
         self.component = "redis"
 
-    def add(self, name: str, expr: str, for_: str | None, summary: str) -> None:
+    def add(self, name: str, expr: str, for_: str | None, summary: str, severity: str | None = None) -> None:
         doc = CATALOGUE[name]
         # `component` tells the Redis and the Sentinel copies of the exporter alerts apart (and routes).
-        labels = {"severity": doc.severity, "stack": self.t.stack, "cache": self.t.cache, "component": self.component}
-        annotations = {"summary": f"{summary} ({self.t.title})", "description": doc.meaning,
-                       "runbook": doc.runbook}
+        labels = {"severity": severity or doc.severity, "stack": self.t.stack, "cache": self.t.cache,
+                  "component": self.component}
+        if self.component != "client":
+            # Every series of the job comes from the cache's namespace; the client rules keep the
+            # apps' namespaces from their own series.
+            labels["namespace"] = self.t.namespace
+        annotations = {"summary": f"{summary} ({self.t.title})",
+                       "description": f"{doc.meaning} What to do: {doc.runbook}",
+                       "runbook_url": runbook_url(doc, self.runbook_base)}
         self.rules.append(Rule(name, " ".join(expr.split()), for_, labels, annotations))
 
 
@@ -212,16 +104,19 @@ def _data_rules(b: _Builder) -> None:
     primary = _sel(job=job, role="master")
     n = t.shards
     _exporter_rules(b, job, "Redis")
-    b.add("RedisDown", f"redis_up{j} == 0", "1m", "Redis {{ $labels.instance }} is down")
+    b.add("RedisDown", f"redis_up{j} == 0", "5m", "Redis {{ $labels.instance }} is down")
     # `unless` instead of `or vector(0)`: the left side has one series per job whose exporters
-    # answer, removed only while the job has at least `n` primaries.
+    # answer, or whose targets are all gone (no `up` left, but servers seen within GONE_WINDOW: every
+    # pod deleted or unschedulable), removed only while the job has at least `n` primaries.
+    answering = f"count by (job) (redis_up{j})"
+    gone = f"(count by (job) (max_over_time(redis_up{j}[{GONE_WINDOW}])) unless on (job) up{j})"
     b.add("RedisMissingPrimary",
-          f"count by (job) (redis_up{j}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})",
+          f"({answering} or {gone}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})",
           "1m", "no primary" if n == 1 else f"fewer than {n} primaries")
     b.add("RedisTooManyPrimaries", f"count by (job) (redis_instance_info{primary}) > {n}", "1m",
           "{{ $value }} servers report role:master")
     if t.replicas > 0:
-        b.add("RedisReplicaLinkDown", f"redis_master_link_up{j} == 0", "2m",
+        b.add("RedisReplicaLinkDown", f"redis_master_link_up{j} == 0", "5m",
               "replica {{ $labels.instance }} lost its link to {{ $labels.master_host }}")
         b.add("RedisMissingReplicas",
               f"(redis_connected_slaves{j} and on (instance) redis_instance_info{primary}) < {t.replicas}", "5m",
@@ -238,6 +133,13 @@ def _data_rules(b: _Builder) -> None:
         b.add("RedisCacheEvictionChurn",
               f"rate(redis_evicted_keys_total{j}[15m]) * 3600 > sum without (db) (redis_db_keys{j})", "15m",
               "{{ $labels.instance }} evicts more keys per hour than it holds")
+    b.add("RedisMemoryNearLimit", _near_limit(t.namespace, j), "5m",
+          "{{ $labels.pod }}/{{ $labels.container }} uses {{ $value | humanizePercentage }} of its memory limit")
+    b.add("RedisBackgroundSaveFailed", f"redis_rdb_last_bgsave_status{j} == 0", "1m",
+          "the last background save of {{ $labels.instance }} failed",
+          severity=WARNING if t.rdb_saves is False else CRITICAL)
+    b.add("RedisAofWriteFailed", f"redis_aof_last_write_status{j} == 0", "1m",
+          "{{ $labels.instance }} cannot write its append-only file")
     b.add("RedisRejectedConnections", f"increase(redis_rejected_connections_total{j}[5m]) > 0", None,
           "{{ $labels.instance }} rejected connections")
     b.add("RedisTooManyConnections", f"redis_connected_clients{j} / (redis_max_clients{j} > 0) > 0.85", "5m",
@@ -245,6 +147,16 @@ def _data_rules(b: _Builder) -> None:
     if t.maxmemory is not None:
         b.add("RedisMaxmemoryMismatch", f"redis_memory_max_bytes{j} != {t.maxmemory}", "10m",
               f"{{{{ $labels.instance }}}} runs with maxmemory {{{{ $value }}}}, the stack planned {t.maxmemory}")
+
+
+def _near_limit(namespace: str, j: str) -> str:
+    """Working set over limit of every container of the job's pods (the redis container, and the
+    exporter and tls-reload beside it): cAdvisor's and kube-state-metrics' series, joined per container,
+    kept for the pods that are targets of the job."""
+    by = "max by (namespace, pod, container)"
+    used = f'{by} (container_memory_working_set_bytes{{namespace="{namespace}",container!="",container!="POD"}})'
+    limit = f'{by} (kube_pod_container_resource_limits{{namespace="{namespace}",resource="memory"}})'
+    return f"{used} / on (namespace, pod, container) ({limit} > 0) > {NEAR_LIMIT} and on (namespace, pod) up{j}"
 
 
 def _sentinel_rules(b: _Builder) -> None:
@@ -256,9 +168,12 @@ def _sentinel_rules(b: _Builder) -> None:
     b.add("RedisSentinelDown", f"redis_up{j} == 0", "2m", "Sentinel {{ $labels.instance }} is down")
     b.add("RedisSentinelMasterNotOk", f"redis_sentinel_master_status{j} == 0", "1m",
           "Sentinel {{ $labels.instance }} sees {{ $labels.master_name }} {{ $labels.master_status }}")
-    # The message label changes with the answer, so aggregate it away.
-    b.add("RedisSentinelQuorumLost",
-          f"max by (job, master_name) (redis_sentinel_master_ckquorum_status{j}) == 0", "2m",
+    # The message label changes with the answer, so aggregate it away. No Sentinel answering at all
+    # (every pod gone, or none reachable by its exporter), while no scrape fails: quorum lost too.
+    quorum = f"redis_sentinel_master_ckquorum_status{j}"
+    silent = (f"(0 * max by (job, master_name) (max_over_time({quorum}[{GONE_WINDOW}])) "
+              f"unless on (job) (redis_up{j} == 1) unless on (job) (up{j} == 0))")
+    b.add("RedisSentinelQuorumLost", f"max by (job, master_name) ({quorum}) == 0 or {silent}", "2m",
           "no Sentinel can authorize a failover of {{ $labels.master_name }}")
     b.add("RedisSentinelsMissing",
           f"max by (job, master_name) (redis_sentinel_master_ok_sentinels{j}) < {t.sentinels}", "5m",
@@ -292,15 +207,8 @@ def _client_rules(b: _Builder, c: ClientTarget) -> None:
           "pod {{ $labels.pod }} has no invalidation subscription")
 
 
-def _duration(seconds: int) -> str:
-    """A Prometheus duration, in the largest whole unit."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def _backup_rules(b: _Builder, backup: BackupTarget) -> None:
+    """The results backup.sh pushes (a Pushgateway group job/namespace/cache=<statefulset>)."""
     sel = _sel(cache=backup.cache)
     limit = 2 * backup.interval_s
     b.add("CacheBackupTooOld",
@@ -312,9 +220,18 @@ def _backup_rules(b: _Builder, backup: BackupTarget) -> None:
           f"the last backup of {backup.cache} failed")
 
 
-def alerts(t: CacheTarget) -> list[Rule]:
-    """Every alerting rule of one cache."""
-    b = _Builder(t)
+def _duration(seconds: int) -> str:
+    """A Prometheus duration, in the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def alerts(t: CacheTarget, runbook_base: str | None = None) -> list[Rule]:
+    """Every alerting rule of one cache; `runbook_base`: where docs/observability.md is published
+    (`observability.runbookUrl`)."""
+    b = _Builder(t, runbook_base)
     if t.data is not None:
         b.component = "redis"
         _data_rules(b)
@@ -334,7 +251,7 @@ def group_name(t: CacheTarget) -> str:
     return ".".join(filter(None, ("cache-patterns", t.stack, t.cache, t.part)))
 
 
-def groups(t: CacheTarget) -> list[dict]:
+def groups(t: CacheTarget, runbook_base: str | None = None) -> list[dict]:
     """`spec.groups` of the cache's PrometheusRule (also what `promtool check rules` reads)."""
-    rules = alerts(t)
+    rules = alerts(t, runbook_base)
     return [{"name": group_name(t), "rules": [r.as_dict() for r in rules]}] if rules else []

@@ -12,15 +12,17 @@ API_VERSION = "monitoring.coreos.com/v1"
 
 def pod_monitor_spec(s: Scrape, prometheus: PrometheusSettings) -> dict:
     """The PodMonitor of one scrape job. No jobLabel: the job is `<namespace>/<name>`, which the
-    rules select (see Scrape.job)."""
+    rules select (see Scrape.job). A standalone exporter gets one endpoint per server it scrapes
+    (its multi-target path), each labelled `instance=<server address>` as a sidecar's target would
+    be told apart."""
     seconds = prometheus.scrape_interval // 1000
-    return {
-        "selector": dict(s.selector),
-        "podMetricsEndpoints": [{
-            "port": s.port, "path": "/metrics", "scheme": "http",
-            "interval": f"{seconds}s", "scrapeTimeout": f"{min(10, seconds)}s",
-        }],
-    }
+    endpoint = {"port": s.port, "path": "/metrics", "scheme": "http",
+                "interval": f"{seconds}s", "scrapeTimeout": f"{min(10, seconds)}s"}
+    endpoints = [endpoint] if s.standalone is None else [
+        {**endpoint, "path": "/scrape", "params": {"target": [f"redis://{address}"]},
+         "relabelings": [{"action": "replace", "targetLabel": "instance", "replacement": address}]}
+        for address in s.standalone.addresses]
+    return {"selector": dict(s.selector), "podMetricsEndpoints": endpoints}
 
 
 def scraper_peer(prometheus: PrometheusSettings) -> dict:

@@ -8,25 +8,24 @@ from typing import Annotated, Any, Mapping
 
 from pydantic import model_validator
 
-from cache_patterns.config.app import LABEL_KEY, LABEL_VALUE
-from cache_patterns.config.base import Shape, StrictModel, fail
+from cache_patterns.config.app import LABEL_KEY, Labels
+from cache_patterns.config.base import StrictModel, fail
 from cache_patterns.config.common import NAMESPACE_NAME, doc
-from cache_patterns.config.types import Bool, Duration, Str
+from cache_patterns.config.types import Duration, Flag, Text
 
 # The sidecar of kube-prometheus-stack's Grafana loads ConfigMaps labelled grafana_dashboard: "1"
 # (charts/kube-prometheus-stack values.yaml, grafana.sidecar.dashboards.label / labelValue).
 DEFAULT_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 SNS_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
-LABELS = Shape("map", LABEL_VALUE.describe(), LABEL_KEY)
-Labels = Annotated[dict[Annotated[str, LABEL_KEY], Annotated[str, LABEL_VALUE]], LABELS]
-ANNOTATION_VALUE = Str(max_len=256, min_len=0)
+HTTP_URL = r"https?://[^\s#]+"
+ANNOTATION_VALUE = Annotated[str, Text(max_len=256, min_len=0)]
 
 
 class PrometheusSettings(StrictModel):
     """The Prometheus (Operator) that scrapes the exporters and evaluates the rules."""
 
     TITLE = "the scraping Prometheus"
-    namespace: Annotated[str, NAMESPACE_NAME] = doc(
+    namespace: NAMESPACE_NAME = doc(
         "monitoring", "Namespace of the Prometheus that scrapes the exporters: the only namespace their "
                       "NetworkPolicies admit to the metrics ports (the same rule for every pattern).")
     pod_labels: Labels = doc({}, "Only its pods with these labels (e.g. `app.kubernetes.io/name: prometheus`).",
@@ -41,11 +40,10 @@ class DashboardSettings(StrictModel):
     """Grafana dashboards, as ConfigMaps the Grafana sidecar loads."""
 
     TITLE = "Grafana dashboards"
-    enabled: Annotated[bool, Bool()] = doc(True, "A Grafana dashboard ConfigMap per monitored cache.")
+    enabled: Flag = doc(True, "A Grafana dashboard ConfigMap per monitored cache.")
     labels: Labels = doc(dict(DEFAULT_DASHBOARD_LABELS), "Labels the Grafana dashboard sidecar selects ConfigMaps by.",
                          "grafana_dashboard: \"1\"")
-    annotations: Annotated[dict[Annotated[str, LABEL_KEY], Annotated[str, ANNOTATION_VALUE]],
-                           Shape("map", ANNOTATION_VALUE.describe(), LABEL_KEY)] = doc(
+    annotations: dict[LABEL_KEY, ANNOTATION_VALUE] = doc(
         {}, "Annotations on the ConfigMap (the sidecar's folder annotation, e.g. `grafana_folder: Caches`).", "none")
 
 
@@ -53,10 +51,10 @@ class AlarmSettings(StrictModel):
     """ElastiCache: CloudWatch alarms and the SNS topic of their actions and events."""
 
     TITLE = "CloudWatch alarms"
-    enabled: Annotated[bool, Bool()] = doc(True, "CloudWatch alarms for ElastiCache caches, and their events on SNS.")
-    topic_arn: Annotated[str | None, Str(pattern=SNS_TOPIC_ARN, pattern_doc="an SNS topic ARN")] = doc(
+    enabled: Flag = doc(True, "CloudWatch alarms for ElastiCache caches, and their events on SNS.")
+    topic_arn: Annotated[str, Text(SNS_TOPIC_ARN, "an SNS topic ARN")] | None = doc(
         None, "An existing SNS topic for alarm actions and ElastiCache events.", "a topic per ElastiCache cache")
-    unverified: Annotated[bool, Bool()] = doc(
+    unverified: Flag = doc(
         False, "Also create the alarms built on facts not verified against AWS (see docs/observability.md).", "false")
 
 
@@ -70,13 +68,17 @@ class ObservabilityConfig(StrictModel):
 
     TITLE = "observability"
     ENV_DEFAULTS = {"enabled": {"production": True, "staging": True, "development": False}}
-    enabled: Annotated[bool, Bool()] = doc(
+    enabled: Flag = doc(
         False, "Watch the stack's caches: exporters, scrape objects, alert rules, dashboards, cloud alarms.",
         "true in production and staging, else false")
     prometheus: PrometheusSettings = doc(PrometheusSettings(), "The Prometheus (Operator) that scrapes and evaluates.",
                                          "see below")
-    rules: Annotated[bool, Bool()] = doc(
+    rules: Flag = doc(
         True, "A PrometheusRule per monitored cache (alerts generated from what the stack created).")
+    runbook_url: Annotated[str | None, Text(HTTP_URL, "an http(s) URL without a fragment")] = doc(
+        None, "Where your team reads docs/observability.md (your Git host's page of it, a wiki copy): every "
+              "alert's `runbook_url` annotation is this URL plus `#<alert name in lower case>`.",
+        "the page's path in this repository, docs/observability.md")
     dashboards: DashboardSettings = doc(DashboardSettings(), "Grafana dashboards as ConfigMaps.", "see below")
     alarms: AlarmSettings = doc(AlarmSettings(), "ElastiCache: CloudWatch alarms and SNS.", "see below")
 
@@ -121,8 +123,8 @@ def requested(raw: Any, environment: str) -> bool:
 def stack_problems(o: ObservabilityConfig, caches: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Rules across the stack: settings that would do nothing are errors, naming the key."""
     out = []
-    elasticache = [n for n, c in caches.items() if c.pattern == "external" and c.kind != "endpoint"]
-    if o.alarms.topic_arn is not None and not elasticache:
+    alarmed = [n for n, c in caches.items() if c.cloud_alarms]
+    if o.alarms.topic_arn is not None and not alarmed:
         out.append(("observability.alarms.topicArn", "no ElastiCache cache in this stack sends alarms or events"))
     if o.alarms.topic_arn is not None and not o.cloudwatch:
         out.append(("observability.alarms.topicArn", "is set but alarms are off (observability.enabled or "

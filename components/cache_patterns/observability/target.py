@@ -14,6 +14,18 @@ EXPORTER_PORT = 9121
 
 
 @dataclass(frozen=True, kw_only=True)
+class Standalone:
+    """An exporter of this program's own for servers whose pods carry none (OT-CONTAINER-KIT's
+    Sentinels: RedisReplication's embedded `spec.sentinel` has no exporter and no sidecar setting).
+    One exporter in multi-target mode scrapes each address through `/scrape?target=`; the scraped
+    pods admit it on `port`."""
+
+    addresses: tuple[str, ...]  # host:port of each server, as the exporter reaches it
+    pods: Mapping               # LabelSelector of the scraped pods
+    port: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scrape:
     """One PodMonitor: the pods it selects, the container port it scrapes, and the name it has.
 
@@ -25,6 +37,8 @@ class Scrape:
     selector: Mapping          # a LabelSelector: {matchLabels: ...} and/or {matchExpressions: [...]}
     port: str                  # container port name
     role: str                  # "redis" (data nodes) or "sentinel"
+    # Set when the exporter is a Deployment of this program's own (then `selector` selects its pod).
+    standalone: Standalone | None = None
 
     @property
     def job(self) -> str:
@@ -66,6 +80,9 @@ class CacheTarget:
     maxmemory: int | None = None       # bytes the stack configured; None: not set by this program
     maxmemory_policy: str = "noeviction"
     replication_lag_s: int = 30        # seconds a replica may lag before it is a problem
+    # RDB save points, after whose failed save Redis refuses writes (stop-writes-on-bgsave-error);
+    # None: not known (an operator's own configuration).
+    rdb_saves: bool | None = None
     client: ClientTarget | None = None
     backup: BackupTarget | None = None
     labels: Mapping[str, str] = field(default_factory=dict)

@@ -1,21 +1,29 @@
-"""The pattern registry: tag -> Pattern (settings model and build). The only place that lists them;
-a new pattern is one new folder plus one line here. Two-tier is not a tag but a layer (`l1:`) any
-shared pattern may carry: `patterns.two_tier`."""
+"""The pattern registry: tag -> Pattern. The only place that lists the patterns; a new pattern is
+one new folder (exporting `PATTERN`) plus one line in `REGISTRY`, in the order the docs present
+them. Every other list of patterns (the config union, the docs' tables, the editor schema, the
+planner, the namespaces the program creates) is made from it. Two-tier is not a tag but a layer
+(`l1:`) any shared pattern may carry: `patterns.two_tier`."""
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from cache_patterns.config.app import AppConfig
-
-from cache_patterns.patterns.base import BoundCache, BuildContext, Pattern
-from cache_patterns.patterns.external import PATTERN as EXTERNAL
-from cache_patterns.patterns.operator import PATTERN as OPERATOR
-from cache_patterns.patterns.sidecar import PATTERN as SIDECAR
-from cache_patterns.patterns.statefulset import PATTERN as STATEFULSET
-
+from cache_patterns.core.component import type_token
+from cache_patterns.patterns.base import BoundCache, BuildContext, Pattern, PatternDoc
+from cache_patterns.patterns.two_tier import LAYER as TWO_TIER
 from cache_patterns.patterns.two_tier import shape_layer
 
-PATTERNS: dict[str, Pattern] = {p.tag: p for p in (EXTERNAL, STATEFULSET, SIDECAR, OPERATOR)}
+REGISTRY = (
+    "external",
+    "statefulset",
+    "sidecar",
+    "operator",
+)
+PATTERNS: dict[str, Pattern] = {
+    p.tag: p for p in (importlib.import_module(f"{__name__}.{folder}").PATTERN for folder in REGISTRY)}
+# Every entry of the docs' list of patterns, the two-tier layer included, in their numbers' order.
+DOCS: tuple[PatternDoc, ...] = tuple(sorted([*(p.doc for p in PATTERNS.values()), TWO_TIER], key=lambda d: d.number))
 
 
 def env_names(cache: str, settings: Any, app: AppConfig) -> list[str]:
@@ -39,4 +47,10 @@ def contract_problems(key: str, app: AppConfig, cache: str, settings: Any) -> li
                              f"Keep a pattern that provides it, or change the app and its `reads` first "
                              f"(see docs/contract.md)")]
 
-__all__ = ["PATTERNS", "Pattern", "BoundCache", "BuildContext", "env_names", "contract_problems"]
+def in_cluster_components() -> tuple[str, ...]:
+    """The type tokens of the components of in-cluster patterns (children move between them on a switch)."""
+    return tuple(type_token(p.component) for p in PATTERNS.values() if p.in_cluster and p.component is not None)
+
+
+__all__ = ["PATTERNS", "DOCS", "REGISTRY", "Pattern", "PatternDoc", "BoundCache", "BuildContext", "env_names",
+           "contract_problems", "in_cluster_components"]

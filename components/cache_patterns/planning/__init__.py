@@ -11,7 +11,8 @@ from .memory import DEBIAN_QUANTUM, OFFICIAL_QUANTUM, Engine, KeyCost, Size, key
 from .plan import (FATAL, SHORT, UNSAFE, Finding, NodePlan, PodPlan, PodSettings, ServerlessPlan, Workload,
                    default_headroom, fmt, plan_nodes, plan_pod, plan_serverless, pod_settings)
 from .prices import PriceFileError, Prices
-from .report import CacheInput, CacheReport, build, compare, to_json, to_text
+from .report import CacheInput, CacheReport, PodGroup, build, compare
+from .text import to_json, to_text
 from .rules import RULES
 
 __all__ = [
@@ -19,5 +20,5 @@ __all__ = [
     "DEBIAN_QUANTUM", "OFFICIAL_QUANTUM", "Engine", "KeyCost", "Size", "key_cost", "regions", "FATAL", "SHORT",
     "UNSAFE", "Finding", "NodePlan", "PodPlan", "PodSettings", "ServerlessPlan", "Workload", "default_headroom",
     "fmt", "plan_nodes", "plan_pod", "plan_serverless", "pod_settings", "PriceFileError", "Prices", "CacheInput",
-    "CacheReport", "build", "compare", "to_json", "to_text", "RULES",
+    "CacheReport", "PodGroup", "build", "compare", "to_json", "to_text", "RULES",
 ]

@@ -1,11 +1,11 @@
-"""A cache's plan as a report: its inputs, every derived figure with the rule that produced it, the
-same workload under every pattern that could serve it (with a cost only where a price has a source),
-and the findings where an explicit setting contradicts the plan. Text for people, JSON for tools.
+"""A cache's plan as a report: its inputs, every derived figure with the rule that produced it (beside
+what the stack runs with now), the same workload in every shape that could serve it (with a cost only
+where a price has a source), and the findings where an explicit setting contradicts the plan. The
+text and JSON forms are in `planning.text`.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import aws, headroom as hr
@@ -14,10 +14,21 @@ from .memory import Engine, Size
 from .plan import (Finding, Workload, fmt, plan_nodes, plan_pod, plan_serverless, pod_settings,
                    sidecar_workload)
 from .prices import HOURS_PER_MONTH, NO_PRICES, Prices
-from .rules import BY_ID
 
-IN_CLUSTER = ("sidecar", "statefulset", "operator")
+# The shapes a cache runs in pods, planned pod by pod (the others are ElastiCache's or not managed here).
+POD_SHAPES = ("sidecar", "statefulset")
 DEFAULT_REGION = "us-east-1"
+# The reason of a cost left unknown because no price file was given (said once, not in every cell).
+NO_PRICE_FILE = "no price file given"
+
+
+@dataclass(frozen=True)
+class PodGroup:
+    """Pods a cache runs beside its Redis pods (Sentinels, HAProxy): how many, and each one's memory limit."""
+
+    role: str
+    count: int
+    memory: int
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,7 @@ class CacheInput:
 
     stack: str
     name: str
-    pattern: str                 # sidecar | statefulset | operator | elasticache | elasticache-serverless | endpoint
+    pattern: str                 # the planner's shape: sidecar | statefulset | elasticache | elasticache-serverless | endpoint
     engine: Engine
     workload: Workload
     origins: Mapping[str, str]   # input -> the config key it came from
@@ -40,7 +51,8 @@ class CacheInput:
     limits: tuple[int, int] | None = None     # serverless dataStorageGb, ecpuPerSecond
     l1_memory: int | None = None
     region: str | None = None
-
+    label: str = ""              # the cache's own `pattern:` (its shape if empty)
+    other_pods: tuple[PodGroup, ...] = ()     # what the cache runs beside its Redis pods
 
 @dataclass(frozen=True)
 class Row:
@@ -49,9 +61,13 @@ class Row:
     unit: str       # bytes | count | per_s | ratio | share | gb | ecpu | text
     rule: str       # a rule id, or "input"
     origin: str = ""
+    current: Any = None    # what the stack runs with now (explicit or by default), where the row is a setting
 
     def shown(self) -> str:
         return show(self.value, self.unit)
+
+    def shown_current(self) -> str:
+        return "" if self.current is None else show(self.current, self.unit)
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,10 @@ class Cost:
         if self.usd_per_month is None:
             return f"price unknown ({self.formula})"
         return f"${self.usd_per_month:,.2f}/month"
+
+    def cell(self) -> str:
+        """The cost in a table: the price, or "-" (the reason is said once, below the table)."""
+        return "-" if self.usd_per_month is None else f"${self.usd_per_month:,.2f}/month"
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,7 @@ class Option:
 class CacheReport:
     stack: str
     name: str
-    pattern: str
+    pattern: str          # `pattern (shape)` when the two differ
     engine: str
     coverage: str
     region: str
@@ -152,7 +172,8 @@ def _inputs(inp: CacheInput) -> list[Row]:
     return rows
 
 
-def _pod_rows(inp: CacheInput, w: Workload) -> tuple[list[Row], list[Finding], int]:
+def _pod_rows(inp: CacheInput, w: Workload) -> tuple[list[Row], list[Finding], int, int]:
+    """The figures of one Redis pod, planned and as the stack runs it; the findings; both memory limits."""
     plan = plan_pod(w, inp.engine)
     settings = pod_settings(plan, plan.headroom, memory=inp.memory, percent=inp.maxmemory_percent,
                             storage=inp.storage, default_memory=inp.default_memory,
@@ -162,9 +183,9 @@ def _pod_rows(inp: CacheInput, w: Workload) -> tuple[list[Row], list[Finding], i
             Row("data set", plan.dataset, "bytes", "dataset")]
     if settings.backlog:
         rows.append(Row("repl-backlog-size", settings.backlog, "bytes", "backlog"))
-    rows.append(Row("maxmemory (planned)", plan.maxmemory, "bytes", "maxmemory"))
-    if settings.maxmemory != plan.maxmemory:
-        rows.append(Row("maxmemory (with explicit settings)", settings.maxmemory, "bytes", settings.maxmemory_rule))
+    given = "memory" if inp.memory is not None else "planned"
+    from_percent = "maxmemoryPercent" if inp.maxmemory_percent is not None else given
+    rows.append(Row("maxmemory", plan.maxmemory, "bytes", "maxmemory", from_percent, settings.maxmemory))
     parts = head.parts(settings.maxmemory)
     at = f" at maxmemory {fmt(settings.maxmemory)}"
     rows.append(Row(f"fragmentation and process ({head.steady_factor:.2f} x){at}", parts["steady"], "bytes", "steady"))
@@ -173,21 +194,18 @@ def _pod_rows(inp: CacheInput, w: Workload) -> tuple[list[Row], list[Finding], i
         rows.append(Row(f"fork copy-on-write (c = {head.cow:.2f}){at}", parts["fork"], "bytes", "cow"))
     if parts["replica_buffer"]:
         rows.append(Row(f"client-output-buffer-limit replica{at}", parts["replica_buffer"], "bytes", "replica-buffer"))
-    rows.append(Row("memory limit (planned)", plan.limit, "bytes", "limit"))
-    if settings.limit != plan.limit:
-        rows.append(Row("memory limit (explicit `memory`)", settings.limit, "bytes", "limit"))
-    rows.append(Row("memory request", settings.limit, "bytes", "request"))
-    if plan.pvc:
-        rows.append(Row("volume per pod (planned)", plan.pvc, "bytes", "pvc"))
-        if settings.storage != plan.pvc:
-            rows.append(Row("volume per pod (explicit `storage`)", settings.storage, "bytes", "pvc"))
-    return rows, list(settings.findings), settings.limit
+    rows.append(Row("memory limit", plan.limit, "bytes", "limit", given, settings.limit))
+    rows.append(Row("memory request", plan.limit, "bytes", "request", given, settings.limit))
+    if plan.pvc or settings.storage:
+        rows.append(Row("volume per pod", plan.pvc, "bytes", "pvc", "storage" if inp.storage else "planned",
+                        settings.storage))
+    return rows, list(settings.findings), plan.limit, settings.limit
 
 
 def _k8s_cost(total: int, inp: CacheInput, prices: Prices, region: str) -> Cost:
     price = prices.find("kubernetes-memory-gib", region, inp.engine.name)
     if price is None:
-        return Cost(None, f"no kubernetes-memory-gib price for {region} in --prices")
+        return Cost(None, NO_PRICE_FILE if prices is NO_PRICES else f"no kubernetes-memory-gib price for {region} in --prices")
     usd = total / GI * price.usd_per_hour * HOURS_PER_MONTH
     return Cost(usd, f"{total / GI:.2f} GiB x ${price.usd_per_hour}/GiB-h x {HOURS_PER_MONTH} h", (price.cite(),))
 
@@ -195,7 +213,7 @@ def _k8s_cost(total: int, inp: CacheInput, prices: Prices, region: str) -> Cost:
 def _node_cost(node: str, nodes: int, inp: CacheInput, prices: Prices, region: str) -> Cost:
     price = prices.find(node, region, inp.engine.name)
     if price is None:
-        return Cost(None, f"no {node} price for {region} in --prices")
+        return Cost(None, NO_PRICE_FILE if prices is NO_PRICES else f"no {node} price for {region} in --prices")
     usd = price.usd_per_hour * nodes * HOURS_PER_MONTH
     return Cost(usd, f"${price.usd_per_hour}/h x {nodes} nodes x {HOURS_PER_MONTH} h", (price.cite(),))
 
@@ -237,7 +255,7 @@ def _cost_rules(o: Option) -> list[str]:
 def compare(inp: CacheInput, prices: Prices = NO_PRICES, region: str = DEFAULT_REGION) -> list[Option]:
     """The workload under each pattern: memory per unit, total footprint and monthly cost."""
     w = inp.workload
-    current = {"operator": "statefulset"}.get(inp.pattern, inp.pattern)
+    current = inp.pattern
     out = []
     # Sidecar: a private copy per pod; nothing shared, persisted or replicated.
     blockers = [why for cond, why in ((not w.evicts, "noeviction: a store must be shared, not copied per pod"),
@@ -251,13 +269,17 @@ def compare(inp: CacheInput, prices: Prices = NO_PRICES, region: str = DEFAULT_R
     out.append(Option("sidecar", not blockers, f"{pods} pod(s), each holding a copy", side.limit, total,
                       "sidecar-total", _k8s_cost(total, inp, prices, region), "; ".join(blockers) or note,
                       current == "sidecar"))
-    # StatefulSet (and the operators' equivalent): every member holds the whole data set.
+    # StatefulSet (and the operators' equivalent): every member holds the whole data set; the pods
+    # beside them (Sentinels, HAProxy) are counted where the cache is in this shape.
     sts = plan_pod(w, inp.engine)
     members = (1 + w.replicas) * w.shards
-    total = sts.limit * members
-    shards = f" x {w.shards} shards (OT RedisCluster)" if w.shards > 1 else ""
-    out.append(Option("statefulset", True, f"{members} pod(s): 1 primary + {w.replicas} replica(s){shards}",
-                      sts.limit, total, "statefulset-total", _k8s_cost(total, inp, prices, region), "",
+    others = inp.other_pods if current == "statefulset" else ()
+    total = sts.limit * members + sum(g.count * g.memory for g in others)
+    shards = f" x {w.shards} shards" if w.shards > 1 else ""
+    beside = "".join(f" + {g.count} {g.role}" for g in others)
+    note = "" if others or current == "statefulset" else "plus the pattern's Sentinel and endpoint pods"
+    out.append(Option("statefulset", True, f"{members} Redis (1 primary + {w.replicas} replica(s){shards}){beside}",
+                      sts.limit, total, "statefulset-total", _k8s_cost(total, inp, prices, region), note,
                       current == "statefulset"))
     # ElastiCache node-based: no fork headroom, reserved memory instead.
     explicit = inp.node_type if inp.pattern == "elasticache" else None
@@ -294,16 +316,25 @@ def build(inp: CacheInput, prices: Prices = NO_PRICES, region: str | None = None
     findings: list[Finding] = []
     notes: list[str] = []
     derived: list[Row] = []
-    if inp.pattern in IN_CLUSTER:
+    if inp.pattern in POD_SHAPES:
         pod_w = sidecar_workload(w) if inp.pattern == "sidecar" else w
-        rows, found, limit = _pod_rows(inp, pod_w)
+        rows, found, planned, limit = _pod_rows(inp, pod_w)
         derived += rows
         findings += found
         if inp.pattern == "sidecar":
-            derived.append(Row("memory in all pods", limit * (w.pods or 1), "bytes", "sidecar-total"))
+            pods = w.pods or 1
+            derived.append(Row("memory in all pods", planned * pods, "bytes", "sidecar-total", "", limit * pods))
         else:
-            derived.append(Row("memory of all Redis pods", limit * (1 + w.replicas) * w.shards, "bytes",
-                               "statefulset-total"))
+            members = (1 + w.replicas) * w.shards
+            derived.append(Row("memory of all Redis pods", planned * members, "bytes", "statefulset-total", "",
+                               limit * members))
+            others = sum(g.count * g.memory for g in inp.other_pods)
+            for g in inp.other_pods:
+                derived.append(Row(f"{g.role} pods ({g.count} x {fmt(g.memory)})", g.count * g.memory, "bytes",
+                                   "statefulset-total", "", g.count * g.memory))
+            if inp.other_pods:
+                derived.append(Row("memory of all pods", planned * members + others, "bytes", "statefulset-total",
+                                   "", limit * members + others))
     elif inp.pattern == "elasticache":
         nodes = plan_nodes(w, inp.engine, inp.node_type, inp.reserved_percent)
         findings += nodes.findings
@@ -316,8 +347,8 @@ def build(inp: CacheInput, prices: Prices = NO_PRICES, region: str | None = None
                                f"{fmt(nodes.smallest.usable(inp.reserved_percent))} usable at {inp.reserved_percent} % "
                                f"reserved)", "text", "node-type"))
         if node is not None:
-            derived.append(Row("node type", f"{node.name}{' (nodeType)' if inp.node_type else ' (planned)'}", "text",
-                               "node-type"))
+            derived.append(Row("node type", nodes.smallest.name if nodes.smallest else "-", "text", "node-type",
+                               "nodeType" if inp.node_type else "planned", node.name))
             derived.append(Row("nodes", nodes.nodes, "count", "node-type"))
             derived.append(Row("memory of all nodes", node.maxmemory * nodes.nodes, "bytes", "elasticache-total"))
     elif inp.pattern == "elasticache-serverless":
@@ -340,62 +371,9 @@ def build(inp: CacheInput, prices: Prices = NO_PRICES, region: str | None = None
                      f"Valkey 7.2 only; figures are estimates")
     if region == DEFAULT_REGION and inp.region is None:
         notes.append(f"prices for {DEFAULT_REGION} (the stack names no AWS region; --region sets one)")
-    return CacheReport(stack=inp.stack, name=inp.name, pattern=inp.pattern, engine=inp.engine.describe(),
+    label = inp.label if inp.label in ("", inp.pattern) else f"{inp.label} ({inp.pattern})"
+    return CacheReport(stack=inp.stack, name=inp.name, pattern=label or inp.pattern, engine=inp.engine.describe(),
                        coverage=coverage, region=region, inputs=tuple(_inputs(inp)), derived=tuple(derived),
                        options=tuple(compare(inp, prices, region)), findings=tuple(findings), notes=tuple(notes))
 
 
-# ---- rendering ----------------------------------------------------------------------------------
-
-def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
-
-
-def to_text(reports: list[CacheReport], legend: bool = True) -> str:
-    out: list[str] = []
-    used: list[str] = []
-    for rep in reports:
-        out.append(f"== {rep.stack} / {rep.name}: pattern {rep.pattern}, {rep.engine}; model: {rep.coverage}")
-        out.append("inputs")
-        out += _table([[r.name, r.shown(), r.origin] for r in rep.inputs])
-        if rep.derived:
-            out.append("derived (rule ids: the rules below, or docs/planning.md)")
-            out += _table([[r.name, r.shown(), r.rule] for r in rep.derived])
-        out.append(f"the same workload under each pattern (prices for {rep.region})")
-        rows = [["pattern", "fits", "units", "memory each", "memory total", "cost", "note"]]
-        for o in rep.options:
-            rows.append([o.pattern + (" *" if o.current else ""), "yes" if o.fits else "no", o.units,
-                         fmt(o.each) if o.each else "-", fmt(o.total) if o.total else "-", o.cost.shown(), o.note])
-        out += _table(rows)
-        for o in rep.options:
-            for src in o.cost.sources:
-                out.append(f"  {o.pattern} cost: {o.cost.formula}; source: {src}")
-        if rep.findings:
-            out.append("findings")
-            out += [f"  {f.severity}: caches.{rep.name}.{f.key}: {f.message}" for f in rep.findings]
-        out += [f"  note: {n}" for n in rep.notes]
-        out.append("")
-    if not legend:
-        return "\n".join(out).rstrip() + "\n"
-        used += rep.rules
-    if used and legend:
-        out.append("rules")
-        for rid in dict.fromkeys(used):
-            r = BY_ID[rid]
-            out.append(f"  {rid}: {r.formula}")
-            out.append(f"    source: {r.source}")
-    return "\n".join(out) + "\n"
-
-
-def to_json(reports: list[CacheReport]) -> str:
-    used = list(dict.fromkeys(r for rep in reports for r in rep.rules))
-    doc = {
-        "caches": [
-            {**{k: v for k, v in asdict(rep).items() if k not in ("options", "findings")},
-             "options": [{**asdict(o), "cost": {**asdict(o.cost), "shown": o.cost.shown()}} for o in rep.options],
-             "findings": [asdict(f) for f in rep.findings]}
-            for rep in reports],
-        "rules": {rid: asdict(BY_ID[rid]) for rid in used},
-    }
-    return json.dumps(doc, indent=1, default=str) + "\n"

@@ -1,14 +1,18 @@
 """App-side client for caches deployed by cache-patterns: a two-tier (pod-local L1 + shared L2) cache.
 
 `TwoTierCache.from_env()` reads the CACHE_* env contract; with no L1 in the pod it is a plain client.
-Importing costs only redis-py; nothing connects until from_env() or the constructor runs.
+`get_or_load()` is the cache-aside loader (single flight per key); `aio.AsyncTwoTierCache` is the
+asyncio interface. Importing costs only redis-py; nothing connects until from_env() or the constructor runs.
+The major version is the invalidation protocol's (docs/protocol.md).
 """
 from .cache import CacheStats, TwoTierCache
 from .connect import ClientOptions, PasswordFile
 from .errors import CacheError, ConfigurationError, L2Unavailable
+from .l1store import L1Store, RedisL1
 from .settings import CacheSettings, TierSettings
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"
+PROTOCOL_VERSION = 2
 
 __all__ = [
     "CacheError",
@@ -16,8 +20,11 @@ __all__ = [
     "CacheStats",
     "ClientOptions",
     "ConfigurationError",
+    "L1Store",
     "L2Unavailable",
+    "PROTOCOL_VERSION",
     "PasswordFile",
+    "RedisL1",
     "TierSettings",
     "TwoTierCache",
     "__version__",

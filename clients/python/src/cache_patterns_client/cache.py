@@ -27,7 +27,9 @@ from redis.exceptions import (ClusterDownError, ConnectionError, ReadOnlyError, 
 from . import protocol
 from .connect import ClientOptions, L2Client, l1_client, l2_client, subscriber_client
 from .errors import ConfigurationError, L2Unavailable
-from .l1 import KeyT, L1Coherence
+from .l1 import L1Coherence
+from .l1store import KeyT, L1Store, RedisL1
+from .loader import Loader
 from .settings import CacheSettings
 from .stats import CacheStats
 from .subscription import InvalidationSubscriber
@@ -43,18 +45,19 @@ _UNAVAILABLE: Tuple[Type[BaseException], ...] = (
     ConnectionError, TimeoutError, ClusterDownError, RedisClusterException, ReadOnlyError, OSError)
 
 
-class TwoTierCache(InvalidationSubscriber, L1Coherence):
+class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
     """A cache client over an optional L1 (pod-local sidecar) and a shared L2.
 
     Keys are str or bytes (anything else is a TypeError before any tier is touched). Values are
     bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
     """
 
-    def __init__(self, l2: L2Client, *, l1: Optional[redis.Redis] = None, channel: Optional[str] = None,
+    def __init__(self, l2: L2Client, *, l1: Union[redis.Redis, L1Store, None] = None, channel: Optional[str] = None,
                  ttl_cap: Optional[float] = None, default_ttl: Optional[float] = None,
                  options: Optional[ClientOptions] = None, subscriber: Optional[redis.Redis] = None,
                  encoding: str = "utf-8", name: Optional[str] = None) -> None:
-        """`l2`/`l1` are ready redis-py clients (give them short timeouts); `channel` and `ttl_cap`
+        """`l2`/`l1` are ready redis-py clients (give them short timeouts; `l1` may also be any
+        `L1Store`); `channel` and `ttl_cap`
         (seconds) are required with an L1. `subscriber` is the client the invalidation subscription
         runs on (default: `l2`; required when `l2` is a RedisCluster). `name` labels its metrics
         (from_env: CACHE_NAME)."""
@@ -70,7 +73,7 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         self.name = name
         self.stats = CacheStats()
         self._l2 = l2
-        self._l1 = l1
+        self._l1: Optional[L1Store] = RedisL1(l1) if isinstance(l1, redis.Redis) else l1
         self._channel = channel
         self._default_ttl = default_ttl
         self._cap_ms = max(1, int(ttl_cap * 1000)) if ttl_cap is not None else 0
@@ -78,6 +81,7 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         self._cluster = isinstance(l2, RedisCluster)
 
         self._init_populate_guard()
+        self._init_loader()
         self._recover_lock = threading.Lock()
         # L1 starts "down": the first use flushes it (or the subscription does), because copies left
         # by an earlier process may have missed invalidations.
@@ -87,8 +91,9 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         self._subscribed = False
         self._ready = threading.Event()
         self._closed = threading.Event()
-        # Test seam: called between the L2 read and the L1 populate, to make the populate race
-        # deterministic. Not part of the API.
+        # Test seams: called after the guard snapshot and before the L2 read, and between the L2 read
+        # and the L1 populate, to make the populate race deterministic. Not part of the API.
+        self._before_l2_read: Optional[Callable[[], None]] = None
         self._after_l2_read: Optional[Callable[[bytes], None]] = None
 
         self._thread: Optional[threading.Thread] = None
@@ -119,11 +124,18 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
     def get(self, key: KeyT) -> Optional[bytes]:
         """The value, or None on a miss. Raises L2Unavailable only when L1 cannot answer and L2 is down."""
         protocol.key_bytes(key)
+        value = self._from_l1(key)
+        if value is not None:
+            return value
+        return self._read_through(key)
+
+    def _from_l1(self, key: KeyT) -> Optional[bytes]:
+        """The L1 copy, or None (counted as an L1 miss when there is an L1)."""
         l1 = self._l1
         if l1 is not None and (self._l1_ok or self._l1_recover()):
             try:
                 value = l1.get(key)
-            except RedisError as exc:
+            except (RedisError, OSError) as exc:
                 self._l1_down(exc)
             else:
                 if value is not None:
@@ -131,7 +143,7 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
                     return cast(bytes, value)
         if l1 is not None:
             self.stats.l1_misses += 1
-        return self._read_through(key)
+        return None
 
     def get_str(self, key: KeyT) -> Optional[str]:
         """Like get, decoded with the cache's encoding."""
@@ -145,6 +157,8 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         try:
             if populate:
                 snapshot = self._snapshot(key)
+                if self._before_l2_read is not None:
+                    self._before_l2_read()
                 # Wall-clock milliseconds, rounded down: the L2 entry lives at least until
                 # started_ms + PTTL, since PTTL is measured after this instant.
                 started_ms = time.time_ns() // 1_000_000
@@ -168,8 +182,8 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
             if hook is not None:
                 hook(value)
             # The L1 copy must not outlive the L2 entry: it gets that entry's deadline as an absolute
-            # time (None: no expiry on L2, only the cap), on the clock L1 shares with this process.
-            self._populate(key, value, None if pttl == -1 else started_ms + pttl, snapshot)
+            # time (pttl -1: no expiry on L2, only the cap), on the clock L1 shares with this process.
+            self._populate(key, value, started_ms, pttl, snapshot)
         return cast(bytes, value)
 
     # ---- writes ---------------------------------------------------------------------------------
@@ -180,7 +194,7 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         protocol.key_bytes(key)
         data = self._encode(value)
         px = self._px(ttl)
-        self._write(key, lambda pipe: pipe.set(key, data, px=px))
+        self._write(key, lambda pipe: pipe.set(key, data, px=px), protocol.Announcement(protocol.digest(data), px))
 
     def delete(self, key: KeyT) -> bool:
         """Delete from L2 and from every pod's L1. True when L2 held the key. Raises L2Unavailable."""
@@ -188,10 +202,11 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
         result = self._write(key, lambda pipe: pipe.delete(key))
         return bool(result)
 
-    def _write(self, key: KeyT, command: Callable[[redis.client.Pipeline], object]) -> object:
+    def _write(self, key: KeyT, command: Callable[[redis.client.Pipeline], object],
+               announced: Optional[protocol.Announcement] = None) -> object:
         self._check_l2()
         channel = self._channel
-        message = protocol.encode_key(self._origin, key) if channel else None
+        message = self._message(key, announced) if channel else None
         published = False
         try:
             if channel and message is not None and not self._cluster:
@@ -211,10 +226,17 @@ class TwoTierCache(InvalidationSubscriber, L1Coherence):
             self._invalidate_local(key)
             raise self._l2_down(exc, "write") from exc
         self._l2_retry_at = 0.0
-        self._invalidate_local(key)
+        self._invalidate_local(key, announced)
         if channel and message is not None and not published:
             self._publish(channel, message)
         return result
+
+    def _message(self, key: KeyT, announced: Optional[protocol.Announcement]) -> bytes:
+        """A write announces the value it stored (protocol 2); a delete, or a client told to speak
+        protocol 1 to older readers during a rolling update, only names the key."""
+        if announced is None or self.options.publish_version == 1:
+            return protocol.encode_key(self._origin, key, self.options.publish_version)
+        return protocol.encode_value(self._origin, key, announced.digest, announced.ttl_ms)
 
     def _publish(self, channel: str, message: bytes) -> None:
         try:

@@ -48,6 +48,14 @@ class ClientOptions:
     subscribe_wait: float = 1.0
     """How long the constructor waits for the first subscription before returning. Until it is up,
     reads go to L2 and L1 is not populated."""
+    publish_version: int = 2
+    """The invalidation format this client publishes: 2 announces each written value (readers that
+    read exactly it keep their copy); 1 for a rolling update while readers older than protocol 2
+    still run (they flush their whole L1 on every message of a version they do not know)."""
+
+    def __post_init__(self) -> None:
+        if self.publish_version not in (1, 2):
+            raise ValueError(f"publish_version: must be 1 or 2, got {self.publish_version!r}")
 
 
 class PasswordFile(CredentialProvider):

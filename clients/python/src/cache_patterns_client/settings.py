@@ -6,12 +6,17 @@ Error messages name the variable and the value that was refused.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
 from .errors import ConfigurationError
 
 CONTRACT_VERSION = "1"
+# Strict syntax, the same in every client (clients/conformance/env.json): no signs, exponents,
+# underscores, hex or surrounding spaces, which some languages' number parsers accept and others refuse.
+_PORT = re.compile(r"[0-9]{1,5}\Z")
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,9 @@ def _tier(env: Mapping[str, str], prefix: str) -> TierSettings:
     password = env.get(f"{prefix}_PASSWORD")
     if username is not None and password_file is None and password is None:
         raise ConfigurationError(f"{prefix}_USERNAME: set, but neither {prefix}_PASSWORD_FILE nor {prefix}_PASSWORD is")
+    cluster = _bool(env, f"{prefix}_CLUSTER")
+    if cluster and sentinels:
+        raise ConfigurationError(f"{prefix}_CLUSTER: cluster mode and Sentinel cannot both be set")
     read_host = env.get(f"{prefix}_READ_HOST") or None
     return TierSettings(
         host=host,
@@ -102,7 +110,7 @@ def _tier(env: Mapping[str, str], prefix: str) -> TierSettings:
         socket=env.get(f"{prefix}_SOCKET") or None,
         tls=_bool(env, f"{prefix}_TLS"),
         tls_ca_file=env.get(f"{prefix}_TLS_CA_FILE") or None,
-        cluster=_bool(env, f"{prefix}_CLUSTER"),
+        cluster=cluster,
         username=username,
         password_file=password_file,
         password=password,
@@ -125,10 +133,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None:
         return default
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -1
+    port = int(raw) if _PORT.match(raw) else -1
     if not 0 < port < 65536:
         raise ConfigurationError(f"{name}: must be a TCP port (1-65535), got {raw!r}")
     return port
@@ -140,11 +145,8 @@ def _seconds(env: Mapping[str, str], name: str, required: bool) -> Optional[floa
         if required:
             raise ConfigurationError(f"{name}: required when CACHE_L1_HOST is set")
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value != value or value == float("inf"):
+    value = float(raw) if _SECONDS.match(raw) else -1.0
+    if not value > 0:
         raise ConfigurationError(f"{name}: must be a number of seconds > 0, got {raw!r}")
     return value
 
@@ -158,10 +160,7 @@ def _sentinels(env: Mapping[str, str], name: str) -> Tuple[Tuple[str, int], ...]
         host, sep, port = item.strip().rpartition(":")
         if not sep or not host:
             raise ConfigurationError(f"{name}: each entry must be host:port, got {item.strip()!r}")
-        try:
-            number = int(port)
-        except ValueError:
-            number = -1
+        number = int(port) if _PORT.match(port) else -1
         if not 0 < number < 65536:
             raise ConfigurationError(f"{name}: each entry must be host:port, got {item.strip()!r}")
         out.append((host.strip("[]"), number))

@@ -83,4 +83,4 @@ class InvalidationSubscriber(L1Coherence):
                 self._flush_l1("flush message" if inv.origin else "unreadable invalidation message")
             else:
                 assert inv.key is not None
-                self._invalidate_local(inv.key)
+                self._invalidate_local(inv.key, inv.announced)

@@ -2,15 +2,18 @@
 existing endpoint, and the checks AWS would otherwise make at deploy time."""
 from __future__ import annotations
 
+import re
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from cache_patterns.config.base import Shape, StrictModel, fail
+from cache_patterns.config.base import StrictModel, fail
 from cache_patterns import planning
-from cache_patterns.config.common import VERSION, CacheSettings, Capacity, doc, environment, split_findings
-from cache_patterns.config.types import Bool, Int, Str, show
+from cache_patterns.config.cache import CacheSettings, StackFacts
+from cache_patterns.config.capacity import Capacity, split_findings
+from cache_patterns.config.common import VERSION, doc, environment
+from cache_patterns.config.types import Flag, Text, show
 from cache_patterns.core import naming
 from cache_patterns.patterns.external.aws import (ELASTICACHE_DEFAULT_VERSION, ELASTICACHE_FAMILIES,
                                                   LOG_RETENTION_DAYS, SERVERLESS_MAJORS, window, windows_overlap)
@@ -18,10 +21,11 @@ from cache_patterns.patterns.external.endpoint import ENDPOINT_HOST, host_proble
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "external"
-HOST = Str(pattern=ENDPOINT_HOST, pattern_doc="a host name, an IPv4 or an IPv6 address")
+SUMMARY = "a managed cache (AWS ElastiCache, node-based or serverless) or an existing endpoint, outside the cluster"
+HOST = Annotated[str, Text(ENDPOINT_HOST, "a host name, an IPv4 or an IPv6 address")]
 # A node type such as cache.r7g.large: the cache.<family>.<size> ElastiCache sells (not an EC2 or RDS type).
-NODE_TYPE = Str(pattern=r"cache\.(t[234]g?|m[3-7]g?d?|r[3-7]g?d?|c7gn)\.(micro|small|medium|large|[1-9]?[0-9]?xlarge)",
-                pattern_doc="an ElastiCache node type such as cache.r7g.large or cache.m7g.xlarge")
+NODE_TYPE = Annotated[str, Text(r"cache\.(t[234]g?|m[3-7]g?d?|r[3-7]g?d?|c7gn)\.(micro|small|medium|large|[1-9]?[0-9]?xlarge)",
+                 "an ElastiCache node type such as cache.r7g.large or cache.m7g.xlarge")]
 # Keys that only apply to one kind, and the hint when one is given with another kind.
 ONLY = {
     "elasticache": ("nodeType", "shards", "parameters", "maintenanceWindow"),
@@ -32,24 +36,24 @@ ONLY = {
 
 class Rotation(StrictModel):
     TITLE = "password rotation"
-    generation: Annotated[int, Int(1, 10_000)] = doc(1, "Bump (with strategy: rotate) to generate a new AUTH token or "
+    generation: Annotated[int, Field(strict=True, ge=1, le=10_000)] = doc(1, "Bump (with strategy: rotate) to generate a new AUTH token or "
                                                         "serverless user password; ElastiCache kinds only.")
-    strategy: Annotated[str, Str(choices=["rotate", "set"])] = doc(
+    strategy: Literal["rotate", "set"] = doc(
         "rotate", "rotate: old and new password both work (roll the apps); set: only the new one.")
 
 
 class LogDelivery(StrictModel):
     TITLE = "log delivery"
-    slow: Annotated[bool, Bool()] = doc(True, "Deliver the slow log to CloudWatch Logs.")
-    engine: Annotated[bool, Bool()] = doc(True, "Deliver the engine log to CloudWatch Logs.")
-    retention_days: Annotated[int, Int(1, 3653)] = doc(30, "CloudWatch Logs retention: one of the periods it accepts "
+    slow: Flag = doc(True, "Deliver the slow log to CloudWatch Logs.")
+    engine: Flag = doc(True, "Deliver the engine log to CloudWatch Logs.")
+    retention_days: Annotated[int, Field(strict=True, ge=1, le=3653)] = doc(30, "CloudWatch Logs retention: one of the periods it accepts "
                                                            "(1, 3, 5, 7, 14, 30, 60, 90, 180, 365, ...).")
 
 
 class ServerlessLimits(StrictModel):
     TITLE = "serverless usage limits"
-    data_storage_gb: Annotated[int, Int(1, 5000)] = doc(..., "Maximum data storage in GB.")
-    ecpu_per_second: Annotated[int, Int(1000, 15_000_000)] = doc(..., "Maximum ElastiCache Processing Units per second.")
+    data_storage_gb: Annotated[int, Field(strict=True, ge=1, le=5000)] = doc(..., "Maximum data storage in GB.")
+    ecpu_per_second: Annotated[int, Field(strict=True, ge=1000, le=15_000_000)] = doc(..., "Maximum ElastiCache Processing Units per second.")
 
 
 class ExternalSettings(CacheSettings):
@@ -58,49 +62,45 @@ class ExternalSettings(CacheSettings):
     TITLE = "pattern: external"
     ENV_DEFAULTS = {"replicas": {"production": 2, "staging": 1, "development": 0},
                     "snapshotRetention": {"production": 7, "development": 1}}
-    pattern: Literal["external"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
-    version: Annotated[str | None, VERSION] = doc(None, "Engine version (major.minor) of an ElastiCache cache; "
+    pattern: Literal["external"] = doc(..., SUMMARY + ".")
+    version: VERSION | None = doc(None, "Engine version (major.minor) of an ElastiCache cache; "
                                                         "informational for kind: endpoint.", "valkey 8.1, redis 7.1")
-    kind: Annotated[str, Str(choices=["elasticache", "elasticache-serverless", "endpoint"])] = doc(
+    kind: Literal["elasticache", "elasticache-serverless", "endpoint"] = doc(
         "elasticache", "elasticache (replication group), elasticache-serverless, or endpoint (any existing Redis).")
-    auth: Annotated[bool, Bool()] = doc(True, "Require a password (AUTH token / user password).")
-    tls: Annotated[bool, Bool()] = doc(True, "Connect with TLS (always on for ElastiCache).")
-    node_type: Annotated[str | None, NODE_TYPE] = doc(None, "ElastiCache node type (kind: elasticache).")
-    replicas: Annotated[int, Int(0, 5)] = doc(0, "kind: elasticache: read replicas per shard (Multi-AZ and automatic "
+    auth: Flag = doc(True, "Require a password (AUTH token / user password).")
+    tls: Flag = doc(True, "Connect with TLS (always on for ElastiCache).")
+    node_type: NODE_TYPE | None = doc(None, "ElastiCache node type (kind: elasticache).")
+    replicas: Annotated[int, Field(strict=True, ge=0, le=5)] = doc(0, "kind: elasticache: read replicas per shard (Multi-AZ and automatic "
                                                  "failover with 1 or more).", "2 in production, 1 in staging, else 0")
-    shards: Annotated[int | None, Int(1, 500)] = doc(None, "kind: elasticache: cluster mode with this many shards, each "
+    shards: Annotated[int, Field(strict=True, ge=1, le=500)] | None = doc(None, "kind: elasticache: cluster mode with this many shards, each "
                                                            "with `replicas` replicas (absent: cluster mode off, one primary).")
-    at_rest_encryption: Annotated[bool, Bool()] = doc(True, "Encrypt data at rest.")
-    kms_key_arn: Annotated[str | None, Str(pattern=r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[-a-f0-9]+",
-                                           pattern_doc="a KMS key ARN")] = doc(
+    at_rest_encryption: Flag = doc(True, "Encrypt data at rest.")
+    kms_key_arn: Annotated[str, Text(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[-a-f0-9]+", "a KMS key ARN")] | None = doc(
         None, "Customer-managed KMS key for at-rest encryption.", "the AWS-managed key")
-    snapshot_retention: Annotated[int, Int(0, 35)] = doc(1, "Days of automatic snapshots (at least 1 in production).",
+    snapshot_retention: Annotated[int, Field(strict=True, ge=0, le=35)] = doc(1, "Days of automatic snapshots (at least 1 in production).",
                                                          "7 in production, else 1")
-    snapshot_window: Annotated[str | None, Str(pattern=r"\d\d:\d\d-\d\d:\d\d", pattern_doc="hh:mm-hh:mm (UTC)")] = doc(
+    snapshot_window: Annotated[str, Text(r"\d\d:\d\d-\d\d:\d\d", "hh:mm-hh:mm (UTC)")] | None = doc(
         None, "Daily snapshot window.")
-    maintenance_window: Annotated[str | None, Str(
-        pattern=r"(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d-(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d",
-        pattern_doc="ddd:hh:mm-ddd:hh:mm (UTC)")] = doc(None, "Weekly maintenance window.")
-    auto_minor_version_upgrade: Annotated[bool, Bool()] = doc(True, "Apply minor engine upgrades in the maintenance window.")
-    parameters: Annotated[dict[Annotated[str, Str(pattern=r"[a-z][-a-z0-9]*", pattern_doc="a parameter name")],
-                               Annotated[str, Str(pattern=r".+", pattern_doc="a value")]],
-                          Shape("map", "a value", Str(pattern=r"[a-z][-a-z0-9]*", pattern_doc="a parameter name"))] = doc(
+    maintenance_window: Annotated[str, Text(r"(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d-(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d",
+                             "ddd:hh:mm-ddd:hh:mm (UTC)")] | None = doc(None, "Weekly maintenance window.")
+    auto_minor_version_upgrade: Flag = doc(True, "Apply minor engine upgrades in the maintenance window.")
+    parameters: dict[Annotated[str, Text(r"[a-z][-a-z0-9]*", "a parameter name")], Annotated[str, Text(r".+", "a value")]] = doc(
         {}, "Extra parameter-group parameters.", "none")
     logs: LogDelivery = doc(LogDelivery(), "Log delivery to CloudWatch.", "slow and engine logs, 30 days")
     rotation: Rotation = doc(Rotation(), "AUTH password rotation (see the rotation workflow).", "generation 1")
     limits: ServerlessLimits | None = doc(None, "kind: elasticache-serverless: usage limits (required; they cap the bill).")
-    host: Annotated[str | None, HOST] = doc(None, "kind: endpoint: the primary endpoint (an IP gets a Service with "
+    host: HOST | None = doc(None, "kind: endpoint: the primary endpoint (an IP gets a Service with "
                                                   "an EndpointSlice, a name an ExternalName Service).")
-    port: Annotated[int, Int(1, 65535)] = doc(6379, "Port of the primary endpoint; for kind: elasticache the port the "
+    port: Annotated[int, Field(strict=True, ge=1, le=65535)] = doc(6379, "Port of the primary endpoint; for kind: elasticache the port the "
                                                     "nodes listen on (changing it replaces the cache).")
-    read_host: Annotated[str | None, HOST] = doc(None, "kind: endpoint: a read endpoint (replicas).")
-    read_port: Annotated[int | None, Int(1, 65535)] = doc(None, "Port of the read endpoint.", "`port`")
-    username: Annotated[str | None, Str(pattern=r"[A-Za-z0-9_-]+", pattern_doc="an ACL user name")] = doc(
+    read_host: HOST | None = doc(None, "kind: endpoint: a read endpoint (replicas).")
+    read_port: Annotated[int, Field(strict=True, ge=1, le=65535)] | None = doc(None, "Port of the read endpoint.", "`port`")
+    username: Annotated[str, Text(r"[A-Za-z0-9_-]+", "an ACL user name")] | None = doc(
         None, "kind: endpoint: ACL user (absent: the default user).")
-    ca_certificate: Annotated[str | None, Str(pattern=r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",
-                                              pattern_doc="a PEM CA certificate")] = doc(
+    ca_certificate: Annotated[str, Text(r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",
+                         "a PEM CA certificate")] | None = doc(
         None, "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA).")
-    cluster: Annotated[bool, Bool()] = doc(False, "kind: endpoint: the server runs in cluster mode.")
+    cluster: Flag = doc(False, "kind: endpoint: the server runs in cluster mode.")
     l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
     capacity: Capacity | None = doc(None, "The workload: plans the node type (kind: elasticache; `nodeType` is "
                                           "checked against it) and checks serverless `limits` (docs/planning.md).")
@@ -245,6 +245,48 @@ class ExternalSettings(CacheSettings):
             out.append(("readPort", "needs readHost"))
         return out
 
+    def plan_origins(self) -> dict[str, str]:
+        return {"persistence": "ElastiCache snapshots without forking", "replicas": "replicas", "shards": "shards"}
+
+    def plan_shape(self) -> dict[str, Any]:
+        limits = (self.limits.data_storage_gb, self.limits.ecpu_per_second) if self.limits else None
+        return {"pattern": self.kind, "node_type": self.node_type, "reserved_percent": self.reserved_percent,
+                "limits": limits}
+
+    @property
+    def takes_password(self) -> bool:
+        """An endpoint's password is set in secret config; ElastiCache's are generated."""
+        return self.kind == "endpoint"
+
+    @property
+    def cloud_alarms(self) -> bool:
+        return self.kind != "endpoint"
+
+    def app_problems(self, key: str, app: Any, cache: str, stack: StackFacts) -> list[tuple[str, str]]:
+        out = super().app_problems(key, app, cache, stack)
+        pw = stack.passwords.get(cache, "")
+        if app.wants_password_env and self.kind == "endpoint" and not re.fullmatch(r"[A-Za-z0-9._~-]*", pw):
+            out.append((f"passwords.{cache}", f"must be URL-safe (letters, digits, ._~-) for CACHE_URL with "
+                                              f"passwordEnv ({key}), got <secret>"))
+        return out
+
+    def stack_problems(self, name: str, stack: StackFacts) -> list[tuple[str, str]]:
+        """An endpoint's password in secret config (exactly when it has auth); ElastiCache needs `aws`."""
+        out = []
+        if self.kind != "endpoint":
+            if not stack.aws_given:
+                out.append((f"caches.{name}", f"kind: {self.kind} needs the `aws` key (region and network)"))
+            return out
+        if self.auth and name not in stack.passwords:
+            out.append((f"passwords.{name}", "is required for an endpoint cache with auth: set it with "
+                                             f"`pulumi config set --secret --path 'passwords.{name}' <password>`"))
+        if not self.auth and name in stack.passwords:
+            out.append((f"passwords.{name}", "is set but the cache has auth: false"))
+        if self.rotation != Rotation():
+            out.append((f"caches.{name}.rotation", "does not apply to kind: endpoint: change the password at its "
+                                                   f"source, then `pulumi config set --secret --path 'passwords.{name}'`"))
+        return out
+
     def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:
         """Every name this cache derives: its label, AWS ids and names, in-cluster Service names."""
         checks = [lambda: naming.instance(stack, cache)]
@@ -261,21 +303,23 @@ class ExternalSettings(CacheSettings):
 
 
 AWS_ID_DOCS = {"vpc": "a VPC id", "subnet": "a subnet id", "sg": "a security group id"}
-OUTPUT_NAME = Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_doc="an output name")
+OUTPUT_NAME = Annotated[str, Text(r"[A-Za-z_][A-Za-z0-9_]*", "an output name")]
 
 
-def aws_id(prefix: str) -> Str:
-    return Str(pattern=prefix + r"-[0-9a-f]{8,17}", pattern_doc=AWS_ID_DOCS[prefix])
+def aws_id(prefix: str) -> Any:
+    return Annotated[str, Text(prefix + r"-[0-9a-f]{8,17}", AWS_ID_DOCS[prefix])]
+
+
+VpcId, SubnetId, SecurityGroupId = aws_id("vpc"), aws_id("subnet"), aws_id("sg")
 
 
 class NetworkFrom(StrictModel):
     TITLE = "network from a stack"
-    stack: Annotated[str, Str(pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}",
-                              pattern_doc="a stack name org/project/stack")] = doc(
+    stack: Annotated[str, Text(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}", "a stack name org/project/stack")] = doc(
         ..., "The stack that owns the cluster and its VPC.")
-    vpc_id_output: Annotated[str, OUTPUT_NAME] = doc("vpcId", "Its output holding the VPC id.")
-    subnet_ids_output: Annotated[str, OUTPUT_NAME] = doc("privateSubnetIds", "Its output holding the private subnet ids.")
-    client_security_group_ids_output: Annotated[str, OUTPUT_NAME] = doc(
+    vpc_id_output: OUTPUT_NAME = doc("vpcId", "Its output holding the VPC id.")
+    subnet_ids_output: OUTPUT_NAME = doc("privateSubnetIds", "Its output holding the private subnet ids.")
+    client_security_group_ids_output: OUTPUT_NAME = doc(
         "nodeSecurityGroupIds", "Its output holding the node/pod security group id(s).")
 
 
@@ -283,18 +327,14 @@ class AwsConfig(StrictModel):
     """AWS region and network, for the ElastiCache kinds of pattern 1."""
 
     TITLE = "AWS"
-    region: Annotated[str, Str(pattern=r"[a-z]{2}(-[a-z]+)+-\d", pattern_doc="an AWS region such as eu-west-1")] = doc(
+    region: Annotated[str, Text(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as eu-west-1")] = doc(
         ..., "Region of the ElastiCache resources.")
-    vpc_id: Annotated[str | None, aws_id("vpc")] = doc(None, "VPC of the cluster.")
-    subnet_ids: Annotated[tuple[Annotated[str, aws_id("subnet")], ...], Shape("list", "a subnet id")] = doc(
+    vpc_id: VpcId | None = doc(None, "VPC of the cluster.")
+    subnet_ids: tuple[SubnetId, ...] = doc(
         (), "Private subnets for the subnet group.", "none")
-    client_security_group_ids: Annotated[tuple[Annotated[str, aws_id("sg")], ...], Shape("list", "a security group id")] \
-        = doc((), "Security groups of the cluster's nodes/pods: the only sources admitted.", "none")
+    client_security_group_ids: tuple[SecurityGroupId, ...] = doc((), "Security groups of the cluster's nodes/pods: the only sources admitted.", "none")
     network_from: NetworkFrom | None = doc(None, "Read the network from the cluster's stack (StackReference).")
-    tags: Annotated[dict[Annotated[str, Str(pattern=r"[^\s].{0,127}", pattern_doc="a tag key")],
-                         Annotated[str, Str(max_len=256, min_len=0)]],
-                    Shape("map", "a string of at most 256 characters", Str(pattern=r"[^\s].{0,127}",
-                                                                           pattern_doc="a tag key"))] = doc(
+    tags: dict[Annotated[str, Text(r"[^\s].{0,127}", "a tag key")], Annotated[str, Text(max_len=256, min_len=0)]] = doc(
         {}, "Tags on every AWS resource.", "none")
 
     @model_validator(mode="after")

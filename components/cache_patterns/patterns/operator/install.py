@@ -1,14 +1,14 @@
 """The operators' Helm releases: one per operator a stack installs (`operators.<operator>.install`),
 built once, before any cache, and shared by every cache of that operator."""
-from __future__ import annotations
-
-from typing import Any, Iterable, Mapping, NotRequired, TypedDict
+from typing import Any, Iterable, Mapping, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from cache_patterns.config.args import args_type
+from cache_patterns.core import component as api
 from cache_patterns.patterns.operator import charts
-from cache_patterns.patterns.operator.settings import OperatorInstall
+from cache_patterns.patterns.operator.settings import OPERATORS, OperatorInstall
 
 # The default of `operators.<operator>.namespace`, where an operator is assumed to run when the stack
 # does not say (the NetworkPolicy admits it there).
@@ -26,27 +26,42 @@ RESTRICTED_CHART_VALUES: dict[str, dict] = {
 }
 
 
+OperatorInstallArgs = args_type(OperatorInstall)
+
+
 class OperatorInstallationArgs(TypedDict):
+    """The args of the operator's Helm release: which operator, its settings, and the environment."""
+
     operator: str
     """ot-container-kit or spotahome: picks the default chart and repository."""
-    settings: OperatorInstall
-    """Namespace, chart, repository, pinned version and extra values of the Helm release."""
-    production: bool
-    """Protect the release from `pulumi destroy` (every cache of the operator depends on it)."""
-    namespace_managed: bool
-    """The program creates the operator's namespace (manageNamespaces); else Helm creates it if missing."""
+    settings: NotRequired[OperatorInstallArgs]
+    """The keys of the stack file's `operators.<operator>` (namespace, chart, repository, pinned version,
+    extra values; docs/reference/config.md), or an OperatorInstall. `version` is required."""
+    environment: NotRequired[str]
+    """production protects the release from `pulumi destroy` (every cache of the operator depends on
+    it). Default: development."""
+    namespace_managed: NotRequired[bool]
+    """The program creates the operator's namespace; else Helm creates it if missing. Default: false."""
     secret_values: NotRequired[bool]
-    """The values came from secret config (`pulumi config set --secret`): pass them as a secret."""
+    """The values came from secret config (`pulumi config set --secret`): pass them as a secret.
+    Default: false."""
 
 
 class OperatorInstallation(pulumi.ComponentResource):
     """The operator's Helm chart, installed once per stack for every cache that uses it."""
 
     release: k8s.helm.v3.Release
+    """The operator's Helm release."""
 
-    def __init__(self, name: str, args: OperatorInstallationArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cache-patterns:index:OperatorInstallation", name, None, opts)
-        settings = args["settings"]
+    def __init__(self, name: str, args: OperatorInstallationArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(api.type_token(OperatorInstallation), name, None, opts)
+        args = api.check_args(OperatorInstallation, name, args, OperatorInstallationArgs)
+        if args["operator"] not in OPERATORS:
+            raise api.ArgsError(f"OperatorInstallation {name!r}", [("operator", f"{args['operator']!r} is not one of "
+                                                                               f"{', '.join(OPERATORS)}")])
+        settings = args.get("settings") or {}
+        settings = api.parse(OperatorInstallation, name, "settings", OperatorInstall,
+                             settings if isinstance(settings, OperatorInstall) else {"install": True, **settings})
         install = charts.install_of(args["operator"], settings.release, settings.namespace, settings.chart,
                                     settings.repository, settings.values)
         self.chart, self.repository = install.chart, install.repository
@@ -68,13 +83,14 @@ class OperatorInstallation(pulumi.ComponentResource):
             namespace=settings.namespace,
             # Where the program manages namespaces it creates (labels, deletes) this one too: Helm
             # would leave the one it created behind after `pulumi destroy`.
-            create_namespace=not args["namespace_managed"],
+            create_namespace=not args.get("namespace_managed", False),
             values=pulumi.Output.secret(values) if args.get("secret_values") else values,
             # Roll back a failed upgrade instead of leaving a half-upgraded controller.
             atomic=True,
             # Children do not inherit the component's depends_on, and Helm fails at once (no retry)
             # when the namespace is not there yet: wait for the stack's namespaces explicitly.
-            opts=pulumi.ResourceOptions(parent=self, protect=args["production"], delete_before_replace=True,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.get("environment") == "production",
+                                        delete_before_replace=True,
                                         depends_on=(opts.depends_on if opts else None)),
         )
         self.register_outputs({"release": self.release.name, "namespace": settings.namespace,
@@ -88,12 +104,12 @@ def _merged(base: Any, override: Any) -> Any:
     return override if override is not None else base
 
 
-def install_operators(operators: Mapping[str, OperatorInstall], used: Iterable[str], production: bool,
+def install_operators(operators: Mapping[str, OperatorInstall], used: Iterable[str], environment: str,
                       opts: pulumi.ResourceOptions, secret_values: bool = False,
                       namespace_managed: bool = True) -> dict[str, OperatorInstallation]:
     """The stack's Helm release of each operator that a cache uses and the stack installs."""
     return {op: OperatorInstallation(f"operator-{op}", {"operator": op, "settings": operators[op],
-                                                        "production": production, "secret_values": secret_values,
+                                                        "environment": environment, "secret_values": secret_values,
                                                         "namespace_managed": namespace_managed},
                                      opts)
             for op in sorted(set(used)) if op in operators and operators[op].install}

@@ -5,14 +5,31 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from cache_patterns.observability.target import CacheTarget, ClientTarget, Scrape
+from cache_patterns.core import k8s as kb
+from cache_patterns.observability import exporter as metrics
+from cache_patterns.observability.target import CacheTarget, ClientTarget, Scrape, Standalone
 from cache_patterns.patterns.operator.settings import OperatorSettings
-from cache_patterns.patterns.operator.specs import OT_EXPORTER_PORT_NAME, SPOTAHOME_EXPORTER_PORT_NAME, maxmemory
+from cache_patterns.patterns.operator.specs import (OT_EXPORTER_PORT_NAME, SENTINEL_PORT, SPOTAHOME_EXPORTER_PORT_NAME,
+                                                    maxmemory)
+
+
+def ot_sentinel_scrape(resource: str, namespace: str, addresses: Sequence[str]) -> Scrape:
+    """OT's embedded Sentinels (RedisReplication `spec.sentinel`) have no exporter or sidecar setting
+    (CRD v1beta2, v0.26.0), so an exporter Deployment of this program's own scrapes each of them over
+    the network. They run without TLS and without a password of their own (the operator's sentinel
+    container: internal/controller/redisreplication/redisreplication_sentinel.go, buildSentinelEnv)."""
+    exporter = f"{resource}-sentinel-exporter"
+    return Scrape(name=f"{resource}-sentinel", namespace=namespace, port=metrics.PORT_NAME, role="sentinel",
+                  selector={"matchLabels": kb.selector(exporter, resource)},
+                  standalone=Standalone(addresses=tuple(addresses), port=SENTINEL_PORT, pods={"matchExpressions": [
+                      {"key": "app", "operator": "In", "values": [f"{resource}-s"]},
+                      {"key": "redis_setup_type", "operator": "In", "values": ["sentinel"]}]}))
 
 
 def monitoring_target(s: OperatorSettings, stack: str, cache: str, namespace: str, resource: str,
-                      app_namespaces: Sequence[str], labels: dict) -> CacheTarget:
-    """What the rules and dashboard are generated from: the custom resource the component wrote."""
+                      app_namespaces: Sequence[str], labels: dict, sentinels: Sequence[str] = ()) -> CacheTarget:
+    """What the rules and dashboard are generated from: the custom resource the component wrote.
+    `sentinels`: the address of each Sentinel the operator runs."""
     data = sentinel = None
     if s.exporter and s.kind == "spotahome-failover":
         base = {"app.kubernetes.io/part-of": "redis-failover", "app.kubernetes.io/name": resource}
@@ -20,13 +37,15 @@ def monitoring_target(s: OperatorSettings, stack: str, cache: str, namespace: st
                                  selector={"matchLabels": {**base, "app.kubernetes.io/component": role}}, role=role)
                           for role in ("redis", "sentinel"))
     elif s.exporter:
-        # Only the data pods: OT's Sentinel pods carry no exporter.
+        # The data pods carry the operator's exporter; OT's Sentinel pods carry none (see above).
         apps = [f"{resource}-leader", f"{resource}-follower"] if s.kind == "ot-cluster" else [resource]
         setup = "cluster" if s.kind == "ot-cluster" else "replication"
         data = Scrape(name=f"{resource}-redis", namespace=namespace, port=OT_EXPORTER_PORT_NAME, role="redis",
                       selector={"matchExpressions": [{"key": "app", "operator": "In", "values": apps},
                                                      {"key": "redis_setup_type", "operator": "In",
                                                       "values": [setup]}]})
+        if s.kind == "ot-replication" and sentinels:
+            sentinel = ot_sentinel_scrape(resource, namespace, sentinels)
     return CacheTarget(
         stack=stack, cache=cache, pattern="operator", kind=s.kind, namespace=namespace, data=data, sentinel=sentinel,
         shards=s.shards if s.kind == "ot-cluster" else 1, replicas=s.replicas,

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import (IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings,
-                                          doc, environment)
-from cache_patterns.config.types import Anything, Bool, Int, Quantity, Str
+from cache_patterns.config.base import StrictModel, fail
+from cache_patterns.config.cache import InClusterSettings
+from cache_patterns.config.common import IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
+from cache_patterns.config.types import Flag, Quantity, Text
 from cache_patterns import planning
 from cache_patterns.core import naming, sizing
 from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "operator"
-OPERATORS = ("ot-container-kit", "spotahome")
+SUMMARY = "a Redis operator's custom resource (OT-CONTAINER-KIT or Spotahome), optionally with its Helm chart"
+Operator = Literal["ot-container-kit", "spotahome"]
+OPERATORS: tuple[str, ...] = Operator.__args__
 # Default images of operator caches, by (operator, Redis version): (Redis image, Sentinel image).
 # OT-CONTAINER-KIT needs its own images (their entrypoints turn the operator's env vars into
 # redis.conf / sentinel.conf); Spotahome configures stock Redis images itself.
@@ -35,25 +37,25 @@ class OperatorSettings(InClusterSettings):
     ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1}}
     # Exporters follow the stack's `observability` unless the cache says otherwise.
     CONTEXT_DEFAULTS = {"exporter": "observability"}
-    pattern: Literal["operator"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
-    engine: Annotated[str, Str(choices=["redis", "valkey"])] = doc(
+    pattern: Literal["operator"] = doc(..., SUMMARY + ".")
+    engine: Literal["redis", "valkey"] = doc(
         "redis", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
-    kind: Annotated[str, Str(choices=["ot-replication", "ot-cluster", "spotahome-failover"])] = doc(
+    kind: Literal["ot-replication", "ot-cluster", "spotahome-failover"] = doc(
         "ot-replication", "Which custom resource: OT-CONTAINER-KIT RedisReplication (+Sentinel) or RedisCluster, or "
                           "Spotahome RedisFailover.")
-    replicas: Annotated[int, Int(0, 8)] = doc(1, "Read replicas per primary (per shard for ot-cluster).",
+    replicas: Annotated[int, Field(strict=True, ge=0, le=8)] = doc(1, "Read replicas per primary (per shard for ot-cluster).",
                                               "2 in production, else 1")
-    shards: Annotated[int, Int(3, 100)] = doc(3, "ot-cluster: number of shards (primaries).")
-    sentinels: Annotated[int, Int(3, 7)] = doc(3, "Sentinels (ot-replication, spotahome-failover).")
-    storage: Annotated[int | None, Quantity("bytes", min=sizing.MI)] = doc(
+    shards: Annotated[int, Field(strict=True, ge=3, le=100)] = doc(3, "ot-cluster: number of shards (primaries).")
+    sentinels: Annotated[int, Field(strict=True, ge=3, le=7)] = doc(3, "Sentinels (ot-replication, spotahome-failover).")
+    storage: Annotated[int, Quantity("bytes", min=sizing.MI)] | None = doc(
         None, "Volume size per pod (absent: no persistence).")
-    storage_class: Annotated[str | None, STORAGE_CLASS] = doc(None, "StorageClass of the volumes.")
-    auth: Annotated[bool, Bool()] = doc(True, "Require a password.")
+    storage_class: STORAGE_CLASS | None = doc(None, "StorageClass of the volumes.")
+    auth: Flag = doc(True, "Require a password.")
     tls: TlsSettings = doc(NO_TLS, "TLS (OT-CONTAINER-KIT only; required in production).", "off")
-    exporter: Annotated[bool, Bool()] = doc(
+    exporter: Flag = doc(
         False, "Run the operator's redis_exporter beside Redis (and, for spotahome-failover, the Sentinels).",
         "`observability.enabled`")
-    sentinel_image: Annotated[str | None, IMAGE] = doc(
+    sentinel_image: IMAGE | None = doc(
         None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
         "from the operator image table")
     l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
@@ -66,6 +68,10 @@ class OperatorSettings(InClusterSettings):
     @property
     def cluster_mode(self) -> bool:
         return self.kind == "ot-cluster"
+
+    @property
+    def operator_install(self) -> str:
+        return self.operator
 
     @property
     def member_replicas(self) -> int:
@@ -115,6 +121,17 @@ class OperatorSettings(InClusterSettings):
         fail(out)
         return self
 
+    def plan_origins(self) -> dict[str, str]:
+        return {"persistence": "storage (the operator's image saves RDB to it)" if self.storage else "no storage",
+                "replicas": "replicas", "shards": "shards"}
+
+    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
+        from cache_patterns.patterns.operator.specs import SENTINEL_RESOURCES
+
+        if self.kind == "ot-cluster":
+            return ()
+        return (planning.PodGroup("Sentinel", self.sentinels, sizing.parse_bytes(SENTINEL_RESOURCES["limits"]["memory"])),)
+
     def images(self) -> tuple[str, str]:
         """(Redis image, Sentinel image): the configured ones, else the operator image table's."""
         table = OPERATOR_IMAGES.get((self.operator, self.version or DEFAULT_OPERATOR_VERSION[self.operator]), ("", ""))
@@ -132,26 +149,24 @@ class OperatorSettings(InClusterSettings):
 
 class OperatorInstall(StrictModel):
     TITLE = "operator install"
-    install: Annotated[bool, Bool()] = doc(False, "Install the operator with its Helm chart (else: assume it is "
+    install: Flag = doc(False, "Install the operator with its Helm chart (else: assume it is "
                                                   "installed).")
-    release: Annotated[str | None, Str(pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-                                       pattern_doc="a Helm release name", max_len=charts.RELEASE_MAX)] = doc(
+    release: Annotated[str, Text(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", "a Helm release name",
+                  max_len=charts.RELEASE_MAX)] | None = doc(
         None, "Helm release name (changing it replaces the release: the operator is uninstalled, then installed).",
         "`redis-operator` (OT-CONTAINER-KIT), `spotahome-redis-operator` (Spotahome)")
-    namespace: Annotated[str, NAMESPACE_NAME] = doc("redis-operator", "Namespace of the operator.")
-    chart: Annotated[str | None, Str(pattern=r"[a-z0-9][-a-z0-9]*", pattern_doc="a chart name")] = doc(
+    namespace: NAMESPACE_NAME = doc("redis-operator", "Namespace of the operator.")
+    chart: Annotated[str, Text(r"[a-z0-9][-a-z0-9]*", "a chart name")] | None = doc(
         None, "Chart name.", "the operator's chart")
-    repository: Annotated[str | None, Str(pattern=r"(https|oci)://\S+", pattern_doc="an https:// or oci:// URL")] = doc(
+    repository: Annotated[str, Text(r"(https|oci)://\S+", "an https:// or oci:// URL")] | None = doc(
         None, "Chart repository (a mirror, for air-gapped clusters).", "the operator's repository")
-    chart_path: Annotated[str | None, Str(pattern=r"\S+", pattern_doc="a folder path")] = doc(
+    chart_path: Annotated[str, Text(r"\S+", "a folder path")] | None = doc(
         None, "A local chart folder instead of a repository (relative: to the project directory). `version` must "
               "equal its Chart.yaml's.", "none: the chart comes from the repository")
-    version: Annotated[str | None, Str(pattern=r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?",
-                                       pattern_doc="a pinned chart version")] = doc(
+    version: Annotated[str, Text(r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", "a pinned chart version")] | None = doc(
         None, "Chart version (required with install: true): what Helm fetches from the repository, or what a "
               "chartPath folder's Chart.yaml must say.")
-    values: Annotated[dict[Annotated[str, Str(pattern=r".+", pattern_doc="a key")], Annotated[Any, Anything()]],
-                      Shape("map", "any value", Str(pattern=r".+", pattern_doc="a key"))] = doc(
+    values: dict[Annotated[str, Text(r".+", "a key")], Any] = doc(
         {}, "Extra chart values.", "none")
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -152,6 +152,17 @@ class Sidecar:
     def discovery(self) -> dict:
         return {"pattern": "sidecar", "host": "127.0.0.1", "port": self.local.port, "socket": self.local.socket,
                 "maxmemoryBytes": self.local.maxmemory, "image": self.local.image}
+
+
+def sidecar_binding(cache: str, settings: Any = None, kubernetes_version: str = "1.33") -> CacheBinding:
+    """The binding of apps that each carry their own Redis (pattern 3): it makes no resource, only what
+    app pods carry. `settings`: the keys of a cache with `pattern: sidecar` (memory, port, engine...;
+    docs/reference/config.md), or a SidecarSettings; `kubernetes_version` picks native sidecars (1.29+)."""
+    from cache_patterns.core import component as api
+
+    if not isinstance(settings, SidecarSettings):
+        settings = api.parse(Sidecar, cache, "settings", SidecarSettings, {"pattern": "sidecar", **(settings or {})})
+    return Sidecar(cache, settings, api.native_sidecars({"kubernetes_version": kubernetes_version})).binding("")
 
 
 def build(name: str, settings: SidecarSettings, context: "BuildContext", opts: pulumi.ResourceOptions) -> Sidecar:

@@ -4,214 +4,211 @@ stable write endpoint (HAProxy) for clients that do not speak Sentinel, and per-
 Choose it for a shared cache inside the cluster with automatic failover and no cloud dependency.
 It costs three small workloads to operate (Redis, Sentinels, HAProxy) and their volumes and upgrades.
 """
-from __future__ import annotations
-
 import dataclasses
 import json
-from typing import NotRequired, Sequence, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cache_patterns.config.app import AppConfig
+from cache_patterns.config.args import args_type
 from cache_patterns.config.common import default_image
-from cache_patterns.core import contract, naming, passwords, sizing, tls
+from cache_patterns.core import component as api
+from cache_patterns.core import contract, passwords, sizing, tls
 from cache_patterns.core import k8s as kb
 from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef
 from cache_patterns.observability import component as monitoring
-from cache_patterns.observability import settings as observability_settings
 from cache_patterns.observability.settings import ObservabilityConfig
-from cache_patterns.patterns.base import BuildContext
-from cache_patterns.patterns.statefulset import ha
+from cache_patterns.patterns.base import BuildContext, parse_settings
+from cache_patterns.patterns.statefulset import ha, pods
 from cache_patterns.patterns.statefulset.binding import connection
 from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
                                                           monitoring_target)
 from cache_patterns.patterns.statefulset.network import ingress_rules
-from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
+from cache_patterns.patterns.statefulset.pods import USER_KEY_PREFIX, user_key
+from cache_patterns.patterns.statefulset.settings import TAG, StatefulSetSettings
 from cache_patterns.patterns.statefulset.tls_reload import tls_reload_container
 from cache_patterns.patterns.statefulset.volumes import CLAIM_SIZE, data_volumes, grow_claims
+from cache_patterns.patterns.two_tier.component import discovery_with_l1, with_l1
+
+__all__ = ["RedisStatefulSet", "RedisStatefulSetArgs", "build", "endpoint_replicas", "user_key", "USER_KEY_PREFIX"]
 
 HAPROXY_IMAGE = "haproxy:3.2-alpine"
 SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
 HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
-# Secret key of an ACL user's password (beside `password`, the default user's).
-USER_KEY_PREFIX = "user-"
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
 # (explicitly named, so the old one is deleted first); the claims' size is the exception (volumes.py).
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
+StatefulSetSettingsArgs = args_type(StatefulSetSettings)
+ObservabilityConfigArgs = args_type(ObservabilityConfig)
+
+
+def endpoint_replicas(environment: str) -> int:
+    """HAProxy pods: two where disruption budgets apply (staging, production), so one survives a drain."""
+    return 1 if environment == "development" else 2
 
 
 class RedisStatefulSetArgs(TypedDict):
-    cache: str
-    """The cache's name in the stack config (`caches.<name>`)."""
-    settings: StatefulSetSettings
-    """Its settings: replicas, Sentinels, sizing, storage, auth, TLS, exporter."""
-    stack: str
-    """The stack name; with `cache` it derives the names apps and Sentinels resolve."""
-    namespace: str
-    """Namespace of the Redis, Sentinel and HAProxy workloads."""
-    apps: Sequence[AppConfig]
+    """The args of every cache component: its settings, where it runs, who uses it."""
+
+    settings: NotRequired[StatefulSetSettingsArgs]
+    """The cache's settings: the keys of `caches.<name>` with `pattern: statefulset` (replicas, Sentinels,
+    sizing, storage, auth, TLS, exporter; docs/reference/config.md), or a StatefulSetSettings from
+    `parse_settings`. Default: every key's default."""
+    namespace: NotRequired[str]
+    """Namespace of the Redis, Sentinel and HAProxy workloads. Default: the stack name."""
+    apps: NotRequired[list[api.AppRef]]
     """The apps bound to this cache: a password Secret in each of their namespaces (holding the
     passwords of exactly the users its apps authenticate as), and the only pods the NetworkPolicies
-    admit."""
-    environment: str
-    """production protects the data workload and keeps its volumes; development has no PDBs."""
-    cluster_domain: str
-    """The cluster's DNS domain, for per-pod names."""
-    observability: NotRequired[ObservabilityConfig]
-    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors,
-    rules and a dashboard are made. Absent: off."""
+    admit. Default: none."""
+    environment: NotRequired[str]
+    """production (protects the data workload, keeps its volumes), staging or development (no PDBs).
+    Default: the environment the settings were parsed for, else development."""
+    cluster_domain: NotRequired[str]
+    """The cluster's DNS domain, for per-pod names. Default: cluster.local."""
+    kubernetes_version: NotRequired[str]
+    """The cluster's Kubernetes minor version (such as "1.30"): from 1.29 the two-tier L1 is a native
+    sidecar. Default: 1.33."""
+    observability: NotRequired[ObservabilityConfigArgs]
+    """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors, rules
+    and a dashboard are made. Default: off."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
     """Redis StatefulSet + headless Service, a Sentinel StatefulSet + headless Service, an HAProxy
     Deployment behind the write and read Services, PDBs, NetworkPolicies, ConfigMaps and the password."""
 
-    def __init__(self, name: str, args: RedisStatefulSetArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cache-patterns:index:RedisStatefulSet", name, None, opts)
-        s, ns, apps = args["settings"], args["namespace"], list(args["apps"])
-        production = args["environment"] == "production"
-        budgets = args["environment"] != "development"
-        self.plan = ha.stack_plan(args["stack"], args["cache"], s, ns, args["cluster_domain"])
+    host: pulumi.Output[str]
+    """The write endpoint's host name (the HAProxy Service, which follows the primary)."""
+    port: pulumi.Output[int]
+    """The port of the write and read endpoints."""
+    read_host: pulumi.Output[str]
+    """The read endpoint's host name (replicas, through HAProxy)."""
+    sentinels: pulumi.Output[list[str]]
+    """`host:port` of every Sentinel, for Sentinel-aware clients."""
+    sentinel_master: pulumi.Output[str]
+    """The master name to ask the Sentinels for."""
+    password_secret: Optional[pulumi.Output[str]]
+    """The Secret (in the cache's namespace) holding the generated passwords; absent without auth."""
+
+    def __init__(self, name: str, args: RedisStatefulSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(api.type_token(RedisStatefulSet), name, None, opts)
+        args = api.check_args(RedisStatefulSet, name, args, RedisStatefulSetArgs)
+        s, obs = parse_settings(RedisStatefulSet, name, args, StatefulSetSettings)
+        self.settings, self.cache, self.stack = s, name, api.stack()
+        self.environment = api.environment(args, s)
+        self.apps = api.clients(args.get("apps"))
+        self.ns = args.get("namespace") or self.stack
+        self.cluster_domain = args.get("cluster_domain") or api.DEFAULT_CLUSTER_DOMAIN
+        self.plan = ha.stack_plan(self.stack, name, s, self.ns, self.cluster_domain)
         self.names = self.plan.names
-        sts_name = self.names.statefulset
-        self.settings, self.cache = s, args["cache"]
-        self.write_service, self.read_service = sts_name, f"{sts_name}-read"
-        app_namespaces = sorted({a.namespace for a in apps})
-        image = s.image or default_image(s.engine, s.version)
-        child = pulumi.ResourceOptions(parent=self)
-        named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
-        labels = {role: kb.labels(sts_name, role, sts_name) for role in ("redis", "sentinel", "endpoint")}
-        selectors = {role: {**kb.selector(sts_name, sts_name), "app.kubernetes.io/component": role}
-                     for role in labels}
+        self.write_service, self.read_service = self.names.statefulset, f"{self.names.statefulset}-read"
+        self.labels, self.selectors = pods.labels(self.names.statefulset), pods.selectors(self.names.statefulset)
+        self.image = s.image or default_image(s.engine, s.version)
+        self.production = self.environment == "production"
+        self.native_sidecars = api.native_sidecars(args)
 
-        # The password: generated once, in a Secret beside the workloads (mounted as a file) and in
-        # every app namespace (pods only mount Secrets of their own namespace). Each ACL user has its
-        # own password: all of them in the workloads' Secret (Redis renders the users from it), and in
-        # an app namespace only those its apps authenticate as. The default password reaches an app
-        # namespace only if one of its apps uses the default user.
-        self._passwords: dict[tuple[str, str | None], SecretRef] = {}
-        server_secret: SecretRef | None = None
-        if s.auth:
-            password = passwords.generate(f"{name}-password", self, protect=production)
-            user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=production)
-                              for u in s.acl_users}
-            extra = {user_key(user): pw for user, pw in user_passwords.items()}
-            if s.exporter:
-                # One map for both roles: the Sentinels take the same password.
-                extra[EXPORTER_PASSWORD_KEY] = password.apply(lambda pw: json.dumps(
-                    {exporter_target(s.tls.enabled, port): pw for port in (ha.REDIS_PORT, ha.SENTINEL_PORT)}))
-            server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels["redis"],
-                                                       extra=extra)
-            for app_ns in app_namespaces:
-                users = {a.cache_user for a in apps if a.namespace == app_ns}
-                secret = server_secret if app_ns == ns else passwords.namespace_secret(
-                    f"{name}-auth-{app_ns}", app_ns, password if None in users else None, self, labels["redis"],
-                    extra={user_key(u): user_passwords[u] for u in sorted(u for u in users if u is not None)})
-                for user in users:
-                    key = contract.PASSWORD_KEY if user is None else user_key(user)
-                    self._passwords[(app_ns, user)] = dataclasses.replace(secret, key=key)
-        self.server_secret = server_secret
+        self._passwords: dict[tuple[str, Optional[str]], SecretRef] = {}
+        self.server_secret = self._make_passwords(name) if s.auth else None
+        self._tls = self._make_certificates(name)
+        self.pods = pods.Pods(s, self.names.statefulset, self._make_config_maps(name),
+                              self.server_secret.name if self.server_secret is not None else None,
+                              self._tls.server_secret)
+        self._make_redis(name)
+        self._make_sentinels(name)
+        self._make_endpoints(name)
+        self._make_policies(name, obs)
+        self.monitoring = monitoring.attach(name, self, monitoring_target(
+            self.stack, self.cache, s, self.plan, self.selectors, self.apps), obs)
+        self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user)
+                             for a in self.apps}
+        self._outputs()
 
+    def _outputs(self) -> None:
+        names = self.names
+        self.host = pulumi.Output.from_input(names.domain(self.write_service))
+        self.port = pulumi.Output.from_input(ha.REDIS_PORT)
+        self.read_host = pulumi.Output.from_input(names.domain(self.read_service))
+        self.sentinels = pulumi.Output.from_input([str(a) for a in names.sentinel_addresses()])
+        self.sentinel_master = pulumi.Output.from_input(self.plan.topology.master_name)
+        self.password_secret = (pulumi.Output.from_input(self.server_secret.name)
+                                if self.server_secret is not None else None)
+        self.register_outputs({"host": self.host, "port": self.port, "readHost": self.read_host,
+                               "sentinels": self.sentinels, "sentinelMaster": self.sentinel_master,
+                               **({"passwordSecret": self.password_secret} if self.password_secret else {})})
+
+    def _make_passwords(self, name: str) -> SecretRef:
+        """The password: generated once, in a Secret beside the workloads (mounted as a file) and in
+        every app namespace (pods only mount Secrets of their own namespace). Each ACL user has its own
+        password: all of them in the workloads' Secret (Redis renders the users from it), and in an app
+        namespace only those its apps authenticate as. The default password reaches an app namespace
+        only if one of its apps uses the default user."""
+        s, ns, labels = self.settings, self.ns, self.labels["redis"]
+        password = self._password = passwords.generate(f"{name}-password", self, protect=self.production)
+        user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=self.production)
+                          for u in s.acl_users}
+        extra = {user_key(user): pw for user, pw in user_passwords.items()}
+        if s.exporter:
+            # One map for both roles: the Sentinels take the same password.
+            extra[EXPORTER_PASSWORD_KEY] = password.apply(lambda pw: json.dumps(
+                {exporter_target(s.tls.enabled, port): pw for port in (ha.REDIS_PORT, ha.SENTINEL_PORT)}))
+        server_secret = passwords.namespace_secret(f"{name}-auth", ns, password, self, labels, extra=extra)
+        for app_ns in sorted({a.namespace for a in self.apps}):
+            users = {a.cache_user for a in self.apps if a.namespace == app_ns}
+            secret = server_secret if app_ns == ns else passwords.namespace_secret(
+                f"{name}-auth-{app_ns}", app_ns, password if None in users else None, self, labels,
+                extra={user_key(u): user_passwords[u] for u in sorted(u for u in users if u is not None)})
+            for user in users:
+                key = contract.PASSWORD_KEY if user is None else user_key(user)
+                self._passwords[(app_ns, user)] = dataclasses.replace(secret, key=key)
+        return server_secret
+
+    def _make_certificates(self, name: str) -> tls.Tls:
         dns = tls.dns_names([self.write_service, self.read_service, self.names.headless, self.names.sentinel_headless],
-                            [self.names.headless, self.names.sentinel_headless], ns, args["cluster_domain"])
-        self._tls = tls.certificates(self, name, tls=s.tls, stack=args["stack"], cache=args["cache"], namespace=ns,
-                                     names=dns, app_namespaces=app_namespaces, labels=labels["redis"])
-        self.tls_names = dns if s.tls.enabled else []
+                            [self.names.headless, self.names.sentinel_headless], self.ns, self.cluster_domain)
+        made = tls.certificates(self, name, tls=self.settings.tls, stack=self.stack, cache=self.cache,
+                                namespace=self.ns, names=dns, app_namespaces=sorted({a.namespace for a in self.apps}),
+                                labels=self.labels["redis"])
+        self.tls_names = dns if self.settings.tls.enabled else []
+        return made
 
+    def _make_config_maps(self, name: str) -> dict[str, Any]:
         confs = {role: k8s.core.v1.ConfigMap(
-            f"{name}-{role}-conf", metadata={"namespace": ns, "labels": labels[key]}, data=self.plan.files(role),
-            opts=child) for role, key in (("redis", "redis"), ("sentinel", "sentinel"), ("haproxy", "endpoint"))}
+            f"{name}-{role}-conf", metadata={"namespace": self.ns, "labels": self.labels[key]},
+            data=self.plan.files(role), opts=pulumi.ResourceOptions(parent=self))
+            for role, key in (("redis", "redis"), ("sentinel", "sentinel"), ("haproxy", "endpoint"))}
+        return {role: conf.metadata.name for role, conf in confs.items()}
 
-        def volumes(role: str) -> list[dict]:
-            vols = [{"name": "conf", "configMap": {"name": confs[role].metadata.name, "defaultMode": 0o555}},
-                    {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}]
-            if server_secret is not None:
-                items = [{"key": contract.PASSWORD_KEY, "path": "password"}]
-                if role == "redis":
-                    # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
-                    items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"}
-                              for u in s.acl_users]
-                if s.exporter and role in ("redis", "sentinel"):
-                    items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
-                vols.append({"name": contract.AUTH_VOLUME, "secret": {
-                    "secretName": server_secret.name, "defaultMode": 0o440, "items": items}})
-            if self._tls.server_secret is not None and role != "haproxy":
-                vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440}})
-            elif self._tls.server_secret is not None:
-                vols.append({"name": "tls", "secret": {"secretName": self._tls.server_secret, "defaultMode": 0o440,
-                                                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
-            if self._tls.server_secret is not None:
-                # The certificate files the processes load, kept in step with the Secret (tls-reload.sh).
-                vols.append({"name": ha.TLS_LIVE_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
-            return vols
+    def _headless(self, name: str, service: str, role: str, port_name: str, port: int) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            name, metadata={"name": service, "namespace": self.ns, "labels": self.labels[role]},
+            spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": self.selectors[role],
+                  "ports": [{"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"}]},
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
 
-        def mounts(role: str) -> list[dict]:
-            out = [{"name": "conf", "mountPath": ha.CONF_DIR, "readOnly": True},
-                   {"name": "run", "mountPath": ha.RUN_DIR}]
-            if server_secret is not None:
-                out.append({"name": contract.AUTH_VOLUME, "mountPath": contract.AUTH_DIR, "readOnly": True})
-            if self._tls.server_secret is not None:
-                out.append({"name": "tls", "mountPath": ha.TLS_DIR, "readOnly": True})
-                out.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR})
-            return out
-
-        def spread(role: str) -> dict:
-            """Pods of one role on different nodes and zones where the cluster has them (preferred, so a
-            small cluster still schedules them)."""
-            return {
-                "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-                    "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                                       "labelSelector": {"matchLabels": selectors[role]}}}]}},
-                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                                               "whenUnsatisfiable": "ScheduleAnyway",
-                                               "labelSelector": {"matchLabels": selectors[role]}}],
-            }
-
-        def pod(role: str, containers: list[dict], extra_volumes: list[dict] = (), grace: int = 30) -> dict:
-            return {
-                "metadata": {"labels": labels[role]},
-                "spec": {
-                    "securityContext": kb.pod_security_context(),
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "terminationGracePeriodSeconds": grace,
-                    "containers": containers,
-                    "volumes": volumes({"endpoint": "haproxy"}.get(role, role)) + list(extra_volumes),
-                    **spread(role),
-                },
-            }
-
-        # --- Redis -------------------------------------------------------------------------------
+    def _make_redis(self, name: str) -> None:
+        s, plan = self.settings, self.plan
         memory = sizing.format_bytes(s.memory_limit)
-        redis_resources = {"requests": {"cpu": sizing.format_millicores(s.cpu), "memory": memory},
-                           "limits": {"memory": memory}}
+        resources = {"requests": {"cpu": sizing.format_millicores(s.cpu), "memory": memory}, "limits": {"memory": memory}}
         if s.cpu_limit is not None:
-            redis_resources["limits"]["cpu"] = sizing.format_millicores(s.cpu_limit)
-        redis_container = {
-            "name": "redis", "image": image, "imagePullPolicy": "IfNotPresent",
-            "command": self.plan.command("redis"), "env": self.plan.env("redis"),
+            resources["limits"]["cpu"] = sizing.format_millicores(s.cpu_limit)
+        mounts = self.pods.mounts("redis")
+        containers = [{
+            "name": "redis", "image": self.image, "imagePullPolicy": "IfNotPresent",
+            "command": plan.command("redis"), "env": plan.env("redis"),
             "ports": [{"name": "redis", "containerPort": ha.REDIS_PORT, "protocol": "TCP"}],
-            "resources": redis_resources, "securityContext": kb.container_security_context(),
-            "volumeMounts": mounts("redis") + [{"name": "data", "mountPath": ha.DATA_DIR}],
-            "lifecycle": self.plan.lifecycle(), **self.plan.probes("redis"),
-        }
-        containers = [redis_container]
-        if self.plan.tls:
-            containers.append(tls_reload_container(self.plan, "redis", image, mounts("redis")))
+            "resources": resources, "securityContext": kb.container_security_context(),
+            "volumeMounts": mounts + [{"name": "data", "mountPath": ha.DATA_DIR}],
+            "lifecycle": plan.lifecycle(), **plan.probes("redis"),
+        }]
+        if plan.tls:
+            containers.append(tls_reload_container(plan, "redis", self.image, mounts))
         if s.exporter:
             containers.append(exporter_container(s, self.names, "redis"))
-        empty_dirs, claims = data_volumes(s, labels["redis"])
-
-        self.headless = k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata={"name": self.names.headless, "namespace": ns, "labels": labels["redis"]},
-            spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selectors["redis"],
-                  "ports": [{"name": "redis", "port": ha.REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}]},
-            opts=named,
-        )
+        empty_dirs, claims = data_volumes(s, self.labels["redis"])
+        self.headless = self._headless(f"{name}-headless", self.names.headless, "redis", "redis", ha.REDIS_PORT)
         retention = "Retain" if s.retain_volumes else "Delete"
-        sts_spec: dict = {
+        spec: dict = {
             "serviceName": self.names.headless,
             "replicas": s.replicas + 1,
             # Parallel: after a full outage every pod starts at once and the start-up script finds the
@@ -219,130 +216,124 @@ class RedisStatefulSet(pulumi.ComponentResource):
             # be waiting to learn that pod-1 is the primary Sentinel last elected.
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate"},
-            "selector": {"matchLabels": selectors["redis"]},
-            "template": pod("redis", containers, empty_dirs, self.plan.termination_grace_period_s),
+            "selector": {"matchLabels": self.selectors["redis"]},
+            "template": self.pods.pod("redis", containers, empty_dirs, plan.termination_grace_period_s),
         }
         if claims:
-            sts_spec["volumeClaimTemplates"] = claims
-            sts_spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": retention, "whenScaled": retention}
+            spec["volumeClaimTemplates"] = claims
+            spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": retention, "whenScaled": retention}
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-redis",
-            metadata={"name": sts_name, "namespace": ns, "labels": labels["redis"]},
-            spec=sts_spec,
+            metadata={"name": self.names.statefulset, "namespace": self.ns, "labels": self.labels["redis"]},
+            spec=spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         ignore_changes=[CLAIM_SIZE] if claims else None,
-                                        protect=production, depends_on=[self.headless, *self._tls.waits]),
+                                        protect=self.production, depends_on=[self.headless, *self._tls.waits]),
         )
-        grow_claims(self, name, self.statefulset, sts_name, ns, s)
+        grow_claims(self, name, self.statefulset, self.names.statefulset, self.ns, s)
 
-        # --- Sentinels (their own StatefulSet: see the README for why) ------------------------------
-        sentinel_headless = k8s.core.v1.Service(
-            f"{name}-sentinel-headless",
-            metadata={"name": self.names.sentinel_headless, "namespace": ns, "labels": labels["sentinel"]},
-            spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selectors["sentinel"],
-                  "ports": [{"name": "sentinel", "port": ha.SENTINEL_PORT, "targetPort": "sentinel",
-                             "protocol": "TCP"}]},
-            opts=named,
-        )
-        sentinel_container = {
-            "name": "sentinel", "image": image, "imagePullPolicy": "IfNotPresent",
-            "command": self.plan.command("sentinel"), "env": self.plan.env("sentinel"),
+    def _make_sentinels(self, name: str) -> None:
+        """The Sentinels, in their own StatefulSet (see docs/patterns/statefulset.md for why)."""
+        s, plan = self.settings, self.plan
+        headless = self._headless(f"{name}-sentinel-headless", self.names.sentinel_headless, "sentinel", "sentinel",
+                                  ha.SENTINEL_PORT)
+        sentinel = {
+            "name": "sentinel", "image": self.image, "imagePullPolicy": "IfNotPresent",
+            "command": plan.command("sentinel"), "env": plan.env("sentinel"),
             "ports": [{"name": "sentinel", "containerPort": ha.SENTINEL_PORT, "protocol": "TCP"}],
             "resources": SENTINEL_RESOURCES, "securityContext": kb.container_security_context(),
-            "volumeMounts": mounts("sentinel"), **self.plan.probes("sentinel"),
+            "volumeMounts": self.pods.mounts("sentinel"), **plan.probes("sentinel"),
         }
         k8s.apps.v1.StatefulSet(
             f"{name}-sentinel",
-            metadata={"name": self.names.sentinel_statefulset, "namespace": ns, "labels": labels["sentinel"]},
+            metadata={"name": self.names.sentinel_statefulset, "namespace": self.ns, "labels": self.labels["sentinel"]},
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
                   "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
-                  "selector": {"matchLabels": selectors["sentinel"]},
-                  "template": pod("sentinel", [sentinel_container] +
-                                  ([exporter_container(s, self.names, "sentinel")] if s.exporter else []))},
+                  "selector": {"matchLabels": self.selectors["sentinel"]},
+                  "template": self.pods.pod("sentinel", [sentinel] +
+                                            ([exporter_container(s, self.names, "sentinel")] if s.exporter else []))},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
-                                        depends_on=[sentinel_headless, *self._tls.waits]),
+                                        depends_on=[headless, *self._tls.waits]),
         )
 
-        # --- The write and read endpoints (HAProxy) ------------------------------------------------
-        endpoint_replicas = 2 if budgets else 1
-        haproxy_container = {
+    def _make_endpoints(self, name: str) -> None:
+        """The write and read endpoints: HAProxy, and a Service for each."""
+        plan, replicas = self.plan, endpoint_replicas(self.environment)
+        mounts = self.pods.mounts("haproxy")
+        haproxy = {
             "name": "haproxy", "image": HAPROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "command": self.plan.command("haproxy"), "env": self.plan.env("haproxy"),
+            "command": plan.command("haproxy"), "env": plan.env("haproxy"),
             "ports": [{"name": "write", "containerPort": ha.REDIS_PORT, "protocol": "TCP"},
                       {"name": "read", "containerPort": ha.READ_PORT, "protocol": "TCP"},
                       {"name": "health", "containerPort": ha.HEALTH_PORT, "protocol": "TCP"}],
             "resources": HAPROXY_RESOURCES, "securityContext": kb.container_security_context(),
             # With TLS, the run volume holds the master CLI socket and the servers' saved states.
-            "volumeMounts": [m for m in mounts("haproxy") if m["name"] != "run" or self.plan.tls],
-            **self.plan.probes("haproxy"),
+            "volumeMounts": [m for m in mounts if m["name"] != "run" or plan.tls],
+            **plan.probes("haproxy"),
         }
-        endpoint_containers = [haproxy_container]
-        if self.plan.tls:
-            endpoint_containers.append(tls_reload_container(self.plan, "haproxy", HAPROXY_IMAGE, mounts("haproxy")))
-        endpoint_pod = pod("endpoint", endpoint_containers)
-        if not self.plan.tls:
-            endpoint_pod["spec"]["volumes"] = [v for v in endpoint_pod["spec"]["volumes"] if v["name"] != "run"]
+        containers = [haproxy]
+        if plan.tls:
+            containers.append(tls_reload_container(plan, "haproxy", HAPROXY_IMAGE, mounts))
+        pod = self.pods.pod("endpoint", containers)
+        if not plan.tls:
+            pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if v["name"] != "run"]
         k8s.apps.v1.Deployment(
             f"{name}-endpoint",
-            metadata={"namespace": ns, "labels": labels["endpoint"]},
-            spec={"replicas": endpoint_replicas, "selector": {"matchLabels": selectors["endpoint"]},
+            metadata={"namespace": self.ns, "labels": self.labels["endpoint"]},
+            spec={"replicas": replicas, "selector": {"matchLabels": self.selectors["endpoint"]},
                   "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                  "template": endpoint_pod},
-            opts=child,
+                  "template": pod},
+            opts=pulumi.ResourceOptions(parent=self),
         )
         for service, port, suffix in ((self.write_service, "write", "write"), (self.read_service, "read", "read")):
             k8s.core.v1.Service(
                 f"{name}-{suffix}",
-                metadata={"name": service, "namespace": ns, "labels": labels["endpoint"]},
-                spec={"type": "ClusterIP", "selector": selectors["endpoint"],
+                metadata={"name": service, "namespace": self.ns, "labels": self.labels["endpoint"]},
+                spec={"type": "ClusterIP", "selector": self.selectors["endpoint"],
                       "ports": [{"name": "redis", "port": ha.REDIS_PORT, "targetPort": port, "protocol": "TCP"}]},
-                opts=named,
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
 
-        # --- Disruption budgets and network policies ----------------------------------------------
-        if budgets:
+    def _make_policies(self, name: str, obs: ObservabilityConfig) -> None:
+        """Disruption budgets (staging and production) and who may reach each role."""
+        child = pulumi.ResourceOptions(parent=self)
+        if self.environment != "development":
             limits = self.plan.pdb_max_unavailable
             for role, max_unavailable in (("redis", limits["redis"]), ("sentinel", limits["sentinel"]),
                                           ("endpoint", 1)):
-                if role == "endpoint" and endpoint_replicas < 2:
+                if role == "endpoint" and endpoint_replicas(self.environment) < 2:
                     continue
                 k8s.policy.v1.PodDisruptionBudget(
-                    f"{name}-{role}-pdb",
-                    metadata={"namespace": ns, "labels": labels[role]},
-                    spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selectors[role]}},
-                    opts=child,
-                )
-        obs = args.get("observability") or observability_settings.defaults()
-        for role, ingress in ingress_rules(apps, selectors, s, obs).items():
+                    f"{name}-{role}-pdb", metadata={"namespace": self.ns, "labels": self.labels[role]},
+                    spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": self.selectors[role]}},
+                    opts=child)
+        for role, ingress in ingress_rules(self.apps, self.selectors, self.settings, obs).items():
             k8s.networking.v1.NetworkPolicy(
-                f"{name}-{role}-ingress", metadata={"namespace": ns, "labels": labels[role]},
-                spec={"podSelector": {"matchLabels": selectors[role]}, "policyTypes": ["Ingress"], "ingress": ingress},
+                f"{name}-{role}-ingress", metadata={"namespace": self.ns, "labels": self.labels[role]},
+                spec={"podSelector": {"matchLabels": self.selectors[role]}, "policyTypes": ["Ingress"],
+                      "ingress": ingress},
                 opts=child)
-        self.monitoring = monitoring.attach(
-            name, self, monitoring_target(args["stack"], self.cache, s, self.plan, selectors, apps), obs)
 
-        self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in apps}
-        self.register_outputs({"statefulset": sts_name, "headless": self.names.headless,
-                               "write": self.write_service, "read": self.read_service})
-
-    def _connection(self, namespace: str, user: str | None) -> CacheConnection:
+    def _connection(self, namespace: str, user: Optional[str]) -> CacheConnection:
         return connection(self.settings, self.names, self.plan.topology.master_name, user=user,
                           password=self._passwords.get((namespace, user)), ca=self._tls.ca.get(namespace))
 
-    def binding(self, namespace: str, user: str | None = None) -> CacheBinding:
-        """The binding of the apps of `namespace` that authenticate as `user` (None: the default user)."""
+    def binding(self, namespace: str, user: Optional[str] = None) -> CacheBinding:
+        """The binding of the apps of `namespace` that authenticate as `user` (None: the default user),
+        with the L1 sidecar when the settings have `l1` (two-tier)."""
         if (namespace, user) not in self._connections:
             as_user = f" as ACL user {user!r}" if user is not None else ""
-            raise ValueError(f"cache {self.cache!r} has no app in namespace {namespace!r}{as_user}")
+            raise ValueError(f"cache {self.cache!r} has no app in namespace {namespace!r}{as_user}: list it in "
+                             f"the `apps` arg")
         s = self.settings
-        return CacheBinding(cache=self.cache, pattern="statefulset", connection=self._connections[(namespace, user)],
-                            default_ttl_seconds=s.default_ttl_seconds)
+        return with_l1(CacheBinding(cache=self.cache, pattern=TAG, connection=self._connections[(namespace, user)],
+                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars)
 
     @property
     def discovery(self) -> dict:
         names = self.names
         out = {
-            "pattern": "statefulset",
+            "pattern": TAG,
             "statefulset": names.statefulset,
             "namespace": names.namespace,
             "headlessService": names.domain(names.headless),
@@ -362,19 +353,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             # Where clients outside this stack's apps find a user's password (a name, never the value).
             out["aclUsers"] = {u.name: {"secret": self.server_secret.name, "key": user_key(u.name)}
                                for u in self.settings.acl_users}
-        return out
-
-
-def user_key(user: str) -> str:
-    """The Secret key holding an ACL user's password."""
-    return f"{USER_KEY_PREFIX}{user}"
+        return discovery_with_l1(out, self.stack, self.cache, self.settings)
 
 
 def build(name: str, settings: StatefulSetSettings, context: BuildContext,
           opts: pulumi.ResourceOptions) -> RedisStatefulSet:
     """The registry's entry point."""
-    return RedisStatefulSet(name, {
-        "cache": name, "settings": settings, "stack": context.stack, "namespace": context.namespace,
-        "apps": context.apps, "environment": context.environment, "cluster_domain": context.cluster_domain,
-        "observability": context.observability,
-    }, opts)
+    return RedisStatefulSet(name, {"settings": settings, "namespace": context.namespace, "apps": list(context.apps),
+                                   "environment": context.environment, "cluster_domain": context.cluster_domain,
+                                   "kubernetes_version": context.kubernetes_version,
+                                   "observability": context.observability}, opts)

@@ -71,6 +71,7 @@ def monitoring_target(stack: str, cache: str, s: StatefulSetSettings, plan: ha.H
         data=scrapes.get("redis"), sentinel=scrapes.get("sentinel"), shards=1, replicas=s.replicas,
         sentinels=s.sentinels, quorum=plan.sentinel.quorum, maxmemory=plan.server.maxmemory,
         maxmemory_policy=s.maxmemory_policy, replication_lag_s=-(-s.min_replicas_max_lag // 1000),
+        rdb_saves=s.persistence == "rdb",
         client=ClientTarget(cache=cache, namespaces=tuple(sorted({a.namespace for a in apps})))
         if s.l1 is not None else None,
         labels=kb.labels(names.statefulset, "monitoring", names.statefulset),

@@ -65,8 +65,12 @@ def _haproxy_auth(e: Endpoint) -> list[str]:
 
 def haproxy_cfg(e: Endpoint) -> str:
     """haproxy.cfg for the endpoint. Holds no secret: the password is `${REDIS_PASSWORD}`."""
-    t = e.topology
-    servers = [f"r{i}" for i in range(len(t.servers))]
+    servers = [f"r{i}" for i in range(len(e.topology.servers))]
+    lines = _global(e) + _frontends(e) + _primary(e, servers) + _named(e, servers) + _replicas(e, servers)
+    return "\n".join(lines) + "\n"
+
+
+def _check(e: Endpoint) -> str:
     check = f"check inter {e.check_interval_ms}ms fall 1 rise 1"
     if e.down_check_interval_ms is not None:
         check += f" downinter {e.down_check_interval_ms}ms"
@@ -74,6 +78,10 @@ def haproxy_cfg(e: Endpoint) -> str:
         check += f" check-ssl verify required ca-file {e.tls_ca_file}"
     if e.resolvers:
         check += " resolvers cluster init-addr last,libc,none"
+    return check
+
+
+def _global(e: Endpoint) -> list[str]:
     lines = [
         "# haproxy.cfg (cache-patterns): write endpoint on the Sentinel-elected primary, read endpoint",
         "# on healthy replicas. The password comes from the environment (haproxy-start.sh).",
@@ -98,7 +106,11 @@ def haproxy_cfg(e: Endpoint) -> str:
             "    hold obsolete 5s",
             "",
         ]
-    lines += [
+    return lines
+
+
+def _frontends(e: Endpoint) -> list[str]:
+    return [
         "defaults",
         "    mode tcp",
         "    log global",
@@ -109,7 +121,7 @@ def haproxy_cfg(e: Endpoint) -> str:
         "    timeout check 2s",
         *(["    load-server-state-from-file global"] if e.state_file else []),
         # A client must not keep writing to a server that was demoted (or lost the election).
-        f"    default-server {check} on-marked-down shutdown-sessions",
+        f"    default-server {_check(e)} on-marked-down shutdown-sessions",
         "",
         "frontend write",
         f"    bind {e.bind}:{e.write_port}",
@@ -125,6 +137,12 @@ def haproxy_cfg(e: Endpoint) -> str:
         f"    bind {e.bind}:{e.health_port}",
         "    monitor-uri /healthz",
         "",
+    ]
+
+
+def _primary(e: Endpoint, servers: list[str]) -> list[str]:
+    t = e.topology
+    lines = [
         "backend primary",
         "    option tcp-check",
         *_haproxy_auth(e),
@@ -139,7 +157,11 @@ def haproxy_cfg(e: Endpoint) -> str:
     # Weight 0: never chosen by load balancing, only by the rules above, so with no elected
     # primary a connection is refused rather than sent to a server that merely claims the role.
     lines += [f"    server {name} {addr} weight 0" for name, addr in zip(servers, t.servers)]
-    lines.append("")
+    return lines + [""]
+
+
+def _named(e: Endpoint, servers: list[str]) -> list[str]:
+    t, lines = e.topology, []
     for name, addr in zip(servers, t.servers):
         host, port = _pcre_literal(addr.host), str(addr.port)
         lines += [
@@ -159,7 +181,11 @@ def haproxy_cfg(e: Endpoint) -> str:
             *(f"    server s{i} {s}" for i, s in enumerate(t.sentinels)),
             "",
         ]
-    lines += [
+    return lines
+
+
+def _replicas(e: Endpoint, servers: list[str]) -> list[str]:
+    return [
         "backend replicas",
         "    balance leastconn",
         "    option tcp-check",
@@ -167,6 +193,5 @@ def haproxy_cfg(e: Endpoint) -> str:
         '    tcp-check send "INFO replication\\r\\nQUIT\\r\\n"',
         "    tcp-check expect rstring 'role:slave\\r\\nmaster_host:[^\\r]*\\r\\nmaster_port:[0-9]+\\r\\n"
         "master_link_status:up'",
-        *(f"    server {name} {addr}" for name, addr in zip(servers, t.servers)),
+        *(f"    server {name} {addr}" for name, addr in zip(servers, e.topology.servers)),
     ]
-    return "\n".join(lines) + "\n"

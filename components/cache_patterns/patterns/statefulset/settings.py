@@ -1,28 +1,29 @@
 """Settings of pattern 2, in-cluster StatefulSet (`pattern: statefulset`)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from cache_patterns.config.base import Shape, StrictModel, fail
-from cache_patterns.config.common import (NO_TLS, STORAGE_CLASS, InClusterSettings, TlsSettings, doc,
-                                          environment)
-from cache_patterns.config.types import Bool, Duration, Int, Quantity, Str
+from cache_patterns import planning
+from cache_patterns.config.base import StrictModel, fail
+from cache_patterns.config.cache import InClusterSettings, StackFacts
+from cache_patterns.config.common import NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
+from cache_patterns.config.types import Duration, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "statefulset"
+SUMMARY = "a primary, `replicas` replicas, Sentinel failover and an HAProxy write endpoint in the cluster"
 
 
 class AclUser(StrictModel):
     """A Redis ACL user of an in-cluster cache besides `default`: its rules; its password is generated."""
 
     TITLE = "an ACL user"
-    name: Annotated[str, Str(pattern=redis_conf.ACL_NAME.pattern, max_len=32,
-                             pattern_doc="an ACL user name (a lower-case letter, then lower-case letters, digits, "
-                                         "'_', '-')")] = doc(..., "The user name clients authenticate as (not `default`).")
-    permissions: Annotated[str, Str(max_len=2048)] = doc(
+    name: Annotated[str, Text(redis_conf.ACL_NAME.pattern, "an ACL user name (a lower-case letter, then lower-case letters, digits, "
+                                            "'_', '-')", max_len=32)] = doc(..., "The user name clients authenticate as (not `default`).")
+    permissions: Annotated[str, Text(max_len=2048)] = doc(
         ..., "Redis ACL rules, as in ACL SETUSER: keys (`~app:*`, `%R~ref:*`), channels (`&events:*`), commands "
              "and categories (`+@read`, `-@dangerous`, `+get`), selectors (`(...)`). Not `on`/`off`/`nopass`/"
              "`reset`/`resetpass` or password rules: the user is always on with a generated password.")
@@ -42,32 +43,32 @@ class StatefulSetSettings(InClusterSettings):
                     "retainVolumes": {"production": True, "development": False}}
     # Exporters follow the stack's `observability` unless the cache says otherwise.
     CONTEXT_DEFAULTS = {"exporter": "observability"}
-    pattern: Literal["statefulset"] = doc(..., "external | statefulset | sidecar | operator: where the cache runs.")
-    replicas: Annotated[int, Int(0, 8)] = doc(1, "Read replicas beside the primary (pods = 1 + replicas).",
+    pattern: Literal["statefulset"] = doc(..., SUMMARY + ".")
+    replicas: Annotated[int, Field(strict=True, ge=0, le=8)] = doc(1, "Read replicas beside the primary (pods = 1 + replicas).",
                                               "2 in production, else 1")
-    storage: Annotated[int | None, Quantity("bytes", min=sizing.MI)] = doc(
+    storage: Annotated[int, Quantity("bytes", min=sizing.MI)] | None = doc(
         None, "Volume size per pod (absent: no persistence).")
-    storage_class: Annotated[str | None, STORAGE_CLASS] = doc(None, "StorageClass of the volumes.", "the cluster's default")
-    persistence: Annotated[str, Str(choices=["none", "rdb", "aof"])] = doc(
+    storage_class: STORAGE_CLASS | None = doc(None, "StorageClass of the volumes.", "the cluster's default")
+    persistence: Literal["none", "rdb", "aof"] = doc(
         "none", "none: a pure cache; rdb: snapshots on the volume; aof: append-only file (needs storage).")
-    retain_volumes: Annotated[bool, Bool()] = doc(False, "Keep the volumes when the StatefulSet is deleted or scaled "
+    retain_volumes: Flag = doc(False, "Keep the volumes when the StatefulSet is deleted or scaled "
                                                          "down.", "true in production, else false")
-    auth: Annotated[bool, Bool()] = doc(True, "Require a password (generated, 48 alphanumeric characters).")
+    auth: Flag = doc(True, "Require a password (generated, 48 alphanumeric characters).")
     tls: TlsSettings = doc(NO_TLS, "TLS for clients, replication and Sentinel (required in production).", "off")
-    sentinels: Annotated[int, Int(3, 7)] = doc(3, "Sentinel processes (odd, at least 3).")
-    quorum: Annotated[int | None, Int(1, 7)] = doc(None, "Sentinels that must agree the primary is down.", "a majority")
+    sentinels: Annotated[int, Field(strict=True, ge=3, le=7)] = doc(3, "Sentinel processes (odd, at least 3).")
+    quorum: Annotated[int, Field(strict=True, ge=1, le=7)] | None = doc(None, "Sentinels that must agree the primary is down.", "a majority")
     down_after: Annotated[int, Duration(min_ms=1000, max_ms=600_000)] = doc(
         5000, "Silence before a Sentinel calls the primary down.", "5s")
     failover_timeout: Annotated[int, Duration(min_ms=3000, max_ms=3_600_000)] = doc(
         30_000, "Sentinel failover-timeout.", "30s")
-    min_replicas_to_write: Annotated[int, Int(0, 8)] = doc(
+    min_replicas_to_write: Annotated[int, Field(strict=True, ge=0, le=8)] = doc(
         0, "Refuse writes unless this many replicas are connected (bounds write loss on a partition).")
     min_replicas_max_lag: Annotated[int, Duration(min_ms=1000, max_ms=600_000)] = doc(
         10_000, "How stale a replica may be and still count for minReplicasToWrite.", "10s")
-    exporter: Annotated[bool, Bool()] = doc(
+    exporter: Flag = doc(
         False, "Run redis_exporter beside every Redis and Sentinel (scraped from `observability.prometheus.namespace` "
                "only).", "`observability.enabled`")
-    acl_users: Annotated[tuple[AclUser, ...], Shape("list", "an object (an ACL user)", max_items=16)] = doc(
+    acl_users: Annotated[tuple[AclUser, ...], Field(max_length=16)] = doc(
         (), "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
             "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
             "`cacheUser` (needs auth).", "none")
@@ -113,6 +114,27 @@ class StatefulSetSettings(InClusterSettings):
             seen.setdefault(user.name, i)
         fail(out)
         return self
+
+    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
+        from cache_patterns.patterns.statefulset.component import HAPROXY_RESOURCES, SENTINEL_RESOURCES, endpoint_replicas
+
+        return (planning.PodGroup("Sentinel", self.sentinels, sizing.parse_bytes(SENTINEL_RESOURCES["limits"]["memory"])),
+                planning.PodGroup("HAProxy", endpoint_replicas(environment),
+                                  sizing.parse_bytes(HAPROXY_RESOURCES["limits"]["memory"])))
+
+    def app_problems(self, key: str, app: Any, cache: str, stack: StackFacts) -> list[tuple[str, str]]:
+        """An app's ACL user must be one of this cache's, and not on a two-tier cache."""
+        if app.cache_user is None:
+            return []
+        out, key = [], f"{key}.cacheUser"
+        users = [u.name for u in self.acl_users]
+        if app.cache_user not in users:
+            out.append((key, f"{app.cache_user!r} is not an ACL user of cache {cache!r} (aclUsers: "
+                             f"{', '.join(users) or 'none'})"))
+        if self.l1 is not None:
+            out.append((key, f"cache {cache!r} is two-tier (l1), whose invalidation protocol is not yet wired for "
+                             f"ACL users (it needs pub/sub on the shared tier); bind this app without cacheUser or drop l1"))
+        return out
 
     def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:
         """Every name this cache derives: its StatefulSets and, with cert-manager TLS, the certificates."""

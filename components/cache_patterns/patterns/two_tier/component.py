@@ -15,35 +15,33 @@ from cache_patterns.core.naming import invalidation_channel
 from cache_patterns.patterns.sidecar import component as sidecar
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
-__all__ = ["TwoTier", "layer", "shape_layer", "invalidation_channel"]
+__all__ = ["with_l1", "discovery_with_l1", "shape_layer", "invalidation_channel"]
 
 
-class TwoTier:
-    """Wraps any shared cache: its bindings gain the L1 sidecar and the CACHE_L1_* / CACHE_L2_* vars."""
-
-    def __init__(self, l2: Any, stack: str, cache: str, l1: L1Settings, native: bool):
-        self.l2 = l2
-        self.local = sidecar.from_l1(l1)
-        self.tier = L1Tier(connection=sidecar.connection(self.local), ttl_cap_seconds=l1.ttl_cap // 1000,
-                           invalidation_channel=invalidation_channel(stack, cache))
-        self.pod = sidecar.pod_parts(self.local, native)
-
-    def binding(self, namespace: str, user: str | None = None) -> CacheBinding:
-        shared = self.l2.binding(namespace) if user is None else self.l2.binding(namespace, user=user)
-        return dataclasses.replace(shared, l1=self.tier, pod=self.pod)
-
-    @property
-    def discovery(self) -> dict:
-        return {**self.l2.discovery, "l1": {"socket": self.local.socket, "port": self.local.port,
-                                            "maxmemoryBytes": self.local.maxmemory,
-                                            "ttlCapSeconds": self.tier.ttl_cap_seconds,
-                                            "invalidationChannel": self.tier.invalidation_channel}}
+def _tier(stack: str, cache: str, l1: L1Settings) -> tuple[sidecar.LocalCache, L1Tier]:
+    local = sidecar.from_l1(l1)
+    return local, L1Tier(connection=sidecar.connection(local), ttl_cap_seconds=l1.ttl_cap // 1000,
+                         invalidation_channel=invalidation_channel(stack, cache))
 
 
-def layer(cache: Any, stack: str, name: str, settings: Any, native: bool) -> Any:
-    """The built cache, with the L1 layer when its settings ask for one (`l1:`)."""
+def with_l1(binding: CacheBinding, stack: str, settings: Any, native: bool) -> CacheBinding:
+    """A shared cache's binding, with the L1 sidecar and the CACHE_L1_* / CACHE_L2_* variables when
+    its settings ask for one (`l1:`); as it is otherwise."""
     l1 = getattr(settings, "l1", None)
-    return cache if l1 is None else TwoTier(cache, stack, name, l1, native)
+    if l1 is None:
+        return binding
+    local, tier = _tier(stack, binding.cache, l1)
+    return dataclasses.replace(binding, l1=tier, pod=sidecar.pod_parts(local, native))
+
+
+def discovery_with_l1(out: dict, stack: str, cache: str, settings: Any) -> dict:
+    """A shared cache's discovery outputs, with its L1's when it has one."""
+    l1 = getattr(settings, "l1", None)
+    if l1 is None:
+        return out
+    local, tier = _tier(stack, cache, l1)
+    return {**out, "l1": {"socket": local.socket, "port": local.port, "maxmemoryBytes": local.maxmemory,
+                          "ttlCapSeconds": tier.ttl_cap_seconds, "invalidationChannel": tier.invalidation_channel}}
 
 
 def shape_layer(binding: CacheBinding, name: str, settings: Any) -> CacheBinding:

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import model_validator
 
 from cache_patterns.config.base import StrictModel, fail
-from cache_patterns.config.common import CPU, MAXMEMORY_POLICIES, PERCENT, doc
-from cache_patterns.config.types import Duration, Quantity, Str
+from cache_patterns.config.common import CPU, PERCENT, MaxmemoryPolicy, doc
+from cache_patterns.config.types import Duration, Quantity
 from cache_patterns.core import sizing
 
 TAG = "two_tier"
@@ -20,11 +20,11 @@ class L1Settings(StrictModel):
     TITLE = "two-tier L1"
     memory: Annotated[int, Quantity("bytes", min=sizing.MIN_REDIS_MEMORY, max=16 * sizing.GI)] = doc(
         64 * sizing.MI, "Memory limit of the L1 sidecar in each app pod (never persistent).", "64Mi")
-    cpu: Annotated[int, CPU] = doc(25, "CPU request of the L1 sidecar.", "25m")
+    cpu: CPU = doc(25, "CPU request of the L1 sidecar.", "25m")
     ttl_cap: Annotated[int, Duration(min_ms=1000, max_ms=86_400_000, whole_seconds=True)] = doc(
         30_000, "Longest an L1 copy lives; also bounded by the L2 entry's remaining TTL.", "30s")
-    maxmemory_policy: Annotated[str, Str(choices=MAXMEMORY_POLICIES)] = doc("allkeys-lru", "Eviction in L1.")
-    maxmemory_percent: Annotated[int, PERCENT] = doc(80, "Share of the L1 memory limit given to `maxmemory`.")
+    maxmemory_policy: MaxmemoryPolicy = doc("allkeys-lru", "Eviction in L1.")
+    maxmemory_percent: PERCENT = doc(80, "Share of the L1 memory limit given to `maxmemory`.")
 
     @model_validator(mode="after")
     def _check(self) -> "L1Settings":
