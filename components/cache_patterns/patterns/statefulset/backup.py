@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 from cache_patterns.core import contract, images
 from cache_patterns.patterns.statefulset import ha
-from cache_patterns.patterns.statefulset.backup_settings import BackupSettings, RestoreSettings
+from cache_patterns.patterns.statefulset.backup_settings import BACKUP_USER, BackupSettings, RestoreSettings
 
 RESTIC_IMAGE = images.RESTIC_IMAGE
-BACKUP_USER = "backup"
 # What `valkey-cli --rdb` needs and nothing more: SYNC (the RDB), REPLCONF (rdb-only and capa eof, so
 # the server streams the RDB over the socket instead of writing it to disk first), INFO (which server
 # is a healthy replica, the engine's version), PING. No key, no channel, no other command.

@@ -17,6 +17,13 @@ TOOLS_SIZE = "128Mi"
 HISTORY = 3
 
 
+def plan(ha_plan: ha.HaPlan, cache: str, s) -> bk.BackupPlan | None:
+    """The backups of a cache with `backup` (and its restore), else None."""
+    if s.backup is None:
+        return None
+    return bk.BackupPlan(plan=ha_plan, cache=cache, backup=s.backup, restore=s.restore, persistence=s.persistence)
+
+
 def service_account(bplan: bk.BackupPlan, name: str, namespace: str, labels: dict,
                     parent: pulumi.Resource) -> str | None:
     """With an EKS workload identity: a ServiceAccount with the role annotation (the EKS pod identity
@@ -94,14 +101,13 @@ def cronjob_spec(bplan: bk.BackupPlan, pod: dict) -> dict:
 
 def attach(name: str, parent: pulumi.Resource, bplan: bk.BackupPlan, *, image: str, namespace: str,
            labels: dict, redis_selector: dict, server_secret: str | None, tls_secret: str | None,
-           backup_password_key: str) -> None:
-    """The backup CronJob, its ConfigMap, its egress NetworkPolicy and (workload identity) its
-    ServiceAccount, as children of the cache component."""
+           backup_password_key: str, sa: str | None) -> None:
+    """The backup CronJob, its ConfigMap and its egress NetworkPolicy, as children of the cache
+    component (`sa`: the ServiceAccount of a workload identity, `service_account`)."""
     child = pulumi.ResourceOptions(parent=parent)
     named = pulumi.ResourceOptions(parent=parent, delete_before_replace=True)
     conf = k8s.core.v1.ConfigMap(f"{name}-backup-conf", metadata={"namespace": namespace, "labels": labels},
                                  data=bplan.files(), opts=child)
-    sa = service_account(bplan, name, namespace, labels, parent)
     pod = job_pod(bplan, image, conf.metadata.name, server_secret, tls_secret, backup_password_key, labels, sa)
     k8s.batch.v1.CronJob(f"{name}-backup", metadata={"name": f"{bplan.statefulset}-backup", "namespace": namespace,
                                                      "labels": labels},
@@ -114,7 +120,23 @@ def attach(name: str, parent: pulumi.Resource, bplan: bk.BackupPlan, *, image: s
               "egress": bplan.egress(redis_selector, ha.REDIS_PORT)}, opts=child)
 
 
-def restore_init(bplan: bk.BackupPlan, image: str, mounts: list[dict], tls_secret: str | None) -> tuple[list, list]:
+def add_restore(template: dict, bplan: bk.BackupPlan, image: str, mounts: list[dict], sa: str | None) -> None:
+    """The Redis pod template with the restore step (before Redis starts), its volumes and, with an
+    EKS workload identity, the backup ServiceAccount (the restore reads the bucket with it)."""
+    init, volumes = restore_init(bplan, image, mounts)
+    spec = template["spec"]
+    spec["initContainers"] = init + spec.get("initContainers", [])
+    spec["volumes"] = spec["volumes"] + volumes
+    if sa is not None:
+        spec["serviceAccountName"] = sa
+
+
+def restore_files() -> dict[str, str]:
+    """What the Redis ConfigMap holds besides its own files when the cache restores."""
+    return {name: bk.script(name) for name in bk.RESTORE_FILES}
+
+
+def restore_init(bplan: bk.BackupPlan, image: str, mounts: list[dict]) -> tuple[list, list]:
     """The Redis pods' init containers (restic copied in, then `restore.sh init`) and the volumes they
     add. They mount the pod's conf, run, data and password volumes as the Redis container does."""
     restricted = kb.container_security_context()

@@ -13,6 +13,8 @@ from cache_patterns.config.types import Duration, Flag, Quantity, Text
 from cache_patterns.core import naming, sizing
 from cache_patterns.patterns.statefulset import cron
 
+# The ACL user the backup job connects as (patterns/statefulset/backup.py gives its rules).
+BACKUP_USER = "backup"
 SECRET_NAME = Annotated[str, Text(naming.DNS_LABEL, "a Secret name")]
 SECRET_KEY = Annotated[str, Text(r"[-._a-zA-Z0-9]{1,253}", "a Secret key (letters, digits, '-', '_', '.')")]
 # An http(s) URL of an S3 endpoint: scheme, host (name, IPv4 or [IPv6]) and an optional port, no path.

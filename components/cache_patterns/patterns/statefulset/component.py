@@ -20,7 +20,9 @@ from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRe
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext, parse_settings
+from cache_patterns.patterns.statefulset import backup_component as backups
 from cache_patterns.patterns.statefulset import ha, pods
+from cache_patterns.patterns.statefulset.backup_settings import BACKUP_USER
 from cache_patterns.patterns.statefulset.binding import connection
 from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
                                                           monitoring_target)
@@ -111,6 +113,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._passwords: dict[tuple[str, Optional[str]], SecretRef] = {}
         self.server_secret = self._make_passwords(name) if s.auth else None
         self._tls = self._make_certificates(name)
+        self.backup_plan = backups.plan(self.plan, name, s)
+        self.backup_sa = backups.service_account(self.backup_plan, name, self.ns, self.labels["backup"], self) \
+            if self.backup_plan is not None else None
         self.pods = pods.Pods(s, self.names.statefulset, self._make_config_maps(name),
                               self.server_secret.name if self.server_secret is not None else None,
                               self._tls.server_secret)
@@ -118,6 +123,11 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._make_sentinels(name)
         self._make_endpoints(name)
         self._make_policies(name, obs)
+        if self.backup_plan is not None and s.backup is not None:
+            backups.attach(name, self, self.backup_plan, image=self.image, namespace=self.ns,
+                           labels=self.labels["backup"], redis_selector=self.selectors["redis"],
+                           server_secret=self.pods.password_secret, tls_secret=self._tls.server_secret,
+                           backup_password_key=user_key(BACKUP_USER), sa=self.backup_sa)
         self.monitoring = monitoring.attach(name, self, monitoring_target(
             self.stack, self.cache, s, self.plan, self.selectors, self.apps), obs)
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user)
@@ -145,8 +155,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         only if one of its apps uses the default user."""
         s, ns, labels = self.settings, self.ns, self.labels["redis"]
         password = self._password = passwords.generate(f"{name}-password", self, protect=self.production)
-        user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=self.production)
-                          for u in s.acl_users}
+        user_passwords = {u: passwords.generate(f"{name}-user-{u}", self, protect=self.production)
+                          for u in pods.acl_user_names(s)}
         extra = {user_key(user): pw for user, pw in user_passwords.items()}
         if s.exporter:
             # One map for both roles: the Sentinels take the same password.
@@ -173,9 +183,10 @@ class RedisStatefulSet(pulumi.ComponentResource):
         return made
 
     def _make_config_maps(self, name: str) -> dict[str, Any]:
+        restore = backups.restore_files() if self.settings.restore is not None else {}
         confs = {role: k8s.core.v1.ConfigMap(
             f"{name}-{role}-conf", metadata={"namespace": self.ns, "labels": self.labels[key]},
-            data=self.plan.files(role), opts=pulumi.ResourceOptions(parent=self))
+            data=self.plan.files(role) | (restore if role == "redis" else {}), opts=pulumi.ResourceOptions(parent=self))
             for role, key in (("redis", "redis"), ("sentinel", "sentinel"), ("haproxy", "endpoint"))}
         return {role: conf.metadata.name for role, conf in confs.items()}
 
@@ -222,13 +233,18 @@ class RedisStatefulSet(pulumi.ComponentResource):
         if claims:
             spec["volumeClaimTemplates"] = claims
             spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": retention, "whenScaled": retention}
+        if self.backup_plan is not None and s.restore is not None:
+            backups.add_restore(spec["template"], self.backup_plan, self.image,
+                                mounts + [{"name": "data", "mountPath": ha.DATA_DIR}], self.backup_sa)
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-redis",
             metadata={"name": self.names.statefulset, "namespace": self.ns, "labels": self.labels["redis"]},
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         ignore_changes=[CLAIM_SIZE] if claims else None,
-                                        protect=self.production, depends_on=[self.headless, *self._tls.waits]),
+                                        protect=self.production, depends_on=[self.headless, *self._tls.waits],
+                                        # A restore downloads and loads the data set before the pods are ready.
+                                        custom_timeouts=pulumi.CustomTimeouts(create="60m") if s.restore else None),
         )
         grow_claims(self, name, self.statefulset, self.names.statefulset, self.ns, s)
 
@@ -252,8 +268,11 @@ class RedisStatefulSet(pulumi.ComponentResource):
                   "selector": {"matchLabels": self.selectors["sentinel"]},
                   "template": self.pods.pod("sentinel", [sentinel] +
                                             ([exporter_container(s, self.names, "sentinel")] if s.exporter else []))},
+            # With a restore, no Sentinel exists before the restored primary is loaded and its replicas
+            # synced (the Redis StatefulSet is ready): it is the primary before any Sentinel monitors it.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
-                                        depends_on=[headless, *self._tls.waits]),
+                                        depends_on=[headless, *self._tls.waits] +
+                                        ([self.statefulset] if s.restore is not None else [])),
         )
 
     def _make_endpoints(self, name: str) -> None:

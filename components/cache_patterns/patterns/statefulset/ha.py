@@ -330,7 +330,7 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
         auth=cache.auth, tls=tls, min_replicas_to_write=cache.min_replicas_to_write,
         min_replicas_max_lag_ms=cache.min_replicas_max_lag,
-        acl_users=tuple((u.name, u.permissions) for u in cache.acl_users),
+        acl_users=tuple((u.name, u.permissions) for u in cache.acl_users) + backup_user(cache),
     )
     sentinel = SentinelSettings(
         master_name=topology.master_name, initial_primary=str(topology.servers[0]),
@@ -347,10 +347,19 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
         # A new CA's key pair is served once every pod has the new Secret and every Sentinel, one slot
         # each, has restarted to trust it.
         tls_trust_delay_s=SECRET_PROPAGATION_S + cache.sentinels * TLS_RESTART_SLOT_S,
+        protect_data=cache.backup is not None or cache.restore is not None,
     )
     endpoint = Endpoint(topology=topology, auth=cache.auth, tls_ca_file=tls.ca_file if tls else None,
                         state_file=HAPROXY_STATE_FILE if tls else None)
     return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint)
+
+
+def backup_user(cache: StatefulSetSettings) -> tuple[tuple[str, str], ...]:
+    """The ACL user the backup job connects as, with only what a snapshot needs (backup.py)."""
+    if cache.backup is None:
+        return ()
+    from cache_patterns.patterns.statefulset.backup import BACKUP_RULES, BACKUP_USER
+    return ((BACKUP_USER, BACKUP_RULES),)
 
 
 def stack_plan(stack: str, cache_name: str, cache: StatefulSetSettings, namespace: str, cluster_domain: str) -> HaPlan:
