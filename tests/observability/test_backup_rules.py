@@ -20,8 +20,30 @@ def target(interval_h: int = 6) -> CacheTarget:
                        backup=BackupTarget(cache=STS, interval_s=interval_h * HOUR))
 
 
-def pushed(metric: str) -> str:
-    return f'{metric}{{job="cache-backup",namespace="cache",cache="{STS}",instance="pg:9091"}}'
+def pushed(metric: str, sts: str = STS) -> str:
+    return f'{metric}{{job="cache-backup",namespace="cache",cache="{sts}",instance="pg:9091"}}'
+
+
+def backup_cases(sts: str, interval_h: int = 6) -> list[pt.Case]:
+    """Each backup alert firing and quiet, for a `backup.schedule` whose longest gap is `interval_h`
+    hours (also run on the staging stack's rules by test_rules_promtool)."""
+    C = pt.Case
+    limit_m = 2 * interval_h * 60
+    last = pushed("cache_backup_last_success_timestamp_seconds", sts)
+    run = pushed("cache_backup_last_run_success", sts)
+    span = f"0+0x{limit_m + 100}"
+    return [
+        C(f"a backup older than twice the {interval_h} h schedule fires", "CacheBackupTooOld", [(last, span)],
+          f"{limit_m + 1}m", [{"value": (limit_m + 1) * 60}]),
+        C("a backup within twice the schedule is quiet", "CacheBackupTooOld", [(last, span)], f"{limit_m - 1}m"),
+        C("a newer success resets it", "CacheBackupTooOld",
+          [(last, f"0+0x{limit_m // 2} {limit_m * 30}+0x{limit_m}")], f"{limit_m + 1}m"),
+        C("no success ever fires after twice the schedule", "CacheBackupNeverSucceeded",
+          [(run, f"0x{limit_m + 100}")], f"{limit_m + 10}m", [{}]),
+        C("a success present is quiet", "CacheBackupNeverSucceeded", [(last, span)], f"{limit_m + 10}m"),
+        C("a failed last run fires", "CacheBackupFailing", [(run, "1 1 0x5")], "4m", [{"value": 0}]),
+        C("a good last run is quiet", "CacheBackupFailing", [(run, "0 1x5")], "4m"),
+    ]
 
 
 def test_backup_alerts_fire_when_they_should_and_only_then(tmp_path: Path) -> None:
@@ -30,25 +52,7 @@ def test_backup_alerts_fire_when_they_should_and_only_then(tmp_path: Path) -> No
     check = pt.check(rule_file)
     assert check.returncode == 0, check.stdout + check.stderr
     # Minute 0 is time 0: a success at 0 s, seen every minute after (the Pushgateway keeps the value).
-    C = pt.Case
-    cases = [
-        C("a backup older than twice the 6 h schedule fires", "CacheBackupTooOld",
-          [(pushed("cache_backup_last_success_timestamp_seconds"), "0+0x800")], "721m",
-          [{"value": 721 * 60}]),
-        C("a backup within twice the schedule is quiet", "CacheBackupTooOld",
-          [(pushed("cache_backup_last_success_timestamp_seconds"), "0+0x800")], "719m"),
-        C("a newer success resets it", "CacheBackupTooOld",
-          [(pushed("cache_backup_last_success_timestamp_seconds"), "0+0x400 24000+0x400")], "721m"),
-        C("no success ever fires after twice the schedule", "CacheBackupNeverSucceeded",
-          [(pushed("cache_backup_last_run_success"), "0x800")], "730m", [{}]),
-        C("a success present is quiet", "CacheBackupNeverSucceeded",
-          [(pushed("cache_backup_last_success_timestamp_seconds"), "0+0x800")], "730m"),
-        C("a failed last run fires", "CacheBackupFailing",
-          [(pushed("cache_backup_last_run_success"), "1 1 0x5")], "4m", [{"value": 0}]),
-        C("a good last run is quiet", "CacheBackupFailing",
-          [(pushed("cache_backup_last_run_success"), "0 1x5")], "4m"),
-    ]
-    tests = pt.test_file(rule_file, groups, cases, tmp_path / "tests.yaml")
+    tests = pt.test_file(rule_file, groups, backup_cases(STS), tmp_path / "tests.yaml")
     result = pt.run_tests(tests)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -131,11 +131,6 @@ def add_restore(template: dict, bplan: bk.BackupPlan, image: str, mounts: list[d
         spec["serviceAccountName"] = sa
 
 
-def restore_files() -> dict[str, str]:
-    """What the Redis ConfigMap holds besides its own files when the cache restores."""
-    return {name: bk.script(name) for name in bk.RESTORE_FILES}
-
-
 def restore_init(bplan: bk.BackupPlan, image: str, mounts: list[dict]) -> tuple[list, list]:
     """The Redis pods' init containers (restic copied in, then `restore.sh init`) and the volumes they
     add. They mount the pod's conf, run, data and password volumes as the Redis container does."""

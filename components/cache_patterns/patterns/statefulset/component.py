@@ -183,10 +183,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         return made
 
     def _make_config_maps(self, name: str) -> dict[str, Any]:
-        restore = backups.restore_files() if self.settings.restore is not None else {}
         confs = {role: k8s.core.v1.ConfigMap(
             f"{name}-{role}-conf", metadata={"namespace": self.ns, "labels": self.labels[key]},
-            data=self.plan.files(role) | (restore if role == "redis" else {}), opts=pulumi.ResourceOptions(parent=self))
+            data=self.plan.files(role), opts=pulumi.ResourceOptions(parent=self))
             for role, key in (("redis", "redis"), ("sentinel", "sentinel"), ("haproxy", "endpoint"))}
         return {role: conf.metadata.name for role, conf in confs.items()}
 

@@ -226,6 +226,8 @@ class HaPlan:
     sentinel: SentinelSettings
     scripts: ScriptSettings
     endpoint: Endpoint
+    # Scripts the Redis pods run besides their own: restic.sh and restore.sh with `restore`.
+    redis_extra: tuple[str, ...] = ()
 
     @property
     def topology(self) -> Topology:
@@ -234,7 +236,7 @@ class HaPlan:
     def files(self, role: Role) -> dict[str, str]:
         """ConfigMap data for one workload (mounted read-only at CONF_DIR). No secret in it."""
         if role == "redis":
-            return server_files(self.server)
+            return server_files(self.server) | {name: (SCRIPT_DIR / name).read_text() for name in self.redis_extra}
         rendered = {"sentinel.conf": sentinel_conf(self.sentinel), "haproxy.cfg": haproxy_cfg(self.endpoint)}
         return {name: rendered[name] if name in rendered else script(name)
                 for name in FILES_BY_ROLE[role]} | tls_files(self.tls)
@@ -351,7 +353,8 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
     )
     endpoint = Endpoint(topology=topology, auth=cache.auth, tls_ca_file=tls.ca_file if tls else None,
                         state_file=HAPROXY_STATE_FILE if tls else None)
-    return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint)
+    return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint,
+                  redis_extra=("restic.sh", "restore.sh") if cache.restore is not None else ())
 
 
 def backup_user(cache: StatefulSetSettings) -> tuple[tuple[str, str], ...]:
