@@ -315,6 +315,14 @@ def test_restore_into_a_fresh_set_gives_every_key_back(source, s3) -> None:
     try:
         restore = Backups(target, backups.s3, backups.settings, restore=restore_from("latest"))
         primary_ready, ready = start_restored(target, restore)
+        # The replicas start unpromotable and become promotable after their first sync (the readiness
+        # probe, which the kubelet runs; settle() below would run it too, as the live observer does).
+        for i in (1, 2):
+            with target.redis(i) as r:
+                assert r.info("replication")["slave_priority"] == 0
+            assert target.run_script(f"redis-{i}", "probe.sh", "ready").returncode == 0
+            with target.redis(i) as r:
+                assert r.info("replication")["slave_priority"] == 100
         assert target.settle(timeout=60) == 0
         assert f"restored backup {snapshot}" in restore.restored_log, restore.restored_log
         for i in range(3):
@@ -323,13 +331,6 @@ def test_restore_into_a_fresh_set_gives_every_key_back(source, s3) -> None:
         with target.redis(0) as r:
             assert r.get("after-the-backup") is None
         assert (target.members["redis-0"].data / "restored-from").read_text().startswith(snapshot)
-        # The replicas started unpromotable and became promotable after their first sync (the probe).
-        for i in (1, 2):
-            with target.redis(i) as r:
-                assert r.info("replication")["slave_priority"] == 0
-            assert target.run_script(f"redis-{i}", "probe.sh", "ready").returncode == 0
-            with target.redis(i) as r:
-                assert r.info("replication")["slave_priority"] == 100
         print(f"\nrestore of {len(expected)} keys: primary ready {primary_ready:.1f} s, replicas synced {ready:.1f} s")
     finally:
         target.stop_all()
@@ -420,6 +421,7 @@ def test_each_run_pushes_its_result_and_a_failure_keeps_the_last_success(source)
         started = time.time()
         job = backups.run(extra_env={"PUSHGATEWAY_URL": gateway.url, "METRICS_NAMESPACE": "cache"})
         assert job.returncode == 0, job.stderr
+        assert gateway.pushes, f"nothing pushed to {gateway.url}: {job.stderr}"
         path, values = gateway.metrics()
         assert path == f"/metrics/job/cache-backup/namespace/cache/{backups.plan.statefulset}"
         m = backups.manifests()[-1]
