@@ -76,9 +76,8 @@ class Observe:
 
     def settled(self) -> int | None:
         """The primary, once the set is ready for a fault: exactly one server reports role:master,
-        every Sentinel names it, sees every replica up (and, with PROTECT_DATA, promotable) and every
-        other Sentinel, and every replica's link is up. (Faulting earlier gives
-        -failover-abort-no-good-slave: see FIELD-NOTES.)"""
+        every Sentinel names it, sees every replica up and every other Sentinel, and every replica's
+        link is up. (Faulting earlier gives -failover-abort-no-good-slave: see FIELD-NOTES.)"""
         primary = self.agreed_primary()
         if primary is None or self.primaries() != [primary]:
             return None
@@ -89,19 +88,15 @@ class Observe:
                         or int(state["num-other-sentinels"]) != self.sentinels - 1:
                     return None
                 for replica in s.execute_command("SENTINEL", "REPLICAS", self.master):
-                    entry = _pairs(replica)
-                    if entry["flags"] != "slave":
-                        return None
-                    if entry.get("slave-priority") == "0":
-                        # PROTECT_DATA: a replica is promotable once the kubelet's readiness probe has
-                        # seen it synced (it runs every 5 s in a pod); Sentinel sees that at its next INFO.
-                        index = self.server_index(f"{entry['ip']}:{entry['port']}")
-                        self.run_script(f"redis-{index}", "probe.sh", "ready")
+                    if _pairs(replica)["flags"] != "slave":
                         return None
         for i in range(self.servers):
             if i != primary:
                 with self.redis(i, 0.5) as r:
                     if r.info("replication").get("master_link_status") != "up":
+                        return None
+                    # Promotable: the readiness probe restored its replica-priority after the sync.
+                    if int(r.config_get("replica-priority").get("replica-priority", 0)) == 0:
                         return None
         return primary
 

@@ -89,14 +89,16 @@ def test_no_failover_and_no_replica_with_data_still_starts_as_primary(world: Wor
 
 
 def test_every_server_starts_unpromotable_with_protect_data(world: World, shell: str) -> None:
-    world.server(SERVERS[0], "master", offset=10)
-    rc, conf, err = world.run(shell, SERVERS[1], "cache-1")
-    assert rc == 0 and "replica-priority" not in conf
-    assert not (world.root / "run" / "promotable-after-sync").exists()
-    p = world.start(shell, SERVERS[1], "cache-1", **PROTECT)
+    """Every replica starts unpromotable until its first sync (redis-start.sh, for every cache); with
+    PROTECT_DATA a server starting as primary is held too, so after a demotion it is promotable only
+    once it has synced as a replica (data_at_risk counts a promotable replica as the newest copy)."""
+    held = world.root / "run" / "replica-priority"
+    rc, conf, err = world.run(shell, SERVERS[0], "cache-0")
+    assert rc == 0 and replicaof(conf) is None and "replica-priority" not in conf and not held.exists(), err
+    p = world.start(shell, SERVERS[0], "cache-0", **PROTECT)
     conf, err = p.communicate(timeout=30)
-    assert p.returncode == 0 and replicaof(conf) == SERVERS[0] and "\nreplica-priority 0\n" in conf
-    assert (world.root / "run" / "promotable-after-sync").exists()
+    assert p.returncode == 0 and replicaof(conf) is None and "\nreplica-priority 0\n" in conf, err
+    assert held.read_text().strip() == "100"
 
 
 def probe(world: World, shell: str, self_address: str) -> subprocess.CompletedProcess:
@@ -108,9 +110,9 @@ def probe(world: World, shell: str, self_address: str) -> subprocess.CompletedPr
 
 
 def test_ready_probe_makes_a_replica_promotable_only_after_a_completed_sync(world: World, shell: str) -> None:
-    marker = world.root / "run" / "promotable-after-sync"
-    marker.parent.mkdir(exist_ok=True)
-    marker.touch()
+    held = world.root / "run" / "replica-priority"       # what redis-start.sh held back
+    held.parent.mkdir(exist_ok=True)
+    held.write_text("100\n")
     port = SERVERS[1].rsplit(":", 1)[1]
     d = world.fake / port
     d.mkdir()
@@ -119,9 +121,12 @@ def test_ready_probe_makes_a_replica_promotable_only_after_a_completed_sync(worl
         (d / "INFO_replication").write_text(f"role:slave\r\nmaster_link_status:{link}\r\n"
                                             f"master_sync_in_progress:{syncing}\r\n")
     info("down", 1)                      # loading its first copy
-    assert probe(world, shell, SERVERS[1]).returncode == 1 and marker.exists()
+    assert probe(world, shell, SERVERS[1]).returncode == 1 and held.exists()
+    info("up", 1)                        # linked, the sync not done
+    assert probe(world, shell, SERVERS[1]).returncode == 1 and held.exists()
     info("up", 0)
-    # The fake answers CONFIG SET only once the file exists: before, the probe must keep the marker.
-    assert probe(world, shell, SERVERS[1]).returncode == 0 and marker.exists()
+    # The fake answers CONFIG SET only once the file exists: until the priority is set, the probe
+    # fails and keeps what it must restore.
+    assert probe(world, shell, SERVERS[1]).returncode == 1 and held.exists()
     calls.write_text("OK\n")
-    assert probe(world, shell, SERVERS[1]).returncode == 0 and not marker.exists()
+    assert probe(world, shell, SERVERS[1]).returncode == 0 and not held.exists()

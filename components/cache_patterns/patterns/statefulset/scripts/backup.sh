@@ -165,7 +165,8 @@ cache_backup_last_run_success 0
     [ -n "${PUSHGATEWAY_URL:-}" ] || return 0
     # POST replaces only the metrics it names: a failure keeps the last success time.
     _url="${PUSHGATEWAY_URL%/}/metrics/job/${METRICS_JOB:-cache-backup}/namespace/${METRICS_NAMESPACE:-default}/cache/$BACKUP_HOST"
-    if ! wget -q -T 10 -O /dev/null --post-data "$_body" "$_url" 2> "$WORK_DIR/push.err"; then
+    # timeout(1), not wget -T: Debian's BusyBox 1.35 wget crashes (SIGSEGV) with -T.
+    if ! timeout 10 wget -q -O /dev/null --post-data "$_body" "$_url" 2> "$WORK_DIR/push.err"; then
         log "could not push the metrics to $_url: $(tr '\n' ' ' < "$WORK_DIR/push.err")"
     fi
 }

@@ -217,15 +217,19 @@ conf="$RUN_DIR/redis.conf"
     if [ "$ROLE" = replica ]; then
         echo "replicaof $(host_of "$PRIMARY") $(port_of "$PRIMARY")"
     fi
-    if [ "${PROTECT_DATA:-no}" = yes ]; then
-        # Not promotable until a completed sync as a replica (probe.sh ready sets it back).
+    if [ "$ROLE" = replica ] || [ "${PROTECT_DATA:-no}" = yes ]; then
+        # Not promotable until its first sync is done: an empty or stale replica Sentinel promoted
+        # mid-sync would become an empty primary. `probe.sh ready` restores the priority once synced.
+        # With PROTECT_DATA a server starting as primary is held too, until it has synced as a
+        # replica: data_at_risk counts a promotable replica as one holding the newest copy.
         echo "replica-priority 0"
     fi
 } > "$conf.tmp"
-mv "$conf.tmp" "$conf"
-if [ "${PROTECT_DATA:-no}" = yes ]; then
-    : > "$RUN_DIR/promotable-after-sync"
+if [ "$ROLE" = replica ] || [ "${PROTECT_DATA:-no}" = yes ]; then
+    _priority=$(sed -n 's/^replica-priority \([0-9][0-9]*\)$/\1/p' "$CONF_DIR/redis.conf" | tail -n 1)
+    echo "${_priority:-100}" > "$RUN_DIR/replica-priority"
 else
-    rm -f "$RUN_DIR/promotable-after-sync"
+    rm -f "$RUN_DIR/replica-priority"
 fi
+mv "$conf.tmp" "$conf"
 exec "$REDIS_SERVER" "$conf"
