@@ -114,9 +114,11 @@ def attach(name: str, parent: pulumi.Resource, bplan: bk.BackupPlan, *, image: s
                          spec=cronjob_spec(bplan, pod), opts=named)
     selector = {k: v for k, v in labels.items() if k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
                                                          "app.kubernetes.io/component")}
+    # Ingress listed without rules denies all ingress; no `ingress: []` (the server drops an empty
+    # list, and what is stored would then differ from what was sent on every run).
     k8s.networking.v1.NetworkPolicy(
         f"{name}-backup-egress", metadata={"namespace": namespace, "labels": labels},
-        spec={"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"], "ingress": [],
+        spec={"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
               "egress": bplan.egress(redis_selector, ha.REDIS_PORT)}, opts=child)
 
 
