@@ -125,9 +125,11 @@ class BackupPlan:
             keys.append(("AWS_SESSION_TOKEN", c.session_token_key))
         return [{"name": n, "valueFrom": {"secretKeyRef": {"name": c.secret, "key": k}}} for n, k in keys]
 
-    def tools_container(self, security_context: dict) -> dict:
-        """Copies restic and its CA bundle out of the restic image (the engine image has no restic)."""
-        return {"name": "restic-tools", "image": RESTIC_IMAGE, "imagePullPolicy": "IfNotPresent",
+    def tools_container(self, security_context: dict, image: dict | None = None) -> dict:
+        """Copies restic and its CA bundle out of the restic image (the engine image has no restic);
+        `image`: the catalogue's `restic` as the stack's `images` resolve it (core/image_set.py)."""
+        image = image or {"image": RESTIC_IMAGE, "imagePullPolicy": "IfNotPresent"}
+        return {"name": "restic-tools", **image,
                 "command": ["cp", images.of(RESTIC_IMAGE).resolve("restic"), RESTIC_CA_BUNDLE, f"{TOOLS_DIR}/"],
                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
                 "securityContext": security_context,
