@@ -108,3 +108,29 @@ def test_in_ci_every_skip_fails_except_a_declared_not_applicable_one(tmp_path, c
         assert proc.returncode == 1 and summary.startswith("2 failed, 1 skipped, 1 error"), proc.stdout
         assert "SKIPPED [1]" in proc.stdout and "not applicable: this stack renders" in proc.stdout
         assert "ERROR test_probe.py::test_skipif" in proc.stdout
+
+
+def test_the_engine_tier_gets_a_control_plane_of_its_own_beside_the_cluster_tier(monkeypatch):
+    """The engine and cluster tiers run side by side: on one port they would share (and stop) one
+    control plane; every tier on a line beside another that starts a cluster gets other ports."""
+    monkeypatch.setenv("CACHE_PATTERNS_CLUSTER_PORT", "19443")
+    assert tiers.tier_env("engine")["CACHE_PATTERNS_CLUSTER_PORT"] == "19453"
+    assert tiers.tier_env("cluster")["CACHE_PATTERNS_CLUSTER_PORT"] == "19443"
+    lines = {name: i for i, line in enumerate(tiers.STAGES[-1]) for name in line}
+    assert lines["engine"] != lines["cluster"] and "engine" in tiers.PORT_OFFSET
+
+
+def test_every_live_test_is_in_exactly_one_tier_of_the_side_by_side_stage():
+    """Splitting the live tier must not drop a test: `-m live` equals the live and clients tiers."""
+    import subprocess
+    import sys
+
+    def collected(args):
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
+                             capture_output=True, text=True, check=True).stdout
+        return {line for line in out.splitlines() if "::" in line}
+
+    everything = collected(["-m", "live"])
+    live, clients = collected(tiers.TIERS["live"]), collected(tiers.TIERS["clients"])
+    assert everything and live and clients and not (live & clients)
+    assert live | clients == everything

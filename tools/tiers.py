@@ -3,18 +3,20 @@ took and a summary at the end. With arguments `./run test` is plain pytest, so a
 with `./run test -m cluster` (or `-m live`, `-m "not live and not cluster"`).
 
     unit     everything offline: config, components under Pulumi mocks, renders, snapshots
-    live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1
+    live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1 (marker `live`, but tests/client)
+    clients  the two-tier clients (Python, TypeScript, Go) against real servers: the conformance suite
+             and the clients' own suites (tests/client, marker `live`)
     cluster  every stack applied to a real control plane (e2e/cluster.py, toolchain from e2e/pins.toml)
-    engine   `pulumi up` of every Kubernetes stack with the real engine on that control plane
+    engine   `pulumi up` of every Kubernetes stack with the real engine on a control plane of its own
              (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone)
     node     the rendered pods run for real on a kubelet node in namespaces of its own (tests/node,
              marker `node`, a part of the cluster tier run as its own line: docs/node.md)
 
-The unit tier runs first and alone (it keeps a core busy). Then the live tier runs beside the cluster
-and engine tiers (those two in order, on one control plane) and beside the node tier (a cluster of
-its own): they spend most of their time waiting on processes, timers, pods and the API server, not
-on a core, so side by side they take about as long as the longest line instead of the sum
-(docs/e2e.md#time). `--serial` runs every tier in turn.
+The unit tier runs first and alone (it keeps a core busy). Then four lines run side by side: live;
+clients then cluster; engine (on a control plane of its own: the ports `PORT_OFFSET` after the
+cluster tier's); node (a cluster of its own). They spend most of their time waiting on processes,
+timers, pods and the API server, not on a core, so side by side they take about as long as the
+longest line instead of the sum (docs/e2e.md#time). `--serial` runs every tier in turn.
 Each tier's output is printed as a block when it finishes.
 
 What a tier reports comes from its pytest junit XML, not only its exit code: a tier whose every test
@@ -25,6 +27,7 @@ its thread), fails the run.
 from __future__ import annotations
 
 import collections
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,13 +41,16 @@ from pathlib import Path
 # name, pytest arguments before the caller's
 TIERS = {
     "unit": ["-m", "not live and not cluster"],
-    "live": ["-m", "live"],
+    "live": ["-m", "live", "--ignore=tests/client"],
+    "clients": ["-m", "live", "tests/client"],
     "cluster": ["-m", "cluster and not node"],
     "engine": ["e2e/scenarios"],
     "node": ["-m", "node"],
 }
 # Stages run one after another; the lines of a stage run side by side, the tiers of a line in order.
-STAGES = ((("unit",),), (("live",), ("cluster", "engine"), ("node",)))
+STAGES = ((("unit",),), (("live",), ("clients", "cluster"), ("engine",), ("node",)))
+# A tier that starts a control plane of its own beside another's: its ports this far after the base.
+PORT_OFFSET = {"engine": 10}
 NO_TESTS = 5   # pytest's exit code when it collected nothing
 
 _print = threading.Lock()
@@ -103,13 +109,22 @@ def classify(name: str, code: int, junit: Path, seconds: float) -> Outcome:
     return out
 
 
+def tier_env(name: str) -> dict[str, str]:
+    """The tier's environment: a tier in PORT_OFFSET gets a control plane of its own."""
+    env = dict(os.environ)
+    if name in PORT_OFFSET:
+        from e2e.cluster import base_port
+        env["CACHE_PATTERNS_CLUSTER_PORT"] = str(base_port() + PORT_OFFSET[name])
+    return env
+
+
 def run_tier(name: str, argv: list[str], logs: Path) -> Outcome:
     args = TIERS[name] + argv
     log, junit = logs / f"{name}.log", logs / f"{name}.xml"
     start = time.monotonic()
     with log.open("w") as out:
         code = subprocess.call([sys.executable, "-m", "pytest", *args, f"--junit-xml={junit}"],
-                               stdout=out, stderr=subprocess.STDOUT)
+                               stdout=out, stderr=subprocess.STDOUT, env=tier_env(name))
     outcome = classify(name, code, junit, time.monotonic() - start)
     with _print:
         print(f"\n=== tier {name}: pytest {' '.join(args)}".rstrip(), flush=True)
