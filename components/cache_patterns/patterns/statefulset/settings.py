@@ -72,7 +72,7 @@ class StatefulSetSettings(InClusterSettings):
         (), "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
             "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
             "`cacheUser` (needs auth).", "none")
-    l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
+    l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
 
     @property
     def member_replicas(self) -> int:
