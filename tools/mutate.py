@@ -235,6 +235,24 @@ MUTANTS = (
            "components/cache_patterns/planning/report.py",
            '    others = inp.other_pods if current == "statefulset" else ()', "    others = ()",
            ("tests/test_plan_cli.py::test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods",)),
+    Mutant("in-process-over-a-cluster", "an in-process L1 is accepted over a cluster-mode L2: one tracking connection "
+           "sees one node's writes, so copies of the other nodes' keys stay stale for the TTL cap",
+           "components/cache_patterns/patterns/two_tier/settings.py", "        if cache.cluster_mode:\n",
+           "        if False:\n",
+           ("tests/test_two_tier.py::test_in_process_is_refused_where_the_l2_cannot_track_for_one_connection",)),
+    Mutant("in-process-runs-a-sidecar", "l1.mode: in-process still gets the sidecar and its variables: the app's "
+           "client never enables its near cache", "components/cache_patterns/patterns/two_tier/component.py",
+           "    if l1.in_process:\n", "    if False:\n",
+           ("tests/test_two_tier.py::test_in_process_l1_adds_no_container_and_gives_bounds_and_tracking",)),
+    Mutant("near-unbounded", "the in-process L1 evicts nothing: it grows past maxEntries and maxBytes until the "
+           "app is OOM-killed", str(CLIENT_SRC / "cache_patterns_client/near.py"),
+           "            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:\n",
+           "            while False:\n",
+           ("tests/client/test_conformance.py::test_scenario[python:in-process-the-bounds-hold-under-a-zipf-workload]",)),
+    Mutant("near-kept-after-tracking-loss", "in-process copies outlive their tracking connection: with L2 away, hits "
+           "go on from copies no invalidation can reach", str(CLIENT_SRC / "cache_patterns_client/tracking.py"),
+           '                    self._flush_l1("tracking connection lost")\n', "                    pass\n",
+           ("tests/client/test_conformance.py::test_scenario[python:in-process-l2-down-empties-the-l1-and-raises]",)),
 )
 
 
