@@ -101,6 +101,29 @@ func (d *driver) peek(ctx context.Context, req request) (any, error) {
 		"max_bytes_seen": n.PeakBytes, "evictions": n.Evictions}, nil
 }
 
+// benchHits times L1 hits one by one (nanoseconds): every key is read twice first.
+func (d *driver) benchHits(ctx context.Context, req request) (any, error) {
+	keys := make([]string, len(req.Keys))
+	for i := range req.Keys {
+		keys[i] = string(unb64(&req.Keys[i]))
+	}
+	for _, k := range append(append([]string{}, keys...), keys...) {
+		if _, _, err := d.cache.Get(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	before := d.cache.Stats().L1Hits.Load()
+	ns := make([]int64, 0, len(keys)*req.Rounds)
+	for r := 0; r < req.Rounds; r++ {
+		for _, k := range keys {
+			t := time.Now()
+			_, _, _ = d.cache.Get(ctx, k)
+			ns = append(ns, time.Since(t).Nanoseconds())
+		}
+	}
+	return map[string]any{"ns": ns, "hits": d.cache.Stats().L1Hits.Load() - before}, nil
+}
+
 // readMany gets every key in turn (a workload the harness generated).
 func (d *driver) readMany(ctx context.Context, req request) (any, error) {
 	before := d.cache.Stats().L1Hits.Load()
@@ -218,6 +241,8 @@ func (d *driver) handle(req request) (any, error) {
 		return d.peek(ctx, req)
 	case "read_many":
 		return d.readMany(ctx, req)
+	case "bench_hits":
+		return d.benchHits(ctx, req)
 	case "bench":
 		b := req.benchRequest
 		b.concurrency = req.Concurrency
