@@ -57,7 +57,7 @@ def redis_server() -> str:
 
 
 def valkey_server() -> str:
-    from tests.live import engines
+    from testbed import engines
 
     bin_dir = engines.toolchain_bin("valkey")
     if bin_dir is None or not (bin_dir / "valkey-server").exists():

@@ -183,7 +183,7 @@ class TwoTierCache(Loader, InvalidationSubscriber, TrackingSubscriber, L1Coheren
                 checks = self._track_commands(pipe)
                 pipe.get(key)
                 pipe.pttl(key)
-                replies = pipe.execute(raise_on_error=not checks)
+                replies = pipe.execute(raise_on_error=False) if checks else pipe.execute()
                 value, pttl = replies[checks:]
                 for reply in (value, pttl):
                     if isinstance(reply, Exception):
