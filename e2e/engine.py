@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,8 @@ from e2e import toolchain
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"
 # What a `pulumi up` of the program needs, from e2e/pins.toml.
-TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random")
+TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random",
+         "pulumi-language-yaml")
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks")
 PASSPHRASE = "cache-patterns-e2e-passphrase"
 COMMAND_TIMEOUT = 900.0
@@ -42,6 +45,16 @@ REPLACING_OPS = {"replace", "create-replacement", "delete-replaced", "discard-re
 
 class EngineError(RuntimeError):
     """A pulumi command failed; the message holds the command and the end of its output."""
+
+
+def sdk_pins() -> dict[str, str]:
+    """The packages requirements.txt pins, by name (`pulumi-kubernetes` -> `4.25.0`)."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[name.replace("_", "-").lower()] = version
+    return pins
 
 
 def missing_tools() -> list[str]:
@@ -98,20 +111,23 @@ class Workspace:
     env: dict[str, str]
 
     @classmethod
-    def create(cls, base: Path, cluster_env: dict[str, str]) -> "Workspace":
+    def create(cls, base: Path, cluster_env: dict[str, str],
+               files: dict[str, Path] | None = None) -> "Workspace":
+        """A copy of the program (`files`: name in the copy -> source; default this repository's
+        program: Pulumi.yaml, __main__.py, components/, stacks/) with a backend of its own."""
         missing = missing_tools()
         if missing:
             raise EngineError(f"tools not built: {missing}: run `./run toolchain`")
         program = base / "program"
         program.mkdir(parents=True)
-        for name in PROGRAM_FILES:
-            src = ROOT / name
+        for name, src in (files or {n: ROOT / n for n in PROGRAM_FILES}).items():
             if src.is_dir():
                 shutil.copytree(src, program / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(src, program / name)
-        # Pulumi.yaml names the virtualenv `.venv` beside it: the repository's, with the pinned SDKs.
-        (program / ".venv").symlink_to(ROOT / ".venv")
+        # Pulumi.yaml names the virtualenv `.venv` beside it: the one running this (the repository's, with
+        # the pinned SDKs; also when ROOT is a copy of the tree, as `./run mutate` makes, which has none).
+        (program / ".venv").symlink_to(Path(sys.prefix))
         (base / "state").mkdir()
         (base / "home").mkdir()
         path = [str(toolchain.bin_dir(t)) for t in TOOLS]
@@ -135,6 +151,11 @@ class Workspace:
             "PULUMI_DEBUG_COMMANDS": "true",
         }
         return cls(dir=base, program=program, env=env)
+
+    @property
+    def project(self) -> str:
+        """The program's project name (its Pulumi.yaml's `name`)."""
+        return (yaml.safe_load((self.program / "Pulumi.yaml").read_text()) or {}).get("name", PROJECT)
 
     def run(self, args: list[str], *, check: bool = True, event_log: bool = False,
             timeout: float = COMMAND_TIMEOUT) -> Result:
@@ -239,7 +260,7 @@ class Stack:
 
     def state_file(self) -> Path:
         """The local backend's checkpoint of this stack (what `pulumi stack export` prints)."""
-        path = self.ws.dir / "state" / ".pulumi" / "stacks" / PROJECT / f"{self.name}.json"
+        path = self.ws.dir / "state" / ".pulumi" / "stacks" / self.ws.project / f"{self.name}.json"
         if not path.exists():
             raise EngineError(f"no state file at {path}")
         return path
@@ -247,6 +268,22 @@ class Stack:
     def resources(self) -> list[dict]:
         state = json.loads(self.state_file().read_text())
         return state.get("checkpoint", {}).get("latest", {}).get("resources") or []
+
+    def preview_loaded_plugins(self) -> tuple[Result, dict[str, str], set[str]]:
+        """`pulumi preview --expect-no-changes` with the engine's own log (-v=9 --logtostderr): the
+        result, the binary the engine launched for each resource plugin (name -> path), and the
+        versions those plugins reported through GetPluginInfo. The checkpoint does not record them."""
+        result = self.ws.run(self._args("preview", "--expect-no-changes", "--diff", "-v=9", "--logtostderr"),
+                             check=False, event_log=True)
+        launched = dict(re.findall(r"Launching plugin '([^' ]+)(?: \(resource\))?' from '([^']*/pulumi-resource-[^']+)'",
+                                   result.output))
+        versions = set(re.findall(r"GetPluginInfo\(\) success \(#version=([^)]+)\)", result.output))
+        return result, launched, versions
+
+    def provider_versions(self) -> dict[str, str]:
+        """The provider version each SDK asked for (the `version` input of its provider resources)."""
+        return {r["type"].split(":")[-1]: (r.get("inputs") or {}).get("version", "")
+                for r in self.resources() if r["type"].startswith("pulumi:providers:")}
 
     def outputs(self) -> dict[str, Any]:
         out = self.ws.run(self._args("stack", "output", "--json", "--show-secrets"))

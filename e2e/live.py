@@ -9,11 +9,14 @@ from them (ReplicaSets, Pods, claims, EndpointSlices) does not carry it.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cache_patterns.core import ownership
+from cache_patterns.core import contract, ownership
 from tools import harness
 
 @dataclass(frozen=True)
@@ -97,46 +100,62 @@ def rename(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
-def subset_problems(want: Any, have: Any, path: str = "") -> list[str]:
-    """Where `have` (a live object) lacks or differs from what `want` (the render) says. The API
-    server adds defaults, so extra keys in `have` are fine; lists compare item by item."""
-    if isinstance(want, dict):
-        if not isinstance(have, dict):
-            return [f"{path}: rendered an object, live has {have!r}"]
-        problems = []
-        for k, v in want.items():
-            if k not in have:
-                problems.append(f"{path}.{k}: rendered {_short(v)}, absent live")
-            else:
-                problems += subset_problems(v, have[k], f"{path}.{k}")
-        return problems
-    if isinstance(want, list):
-        if not isinstance(have, list) or len(have) != len(want):
-            return [f"{path}: rendered {len(want)} items, live has {_short(have)}"]
-        return [p for i, (w, h) in enumerate(zip(want, have)) for p in subset_problems(w, h, f"{path}[{i}]")]
-    if _same_scalar(want, have):
-        return []
-    return [f"{path}: rendered {want!r}, live {have!r}"]
+def checksum_masked(obj: dict) -> dict:
+    """A workload with its pod template's binding checksum replaced by a marker when it is a sha256:
+    the checksum hashes what the binding puts into the pod, auto-generated Secret and ConfigMap names
+    included, which differ between the mocks and the engine, so only its presence and form compare."""
+    template = (obj.get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(contract.CHECKSUM_ANNOTATION)
+    if not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value)):
+        return obj
+    masked = {**annotations, contract.CHECKSUM_ANNOTATION: "<sha256>"}
+    return {**obj, "spec": {**obj["spec"], "template": {**template, "metadata": {**template["metadata"],
+                                                                                   "annotations": masked}}}}
 
 
-def _same_scalar(want: Any, have: Any) -> bool:
-    if want == have:
-        return True
-    # The API server keeps integers as integers and quantities as written; a port given as "8080"
-    # in one and 8080 in the other is the same value.
-    return str(want) == str(have)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) < 100 else text[:97] + "..."
-
-
-def pod_spec(obj: dict) -> dict | None:
-    spec = obj.get("spec") or {}
-    template = spec.get("template") or {}
-    return template.get("spec")
+def secret_keys_only(obj: dict) -> dict:
+    """A Secret with each value of `data` replaced by a marker (others unchanged): compared by key."""
+    if obj.get("kind") != "Secret":
+        return obj
+    return {**obj, "data": {k: "<value>" for k in obj.get("data") or {}}}
 
 
 def secret_values(obj: dict) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+
+
+_BASE64_TOKEN = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def _base64_hides(blob: bytes, secret: bytes) -> bool:
+    """Whether some base64 run in `blob` decodes, at any of its three alignments, to bytes holding
+    `secret` (a password inside a base64'd JSON map is found too, not only the password alone)."""
+    for token in _BASE64_TOKEN.findall(blob):
+        for skip in range(4):
+            part = token[skip:]
+            part = part[: len(part) - len(part) % 4] if not part.endswith(b"=") else part
+            try:
+                if secret in base64.b64decode(part, validate=False):
+                    return True
+            except (ValueError, binascii.Error):
+                continue
+    return False
+
+
+def backend_leaks(state_dir: Path, secrets: dict[str, str]) -> list[str]:
+    """Where a secret is readable in any file the state backend wrote (checkpoints, history, backups,
+    locks: every file under its folder), in plain text, JSON-escaped, or base64 (alone or inside a
+    longer base64 value). `secrets`: what -> plaintext."""
+    files = sorted(p for p in state_dir.rglob("*") if p.is_file())
+    leaks = []
+    for path in files:
+        blob = path.read_bytes()
+        for what, plain in secrets.items():
+            forms = {"plain": plain.encode(), "JSON-escaped": json.dumps(plain)[1:-1].encode(),
+                     "doubly JSON-escaped": json.dumps(json.dumps(plain)[1:-1])[1:-1].encode()}
+            found = [name for name, form in forms.items() if form in blob]
+            if _base64_hides(blob, plain.encode()):
+                found.append("base64")
+            leaks += [f"{what} ({form}) in {path.relative_to(state_dir)}" for form in found]
+    return leaks

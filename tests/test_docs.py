@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import not_applicable
 from tools import docs, harness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def test_every_recorded_stack_has_the_schema_modeline_and_is_listed(stack):
     from tools import snapshot
 
     if not snapshot.path_for(stack).exists():
-        pytest.skip(f"new stack {stack}: `./run docs` and `./run snapshot {stack}` record it")
+        not_applicable(f"new stack {stack}: `./run docs` and `./run snapshot {stack}` record it")
     assert harness.stack_file(stack).read_text().startswith(docs.MODELINE + "\n"), "run `./run docs`"
     assert f"`{stack}`" in (ROOT / "docs" / "stacks.md").read_text(), "run `./run docs`"
 

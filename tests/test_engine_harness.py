@@ -2,26 +2,59 @@
 compares a live object with the render (a comparison that passed everything would prove nothing)."""
 from __future__ import annotations
 
+import base64
 import json
 
 from e2e import engine, live
+from tests.cluster import kube
 
 
-def test_a_live_object_with_server_defaults_matches_its_render():
-    want = {"containers": [{"name": "app", "image": "a:1", "ports": [{"containerPort": 8080}]}]}
-    have = {"containers": [{"name": "app", "image": "a:1", "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                            "terminationMessagePath": "/dev/termination-log"}], "dnsPolicy": "ClusterFirst"}
-    assert live.subset_problems(want, have) == []
+def compare(rendered: dict, stored: dict) -> list[str]:
+    """What the engine tier compares for one object (e2e/scenarios/test_stacks.py: compare_with_render)."""
+    return kube.rewritten(live.secret_keys_only(kube.as_stored(rendered)), live.secret_keys_only(stored))
 
 
-def test_every_difference_from_the_render_is_named():
-    want = {"containers": [{"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"}]}],
-            "volumes": [{"name": "conf"}]}
-    have = {"containers": [{"name": "app", "image": "a:2"}], "volumes": []}
-    problems = live.subset_problems(want, have)
-    assert ".containers[0].image: rendered 'a:1', live 'a:2'" in problems
-    assert any(p.startswith(".containers[0].env: rendered") and "absent live" in p for p in problems)
-    assert ".volumes: rendered 1 items, live has []" in problems
+def test_a_live_object_with_server_defaults_and_owned_fields_matches_its_render():
+    want = {"kind": "Service", "metadata": {"name": "s", "labels": {"a": "b"}},
+            "spec": {"ports": [{"port": 80, "targetPort": 8080}], "selector": {"a": "b"}}}
+    have = {"kind": "Service", "metadata": {"name": "s", "labels": {"a": "b"}, "uid": "u", "resourceVersion": "9",
+                                            "managedFields": [{"manager": "pulumi"}]},
+            "spec": {"ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}], "selector": {"a": "b"},
+                     "clusterIP": "10.96.0.10"}, "status": {"loadBalancer": {}}}
+    assert compare(want, have) == []
+
+
+def test_every_difference_from_the_render_is_named_in_any_kind():
+    want = {"kind": "NetworkPolicy", "metadata": {"name": "n"},
+            "spec": {"ingress": [{"ports": [{"port": 26379}]}], "policyTypes": ["Ingress"]}}
+    have = {"kind": "NetworkPolicy", "metadata": {"name": "n"},
+            "spec": {"ingress": [{"ports": [{"port": 6379}]}], "policyTypes": ["Ingress", "Egress"]}}
+    assert compare(want, have) == ["spec.ingress[0].ports[0].port: sent 26379, stored 6379",
+                                   "spec.policyTypes: sent 1 item(s), stored ['Ingress', 'Egress']"]
+
+
+def test_a_secret_compares_by_key_not_by_value():
+    rendered = {"kind": "Secret", "metadata": {"name": "x"}, "stringData": {"password": "placeholder"}}
+    stored = {"kind": "Secret", "metadata": {"name": "x"}, "data": {"password": "Z2VuZXJhdGVk"}}
+    assert compare(rendered, stored) == []
+    assert compare(rendered, {**stored, "data": {"user-app": "Z2VuZXJhdGVk"}}) == ["data.password: sent '<value>', stored None"]
+
+
+def test_a_password_is_found_in_any_file_of_the_backend_in_every_form(tmp_path):
+    pw = "Ab3dEfGh9JkLmNoPqRsTuVwXyZ0123456789abcdefghijKL"
+    history = tmp_path / ".pulumi" / "history" / "p" / "s"
+    history.mkdir(parents=True)
+    inner = json.dumps({"rediss://h:6379": pw})
+    (history / "s-1.history.json").write_text(json.dumps({"data": base64.b64encode(inner.encode()).decode()}))
+    (tmp_path / "clean.json").write_text(json.dumps({"ciphertext": "v1:" + base64.b64encode(b"x" * 90).decode()}))
+    # An alphanumeric password reads the same plain and escaped; one with a quote does not.
+    quoted = 'p"w\\' + pw
+    (tmp_path / "escaped.json").write_text(json.dumps(json.dumps({"k": quoted})))
+    assert sorted(live.backend_leaks(tmp_path, {"pw": pw, "quoted": quoted})) == sorted([
+        "pw (base64) in .pulumi/history/p/s/s-1.history.json",
+        "pw (plain) in escaped.json", "pw (JSON-escaped) in escaped.json", "pw (doubly JSON-escaped) in escaped.json",
+        "quoted (doubly JSON-escaped) in escaped.json"])
+    assert live.backend_leaks(tmp_path, {"other": "Zz" * 24}) == []
 
 
 def test_mock_auto_names_are_mapped_to_live_names_anywhere_in_a_manifest():
@@ -70,3 +103,13 @@ def test_engine_urns_are_compared_in_the_mocks_form():
         stack + "pulumi:pulumi:Stack$kubernetes:core/v1:Namespace::ns"
     assert live.mock_urn(stack + "a:index:A$a:index:B$kubernetes:v1:ConfigMap::c") == stack + "a:index:B$kubernetes:v1:ConfigMap::c"
     assert live.mock_urn(stack + "a:index:A$kubernetes:v1:ConfigMap::c") == stack + "a:index:A$kubernetes:v1:ConfigMap::c"
+
+
+def test_only_the_form_of_a_binding_checksum_is_compared():
+    def deployment(checksum):
+        return {"kind": "Deployment", "spec": {"template": {"metadata": {"annotations": {
+            "cache-patterns.io/binding-checksum": checksum, "other": "x"}}, "spec": {}}}}
+    a, b = deployment("a" * 64), deployment("b" * 64)
+    assert compare(live.checksum_masked(a), live.checksum_masked(b)) == []
+    assert compare(live.checksum_masked(a), live.checksum_masked(deployment("not a sha256"))) != []
+    assert live.checksum_masked(a)["spec"]["template"]["metadata"]["annotations"]["other"] == "x"

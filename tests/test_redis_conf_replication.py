@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cache_patterns import stack as config
+from tests.conftest import skip_or_fail
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.core.redis_conf import (RDB_SAVE, ReplicatedServer, SentinelSettings, TlsFiles, replicated_conf,
@@ -414,7 +415,7 @@ def test_haproxy_accepts_the_pod_config(tmp_path: Path, haproxy: str):
 def test_scripts_parse_under_dash_and_busybox(name: str, shell: str):
     path = shutil.which(shell)
     if path is None:
-        pytest.skip(f"{shell} not installed")
+        skip_or_fail(f"{shell} is not installed (Debian package; .ci/run installs busybox)")
     cmd = [path, "sh", "-n"] if shell == "busybox" else [path, "-n"]
     result = subprocess.run([*cmd, str(ha.SCRIPT_DIR / name)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

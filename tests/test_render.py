@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import CANARY
+from tests.conftest import CANARY, NO_CRDS, skip_or_fail
 from tools import harness, render, validate
 
 
@@ -106,7 +106,7 @@ def test_unknown_stack_exits_non_zero(tmp_path, capsys):
 def test_crds_option_validates_custom_resources(tmp_path, capsys):
     folder = validate.crds_dir()
     if folder is None:
-        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
+        skip_or_fail(NO_CRDS)
     assert render.main(["platform", "--out", str(tmp_path), "--crds", str(folder)]) == 0
     # The RedisReplication, and its two PodMonitors (Redis, Sentinels) and PrometheusRule (the
     # prometheus-operator group).
@@ -116,7 +116,7 @@ def test_crds_option_validates_custom_resources(tmp_path, capsys):
 def test_crds_option_reports_an_invalid_custom_resource(tmp_path, capsys):
     folder = validate.crds_dir()
     if folder is None:
-        pytest.skip(f"no CRD folder: set {validate.CRDS_ENV} (default ../shared/schemas/crds)")
+        skip_or_fail(NO_CRDS)
     original = harness.Registered.manifest
 
     def tampered(self):

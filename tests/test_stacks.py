@@ -18,7 +18,7 @@ from cache_patterns.config import reference
 from cache_patterns.config.app import SECRETISH
 from cache_patterns.config.describe import field_kind
 from cache_patterns.stack import StackConfig
-from tests.conftest import CANARY, stack_run
+from tests.conftest import CANARY, not_applicable, skip_or_fail, stack_run
 from tools import harness, pss, snapshot, validate
 
 STACKS = harness.list_stacks()
@@ -63,10 +63,10 @@ def test_custom_resources_validate_against_operator_crds(stack, crd_index):
 
     customs = [o for o in stack_run(stack).manifests() if validate.is_custom(o)]
     if not customs:
-        pytest.skip(f"stack {stack} renders no custom resources")
+        not_applicable(f"stack {stack} renders no custom resources")
     covered = [o for o in customs if crds.covers(o, crd_index)]
     if not covered:
-        pytest.skip(f"{crd_index.folder} has no CRD of the groups of {[validate.describe(o) for o in customs]}")
+        skip_or_fail(f"{crd_index.folder} has no CRD of the groups of {[validate.describe(o) for o in customs]}")
     problems = [p for obj in covered for p in crds.validate(obj, crd_index)]
     assert not problems, "\n".join(problems)
 
@@ -169,7 +169,7 @@ def test_no_urn_or_replace_forcing_field_changed_without_a_snapshot_update(stack
     path = snapshot.path_for(stack)
     if not path.exists():
         # A new stack has nothing live to protect yet; recording it is one command (docs/stacks.md).
-        pytest.skip(f"new stack {stack}: record its snapshot with `./run snapshot {stack}` before it goes live")
+        not_applicable(f"new stack {stack}: record its snapshot with `./run snapshot {stack}` before it goes live")
     old = json.loads(path.read_text())
     changes = snapshot.diff(old, snapshot.snapshot(stack_run(stack)))
     assert not changes, ("replacements or renames on a live stack (run `./run snapshot` if intended, and add "

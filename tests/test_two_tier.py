@@ -17,13 +17,8 @@ SHARED = {name: c for name, c in PATTERNS.items()
           if "l1" in registry.PATTERNS[c["pattern"]].settings.model_fields and "l1" not in c}
 
 
-def run_or_skip(cfg):
-    try:
-        return harness.run("t", cfg)
-    except ConfigError as exc:
-        if "not available in this build" in str(exc):
-            pytest.skip(str(exc))
-        raise
+def run_stack(cfg):
+    return harness.run("t", cfg)
 
 
 def l2_view(run, stack_namespace: str | None = None):
@@ -36,14 +31,14 @@ def l2_view(run, stack_namespace: str | None = None):
 
 @pytest.mark.parametrize("pattern", SHARED)
 def test_adding_or_removing_l1_leaves_every_l2_resource_identical(pattern):
-    without = run_or_skip(base(SHARED[pattern]))
-    with_l1 = run_or_skip(base({**SHARED[pattern], "l1": L1}))
+    without = run_stack(base(SHARED[pattern]))
+    with_l1 = run_stack(base({**SHARED[pattern], "l1": L1}))
     assert l2_view(with_l1) == l2_view(without)
 
 
 @pytest.mark.parametrize("pattern", SHARED)
 def test_l1_pod_and_env(pattern):
-    run = run_or_skip(base({**SHARED[pattern], "l1": L1}))
+    run = run_stack(base({**SHARED[pattern], "l1": L1}))
     pod = deployment(run)["spec"]["template"]["spec"]
     (l1,) = [c for c in pod["initContainers"] if c["name"] == "cache-l1"]
     assert l1["restartPolicy"] == "Always"
@@ -53,7 +48,7 @@ def test_l1_pod_and_env(pattern):
     assert args[args.index("--save") + 1] == "" and args[args.index("--appendonly") + 1] == "no"
     assert args[args.index("--bind") + 1] == "127.0.0.1"
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    plain = run_or_skip(base(SHARED[pattern]))
+    plain = run_stack(base(SHARED[pattern]))
     plain_env = {e["name"]: e.get("value") for e in deployment(plain)["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CACHE_HOST"] == plain_env["CACHE_HOST"] == env["CACHE_L2_HOST"]
     assert env["CACHE_PORT"] == env["CACHE_L2_PORT"]
@@ -84,7 +79,7 @@ def test_invalidation_channels_are_per_stack_and_cache():
 def test_l1_over_a_sharded_l2_tells_the_client_that_l2_is_a_cluster(cache):
     """The client speaks Redis Cluster to L2 (tested against a real 3-node cluster in tests/client);
     invalidations use classic PUBLISH, which a cluster delivers to subscribers on every node."""
-    run = run_or_skip(base({**cache, "l1": L1}))
+    run = run_stack(base({**cache, "l1": L1}))
     env = {e["name"]: e.get("value") for e in deployment(run)["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CACHE_L2_CLUSTER"] == "true" and env["CACHE_CLUSTER"] == "true"
     assert env["CACHE_L1_CLUSTER"] == "false"
@@ -125,7 +120,7 @@ def app_env(run) -> dict:
 
 @pytest.mark.parametrize("pattern", TRACKING)
 def test_in_process_l1_adds_no_container_and_gives_bounds_and_tracking(pattern):
-    run = run_or_skip(base({**TRACKING[pattern], "l1": NEAR}))
+    run = run_stack(base({**TRACKING[pattern], "l1": NEAR}))
     pod = deployment(run)["spec"]["template"]["spec"]
     names = [c["name"] for c in pod.get("initContainers", []) + pod["containers"]]
     assert "cache-l1" not in names and not any(v["name"] == "cache-socket" for v in pod.get("volumes", []))
@@ -135,7 +130,7 @@ def test_in_process_l1_adds_no_container_and_gives_bounds_and_tracking(pattern):
     assert env["CACHE_L1_TTL_CAP"] == "20" and env["CACHE_HOST"] == env["CACHE_L2_HOST"]
     assert env["CACHE_L1_INVALIDATION_CHANNEL"] == two_tier.invalidation_channel("t", "main")
     assert not {"CACHE_L1_HOST", "CACHE_L1_PORT", "CACHE_L1_SOCKET", "CACHE_L1_TRACKING_PREFIXES"} & set(env)
-    without = run_or_skip(base(TRACKING[pattern]))
+    without = run_stack(base(TRACKING[pattern]))
     assert l2_view(run) == l2_view(without)
 
 
@@ -143,8 +138,8 @@ def test_in_process_l1_adds_no_container_and_gives_bounds_and_tracking(pattern):
 def test_switching_the_l1_between_sidecar_and_in_process_changes_only_the_pod_s_l1_parts(pattern):
     """The app keeps its Deployment (name, selector, image, L2 variables): only the L1's variables, the
     sidecar and its socket volume, and the checksum that rolls the pods change."""
-    side = deployment(run_or_skip(base({**TRACKING[pattern], "l1": {"ttlCap": "20s"}})))
-    near = deployment(run_or_skip(base({**TRACKING[pattern], "l1": {"mode": "in-process", "ttlCap": "20s"}})))
+    side = deployment(run_stack(base({**TRACKING[pattern], "l1": {"ttlCap": "20s"}})))
+    near = deployment(run_stack(base({**TRACKING[pattern], "l1": {"mode": "in-process", "ttlCap": "20s"}})))
     assert side["metadata"] == near["metadata"] and side["spec"]["selector"] == near["spec"]["selector"]
     s_pod, n_pod = side["spec"]["template"]["spec"], near["spec"]["template"]["spec"]
     assert s_pod["containers"][0]["image"] == n_pod["containers"][0]["image"]

@@ -8,7 +8,12 @@ must catch it. The same tests first run on the unmutated copy and must pass, so 
 caught only because of its edit. The copy imports its own client sources (PYTHONPATH), not the
 installed package.
 
-    ./run mutate [--list] [--workers N] [NAME ...]
+Mutants whose tests are all in the engine tier (e2e/scenarios: `pulumi up` on the local cluster) run
+in that tier (e2e/scenarios/test_mutants.py), right after the same scenarios passed unmutated in the
+same session, which is their baseline; `./run mutate` runs the others, or any named one.
+docs/mutation.md lists every mutant: `./run mutate --docs` (and `./run docs`) writes that table.
+
+    ./run mutate [--list] [--docs] [--workers N] [NAME ...]
 """
 from __future__ import annotations
 
@@ -20,240 +25,45 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
+from tools.mutants import CLIENT_SRC, MUTANTS, Mutant  # noqa: F401 (the list, re-exported)
+
 ROOT = Path(__file__).resolve().parent.parent
-CLIENT_SRC = Path("clients/python/src")
+DOCS = ROOT / "docs" / "mutation.md"
 
 
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    fault: str           # what a user would suffer
-    path: str            # file to edit, relative to the tree
-    old: str
-    new: str
-    tests: tuple[str, ...]  # pytest node ids (a file, or file::function) that must fail
-    count: int = 1
+def tier(node: str) -> str:
+    """The test tier a test node belongs to (tools/tiers.py): engine, cluster, live or unit."""
+    path = node.split("::")[0]
+    if path.startswith("e2e/scenarios/"):
+        return "engine"
+    if path.startswith("tests/cluster/"):
+        return "cluster"
+    source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
+    return "live" if "pytest.mark.live" in source else "unit"
 
 
-MUTANTS = (
-    Mutant("secret-in-env", "the generated password as a plain env value of the Redis container",
-           "components/cache_patterns/patterns/statefulset/component.py",
-           '"command": plan.command("redis"), "env": plan.env("redis"),',
-           '"command": plan.command("redis"), "env": plan.env("redis") + '
-           '([{"name": "REDIS_PASSWORD", "value": self._password}] if s.auth else []),',
-           ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",
-            "tests/test_statefulset.py::test_no_password_in_configmaps_args_or_env_values")),
-    Mutant("networkpolicy-port", "the Sentinels' NetworkPolicy admits 6379 instead of 26379: clients and "
-           "peers cannot reach Sentinel", "components/cache_patterns/patterns/statefulset/network.py",
-           '"sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],',
-           '"sentinel": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],',
-           ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
-    Mutant("operator-networkpolicy-port", "an operator cache's NetworkPolicy drops the Sentinel port",
-           "components/cache_patterns/patterns/operator/component.py",
-           "ports = [REDIS_PORT] + ([SENTINEL_PORT] if s.kind != \"ot-cluster\" else [])",
-           "ports = [REDIS_PORT]",
-           ("tests/test_operator.py::test_the_network_policy_admits_bound_apps_own_pods_and_the_operator_only",)),
-    Mutant("service-selector", "the write/read Services select the Redis pods instead of HAProxy: writes "
-           "reach replicas", "components/cache_patterns/patterns/statefulset/component.py",
-           'spec={"type": "ClusterIP", "selector": self.selectors["endpoint"],',
-           'spec={"type": "ClusterIP", "selector": self.selectors["redis"],',
-           ("tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist[staging]",)),
-    Mutant("app-service-selector", "an app's Service selects a label its pods do not carry", "components/cache_patterns/app.py",
-           'spec={"type": "ClusterIP", "selector": selector,',
-           'spec={"type": "ClusterIP", "selector": {**selector, "app.kubernetes.io/component": "app"},',
-           ("tests/test_app.py::test_deployment_and_service_are_named_after_the_app_with_derived_labels",
-            "tests/test_wiring.py::test_services_policies_and_budgets_select_pods_and_ports_that_exist")),
-    Mutant("privilege-escalation", "containers may escalate privileges (restricted Pod Security refuses the pods)",
-           "components/cache_patterns/core/k8s.py", '"allowPrivilegeEscalation": False,', '"allowPrivilegeEscalation": True,',
-           ("tests/test_stacks.py::test_every_pod_meets_the_restricted_pod_security_standard",)),
-    Mutant("production-unprotected", "production ElastiCache neither protected nor retained on delete",
-           "components/cache_patterns/patterns/external/elasticache.py",
-           "protect=cache._production, retain_on_delete=cache._production,",
-           "protect=False, retain_on_delete=False,",
-           ("tests/test_external.py::test_replication_group_production_defaults",), count=2),
-    Mutant("secret-data-written", "a rendered Secret file holds the password", "tools/render.py",
-           "obj[key] = {k: REDACTED for k in obj[key]}", "pass",
-           ("tests/test_render.py::test_secret_values_are_redacted_and_generated_ones_never_written[staging]",)),
-    Mutant("ip-as-external-name", "an IP endpoint becomes an ExternalName Service, which does not resolve",
-           "components/cache_patterns/patterns/external/endpoint.py", "    ip = endpoint_ip(target)\n", "    ip = None\n",
-           ("tests/test_external.py::test_an_ip_endpoint_gets_a_selector_less_service_and_an_endpoint_slice_per_family",)),
-    Mutant("shared-release-name", "both operators released as redis-operator: the second install fails",
-           "components/cache_patterns/patterns/operator/charts.py", '"spotahome": "spotahome-redis-operator"}', '"spotahome": "redis-operator"}',
-           ("tests/test_operator.py::test_both_operators_installed_side_by_side_get_distinct_releases",)),
-    Mutant("ot-no-maxmemory", "OT caches run without maxmemory (OOM-killed instead of evicting)",
-           "components/cache_patterns/patterns/operator/component.py", '        if s.kind in ("ot-replication", "ot-cluster"):\n',
-           "        if False:\n",
-           ("tests/live/test_operator_memory.py::test_ot_caches_start_with_the_planned_maxmemory_and_policy",)),
-    Mutant("int-key-accepted", "set(42) is stored as '42' instead of being refused (two tiers: its "
-           "invalidation named 42 NUL bytes)", str(CLIENT_SRC / "cache_patterns_client/cache.py"),
-           "        protocol.key_bytes(key)\n        data = self._encode(value)\n",
-           "        data = self._encode(value)\n",
-           ("tests/client/test_key_types.py::test_every_keyed_method_refuses_other_key_types_before_touching_any_tier",
-            "tests/client/test_key_types.py::test_a_single_tier_client_refuses_them_too")),
-    Mutant("l1-outlives-l2", "an L1 copy's TTL is sent relative (PX), so it counts from when the SET reaches L1, "
-           "not from the L2 entry's deadline: a delayed populate outlives the L2 entry", str(CLIENT_SRC / "cache_patterns_client/l1store.py"),
-           "self.client.set(key, value, pxat=deadline_ms)",
-           "self.client.set(key, value, px=deadline_ms - __import__('time').time_ns() // 1_000_000)",
-           ("tests/client/test_two_tier_live.py::test_a_populate_delayed_on_its_way_to_l1_does_not_outlive_the_l2_entry",)),
-    Mutant("no-invalidation", "a write publishes no invalidation: other pods serve the old value until the TTL cap",
-           str(CLIENT_SRC / "cache_patterns_client/cache.py"),
-           "                pipe.publish(channel, message)\n", "",
-           ("tests/client/test_two_tier_live.py::test_write_on_one_pod_invalidates_the_other",)),
-    Mutant("missing-primary-or-vector", "RedisMissingPrimary written the upstream way, `(count by (job) (...) or "
-           "vector(0)) < 1`: it pages while a primary exists", "components/cache_patterns/observability/rules.py",
-           'f"({answering} or {gone}) unless on (job) (count by (job) (redis_instance_info{primary}) >= {n})"',
-           'f"(count by (job) (redis_instance_info{primary}) or vector(0)) < {n}"',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
-    Mutant("flapping-per-series", "RedisFailoverFlapping counts changes per series: failovers that move "
-           "master_address are never counted", "components/cache_patterns/observability/rules.py",
-           'f"changes(max by (job, master_name) (redis_sentinel_master_config_epoch{j})[1h:1m]) > 2"',
-           'f"changes(redis_sentinel_master_config_epoch{j}[1h]) > 2"',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
-    Mutant("unscoped-redis-down", "RedisDown without its job: a Sentinel's exporter (redis_up 0) pages as a Redis down",
-           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
-           'b.add("RedisDown", "redis_up == 0", "5m",',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
-            "tests/observability/test_scrape_objects.py::test_rules_and_dashboards_select_exactly_the_podmonitors_jobs")),
-    Mutant("metrics-from-any-namespace", "the exporters' port is open to every namespace",
-           "components/cache_patterns/observability/scrape.py",
-           'peer: dict = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": prometheus.namespace}}}',
-           'peer: dict = {"namespaceSelector": {}}',
-           ("tests/observability/test_scrape_objects.py::test_one_networkpolicy_rule_admits_only_the_scraper_to_the_metrics_ports",)),
-    Mutant("alarm-wrong-dimension", "ElastiCache alarms on a dimension their metrics do not carry: they never fire",
-           "components/cache_patterns/observability/cloudwatch.py", 'NODE_DIMENSION = "CacheClusterId"', 'NODE_DIMENSION = "CacheNodeId"',
-           ("tests/observability/test_cloudwatch.py::test_prod_has_the_verified_alarms_on_every_member_cluster_and_a_topic_for_events",)),
-    Mutant("l1-misses-uncounted", "the client counts no L1 miss: the L1 hit ratio reads 100% and never collapses",
-           str(CLIENT_SRC / "cache_patterns_client/cache.py"), "            self.stats.l1_misses += 1",
-           "            pass", ("tests/client/test_metrics.py::test_per_tier_hits_misses_and_invalidations_are_exposed",)),
-    Mutant("plan-slot-array-floor", "the per-key model counts half the hash-table slots: caches planned too small",
-           "components/cache_patterns/planning/memory.py", "    return SLOT * 2 ** math.ceil(math.log2(n))\n",
-           "    return SLOT * 2 ** math.floor(math.log2(n))\n",
-           ("tests/test_planning.py::test_bytes_per_key_within_one_percent_of_every_measured_data_set",
-            "tests/live/test_planning_live.py::test_bytes_per_key_against_used_memory[redis]")),
-    Mutant("plan-no-fork-headroom", "the limit leaves no room for a fork: a BGSAVE under writes is OOM-killed",
-           "components/cache_patterns/planning/headroom.py",
-           '        out["fork"] = ceil_to(self.cow * self.steady_factor * maxmemory, KI) if self.forks else 0\n',
-           '        out["fork"] = 0\n',
-           ("tests/test_planning.py::test_the_limit_is_the_sum_of_its_parts",
-            "tests/live/test_planning_live.py::test_bgsave_under_writes_fits_the_planned_limit[redis-100 B values at 5k writes/s]")),
-    Mutant("plan-sync-buffer-ignores-writes", "the replica buffer ignores the write rate: full syncs loop forever",
-           "components/cache_patterns/planning/headroom.py",
-           "    return ceil_to(max(REPL_FRACTION * maxmemory, during_sync, REPL_MIN_KNOWN), MI)\n",
-           "    return ceil_to(max(REPL_FRACTION * maxmemory, REPL_MIN_KNOWN), MI)\n",
-           ("tests/test_planning.py::test_replica_buffer_holds_what_a_measured_sync_buffered",)),
-    Mutant("plan-unsafe-only-warned", "a limit a fork would exceed is only a warning in production",
-           "components/cache_patterns/config/capacity.py",
-           '        hard = f.severity == planning.FATAL or (f.severity == planning.UNSAFE and env != "development")\n',
-           "        hard = f.severity == planning.FATAL\n",
-           ("tests/test_capacity.py::test_an_unsafe_setting_is_an_error_outside_development",)),
-    Mutant("exporter-off-path", "the exporter runs `exec redis_exporter` in a shell: not on the image's PATH, "
-           "exit 127, a crash loop", "components/cache_patterns/patterns/statefulset/exporter.py",
-           '"command": list(images.of(EXPORTER_IMAGE).entrypoint), "env": env,',
-           '"command": ["sh", "-c", "exec redis_exporter"], "env": env,',
-           ("tests/test_image_commands.py::test_every_command_a_pod_runs_exists_in_its_image",
-            "tests/live/test_exporter_live.py::test_the_rendered_exporter_serves_health_and_scrapes_redis_with_auth_and_tls")),
-    Mutant("new-ca-served-at-once", "a new CA's certificate is served before the other pods trust it: "
-           "HAProxy's checks and peers refuse the handshakes", "components/cache_patterns/patterns/statefulset/scripts/tls.sh",
-           '            if [ "$_now" -ge "$_after" ]; then\n', "            if true; then\n",
-           ("tests/live/test_tls_scripts.py::test_a_new_ca_is_trusted_at_once_and_its_key_pair_served_only_after_the_delay",
-            "tests/live/test_tls_rotation.py::test_a_new_ca_is_trusted_everywhere_before_any_pod_serves_its_certificate")),
-    Mutant("sentinels-restart-any-time", "Sentinels restart for a new certificate outside their slots: "
-           "several may be down at once", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           "        my_slot || continue\n", "        true\n",
-           ("tests/live/test_tls_scripts.py::test_a_sentinel_restarts_in_its_own_slot_and_only_while_every_peer_is_healthy",),
-           count=2),
-    Mutant("redis-tls-not-reloaded", "Redis keeps serving the old certificate after a renewal",
-           "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
-           ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
-    # Issue 18.15 and 18.16: the certificate watchers' probe, the alerts and their inhibition.
-    Mutant("missing-primary-blind-to-gone-pods", "every pod of a cache gone: RedisMissingPrimary counts the "
-           "redis_up series that no longer exist, and nothing pages", "components/cache_patterns/observability/rules.py",
-           'f"({answering} or {gone}) unless on (job)', 'f"({answering}) unless on (job)',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
-    Mutant("quorum-lost-blind-to-silent-sentinels", "every Sentinel gone (or silent behind OT's exporter): no "
-           "quorum alert", "components/cache_patterns/observability/rules.py",
-           'f"max by (job, master_name) ({quorum}) == 0 or {silent}"', 'f"max by (job, master_name) ({quorum}) == 0"',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",)),
-    Mutant("alerts-without-namespace", "grouped and absent() alerts lose `namespace`: namespace-routed "
-           "Alertmanagers never get them", "components/cache_patterns/observability/rules.py",
-           '            labels["namespace"] = self.t.namespace\n', "            pass\n",
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
-            "tests/observability/test_rules.py::test_every_rule_carries_a_summary_description_and_runbook_url_and_routing_labels")),
-    Mutant("replica-loss-pages-at-once", "a replica down one minute already alerts (the mixin waits five)",
-           "components/cache_patterns/observability/rules.py", 'b.add("RedisDown", f"redis_up{j} == 0", "5m",',
-           'b.add("RedisDown", f"redis_up{j} == 0", "1m",',
-           ("tests/observability/test_rules_promtool.py::test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must",
-            "tests/observability/test_rules.py::test_a_lost_replica_is_a_warning_that_waits_five_minutes")),
-    Mutant("no-inhibition-by-missing-primary", "a primary lost without a failover pages four times (the "
-           "Sentinels' alerts are not inhibited)", "components/cache_patterns/observability/alertmanager.py",
-           """{"source_matchers": [OURS, 'alertname="RedisMissingPrimary"'],""",
-           """{"source_matchers": [OURS, 'alertname="NoSuchAlert"'],""",
-           ("tests/observability/test_alertmanager.py::test_one_incident_pages_once",)),
-    Mutant("ot-sentinels-unwatched", "OT's Sentinels get no exporter: no Sentinel or quorum alert for them",
-           "components/cache_patterns/patterns/operator/monitoring.py",
-           'if s.kind == "ot-replication" and sentinels:', "if False:",
-           ("tests/observability/test_scrape_objects.py::test_ot_sentinels_are_scraped_by_an_exporter_of_this_programs_own",
-            "tests/live/test_standalone_exporter_live.py::test_the_ot_sentinel_exporter_scrapes_every_sentinel_for_what_the_rules_read")),
-    Mutant("standalone-exporter-scrapes-itself", "the OT Sentinel PodMonitor scrapes the exporter's own /metrics "
-           "(no Sentinel's)", "components/cache_patterns/observability/scrape.py",
-           '{**endpoint, "path": "/scrape", "params"', '{**endpoint, "params"',
-           ("tests/live/test_standalone_exporter_live.py::test_the_ot_sentinel_exporter_scrapes_every_sentinel_for_what_the_rules_read",)),
-    Mutant("watcher-heartbeat-only-at-start", "the certificate watchers note their heartbeat once: a running "
-           "watcher is restarted every 30 s", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           "    while :; do\n        heartbeat\n        tls_refresh\n", "    while :; do\n        tls_refresh\n",
-           ("tests/live/test_tls_reload_probe.py::test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads",), count=2),
-    Mutant("stopped-watcher-stays-alive", "a certificate watcher that stopped watching passes its liveness probe: "
-           "renewals are never loaded", "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
-           '    [ $(( $(date +%s) - last )) -le "$limit" ]\n', "    true\n",
-           ("tests/live/test_tls_reload_probe.py::test_a_stopped_watcher_fails_its_liveness_probe_and_a_restarted_one_reloads",)),
-    Mutant("watcher-without-liveness", "the certificate watchers have no probe at all",
-           "components/cache_patterns/patterns/statefulset/tls_reload.py",
-           '        "livenessProbe": plan.tls_reload_probe(role),\n', "",
-           ("tests/test_checkov.py::test_every_rendered_stack_passes_checkov_but_for_the_accepted_checks",)),
-    # Issue 18.10: a pattern switch says what it does.
-    Mutant("pattern-switch-silent", "a render after a pattern switch prints only the new object list",
-           "tools/render.py", "        lines = impact.impact(previous, current) if previous is not None else []\n",
-           "        lines = []\n",
-           ("tests/test_impact.py::test_render_prints_the_impact_against_the_last_render_and_not_on_a_first_render",)),
-    Mutant("switch-hides-lost-variables", "the impact of a switch does not name the contract variables an app loses",
-           "tools/impact.py", 'lost = sorted(set(old["apps"].get(app, [])) - set(new["apps"].get(app, [])))',
-           "lost: list[str] = []",
-           ("tests/test_impact.py::test_sidecar_to_statefulset_names_the_variables_each_app_loses_and_the_data_in_its_pods",)),
-    Mutant("unknown-arg-ignored", "a misspelt component arg is silently ignored (its default applies instead)",
-           "components/cache_patterns/core/component.py",
-           "                for key in args if key not in allowed]", "                for key in args if False]",
-           ("tests/test_component_api.py::test_a_mistake_in_the_args_is_named_with_what_is_allowed[cluster_domian]",)),
-    Mutant("erroneous-block-missing", "a block with an unknown key in it counts as absent: every cache that needs "
-           "it is also reported as lacking it", "components/cache_patterns/stack.py",
-           'aws_given=raw.get("aws") is not None', "aws_given=aws is not None",
-           ("tests/test_config_errors.py::test_an_unknown_key_inside_a_block_is_the_only_problem_of_that_block",)),
-    Mutant("plan-pods-beside-redis-uncounted", "the plan leaves out the Sentinel and HAProxy pods of pattern 2",
-           "components/cache_patterns/planning/report.py",
-           '    others = inp.other_pods if current == "statefulset" else ()', "    others = ()",
-           ("tests/test_plan_cli.py::test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods",)),
-    Mutant("in-process-over-a-cluster", "an in-process L1 is accepted over a cluster-mode L2: one tracking connection "
-           "sees one node's writes, so copies of the other nodes' keys stay stale for the TTL cap",
-           "components/cache_patterns/patterns/two_tier/settings.py", "        if cache.cluster_mode:\n",
-           "        if False:\n",
-           ("tests/test_two_tier.py::test_in_process_is_refused_where_the_l2_cannot_track_for_one_connection",)),
-    Mutant("in-process-runs-a-sidecar", "l1.mode: in-process still gets the sidecar and its variables: the app's "
-           "client never enables its near cache", "components/cache_patterns/patterns/two_tier/component.py",
-           "    if l1.in_process:\n", "    if False:\n",
-           ("tests/test_two_tier.py::test_in_process_l1_adds_no_container_and_gives_bounds_and_tracking",)),
-    Mutant("near-unbounded", "the in-process L1 evicts nothing: it grows past maxEntries and maxBytes until the "
-           "app is OOM-killed", str(CLIENT_SRC / "cache_patterns_client/near.py"),
-           "            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:\n",
-           "            while False:\n",
-           ("tests/client/test_conformance.py::test_scenario[python:in-process-the-bounds-hold-under-a-zipf-workload]",)),
-    Mutant("near-kept-after-tracking-loss", "in-process copies outlive their tracking connection: with L2 away, hits "
-           "go on from copies no invalidation can reach", str(CLIENT_SRC / "cache_patterns_client/tracking.py"),
-           '                    self._flush_l1("tracking connection lost")\n', "                    pass\n",
-           ("tests/client/test_conformance.py::test_scenario[python:in-process-l2-down-empties-the-l1-and-raises]",)),
-)
+def run_by_engine_tier(m: Mutant) -> bool:
+    return all(tier(t) == "engine" for t in m.tests)
+
+
+def docs_table() -> str:
+    """docs/mutation.md's table: every mutant, its fault, the tests that catch it and their tier."""
+    out = ["| mutant | the fault | caught by | tier |", "|---|---|---|---|"]
+    for m in MUTANTS:
+        tests = ", ".join(f"`{Path(t.split('::')[0]).name}::{t.split('::')[1]}`" if "::" in t else f"`{t}`"
+                          for t in m.tests)
+        tiers = ", ".join(dict.fromkeys(tier(t) for t in m.tests))
+        out.append(f"| {m.name} | {m.fault.replace('|', '/')} | {tests} | {tiers} |")
+    return "\n".join(out) + "\n"
+
+
+def documented(text: str) -> str:
+    """docs/mutation.md with its generated table as the mutants are now."""
+    from tools import docs
+
+    return docs.apply(text, {"mutants": docs_table}, str(DOCS))
 
 
 def tree_files(root: Path) -> list[Path]:
@@ -289,13 +99,11 @@ def environment(copy: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(copy), str(copy / "components"), str(copy / CLIENT_SRC)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if "CACHE_PATTERNS_CRDS" not in env:
-        sys.path.insert(0, str(ROOT))
-        from tools import validate
+    # The copy is not beside the shared folder: it reads the one this checkout reads.
+    sys.path.insert(0, str(ROOT))
+    from tools import validate
 
-        crds = validate.crds_dir()
-        if crds is not None:
-            env["CACHE_PATTERNS_CRDS"] = str(crds)
+    env.setdefault(validate.SHARED_ENV, str(validate.shared_dir()))
     return env
 
 
@@ -333,21 +141,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--docs", action="store_true", help="write docs/mutation.md's table and exit")
     parser.add_argument("--workers", type=int, default=2, help="mutants run in parallel (default 2)")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MUTANTS}
     if args.list:
         for m in MUTANTS:
-            print(f"{m.name:<28} {m.fault}")
+            print(f"{m.name:<28} {'(engine tier) ' if run_by_engine_tier(m) else ''}{m.fault}")
+        return 0
+    if args.docs:
+        DOCS.write_text(documented(DOCS.read_text()))
         return 0
     unknown = [n for n in args.names if n not in by_name]
     if unknown:
         print(f"unknown mutant(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
-    mutants = [by_name[n] for n in args.names] if args.names else list(MUTANTS)
+    # The engine tier runs its own mutants (e2e/scenarios/test_mutants.py); named, any runs here.
+    mutants = [by_name[n] for n in args.names] if args.names else [m for m in MUTANTS if not run_by_engine_tier(m)]
     broken = [f"{m.name}: {why}" for m in mutants if (why := check_anchor(m, ROOT))]
     if broken:
-        print("mutants that no longer fit the code (update tools/mutate.py):\n  " + "\n  ".join(broken), file=sys.stderr)
+        print("mutants that no longer fit the code (update tools/mutants.py):\n  " + "\n  ".join(broken), file=sys.stderr)
         return 2
 
     started = time.perf_counter()

@@ -13,14 +13,23 @@ and engine tiers (those two in order, on one control plane): all three spend mos
 waiting on processes, timers and the API server, not on a core, so side by side they take about as
 long as the longer line instead of the sum (docs/e2e.md#time). `--serial` runs every tier in turn.
 Each tier's output is printed as a block when it finishes.
+
+What a tier reports comes from its pytest junit XML, not only its exit code: a tier whose every test
+skipped is reported as skipped, with the reason, in the table and in the last line (it did not pass:
+it ran nothing); a tier that collected nothing, or whose run did not report at all (an exception in
+its thread), fails the run.
 """
 from __future__ import annotations
 
+import collections
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # name, pytest arguments before the caller's
@@ -32,35 +41,116 @@ TIERS = {
 }
 # Stages run one after another; the lines of a stage run side by side, the tiers of a line in order.
 STAGES = ((("unit",),), (("live",), ("cluster", "engine")))
+NO_TESTS = 5   # pytest's exit code when it collected nothing
 
 _print = threading.Lock()
 
 
-def run_tier(name: str, argv: list[str], logs: Path) -> tuple[str, int, float]:
+@dataclass
+class Outcome:
+    """One tier's result: `status` is ok, skipped or FAILED."""
+
+    name: str
+    status: str
+    seconds: float = 0.0
+    tests: int = 0
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)   # skip reasons, most frequent first
+    detail: str = ""                                    # why it failed, when not its tests
+
+    @property
+    def reason(self) -> str:
+        if self.detail:
+            return self.detail
+        if not self.reasons:
+            return ""
+        more = len(self.reasons) - 1
+        return self.reasons[0] + (f" (and {more} other reason{'s' if more > 1 else ''})" if more else "")
+
+
+def read_junit(path: Path) -> tuple[int, int, int, list[str]]:
+    """(tests, skipped, failed or errored, skip reasons by frequency) from pytest's junit XML."""
+    root = ET.parse(path).getroot()
+    tests = skipped = failed = 0
+    reasons: collections.Counter[str] = collections.Counter()
+    for case in root.iter("testcase"):
+        tests += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        skip = case.find("skipped")
+        if skip is not None:
+            skipped += 1
+            reasons[(skip.get("message") or "").removeprefix("Skipped: ").strip() or "no reason given"] += 1
+    return tests, skipped, failed, [r for r, _ in reasons.most_common()]
+
+
+def classify(name: str, code: int, junit: Path, seconds: float) -> Outcome:
+    """What a tier's pytest run amounts to."""
+    if not junit.exists():
+        return Outcome(name, "FAILED", seconds, detail=f"pytest exit {code}, no report written")
+    tests, skipped, failed, reasons = read_junit(junit)
+    out = Outcome(name, "ok", seconds, tests, skipped, reasons)
+    if code == NO_TESTS or tests == 0:
+        out.status, out.detail = "FAILED", "no tests collected"
+    elif code != 0:
+        out.status, out.detail = "FAILED", f"pytest exit {code}, {failed} failed"
+    elif skipped == tests:
+        out.status = "skipped"
+    return out
+
+
+def run_tier(name: str, argv: list[str], logs: Path) -> Outcome:
     args = TIERS[name] + argv
-    log = logs / f"{name}.log"
+    log, junit = logs / f"{name}.log", logs / f"{name}.xml"
     start = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, "-m", "pytest", *args], stdout=out, stderr=subprocess.STDOUT)
-    took = time.monotonic() - start
+        code = subprocess.call([sys.executable, "-m", "pytest", *args, f"--junit-xml={junit}"],
+                               stdout=out, stderr=subprocess.STDOUT)
+    outcome = classify(name, code, junit, time.monotonic() - start)
     with _print:
         print(f"\n=== tier {name}: pytest {' '.join(args)}".rstrip(), flush=True)
         sys.stdout.write(log.read_text())
-        print(f"=== tier {name}: {'passed' if code == 0 else f'FAILED (pytest exit {code})'} in {took:.0f} s",
-              flush=True)
-    return name, code, took
+        note = outcome.reason if outcome.status != "ok" else (f"{outcome.skipped} skipped" if outcome.skipped else "")
+        print(f"=== tier {name}: {outcome.status}{f' ({note})' if note else ''} in {outcome.seconds:.0f} s", flush=True)
+    return outcome
 
 
-def run_line(line: tuple[str, ...], argv: list[str], logs: Path, results: list) -> None:
+def run_line(line: tuple[str, ...], argv: list[str], logs: Path, results: list[Outcome]) -> None:
     for name in line:
-        results.append(run_tier(name, argv, logs))
+        try:
+            results.append(run_tier(name, argv, logs))
+        except Exception as exc:   # noqa: BLE001 -- reported as the tier's failure, never dropped
+            with _print:
+                traceback.print_exc()
+            results.append(Outcome(name, "FAILED", detail=f"the tier's runner raised {type(exc).__name__}: {exc}"))
+
+
+def summary(results: list[Outcome], expected: list[str], seconds: float, serial: bool) -> tuple[list[str], int]:
+    """The table and the last line; the exit code (1 when a tier failed or did not report)."""
+    by_name = {r.name: r for r in results}
+    for name in expected:
+        if name not in by_name:
+            by_name[name] = Outcome(name, "FAILED", detail="did not report (its run ended without a result)")
+    rows = [by_name[n] for n in expected]
+    lines = ["", f"{'tier':9} {'result':8} {'tests':>6} {'skipped':>8} {'seconds':>8}"]
+    for r in rows:
+        lines.append(f"{r.name:9} {r.status:8} {r.tests:6} {r.skipped:8} {r.seconds:8.0f}"
+                     + (f"  {r.reason}" if r.status != "ok" else ""))
+    count = collections.Counter(r.status for r in rows)
+    skipped = "; ".join(f"{r.name}: {r.reason}" for r in rows if r.status == "skipped")
+    failed = ", ".join(r.name for r in rows if r.status == "FAILED")
+    lines.append(f"tiers: {count['ok']} passed, {count['skipped']} skipped{f' ({skipped})' if skipped else ''}, "
+                 f"{count['FAILED']} failed{f' ({failed})' if failed else ''}, in {seconds:.0f} s"
+                 f"{' (serial)' if serial else ' (live beside cluster and engine)'}")
+    return lines, 1 if count["FAILED"] else 0
 
 
 def main(argv: list[str]) -> int:
     serial = "--serial" in argv
     argv = [a for a in argv if a != "--serial"]
     stages = tuple((tuple(n for line in stage for n in line),) for stage in STAGES) if serial else STAGES
-    results: list[tuple[str, int, float]] = []
+    expected = [n for stage in stages for line in stage for n in line]
+    results: list[Outcome] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cp-tiers-") as tmp:
         for stage in stages:
@@ -71,14 +161,9 @@ def main(argv: list[str]) -> int:
                 t.start()
             for t in threads:
                 t.join()
-    results.sort(key=lambda r: list(TIERS).index(r[0]))
-    print("\ntier      result   seconds")
-    for name, code, took in results:
-        print(f"{name:9} {'ok' if code == 0 else 'FAILED':8} {took:7.0f}")
-    failed = sum(1 for _, code, _ in results if code != 0)
-    print(f"tiers: {len(results) - failed} passed, {failed} failed, in {time.monotonic() - started:.0f} s"
-          f"{' (serial)' if serial else ' (live beside cluster and engine)'}")
-    return 0 if failed == 0 else 1
+    lines, code = summary(results, expected, time.monotonic() - started, serial)
+    print("\n".join(lines), flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ BUILTIN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "rbac.auth
 SUPPORTED_VERSIONS = tuple(f"{K8S_OLDEST[0]}.{m}" for m in range(K8S_OLDEST[1], K8S_NEWEST[1] + 1))
 VALIDATED_VERSIONS = (SUPPORTED_VERSIONS[0], SUPPORTED_VERSIONS[-1])
 CRDS_ENV = "CACHE_PATTERNS_CRDS"
-DEFAULT_CRDS = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas" / "crds"
-# Where the shared folder is when this checkout is a worktree elsewhere (the project's machines).
-FALLBACK_CRDS = Path("/work/shared/schemas/crds")
+# Upstream data (CRDs, charts, sizing measurements) is read from the shared folder beside the checkout,
+# never copied in: `../shared` relative to it, or wherever $CACHE_PATTERNS_SHARED says.
+SHARED_ENV = "CACHE_PATTERNS_SHARED"
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def group_of(obj: dict) -> str:
@@ -48,11 +49,23 @@ def validate_k8s(obj: dict, version: str) -> list[str]:
     return []
 
 
+def shared_dir() -> Path:
+    """The shared folder: $CACHE_PATTERNS_SHARED, else `../shared` relative to this checkout (it may
+    not exist: callers say what is missing)."""
+    return Path(os.environ.get(SHARED_ENV) or CHECKOUT.parent / "shared").resolve()
+
+
+def shared_path(*parts: str) -> Path | None:
+    """A folder of the shared folder (`charts/redis-operator`), None when it is absent."""
+    path = shared_dir().joinpath(*parts)
+    return path if path.exists() else None
+
+
 def crds_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The CRD folder: an explicit path, else $CACHE_PATTERNS_CRDS, else ../shared/schemas/crds (or
-    /work/shared/schemas/crds).
-    None when it does not exist (tests then skip, saying so)."""
+    """The CRD folder: an explicit path, else $CACHE_PATTERNS_CRDS, else `schemas/crds` of the shared
+    folder (shared_dir). None when it does not exist (tests then skip, or fail in CI, saying so)."""
     if explicit or os.environ.get(CRDS_ENV):
         path = Path(explicit or os.environ[CRDS_ENV])
         return path if path.is_dir() else None
-    return next((p for p in (DEFAULT_CRDS, FALLBACK_CRDS) if p.is_dir()), None)
+    path = shared_path("schemas", "crds")
+    return path if path is not None and path.is_dir() else None

@@ -12,7 +12,7 @@ from cache_patterns.config.app import AppConfig, Peer
 from cache_patterns.config.args import args_type
 from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
-from cache_patterns.core import sizing
+from cache_patterns.core import sizing, values
 from cache_patterns.core.contract import CHECKSUM_ANNOTATION, CacheBinding
 
 # An app's settings: the keys of a stack file's `apps[]` entry; its name and cache have defaults here.
@@ -27,7 +27,8 @@ class AppDeploymentArgs(TypedDict):
     env, ingress, reads; docs/reference/config.md), or an AppConfig from `parse_app`. `name` defaults
     to the resource name, `namespace` to `default`, `cache` to the binding's cache."""
     binding: CacheBinding
-    """What the app's cache puts into its pods (env, files, sidecars): `cache.binding(namespace)`."""
+    """What the app's cache puts into its pods (env, files, sidecars): `cache.binding(namespace)`, or,
+    from a program in another language, one of the cache's `bindings` (then `settings.cache` names it)."""
     environment: NotRequired[str]
     """production, staging (a PodDisruptionBudget when the app runs 2+ pods) or development.
     Default: development."""
@@ -102,9 +103,16 @@ class AppDeployment(pulumi.ComponentResource):
         super().__init__(api.type_token(AppDeployment), name, None, opts)
         args = api.check_args(AppDeployment, name, args, AppDeploymentArgs)
         binding = args["binding"]
+        # A binding as values (a cache's `bindings`, passed by a program in another language through the
+        # component provider; an Output when it comes from the cache's outputs): rebuilt once known.
+        served = None if isinstance(binding, CacheBinding) else pulumi.Output.from_input(binding).apply(values.from_value)
         app = args["settings"]
         if not isinstance(app, AppConfig):
-            app = api.parse(AppDeployment, name, "settings", AppConfig, {"name": name, "cache": binding.cache, **app},
+            if served is not None and not app.get("cache"):
+                raise api.ArgsError(f"AppDeployment {name!r}", [("settings.cache", "is required with a binding passed "
+                                                                 "as a value (a cache's `bindings`): the cache's name")])
+            cache = app.get("cache") if served is not None else binding.cache
+            app = api.parse(AppDeployment, name, "settings", AppConfig, {"name": name, "cache": cache, **app},
                             {"namespace": "default"})
         environment = args.get("environment") or api.DEFAULT_ENVIRONMENT
         labels = kb.labels(app.name, "app", app.name)
@@ -124,9 +132,10 @@ class AppDeployment(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.wants_password_env)},
+                        "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.wants_password_env) if served is None
+                                        else served.apply(lambda b: b.checksum(app.wants_password_env))},
                     },
-                    "spec": pod_spec(app, binding),
+                    "spec": pod_spec(app, binding) if served is None else served.apply(lambda b: pod_spec(app, b)),
                 },
             },
             opts=named,

@@ -13,9 +13,25 @@ from typing import Iterator
 import pytest
 
 from e2e import engine, live
-from tests.conftest import skip_or_fail
+# The skip rule of every tier (tests/conftest.py): in CI a skip that is not declared not-applicable fails.
+from tests.conftest import pytest_runtest_makereport, skip_or_fail  # noqa: F401 (a hook, registered by import)
+from tools import validate
 
-SHARED_CHARTS = ("../shared/charts", "/work/shared/charts")
+
+# Each scenario's outcome in this session, by node id: the baseline of the engine-tier mutants.
+OUTCOMES: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        OUTCOMES.setdefault(report.nodeid, report.outcome)
+    if report.failed:   # a failed setup or teardown fails the scenario too
+        OUTCOMES[report.nodeid] = "failed"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The mutant tests run last: after the scenarios whose passing is their baseline."""
+    items.sort(key=lambda item: item.nodeid.startswith("e2e/scenarios/test_mutants.py"))
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +74,9 @@ def destroyed_after(*stacks: engine.Stack) -> Iterator[None]:
 
 
 def chart_dir(name: str) -> Path:
-    for base in SHARED_CHARTS:
-        path = Path(base) / name
-        if (path / "Chart.yaml").is_file():
-            return path.resolve()
-    skip_or_fail(f"no chart folder {name} in {' or '.join(SHARED_CHARTS)} (upstream data beside the checkout)")
-    raise AssertionError("unreachable")
+    """A chart folder of the shared folder (`charts/<name>`: upstream data beside the checkout)."""
+    path = validate.shared_path("charts", name)
+    if path is None or not (path / "Chart.yaml").is_file():
+        skip_or_fail(f"no chart folder {validate.shared_dir() / 'charts' / name} (../shared beside the checkout, "
+                     f"or ${validate.SHARED_ENV})")
+    return path

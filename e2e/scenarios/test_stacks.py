@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e import engine, live
+from e2e import engine, live, toolchain
 from e2e.scenarios.conftest import chart_dir
+from tests.cluster import kube
 from tools import harness
 
 STACKS = ("local", "dev", "staging", "platform")
@@ -52,32 +53,42 @@ def deploy(workspace: engine.Workspace, name: str, config: dict | None = None) -
 def compare_with_render(cluster, st: engine.Stack) -> list[str]:
     """Problems between the objects in the API server and the offline render of the same config."""
     run = harness.run(st.name, st.config())
-    rendered = live.rendered(run)
     names = {live.mock_urn(urn): ref for urn, ref in live.live_names(st.resources()).items()}
+    owned = live.owned_objects(cluster, st.name)
+    expected = {names[urn] for urn in run_by_urn(run) if urn in names}
+    problems = [f"in the API server with the stack's label, not rendered: {ref}"
+                for ref in sorted(set(owned) - expected, key=str)]
+    problems += [f"rendered, not in the API server (or without the owner label): {ref}"
+                 for ref in sorted(expected - set(owned), key=str)]
+    return problems + object_problems(cluster, run, names, owned)
+
+
+def object_problems(cluster, run: harness.Run, names: dict[str, live.Ref], owned: dict[live.Ref, dict]) -> list[str]:
+    """Each rendered object (URN, the mocks' form) against the live one the state names for it."""
+    rendered = live.rendered(run)
     problems = [f"rendered, not in the state: {urn}" for urn in sorted(set(rendered) - set(names))]
     # Mock auto-names -> live names, for references inside pod specs.
     mock_names = {m["metadata"]["name"]: names[urn].name for urn, m in rendered.items() if urn in names}
-    owned = live.owned_objects(cluster, st.name)
-    expected = {names[urn] for urn in run_by_urn(run) if urn in names}
-    for ref in sorted(set(owned) - expected, key=str):
-        problems.append(f"in the API server with the stack's label, not rendered: {ref}")
-    for ref in sorted(expected - set(owned), key=str):
-        problems.append(f"rendered, not in the API server (or without the owner label): {ref}")
     for urn, manifest in rendered.items():
         if urn not in names:
             continue
         ref = names[urn]
         obj = owned.get(ref) or _get(cluster, ref)
         if obj is None:
+            problems.append(f"{urn}: {ref} is not in the API server")
             continue
         if manifest["kind"] != obj["kind"] or (manifest["metadata"].get("namespace") or None) != ref.namespace:
             problems.append(f"{urn}: rendered {manifest['kind']} in {manifest['metadata'].get('namespace')}, live {ref}")
         explicit = manifest["metadata"]["name"]
         if urn in run_explicit_names(run) and explicit != ref.name:
             problems.append(f"{urn}: rendered name {explicit}, live {ref.name}")
-        want = live.pod_spec(live.rename(manifest, mock_names))
-        if want is not None:
-            problems += [f"{ref} pod spec{p}" for p in live.subset_problems(want, live.pod_spec(obj) or {})]
+        # Field by field, every kind: what the render sends must be what the server holds (it may add
+        # fields: defaults, and what it owns, such as uid, status and managedFields, which the render
+        # never has); quantities may be respelt; a Secret's stringData is stored as base64 data, and
+        # its values (generated passwords, the mocks' placeholder) are compared by key only; the
+        # binding checksum hashes auto-generated names, so it compares by form (live.checksum_masked).
+        want = live.checksum_masked(live.secret_keys_only(kube.as_stored(live.rename(manifest, mock_names))))
+        problems += [f"{ref}: {p}" for p in kube.rewritten(want, live.checksum_masked(live.secret_keys_only(obj)))]
     return problems
 
 
@@ -106,6 +117,40 @@ def passwords_in_secrets(cluster, st: engine.Stack) -> dict[str, str]:
     return found
 
 
+def secret_data(cluster, st: engine.Stack) -> dict[str, str]:
+    """Every value of every Secret of the stack as the API server holds it (decoded), of 16 characters
+    or more (shorter ones could be words the state holds for other reasons)."""
+    return {f"{ref.namespace}/{ref.name}:{key}": value for ref, obj in live.owned_objects(cluster, st.name).items()
+            if ref.kind == "Secret" for key, value in live.secret_values(obj).items() if len(value) >= 16}
+
+
+def assert_secrets_not_in_backend(workspace: engine.Workspace, cluster, st: engine.Stack,
+                                  extra: dict[str, str] | None = None) -> None:
+    """No generated password and no Secret value (nor any of `extra`) is readable in any file the
+    state backend or the workspace's PULUMI_HOME holds: checkpoint, history, backups, in plain,
+    JSON-escaped or base64 form."""
+    secrets = {**secret_data(cluster, st), **passwords_in_secrets(cluster, st), **(extra or {})}
+    leaks = [leak for folder in (workspace.dir / "state", workspace.dir / "home")
+             for leak in live.backend_leaks(folder, secrets)]
+    assert leaks == [], f"{st.name}: secrets readable in the state backend:\n" + "\n".join(leaks)
+
+
+def assert_providers_as_pinned(st: engine.Stack, launched: dict[str, str], versions: set[str]) -> None:
+    """The engine launched the toolchain's provider binaries (its log names each binary), they
+    reported the versions the pins name (GetPluginInfo, in the same log), and each SDK asked for the
+    release requirements.txt pins (the `version` of its provider resource)."""
+    tools, sdk = toolchain.pins(), engine.sdk_pins()
+    asked = st.provider_versions()   # random only where the stack generates a password
+    assert set(launched) == set(asked) and "kubernetes" in asked, (launched, asked)
+    for name, binary in launched.items():
+        assert binary == str(toolchain.bin_dir(f"pulumi-resource-{name}") / f"pulumi-resource-{name}"), binary
+        assert asked[name] == sdk[f"pulumi-{name}"], asked
+    reported = {"kubernetes": tools["pulumi-resource-kubernetes"]["release"],
+                "random": tools["pulumi-resource-random"]["version"]}
+    assert reported["kubernetes"] == sdk["pulumi-kubernetes"] and reported["random"].startswith(sdk["pulumi-random"] + "+")
+    assert versions == {reported[name] for name in launched}, versions
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_lifecycle(stack, workspace, empty_cluster):
     cluster = empty_cluster
@@ -121,17 +166,17 @@ def test_stack_lifecycle(stack, workspace, empty_cluster):
         again = st.preview_no_changes()
         assert again.code == 0, f"{stack}: changes right after up:\n{again.describe()}\n{engine._tail(again)}"
         st.refresh()
-        after_refresh = st.preview_no_changes()
+        after_refresh, launched, versions = st.preview_loaded_plugins()
         assert after_refresh.code == 0, \
             f"{stack}: changes after refresh:\n{after_refresh.describe()}\n{engine._tail(after_refresh)}"
 
+        assert_providers_as_pinned(st, launched, versions)
         secrets = passwords_in_secrets(cluster, st)
-        state_text = st.state_file().read_text()
         if stack in ("staging", "platform"):
             assert secrets, f"{stack}: no password in any Secret of the stack"
         for where, plaintext in secrets.items():
             assert re.fullmatch(r"[A-Za-z0-9]{48}", plaintext), f"{where}: not a generated password"
-            assert plaintext not in state_text, f"{where}: the password is in the state file in plaintext"
+        assert_secrets_not_in_backend(workspace, cluster, st)
     finally:
         down = st.destroy(check=False)
     assert down.code == 0, f"destroy of {stack} failed:\n{engine._tail(down)}"

@@ -14,6 +14,7 @@ from cache_patterns.config.args import args_type
 from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords
+from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
@@ -72,6 +73,10 @@ class ExternalCache(pulumi.ComponentResource):
     """The primary endpoint's port."""
     read_host: Optional[pulumi.Output[str]]
     """The read endpoint's host, where the cache has replicas to read from."""
+    bindings: pulumi.Output[dict[str, CacheBinding]]
+    """What each app namespace's pods get from this cache (env, files, sidecars), keyed `<namespace>`
+    (or `<namespace>/<user>` for the apps of an ACL user): a program in another language passes one to
+    AppDeployment's `binding` (in Python, `binding(namespace)` gives the same)."""
 
     def __init__(self, name: str, args: ExternalCacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(api.type_token(ExternalCache), name, None, opts)
@@ -108,6 +113,7 @@ class ExternalCache(pulumi.ComponentResource):
         namespaces = sorted({a.namespace for a in api.clients(args.get("apps"))})
         domain = args.get("cluster_domain") or api.DEFAULT_CLUSTER_DOMAIN
         self._bindings = {ns: self._bind(ns, endpoint, domain) for ns in namespaces}
+        self.bindings = values.bindings(self, api.clients(args.get("apps")))
         self.monitoring = monitoring.attach(name, self, watch.monitoring_target(
             self._stack, name, s, namespaces, args.get("namespace") or self._stack, self._labels), self._obs)
         self.register_outputs({"host": self.host, "port": self.port,

@@ -15,6 +15,7 @@ from cache_patterns.config.args import args_type
 from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords, tls
+from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability import scrape
@@ -79,6 +80,10 @@ class RedisOperatorCache(pulumi.ComponentResource):
     """`host:port` of every Sentinel (ot-replication, spotahome-failover)."""
     resource_name: pulumi.Output[str]
     """The name of the custom resource the operator reconciles."""
+    bindings: pulumi.Output[dict[str, CacheBinding]]
+    """What each app namespace's pods get from this cache (env, files, sidecars), keyed `<namespace>`
+    (or `<namespace>/<user>` for the apps of an ACL user): a program in another language passes one to
+    AppDeployment's `binding` (in Python, `binding(namespace)` gives the same)."""
 
     def __init__(self, name: str, args: RedisOperatorCacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(api.type_token(RedisOperatorCache), name, None, opts)
@@ -110,6 +115,7 @@ class RedisOperatorCache(pulumi.ComponentResource):
         self.read_host = pulumi.Output.from_input(e.read_host) if e.read_host else None
         self.sentinels = pulumi.Output.from_input(list(e.sentinels)) if e.sentinels else None
         self.resource_name = pulumi.Output.from_input(self.name_of_resource)
+        self.bindings = values.bindings(self, self.apps)
         self.register_outputs({"resource": self.name_of_resource, "kind": KINDS[s.kind], "host": self.host,
                                "port": self.port, "namespace": self.namespace,
                                **({"readHost": self.read_host} if self.read_host is not None else {}),

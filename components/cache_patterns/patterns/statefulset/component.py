@@ -16,6 +16,7 @@ from cache_patterns.config.common import default_image
 from cache_patterns.core import component as api
 from cache_patterns.core import contract, passwords, sizing, tls
 from cache_patterns.core import k8s as kb
+from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
@@ -90,6 +91,10 @@ class RedisStatefulSet(pulumi.ComponentResource):
     """The master name to ask the Sentinels for."""
     password_secret: Optional[pulumi.Output[str]]
     """The Secret (in the cache's namespace) holding the generated passwords; absent without auth."""
+    bindings: pulumi.Output[dict[str, CacheBinding]]
+    """What each app namespace's pods get from this cache (env, files, sidecars), keyed `<namespace>`
+    (or `<namespace>/<user>` for the apps of an ACL user): a program in another language passes one to
+    AppDeployment's `binding` (in Python, `binding(namespace)` gives the same)."""
 
     def __init__(self, name: str, args: RedisStatefulSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(api.type_token(RedisStatefulSet), name, None, opts)
@@ -133,6 +138,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self.sentinel_master = pulumi.Output.from_input(self.plan.topology.master_name)
         self.password_secret = (pulumi.Output.from_input(self.server_secret.name)
                                 if self.server_secret is not None else None)
+        self.bindings = values.bindings(self, self.apps)   # served, not registered: the state keeps refs only
         self.register_outputs({"host": self.host, "port": self.port, "readHost": self.read_host,
                                "sentinels": self.sentinels, "sentinelMaster": self.sentinel_master,
                                **({"passwordSecret": self.password_secret} if self.password_secret else {})})
@@ -144,8 +150,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
         namespace only those its apps authenticate as. The default password reaches an app namespace
         only if one of its apps uses the default user."""
         s, ns, labels = self.settings, self.ns, self.labels["redis"]
-        password = self._password = passwords.generate(f"{name}-password", self, protect=self.production)
-        user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, protect=self.production)
+        gen = s.rotation.generation   # a bump replaces every generator (their keepers change)
+        password = self._password = passwords.generate(f"{name}-password", self, gen, protect=self.production)
+        user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, gen, protect=self.production)
                           for u in s.acl_users}
         extra = {user_key(user): pw for user, pw in user_passwords.items()}
         if s.exporter:

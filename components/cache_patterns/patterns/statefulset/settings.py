@@ -35,6 +35,17 @@ class AclUser(StrictModel):
         return self
 
 
+class PasswordRotation(StrictModel):
+    """Rotation of the cache's generated passwords."""
+
+    TITLE = "password rotation"
+    generation: Annotated[int, Field(strict=True, ge=1, le=10_000)] = doc(
+        1, "Bump to replace every generated password of the cache (the default user's and each ACL user's): new "
+           "Secrets, and every pod that reads one (Redis, Sentinel, HAProxy, bound apps) rolls onto them; the old "
+           "passwords are refused from then on. Production generators are protected: unprotect them first "
+           "(docs/patterns/statefulset.md).")
+
+
 class StatefulSetSettings(InClusterSettings):
     """Pattern 2: a StatefulSet with one primary, `replicas` replicas and Sentinel failover."""
 
@@ -72,6 +83,7 @@ class StatefulSetSettings(InClusterSettings):
         (), "Up to 16 Redis ACL users beside `default` (which replication, Sentinel and HAProxy use), each with its own "
             "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
             "`cacheUser` (needs auth).", "none")
+    rotation: PasswordRotation = doc(PasswordRotation(), "Password rotation (needs auth).", "generation 1")
     l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
 
     @property

@@ -9,6 +9,11 @@
 //     by sdk/v3's python/toolchain package), and start the SDK's own `pulumi-language-python-exec` shim
 //     (shipped in sdk/v3 and installed next to this binary) with the arguments and PULUMI_CONFIG /
 //     PULUMI_CONFIG_SECRET_KEYS environment the engine's RunRequest carries;
+//   - RunPlugin: a Python plugin run from its folder (a component package: PulumiPlugin.yaml, runtime python, a
+//     __main__.py calling component_provider_host) as upstream runs one that has a __main__.py: `python <folder>
+//     <args>` in its virtualenv (option `virtualenv`, default `venv` in the folder), the engine's working
+//     directory and env, output streamed, exit code reported. Refused: policy packs, the debugger, and
+//     upstream's `python -m pulumi.run.plugin` mode for a pyproject.toml-only plugin;
 //   - Handshake, GetPluginInfo, About, GetProgramDependencies, InstallDependencies, Cancel.
 //
 // GetRequiredPackages answers with no packages: the tier runs with automatic plugin acquisition disabled and
@@ -58,6 +63,11 @@ type host struct {
 func main() {
 	showVersion := flag.Bool("version", false, "print the plugin version and exit")
 	_ = flag.String("tracing", "", "accepted for compatibility with the engine; tracing is not emitted")
+	// Older plugin hosts (such as the one inside the YAML language host, pulumi pkg v3.206) pass the runtime
+	// options as flags too; the same options arrive with every request's ProgramInfo, which is what is used.
+	for _, name := range []string{"root", "virtualenv", "toolchain", "typechecker", "use-executor"} {
+		_ = flag.String(name, "", "accepted for compatibility; the request's runtime options are used")
+	}
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version)
@@ -123,6 +133,19 @@ func resolve(info *pulumirpc.ProgramInfo) (toolchain.Toolchain, error) {
 		return nil, err
 	}
 	return toolchain.ResolveToolchain(opts)
+}
+
+// pluginOptions are a plugin's runtime options: a plugin never runs in the ambient Python, so with pip
+// (or no toolchain named) and no virtualenv named it is `venv` in its folder (upstream's parseOptions).
+func pluginOptions(info *pulumirpc.ProgramInfo) (toolchain.PythonOptions, error) {
+	opts, err := options(info)
+	if err != nil {
+		return opts, err
+	}
+	if (opts.Toolchain == toolchain.Pip || opts.Toolchain == toolchain.Auto) && opts.Virtualenv == "" {
+		opts.Virtualenv = "venv"
+	}
+	return opts, nil
 }
 
 func options(info *pulumirpc.ProgramInfo) (toolchain.PythonOptions, error) {
@@ -255,10 +278,72 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	return &pulumirpc.RunResponse{}, nil
 }
 
+func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
+	if req.GetKind() == "analyzer" {
+		return errors.New("this language host runs resource plugins only, not policy packs")
+	}
+	if req.GetAttachDebugger() {
+		return errors.New("this language host supports no debugger")
+	}
+	info := req.GetInfo()
+	if info == nil {
+		return errors.New("RunPlugin without program info")
+	}
+	dir := info.GetProgramDirectory()
+	if _, err := os.Stat(filepath.Join(dir, "__main__.py")); err != nil {
+		return fmt.Errorf("plugin %s: no __main__.py in %s (a pyproject.toml-only plugin, upstream's "+
+			"`python -m pulumi.run.plugin` mode, is not supported by this host): %w", req.GetName(), dir, err)
+	}
+	opts, err := pluginOptions(info)
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+	ctx := server.Context()
+	cmd, err := tc.Command(ctx, append([]string{dir}, req.GetArgs()...)...)
+	if err != nil {
+		return err
+	}
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	cmd.Dir = req.GetPwd()
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, req.GetEnv()...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			if status, ok := exitErr.Sys().(syscall.WaitStatus); ok {
+				return server.Send(&pulumirpc.RunPluginResponse{
+					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
+				})
+			}
+			return fmt.Errorf("plugin %s exited unexpectedly: %w", req.GetName(), exitErr)
+		}
+		return fmt.Errorf("could not run plugin %s: %w", req.GetName(), err)
+	}
+	return closer.Close()
+}
+
 func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest,
 	server pulumirpc.LanguageRuntime_InstallDependenciesServer,
 ) error {
-	tc, err := resolve(req.GetInfo())
+	opts, err := options(req.GetInfo())
+	if req.GetIsPlugin() {
+		opts, err = pluginOptions(req.GetInfo())
+	}
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
 	if err != nil {
 		return err
 	}

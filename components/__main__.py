@@ -1,0 +1,12 @@
+"""The component package's provider (PulumiPlugin.yaml beside this file): Pulumi runs this folder with
+the Python language host when a program in any language uses the package (`pulumi package add`, or
+`packages:` in its Pulumi.yaml), and Pulumi's component provider serves `cache_patterns.COMPONENTS`,
+their schema inferred from the types of their args (cache_patterns/provider.py, docs/package.md)."""
+import sys
+
+from pulumi.provider import main
+
+from cache_patterns.provider import Provider
+
+if __name__ == "__main__":
+    main(Provider(), sys.argv[1:])
