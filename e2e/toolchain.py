@@ -1,6 +1,7 @@
 """Build the pinned toolchain once per machine, into a cache outside the repo keyed by the pins.
 
-    python -m e2e.toolchain [build] [TOOL ...]   build what is missing (all tools by default)
+    python -m e2e.toolchain [build] [TOOL ...]   build what is missing (all tools by default), two
+                                                 at a time (CACHE_PATTERNS_TOOLCHAIN_JOBS: how many)
     python -m e2e.toolchain path TOOL            print the tool's bin directory (built or not)
     python -m e2e.toolchain list                 every tool, its pin, key and whether it is built
     python -m e2e.toolchain verify [TOOL ...]    download each pinned Go module into an empty module
@@ -25,8 +26,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -233,6 +236,44 @@ def build(tool: str) -> float | None:
         return took
 
 
+# The longest cold builds start first, so the pool's last minutes are not one long build alone.
+# (Seconds on a quiet 2-core machine, docs/e2e.md; a tool not named here starts after these.)
+LONGEST_FIRST = ("pulumi-resource-kubernetes", "pulumi", "kubernetes", "kubelet", "valkey", "haproxy",
+                 "valkey-9", "cert-manager", "kube-router", "checkov")
+
+
+def jobs() -> int:
+    """How many tools build at once: 2 by default. A Go build keeps both cores busy while it
+    compiles, but its module downloads, its single-threaded link and a C build's configure and
+    install steps do not; a second build fills those gaps (docs/e2e.md, "Time")."""
+    value = os.environ.get("CACHE_PATTERNS_TOOLCHAIN_JOBS", "2")
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"CACHE_PATTERNS_TOOLCHAIN_JOBS={value!r}: a whole number of at least 1")
+    return int(value)
+
+
+def build_all(tools: Sequence[str], workers: int) -> dict[str, ToolchainError]:
+    """Build `tools`, `workers` at a time, longest first; the failures by tool. After the first
+    failure no new build starts (the running ones finish: a half-built tool is never installed)."""
+    order = sorted(tools, key=lambda t: LONGEST_FIRST.index(t) if t in LONGEST_FIRST else len(LONGEST_FIRST))
+    failed: dict[str, ToolchainError] = {}
+    stop = threading.Event()
+
+    def one(tool: str) -> None:
+        if stop.is_set():
+            return
+        try:
+            build(tool)
+        except ToolchainError as e:
+            failed[tool] = e
+            stop.set()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+        for future in [pool.submit(one, t) for t in order]:
+            future.result()   # anything but a ToolchainError is a bug: raise it
+    return failed
+
+
 def main(argv: list[str]) -> int:
     _load_recipes()
     cmd = argv[0] if argv else "build"
@@ -265,11 +306,10 @@ def main(argv: list[str]) -> int:
             return 1
         print(f"toolchain: pinned Go modules verified on an empty module cache in {time.monotonic() - total:.0f} s")
         return 0
-    try:
-        for t in args or sorted(RECIPES):
-            build(t)
-    except ToolchainError as e:
-        print(f"toolchain: {e}", file=sys.stderr)
+    failed = build_all(args or sorted(RECIPES), jobs())
+    for tool, error in failed.items():
+        print(f"toolchain: {error}", file=sys.stderr)
+    if failed:
         return 1
     print(f"toolchain: ready in {time.monotonic() - total:.0f} s (cache {cache_root()})", flush=True)
     return 0

@@ -122,3 +122,53 @@ def test_verify_fails_naming_the_tool_whose_module_does_not_match(fake_go, monke
     monkeypatch.setenv("FAKE_GO_SUMS", json.dumps(sums))
     with pytest.raises(ToolchainError, match=r"kwok: sigs.k8s.io/kwok@v0.8.0 has sum h1:tampered="):
         toolchain.verify(["kwok"])
+
+
+def test_tools_build_side_by_side_and_the_longest_start_first(tmp_path, monkeypatch):
+    """Two builds run at once: each recipe waits until the other has started (a serial loop would
+    time out in the barrier), and the pool starts the longest-known builds before the others."""
+    import threading
+    started: list[str] = []
+    barrier = threading.Barrier(2, timeout=10)
+
+    def waits_for_the_other(build):
+        started.append(build.tool)
+        barrier.wait()
+
+    tools = ["runc", "kubernetes", "kubelet", "pulumi-resource-kubernetes"]   # an even number: pairs
+    monkeypatch.setenv("CACHE_PATTERNS_CACHE", str(tmp_path))
+    monkeypatch.setattr(toolchain, "RECIPES", {t: waits_for_the_other for t in tools})
+    monkeypatch.setattr(toolchain, "pins", lambda: {t: {"version": "1"} for t in tools})
+    monkeypatch.setattr(toolchain, "key", lambda t: "k")
+    assert toolchain.build_all(tools, 2) == {}
+    assert set(started[:2]) == {"pulumi-resource-kubernetes", "kubernetes"}
+    assert all(toolchain.is_built(t) for t in tools)
+
+
+def test_a_failed_build_is_reported_and_no_new_build_starts_after_it(tmp_path, monkeypatch):
+    started: list[str] = []
+
+    def fails(build):
+        started.append(build.tool)
+        raise toolchain.ToolchainError(f"{build.tool}: go build failed (exit 1)")
+
+    def works(build):
+        started.append(build.tool)
+
+    recipes = {"pulumi-resource-kubernetes": fails, "runc": works, "etcd": works}
+    monkeypatch.setenv("CACHE_PATTERNS_CACHE", str(tmp_path))
+    monkeypatch.setattr(toolchain, "RECIPES", recipes)
+    monkeypatch.setattr(toolchain, "pins", lambda: {t: {"version": "1"} for t in recipes})
+    monkeypatch.setattr(toolchain, "key", lambda t: "k")
+    failed = toolchain.build_all(sorted(recipes), 1)
+    assert list(failed) == ["pulumi-resource-kubernetes"] and "go build failed" in str(failed["pulumi-resource-kubernetes"])
+    assert started == ["pulumi-resource-kubernetes"]
+    assert not toolchain.is_built("pulumi-resource-kubernetes")
+
+
+def test_the_number_of_parallel_builds_is_a_whole_number(monkeypatch):
+    monkeypatch.setenv("CACHE_PATTERNS_TOOLCHAIN_JOBS", "0")
+    with pytest.raises(SystemExit, match="at least 1"):
+        toolchain.jobs()
+    monkeypatch.setenv("CACHE_PATTERNS_TOOLCHAIN_JOBS", "3")
+    assert toolchain.jobs() == 3
