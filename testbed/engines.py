@@ -17,7 +17,12 @@ SYSTEM_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin")
 
 @functools.lru_cache(maxsize=None)
 def toolchain_bin(tool: str) -> Path | None:
-    """The toolchain's bin dir of `tool` when it is pinned and built here, else None."""
+    """The toolchain's bin dir of `tool` when it is pinned and built here, else None. A developer's own
+    build of the pinned source can stand in: CACHE_PATTERNS_TOOL_<TOOL> (e.g. CACHE_PATTERNS_TOOL_VALKEY_9)
+    names its bin dir; the versions every figure reports come from the binaries themselves."""
+    override = os.environ.get("CACHE_PATTERNS_TOOL_" + tool.upper().replace("-", "_"))
+    if override:
+        return Path(override) if Path(override).is_dir() else None
     from e2e import toolchain
 
     try:

@@ -95,6 +95,9 @@ class Observe:
                 with self.redis(i, 0.5) as r:
                     if r.info("replication").get("master_link_status") != "up":
                         return None
+                    # Promotable: the readiness probe restored its replica-priority after the sync.
+                    if int(r.config_get("replica-priority").get("replica-priority", 0)) == 0:
+                        return None
         return primary
 
     def settle(self, timeout: float = 40) -> int:

@@ -28,10 +28,11 @@ from testbed.tls import TlsMaterial, make_tls
 from testbed.plans import settings_plan
 from testbed.members import EndpointAddresses, Member, SecretVolume
 from testbed.observe import Observe
+from testbed.prober import ReadinessProber
 
 
 @dataclass
-class LocalStatefulSet(Observe):
+class LocalStatefulSet(Observe, ReadinessProber):
     """Redis servers, Sentinels and HAProxy endpoints, laid out under `root` as their pods lay them
     out, running `plan`: a stack's plan (`stack_plan`: every setting as deployed) or, by default, one
     made from the settings below (`settings_plan`). Only addresses, ports and file paths are replaced
@@ -354,12 +355,15 @@ class LocalStatefulSet(Observe):
                                   cwd=m.data, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         m.starts += 1
+        if m.script == "redis-start.sh":
+            self.start_prober()
         return m
 
     def start_all(self) -> None:
         # Like podManagementPolicy: Parallel: nothing waits for anything else.
         for name in self.members:
             self.start(name)
+        self.start_prober()
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         m = self.members[name]
@@ -386,6 +390,7 @@ class LocalStatefulSet(Observe):
             m.proc.wait(5)
 
     def stop_all(self) -> None:
+        self.stop_prober()
         for name in self.members:
             try:
                 self.stop(name, timeout=5)

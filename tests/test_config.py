@@ -70,8 +70,9 @@ def test_capacity_plans_the_memory_limit_and_maxmemory():
     c = cfg.caches["local"]
     plan = planning.plan_pod(config.workload(c), config.engine_of(c))
     assert (c.memory_limit, c.maxmemory) == (plan.limit, plan.maxmemory)
-    # A 1 KiB value is a 1280-byte allocation (1030 bytes with its sds header, rounded to a size class).
-    assert round(plan.cost.value) == 16 + 1280
+    # The default engine is Valkey 8.1: a 1 KiB value is its own 1280-byte allocation (1030 bytes with
+    # its sds header, rounded to a size class); the 32-byte key lives in the 56-byte object.
+    assert round(plan.cost.value) == 1280 and plan.cost.entry == 56
     assert c.memory_limit == (round(1.15 * c.maxmemory + 16 * sizing.MI) // sizing.MI + 1) * sizing.MI
 
 

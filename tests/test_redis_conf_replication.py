@@ -216,8 +216,8 @@ def test_no_rendered_file_holds_a_password_and_the_template_is_what_the_scripts_
     auth = re.findall(r'tcp-check send "AUTH ([^"]*)"', haproxy)
     assert len(auth) == 1 + 3 + 1 and set(auth) == {"${REDIS_PASSWORD}\\r\\n"}
     reload = {"tls.sh", "tls-reload.sh"}
-    assert set(p.files("redis")) == {"redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh"} | reload
-    assert set(p.files("sentinel")) == {"sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh"} | reload
+    assert set(p.files("redis")) == {"redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh", "admin.sh"} | reload
+    assert set(p.files("sentinel")) == {"sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh", "admin.sh"} | reload
     assert set(p.files("haproxy")) == {"haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"} | reload
     plain = ha.plan(cache_config(replicas=2), names(cache_config(replicas=2)))
     assert not reload & (set(plain.files("redis")) | set(plain.files("haproxy")))

@@ -272,4 +272,29 @@ MUTANTS = (
            # The cheapest scenario that sees it (the render names every object, the label finds them);
            # the two-stack scenario, which drove the fix, catches it too (76 s instead of 31 s).
            ("e2e/scenarios/test_stacks.py::test_stack_lifecycle[local]",)),
+    # Issue 23: upgrades, scaling, memory changes, the planner on Valkey 8.1/9.x.
+    Mutant("rollout-primary-first", "the rollout driver replaces the primary before the replicas: it hands over "
+           "to a replica still on the old engine, and the primary moves twice",
+           "components/cache_patterns/patterns/statefulset/rollout.py",
+           "for pod in [p for p in stale if p != primary] + [p for p in stale if p == primary]:",
+           "for pod in [p for p in stale if p == primary] + [p for p in stale if p != primary]:",
+           ("tests/test_rollout.py::test_replicas_first_highest_ordinal_first_and_the_primary_last_once",)),
+    Mutant("replica-promotable-before-sync", "a new or restarted replica is promotable before its first sync: "
+           "Sentinel can promote an empty replica", "components/cache_patterns/patterns/statefulset/scripts/redis-start.sh",
+           '        echo "replica-priority 0"\n', "",
+           ("tests/live/test_scaling.py::test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal",)),
+    Mutant("downgrade-allowed", "a downgrade Valkey 9.1 -> 8.1 is accepted (8.1 cannot load the RDB 80 a 9.1 "
+           "primary writes)", "components/cache_patterns/core/upgrades.py",
+           "    if new.engine == old.engine and new.number < old.number:",
+           "    if False:",
+           ("tests/test_upgrades.py::test_unsafe_steps_are_refused_with_the_reason",)),
+    Mutant("valkey-embed-limit", "the Valkey 8.1 model embeds values up to 80 bytes instead of 64: small-value "
+           "caches are planned too small", "components/cache_patterns/planning/memory.py",
+           "ROBJ + (k + 3) + expire + (v + 4) <= 64", "ROBJ + (k + 3) + expire + (v + 4) <= 80",
+           ("tests/test_planning.py::test_the_valkey_8_1_model_meets_the_figures_the_redis_model_missed",
+            "tests/test_planning.py::test_valkey_8_1_embeds_a_value_only_when_the_object_fits_64_bytes")),
+    Mutant("maxmemory-below-data", "a maxmemory below the live data set is applied: the cache evicts or refuses "
+           "writes at once", "components/cache_patterns/patterns/statefulset/rollout.py",
+           "        if used[biggest] > maxmemory * (1 - headroom):", "        if False:",
+           ("tests/live/test_memory_change.py::test_a_new_maxmemory_is_applied_live_and_one_below_the_data_set_is_refused",)),
 )

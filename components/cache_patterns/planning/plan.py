@@ -100,7 +100,7 @@ class PodPlan:
 
 
 def headroom_for(w: Workload, engine: Engine, maxmemory: int) -> Headroom:
-    allocations = regions(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine.quantum)
+    allocations = regions(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine)
     cow = hr.cow_fraction(w.writes_per_second, allocations, hr.fork_seconds(w.keys, maxmemory))
     return Headroom(forks=w.forks, replicas=w.replicas, cow=cow, shift=w.value_bytes.spread >= hr.SHIFT_SPREAD,
                     write_bytes_per_s=w.write_bytes_per_s, keys=w.keys)
@@ -115,7 +115,7 @@ def plan_pod(w: Workload, engine: Engine) -> PodPlan:
     """One member (primary or replica) of one shard: a sharded workload splits its keys evenly."""
     if w.shards > 1:
         w = replace(w, keys=math.ceil(w.keys / w.shards), shards=1)
-    cost = key_cost(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine.quantum)
+    cost = key_cost(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine)
     dataset = math.ceil(w.keys * cost.total)
     backlog = hr.backlog(dataset, w.write_bytes_per_s) if w.replicas else 0
     maxmemory = max(hr.maxmemory_for_dataset(dataset, backlog), MIN_MAXMEMORY)
@@ -245,7 +245,7 @@ class NodePlan:
 
 
 def plan_nodes(w: Workload, engine: Engine, node_type: str | None, reserved_percent: int) -> NodePlan:
-    cost = key_cost(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine.quantum)
+    cost = key_cost(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine)
     per_shard = w.keys * cost.total / w.shards
     need = hr.maxmemory_for_dataset(per_shard, hr.BACKLOG_MIN if w.replicas else 0)
     smallest = aws.smallest_node(need, reserved_percent)
@@ -276,7 +276,7 @@ class ServerlessPlan:
 
 def plan_serverless(w: Workload, engine: Engine, limit_gb: int | None = None,
                     limit_ecpu: int | None = None) -> ServerlessPlan:
-    cost = key_cost(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine.quantum)
+    cost = key_cost(w.keys, w.key_bytes, w.value_bytes, w.ttl_share, engine)
     stored = max(aws.gb(hr.maxmemory_for_dataset(w.keys * cost.total, 0)), aws.serverless_minimum_gb(engine.name))
     per_request = aws.ecpu_per_request(w.key_bytes.mean + w.value_bytes.mean)
     rps = w.requests_per_second

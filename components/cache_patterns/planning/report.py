@@ -364,11 +364,12 @@ def build(inp: CacheInput, prices: Prices = NO_PRICES, region: str | None = None
         derived.append(Row("L1 sidecars (l1.memory x pods)", inp.l1_memory * pods, "bytes", "sidecar-total"))
     coverage = inp.engine.coverage
     if coverage == "upper bound":
-        notes.append(f"{inp.engine.name} {inp.engine.version}: the per-key model is measured on Redis 7.0 and is an "
-                     f"upper bound here (a denser keyspace since Valkey 8.0); memory figures are upper bounds")
+        notes.append(f"{inp.engine.name} {inp.engine.version}: the per-key model here is Redis 7's, an upper bound "
+                     f"(Valkey 8.0's keyspace is denser); memory figures are upper bounds")
     elif coverage == "not measured":
-        notes.append(f"{inp.engine.name} {inp.engine.version}: the per-key model is measured on Redis 7.0-7.2 / "
-                     f"Valkey 7.2 only; figures are estimates")
+        notes.append(f"{inp.engine.name} {inp.engine.version}: the per-key model is measured on Redis 7.0-7.2 and "
+                     f"Valkey 7.2, 8.1 and 9.1 only (Valkey 9.0 is modelled as 9.1 from its sources); figures are "
+                     f"estimates")
     if region == DEFAULT_REGION and inp.region is None:
         notes.append(f"prices for {DEFAULT_REGION} (the stack names no AWS region; --region sets one)")
     label = inp.label if inp.label in ("", inp.pattern) else f"{inp.label} ({inp.pattern})"

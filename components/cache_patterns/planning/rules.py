@@ -18,9 +18,14 @@ RULES: tuple[Rule, ...] = (
          "dictEntry + key sds + value (EMBSTR robj+sds up to 44 B, else robj + raw sds) + the key's share of the "
          "slot array (a power of two of 8-byte slots) + TTL share x (expires dictEntry + its slots); every "
          "allocation rounded up to its jemalloc size class (quantum 8 in the official images, 16 in Debian's "
-         "package); distributions integrated over 4096 quantiles",
+         "package); distributions integrated over 4096 quantiles. Valkey 8.1+: one object (robj + key + TTL, "
+         "and the value when the whole fits 64 B (8.1) or 128 B (9.x)) + a separate value sds otherwise + the "
+         "key's share of the table's 64-byte buckets (doubled at 7 entries per bucket, overflow chains by "
+         "Poisson occupancy) + TTL share x the expires table's",
          "Redis 7.0 dict.c, sds.c, object.c, jemalloc size classes (redis deps/Makefile --with-lg-quantum=3); "
-         "checked against 84 measured data sets of Redis 7.0.15 (largest error 0.75 %) and live in the tests"),
+         "checked against 84 measured data sets of Redis 7.0.15 (largest error 0.75 %) and live in the tests; "
+         "Valkey 8.1.1 and 9.1.2 object.c (createStringObjectWithKeyAndExpire), hashtable.c, sds.c, checked "
+         "live against both builds"),
     Rule("dataset", "Data set", "keys x bytes per key", "the per-key model"),
     Rule("backlog", "Replication backlog (repl-backlog-size)",
          "writes/s x (K + V + 64 B) x 60 s, between 1 MiB and 5 % of the data set; 1 % of the data set when the "

@@ -222,7 +222,11 @@ class RedisStatefulSet(pulumi.ComponentResource):
             # primary among them. OrderedReady would hold pod-1 until pod-0 is Ready, while pod-0 may
             # be waiting to learn that pod-1 is the primary Sentinel last elected.
             "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "RollingUpdate"},
+            # OnDelete: a template change (engine, memory limit) replaces no pod by itself; the rollout
+            # driver (rollout.py) deletes the replicas one by one, then the primary, whose preStop hands
+            # over once. RollingUpdate would go from the highest ordinal down and move the primary twice
+            # whenever it is not on ordinal 0 (docs/upgrades.md).
+            "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": self.selectors["redis"]},
             "template": self.pods.pod("redis", containers, empty_dirs, plan.termination_grace_period_s),
         }
@@ -256,6 +260,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
             metadata={"name": self.names.sentinel_statefulset, "namespace": self.ns, "labels": self.labels["sentinel"]},
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
                   "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
+                  # Ready = SENTINEL CKQUORUM (probe.sh sentinel), then available only once the endpoints
+                  # have seen it again: the next Sentinel never goes while they count less than a majority.
+                  "minReadySeconds": plan.sentinel_min_ready_s,
                   "selector": {"matchLabels": self.selectors["sentinel"]},
                   "template": self.pods.pod("sentinel", [sentinel] +
                                             ([exporter_container(s, self.names, "sentinel")] if s.exporter else []))},

@@ -41,8 +41,8 @@ SCRIPT_DIR = Path(__file__).parent / "scripts"
 Role = Literal["redis", "sentinel", "haproxy"]
 # What each workload's ConfigMap holds (mounted read-only at CONF_DIR).
 FILES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "redis": ("redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh"),
-    "sentinel": ("sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh"),
+    "redis": ("redis.conf", "common.sh", "redis-start.sh", "redis-prestop.sh", "probe.sh", "admin.sh"),
+    "sentinel": ("sentinel.conf", "common.sh", "sentinel-start.sh", "probe.sh", "admin.sh"),
     "haproxy": ("haproxy.cfg", "haproxy-start.sh", "haproxy-quorum.lua"),
 }
 # With TLS, every workload also gets the certificate reload (tls-reload.sh, tls.sh).
@@ -188,7 +188,7 @@ class ScriptSettings:
 
 
 SCRIPTS = ("common.sh", "redis-start.sh", "redis-prestop.sh", "sentinel-start.sh", "probe.sh", "haproxy-start.sh",
-           "tls.sh", "tls-reload.sh")
+           "tls.sh", "tls-reload.sh", "admin.sh")
 
 
 def script(name: str) -> str:
@@ -301,6 +301,14 @@ class HaPlan:
         """preStop bound plus Redis's own shutdown (waiting for lagging replicas, a final save)."""
         save = 0 if self.server.persistence == "none" else 60
         return self.scripts.prestop_timeout_s + 15 + save
+
+    @property
+    def sentinel_min_ready_s(self) -> int:
+        """minReadySeconds of the Sentinel StatefulSet: a new Sentinel counts as available only once
+        every HAProxy has checked it again (its `named-rN` checks, rise 1, every check interval), so a
+        rolling update never takes the next Sentinel down while the endpoints still see the last one
+        down: that would leave them less than a majority, and they would close the write connections."""
+        return math.ceil(2 * self.endpoint.check_interval_ms / 1000) + 1
 
     @property
     def pdb_max_unavailable(self) -> dict[str, int]:

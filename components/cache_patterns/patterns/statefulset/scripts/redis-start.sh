@@ -162,7 +162,16 @@ conf="$RUN_DIR/redis.conf"
     fi
     if [ "$ROLE" = replica ]; then
         echo "replicaof $(host_of "$PRIMARY") $(port_of "$PRIMARY")"
+        # Not promotable until its first sync is done: an empty or stale replica Sentinel promoted
+        # mid-sync would become an empty primary. `probe.sh ready` restores the priority once synced.
+        echo "replica-priority 0"
     fi
 } > "$conf.tmp"
+if [ "$ROLE" = replica ]; then
+    _priority=$(sed -n 's/^replica-priority \([0-9][0-9]*\)$/\1/p' "$CONF_DIR/redis.conf" | tail -n 1)
+    echo "${_priority:-100}" > "$RUN_DIR/replica-priority"
+else
+    rm -f "$RUN_DIR/replica-priority"
+fi
 mv "$conf.tmp" "$conf"
 exec "$REDIS_SERVER" "$conf"
