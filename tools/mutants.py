@@ -249,6 +249,14 @@ MUTANTS = (
            "go on from copies no invalidation can reach", str(CLIENT_SRC / "cache_patterns_client/tracking.py"),
            '                    self._flush_l1("tracking connection lost")\n', "                    pass\n",
            ("tests/client/test_conformance.py::test_scenario[python:in-process-l2-down-empties-the-l1-and-raises]",)),
+    Mutant("near-invalidation-ignored", "the in-process L1 counts the server's invalidation messages but drops no "
+           "copy: another pod's write leaves this process serving the old value until the TTL cap",
+           str(CLIENT_SRC / "cache_patterns_client/tracking.py"),
+           '            self._invalidate_local(key if isinstance(key, bytes) else str(key).encode("utf-8"))\n',
+           "            pass\n",
+           ("tests/client/test_near_bench_live.py::"
+            "test_on_the_zipf_workload_the_in_process_l1_holds_its_bound_serves_fresh_and_hits_as_often",
+            "tests/client/test_conformance.py::test_scenario[python:in-process-another-clients-write-invalidates-within-milliseconds]")),
     # What the engine tier found (docs/engine.md), caught by the engine tier itself.
     Mutant("urn-alias-removed", "objects that move between pattern components keep no alias: a statefulset -> "
            "operator switch fails on a server-side apply conflict", "components/cache_patterns/core/moves.py",
