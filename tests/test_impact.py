@@ -107,3 +107,45 @@ def test_render_diff_leads_with_objects_by_kind_per_stack(tmp_path):
         path.write_text(yaml.safe_dump(render.clean(obj)))
     lines = render_diff.stack_summary("dev", tmp_path / "ref", tree, stack_file)
     assert lines[0].startswith("dev: added ") and "StatefulSet 2" in lines[0] and "changed Deployment 2" in lines[0]
+
+
+def with_version(stack: str, cache: str, engine: str, version: str) -> dict:
+    cfg = copy.deepcopy(harness.load_stack_config(stack))
+    cfg["cache-patterns:caches"][cache].update({"engine": engine, "version": version})
+    return cfg
+
+
+@pytest.mark.parametrize("before,after,refused,path", [
+    (("valkey", "8.1"), ("valkey", "9.0"), False, None),
+    (("valkey", "9.0"), ("valkey", "8.1"), True, None),
+    (("redis", "7.2"), ("valkey", "9.0"), True, "redis 7.2 -> valkey 8.1 -> valkey 9.0"),
+])
+def test_an_engine_version_change_is_checked_against_the_upgrade_paths(before, after, refused, path):
+    """Issue 23: a StatefulSet cache's engine step is refused when its data cannot take it in place,
+    naming the path that works; a safe step and an unchanged engine say nothing."""
+    old = basis_of("staging", with_version("staging", "sessions", *before))
+    new = basis_of("staging", with_version("staging", "sessions", *after))
+    assert impact.engine_refusals(old, old) == []
+    lines = impact.engine_refusals(old, new)
+    if not refused:
+        assert lines == []
+        return
+    (line,) = lines
+    assert line.startswith(f"cache sessions: {' '.join(before)} -> {' '.join(after)} refused: ")
+    assert ("downgrade" in line) if path is None else (f"the path that works: {path}" in line)
+
+
+def test_render_refuses_an_unsafe_engine_step_and_keeps_the_last_render_s_engine(tmp_path, monkeypatch, capsys):
+    out = ["staging", "--out", str(tmp_path), "--no-validate"]
+    configs = {"now": with_version("staging", "sessions", "valkey", "9.0")}
+    monkeypatch.setattr(harness, "load_stack_config", lambda stack: configs["now"])
+    assert render.main(out) == 0
+    capsys.readouterr()
+    configs["now"] = with_version("staging", "sessions", "valkey", "8.1")
+    assert render.main(out) == 2
+    err = capsys.readouterr().err
+    assert "ENGINE CHANGE REFUSED in stack staging (against the last render" in err
+    assert "cache sessions: valkey 9.0 -> valkey 8.1 refused: valkey 9.0 -> valkey 8.1 is a downgrade" in err
+    # Refused again: the last render still names 9.0 (the refusal did not record 8.1 as deployed).
+    assert render.main(out) == 2
+    assert impact.load(tmp_path / "staging" / render.BASIS_FILE)["engines"] == {"sessions": "valkey 9.0"}

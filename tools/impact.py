@@ -8,6 +8,10 @@ rendered/<stack>/render.json and prints the impact when the caches' patterns dif
 render (or from a git ref: `--against REF`); `./run render-diff` prints it per stack too. A basis is
 made from files any tree of this program writes (its stack file, rendered manifests, the resources'
 URNs), so an older ref without this module compares as well.
+
+A change of a StatefulSet cache's engine version is checked against the upgrade paths
+(cache_patterns/core/upgrades.py): `engine_refusals()` names each unsafe step and the path that works;
+`./run render` refuses it (exit 2) and keeps the last render's basis (issue 23).
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from cache_patterns.config.common import DEFAULT_ENGINE_VERSION
+from cache_patterns.core import upgrades
 from tools.snapshot import K8S_COMMON, REPLACE_FIELDS, _get
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -119,6 +125,7 @@ def basis(stack: str, config: dict, manifests: list[dict], resources: Iterable[d
         "caches": {n: "/".join(filter(None, (c.get("pattern"), c.get("kind")))) for n, c in caches.items()
                    if isinstance(c, dict)},
         "apps": {f"{a.get('namespace')}/{a.get('name')}": _app_env(manifests, a) for a in apps},
+        "engines": {n: _engine(c) for n, c in caches.items() if isinstance(c, dict) and c.get("pattern") == "statefulset"},
         "objects": {object_key(o): _replace_digest(o) for o in manifests},
         # Workloads whose pod template changes roll their pods.
         "templates": {object_key(o): _digest((o.get("spec") or {}).get("template")) for o in manifests
@@ -126,6 +133,28 @@ def basis(stack: str, config: dict, manifests: list[dict], resources: Iterable[d
         "resources": {f"{r['type']} {r['name']}": r["protect"] for r in others},
         "holds": {n: _holds(stack, n, c, apps, manifests, others) for n, c in caches.items() if isinstance(c, dict)},
     }
+
+
+def _engine(cache: dict) -> str:
+    """A StatefulSet cache's engine line as the config gives it: `valkey 8.1` (the default version when
+    none is set)."""
+    engine = str(cache.get("engine") or "valkey")
+    return f"{engine} {cache.get('version') or DEFAULT_ENGINE_VERSION.get(engine, '')}"
+
+
+def engine_refusals(old: dict, new: dict) -> list[str]:
+    """Each StatefulSet cache whose engine version changes by a step its data cannot take in place
+    (a downgrade, a skipped stepping stone, Redis 7.4+ to Valkey): what is wrong and the path that works.
+    A basis without engines (an older render) or a cache new on either side is not checked."""
+    out = []
+    before, after = old.get("engines") or {}, new.get("engines") or {}
+    for name in sorted(set(before) & set(after)):
+        if before[name] != after[name]:
+            (e1, v1), (e2, v2) = before[name].split(" ", 1), after[name].split(" ", 1)
+            problem = upgrades.check(e1, v1, e2, v2)
+            if problem is not None:
+                out.append(f"cache {name}: {before[name]} -> {after[name]} refused: {problem}")
+    return out
 
 
 def _names(keys: list[str]) -> str:

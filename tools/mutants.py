@@ -305,4 +305,9 @@ MUTANTS = (
            "writes at once", "components/cache_patterns/patterns/statefulset/rollout.py",
            "        if used[biggest] > maxmemory * (1 - headroom):", "        if False:",
            ("tests/live/test_memory_change.py::test_a_new_maxmemory_is_applied_live_and_one_below_the_data_set_is_refused",)),
+    Mutant("engine-step-unchecked", "`./run render` lets a StatefulSet cache's engine downgrade or skip Valkey 8.1 "
+           "(the new servers cannot load the old primary's RDB and empty their data first)", "tools/impact.py",
+           "            problem = upgrades.check(e1, v1, e2, v2)\n", "            problem = None\n",
+           ("tests/test_impact.py::test_an_engine_version_change_is_checked_against_the_upgrade_paths",
+            "tests/test_impact.py::test_render_refuses_an_unsafe_engine_step_and_keeps_the_last_render_s_engine")),
 )

@@ -273,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         basis_file = Path(args.out) / stack / BASIS_FILE
         try:
-            previous = impact.load(basis_file) if not args.against else ref_basis(args.against, stack)
+            last = impact.load(basis_file)
+            previous = last if not args.against else ref_basis(args.against, stack)
             result = render(stack, Path(args.out), crds, check=not args.no_validate)
         except ConfigError as exc:
             print(located(stack, exc), file=sys.stderr)
@@ -284,7 +285,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         current = impact.basis(stack, harness.load_stack_config(stack), result.manifests,
                                [{"urn": r.urn, "protect": r.protect} for r in result.run.resources])
-        basis_file.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+        refused = impact.engine_refusals(previous, current) if previous is not None else []
+        if refused:
+            against = f"git {args.against}" if args.against else "the last render"
+            print(f"ENGINE CHANGE REFUSED in stack {stack} (against {against}; docs/upgrades.md):\n"
+                  + "\n".join(f"  {line}" for line in refused), file=sys.stderr)
+            status = 2
+        # A refused step keeps the last render's basis (render() emptied the folder): it names what runs.
+        kept = last if refused else current
+        if kept is not None:
+            basis_file.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
         print((Path(args.out) / stack / "SUMMARY.txt").read_text(), end="")
         print(f"-> {len(result.manifests)} objects written to {Path(args.out) / stack}/ in {result.seconds:.2f} s\n")
         lines = impact.impact(previous, current) if previous is not None else []
