@@ -264,7 +264,14 @@ def running(port: int | None = None, log=print) -> Iterator[Cluster]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--node", action="store_true",
+                        help="a real node (kubelet, containerd, CoreDNS) in namespaces of its own: e2e/node.py")
     args = parser.parse_args(argv)
+    if args.node or (args.command == "down" and _node_state()):
+        from e2e import node   # down: also a real-node cluster of this port, with its host changes
+        code = node.main(args.command)
+        if args.node or code != 0:
+            return code
     try:
         if args.command == "up":
             c = up()
@@ -284,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cluster: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _node_state() -> bool:
+    from e2e import node
+    return node.state_dir().exists()
 
 
 if __name__ == "__main__":

@@ -44,15 +44,15 @@ def _openssl(args: Sequence[str], cwd: Path) -> None:
         raise ClusterError(f"openssl {' '.join(args)} failed:\n{proc.stderr.strip()}")
 
 
-def _pki(pki: Path) -> None:
-    """A CA, the API server's serving certificate (127.0.0.1, localhost, the in-cluster names) and
-    the service-account signing key pair."""
+def _pki(pki: Path, extra_sans: str = "") -> None:
+    """A CA, the API server's serving certificate (127.0.0.1, localhost, the in-cluster names, and
+    `extra_sans` such as "IP:10.250.0.1") and the service-account signing key pair."""
     pki.mkdir(parents=True)
     _openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
               "-days", "30", "-subj", "/CN=cache-patterns-e2e-ca"], pki)
     (pki / "san.cnf").write_text(
         "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
-        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
+        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" + (f",{extra_sans}" if extra_sans else "") + "\n"
         "extendedKeyUsage=serverAuth\n")
     _openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key", "-out", "apiserver.csr",
               "-subj", "/CN=kube-apiserver"], pki)

@@ -184,7 +184,7 @@ def verify(tools: Sequence[str]) -> list[str]:
     """Download each tool's pinned Go module into a new, empty module cache (GOMODCACHE), as on a new
     machine, and check it against its pin (`verify_module`: the h1: sum, the pseudo-version's commit).
     Returns what was verified; raises ToolchainError naming the tool on a mismatch or failed download."""
-    done = []
+    done: dict[tuple[str, str], list] = {}   # module, version -> [tools, sum, what was checked]
     with tempfile.TemporaryDirectory(prefix="cp-gomodcache-") as tmp:
         cache = Path(tmp) / "mod"
         env = {"GOMODCACHE": str(cache), "GOFLAGS": "-modcacherw"}   # writable: the folder is removed after
@@ -194,14 +194,22 @@ def verify(tools: Sequence[str]) -> list[str]:
                 continue
             if "sum" not in pin:
                 raise ToolchainError(f"{tool}: the pin of {pin['module']} names no sum (its h1: hash)")
+            seen = done.get((pin["module"], pin["version"]))
+            if seen:   # one module, several tools (k8s.io/kubernetes: the control plane and the kubelet)
+                if pin["sum"] != seen[1]:
+                    raise ToolchainError(f"{tool}: {pin['module']}@{pin['version']} pinned with sum {pin['sum']}, "
+                                         f"{seen[0][0]} pins {seen[1]}")
+                seen[0].append(tool)
+                continue
             work = Path(tmp) / tool
             work.mkdir()
             info = Build(tool, pin, out=work, work=work, env=env).go_download(pin["module"], pin["version"])
             if not Path(info["Dir"]).is_relative_to(cache):
                 raise ToolchainError(f"{tool}: {pin['module']} came from {info['Dir']}, not the empty module cache")
             origin = "with" if (info.get("Origin") or {}).get("Hash") else "without"
-            done.append(f"{tool}: {pin['module']}@{pin['version']} {info['Sum']} ({origin} the proxy's Origin hash)")
-    return done
+            done[pin["module"], pin["version"]] = [[tool], pin["sum"],
+                                                   f"{pin['module']}@{pin['version']} {info['Sum']} ({origin} the proxy's Origin hash)"]
+    return [f"{', '.join(names)}: {what}" for names, _, what in done.values()]
 
 
 def build(tool: str) -> float | None:

@@ -18,8 +18,12 @@ from typing import Callable
 import pytest
 import yaml
 
+from cache_patterns.stack_reader import read_stack_file
 from tests.conftest import skip_or_fail
 from tools import harness, render
+
+# docs/production.md's example: every image from an internal registry, pinned by digest.
+EXAMPLE = harness.ROOT / "docs" / "production-cluster.yaml"
 
 
 def _containers(obj: dict) -> list[dict]:
@@ -80,13 +84,29 @@ def checkov() -> str:
 
 def scan(folder: Path) -> list[dict]:
     """checkov's failed checks over every manifest under `folder` (offline: --skip-download)."""
-    proc = subprocess.run([checkov(), "-d", str(folder), "--framework", "kubernetes", "--quiet", "--compact",
+    return [f for r in scan_reports(folder) for f in r.get("results", {}).get("failed_checks", [])]
+
+
+def scan_reports(folder: Path) -> list[dict]:
+    """checkov's reports over every manifest under `folder`, passed checks included (not --quiet)."""
+    proc = subprocess.run([checkov(), "-d", str(folder), "--framework", "kubernetes", "--compact",
                            "--skip-download", "-o", "json"], capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     reports = report if isinstance(report, list) else [report]
     assert all(r.get("summary", {}).get("parsing_errors", 0) == 0 for r in reports)
-    return [f for r in reports for f in r.get("results", {}).get("failed_checks", [])]
+    return reports
+
+
+def write_example(folder: Path) -> list[dict]:
+    """The production example's objects, written as `./run render` writes a stack's."""
+    run = harness.run("production-cluster", read_stack_file(EXAMPLE))
+    manifests = [render.manifest_of(r, {harness.PLACEHOLDER_PASSWORD}, []) for r in run.k8s_objects]
+    for obj in manifests:
+        path = folder / render.file_name(obj)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+    return manifests
 
 
 def unaccepted(folder: Path, failures: list[dict]) -> list[str]:
@@ -100,12 +120,14 @@ def unaccepted(folder: Path, failures: list[dict]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def scanned(tmp_path_factory) -> tuple[Path, list[dict]]:
-    """One checkov run (it takes seconds to start) over every stack rendered under `stacks/`, and under
-    `planted/` one manifest per fault checkov must report, made from staging's Redis StatefulSet."""
+def reports(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """One checkov run (it takes seconds to start) over every stack rendered under `stacks/`, the
+    production example under `example/`, and under `planted/` one manifest per fault checkov must
+    report, made from staging's Redis StatefulSet (and the example's, without its digests)."""
     root = tmp_path_factory.mktemp("checkov")
     for stack in harness.list_stacks():
         render.render(stack, root / "stacks", check=False)
+    example = write_example(root / "example")
     (sts,) = list((root / "stacks").glob("staging/*/StatefulSet-staging-sessions.yaml"))
     base = yaml.safe_load(sts.read_text())
     faults = {
@@ -120,7 +142,19 @@ def scanned(tmp_path_factory) -> tuple[Path, list[dict]]:
         for c in obj["spec"]["template"]["spec"]["containers"]:
             fault(c)
         (root / "planted" / f"{name}.yaml").write_text(yaml.safe_dump(obj))
-    return root, scan(root)
+    (pinned,) = [o for o in example if o["kind"] == "StatefulSet" and "sentinel" not in o["metadata"]["name"]]
+    unpinned = copy.deepcopy(pinned)
+    unpinned["metadata"]["name"] = "no-digest"
+    for c in unpinned["spec"]["template"]["spec"]["containers"]:
+        c["image"] = c["image"].split("@")[0]
+    (root / "planted" / "no-digest.yaml").write_text(yaml.safe_dump(unpinned))
+    return root, scan_reports(root)
+
+
+@pytest.fixture(scope="module")
+def scanned(reports) -> tuple[Path, list[dict]]:
+    root, found = reports
+    return root, [f for r in found for f in r.get("results", {}).get("failed_checks", [])]
 
 
 def test_every_rendered_stack_passes_checkov_but_for_the_accepted_checks(scanned):
@@ -132,6 +166,24 @@ def test_every_rendered_stack_passes_checkov_but_for_the_accepted_checks(scanned
     watchers = {(f["file_path"].split("/")[2], Path(f["file_path"]).name.split("-")[0]) for f in stacks
                 if f["check_id"] == "CKV_K8S_9"}
     assert watchers == {("staging", "StatefulSet"), ("staging", "Deployment")}
+
+
+def test_with_digests_set_every_image_passes_the_digest_check(reports):
+    """CKV_K8S_43 (images by digest) passes for every workload of the production example: checked, not
+    accepted; and a copy of its Redis StatefulSet without the digests fails it."""
+    root, found = reports
+    passed = [c for r in found for c in r.get("results", {}).get("passed_checks", [])
+              if c["check_id"] == "CKV_K8S_43" and c["file_path"].startswith("/example/")]
+    failed = [c for r in found for c in r.get("results", {}).get("failed_checks", [])
+              if c["check_id"] == "CKV_K8S_43"]
+    workloads = {p.name for p in (root / "example").rglob("*.yaml") if p.name.split("-")[0] in
+                 ("StatefulSet", "Deployment")}
+    assert {Path(c["file_path"]).name for c in passed} == workloads and len(workloads) >= 4
+    assert not [c for c in failed if c["file_path"].startswith("/example/")]
+    assert any(c["file_path"] == "/planted/no-digest.yaml" for c in failed)
+    example = [f for r in found for f in r.get("results", {}).get("failed_checks", [])
+               if f["file_path"].startswith("/example/")]
+    assert unaccepted(root, example) == []
 
 
 def test_checkov_reports_a_missing_probe_and_a_privileged_container(scanned):

@@ -15,7 +15,8 @@ from tools import harness
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHES = (cache_patterns.RedisStatefulSet, cache_patterns.ExternalCache, cache_patterns.RedisOperatorCache)
-SHARED = ("settings", "namespace", "apps", "environment", "cluster_domain", "kubernetes_version", "observability")
+SHARED = ("settings", "namespace", "apps", "environment", "cluster_domain", "kubernetes_version", "observability",
+          "images")
 
 
 def args_of(component: type) -> type:

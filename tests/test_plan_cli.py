@@ -9,6 +9,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
+from cache_patterns.planning.footprint import FOOTPRINTS
 from tools import harness
 from tools import plan as plan_tool
 
@@ -64,7 +65,14 @@ def test_the_statefulset_plan_counts_its_sentinels_and_haproxy_pods():
     assert option.current and f"+ {cfg.sentinels} Sentinel + 2 HAProxy" in option.units
     figures = {r.name: r for r in sessions.derived}
     redis = figures["memory of all Redis pods"].value
-    assert figures["memory of all pods"].value == redis + cfg.sentinels * 64 * 2**20 + 2 * 128 * 2**20
+    # Each pod with the limits of its containers: staging's Sentinels carry an exporter, its HAProxy
+    # pods (TLS) a certificate watcher (planning/footprint.py).
+    f = FOOTPRINTS
+    assert cfg.exporter and cfg.tls.enabled
+    sentinel, haproxy = f["sentinel"].memory_limit + f["exporter"].memory_limit, \
+        f["haproxy"].memory_limit + f["tlsReload"].memory_limit
+    assert (sentinel, haproxy) == (128 * 2**20, 160 * 2**20)
+    assert figures["memory of all pods"].value == redis + cfg.sentinels * sentinel + 2 * haproxy
     assert option.total == figures["memory of all pods"].value
 
 

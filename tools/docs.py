@@ -1,6 +1,7 @@
 """The generated parts of the docs, from the code: the config reference and the stack-file JSON Schema
 (both from the pydantic models), the env contract (contract.ENV_DOC), the image table, the alert and
-alarm tables of docs/observability.md (cache_patterns.observability.docs) and the list of stacks. `--write` (`./run docs`) rewrites them; the tests fail when a file and the code disagree.
+alarm tables of docs/observability.md (cache_patterns.observability.docs), the production example, image
+catalogue and footprints of docs/production.md, and the list of stacks. `--write` (`./run docs`) rewrites them; the tests fail when a file and the code disagree.
 
     python -m tools.docs [--write]
 """
@@ -18,9 +19,11 @@ from typing import Callable
 from cache_patterns.config import editor_schema, reference
 from cache_patterns.config.app import AppConfig
 from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, ENGINE_IMAGES
-from cache_patterns.core import contract
+from cache_patterns.core import contract, sizing
+from cache_patterns.core.image_set import CATALOGUE
 from cache_patterns.observability import docs as observability_docs
 from cache_patterns.patterns import DOCS, PATTERNS
+from cache_patterns.planning.footprint import FOOTPRINTS
 from cache_patterns.stack import NAMESPACE, StackConfig
 from tools import harness
 
@@ -69,7 +72,25 @@ def config_reference() -> str:
             nested = [r for r in reference.rows(model) if r.key.startswith(row.key + ".") or
                       r.key.startswith(row.key + "[]")]
             out += [f"`{row.key}` ({inner[0].TITLE}):", ""] + _table(nested) + [""]
-    return "\n".join(out).rstrip() + "\n"
+    return "\n".join(out + _documented_once(sections)).rstrip() + "\n"
+
+
+def _documented_once(sections: list[tuple[str, type, str]]) -> list[str]:
+    """The Kubernetes shapes `placement` holds (affinity, tolerations, spread), once for every key that
+    takes one."""
+    models: list[type] = []
+    for _, model, _ in sections:
+        models += [m for m in reference.once(model) if m not in models]
+    if not models:
+        return []
+    out = ["## Objects used under several keys", "",
+           "The keys of `placement` (stack-wide, per cache, per component, per operator install and per app) "
+           "take tolerations, affinity and spread as the Kubernetes API writes them, checked as config; each "
+           "`images.<image>` takes an image (docs/production.md).", ""]
+    for m in models:
+        out += [f"`{m.TITLE}`: {' '.join((m.__doc__ or '').split())}", ""]
+        out += _table(list(reference.rows(m))) + [""]
+    return out
 
 
 def env_contract() -> str:
@@ -87,6 +108,28 @@ def image_table() -> str:
     for (engine, version), (image, licence) in ENGINE_IMAGES.items():
         default = " (default)" if DEFAULT_ENGINE_VERSION[engine] == version else ""
         out.append(f"| {engine} | {version}{default} | `{image}` | {licence} |")
+    return "\n".join(out) + "\n"
+
+
+def production_example() -> str:
+    """docs/production.md's complete example: the stack file the tests render, apply and scan."""
+    return "```yaml\n" + (ROOT / "docs" / "production-cluster.yaml").read_text() + "```\n"
+
+
+def image_catalogue() -> str:
+    out = ["| key (`images.<key>`) | default | what runs it |", "|---|---|---|"]
+    for key, image in CATALOGUE.items():
+        tag = f":{image.tag}" if image.tag else " (the chart's own tag)"
+        out.append(f"| `{key}` | `{image.registry}/{image.repository}{tag}` | {_cell(image.used_by)} |")
+    return "\n".join(out) + "\n"
+
+
+def footprints() -> str:
+    out = ["| component (`resources.<component>`) | CPU request | memory request | memory limit | why |",
+           "|---|---|---|---|---|"]
+    for key, f in FOOTPRINTS.items():
+        out.append(f"| `{key}` | {sizing.format_millicores(f.cpu)} | {sizing.format_bytes(f.memory)} | "
+                   f"{sizing.format_bytes(f.memory_limit)} | {_cell(f.why)} |")
     return "\n".join(out) + "\n"
 
 
@@ -133,6 +176,8 @@ SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "README.md": {"patterns": patterns_table, "pattern-pages": pattern_pages},
     "docs/contract.md": {"env-contract": env_contract},
     "docs/patterns/sidecar.md": {"images": image_table},
+    "docs/production.md": {"production-example": production_example, "image-catalogue": image_catalogue,
+                           "footprints": footprints},
     "docs/observability.md": {f"observability:{name}": make for name, make in observability_docs.SECTIONS.items()},
 }
 # Written by `./run docs` but not held to by the tests: a stack added without it still passes them.

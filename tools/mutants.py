@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLIENT_SRC = Path("clients/python/src")
+PL = "tests/test_placement.py::test_every_pod_template_carries_the_stack_placement_images_and_pull_secrets"
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,16 @@ MUTANTS = (
            ("tests/client/test_near_bench_live.py::"
             "test_on_the_zipf_workload_the_in_process_l1_holds_its_bound_serves_fresh_and_hits_as_often",
             "tests/client/test_conformance.py::test_scenario[python:in-process-another-clients-write-invalidates-within-milliseconds]")),
+    Mutant("reload-loop-ignores-sigterm", "the Redis pods' TLS reload loop, its container's PID 1, ignores "
+           "SIGTERM: every deleted Redis pod waits out its 105 s grace period",
+           "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
+           "reload_redis() {\n    trap stop_loop TERM INT\n", "reload_redis() {\n",
+           ("tests/live/test_tls_scripts.py::test_the_reload_loops_stop_on_sigterm_as_their_containers_pid_1",)),
+    # What the real node found (docs/node.md), caught by the node tier.
+    Mutant("node-sysctls-not-restored", "`./run cluster down` leaves the kernel sysctls the real node's kubelet "
+           "set (kernel.panic, vm.overcommit_memory) on the host", "e2e/hoststate.py",
+           'skipped = restore_sysctls(node.get("sysctls_changed") or {})', "skipped = {}",
+           ("tests/node/test_host.py::test_host_changes_are_namespaced_or_recorded",)),
     # What the engine tier found (docs/engine.md), caught by the engine tier itself.
     Mutant("urn-alias-removed", "objects that move between pattern components keep no alias: a statefulset -> "
            "operator switch fails on a server-side apply conflict", "components/cache_patterns/core/moves.py",
@@ -310,4 +321,48 @@ MUTANTS = (
            "            problem = upgrades.check(e1, v1, e2, v2)\n", "            problem = None\n",
            ("tests/test_impact.py::test_an_engine_version_change_is_checked_against_the_upgrade_paths",
             "tests/test_impact.py::test_render_refuses_an_unsafe_engine_step_and_keeps_the_last_render_s_engine")),
+    # Issue 21: placement, images and pull Secrets on every pod, the grace period, mirrors, exposure.
+
+    Mutant("pull-secrets-dropped", "pods come without the image pull Secrets: ImagePullBackOff from a private registry",
+           "components/cache_patterns/core/placement.py",
+           '    secrets = list(dict.fromkeys(pull_secrets))\n', "    secrets = []\n",
+           (PL + "[everything]",)),
+    Mutant("tolerations-dropped", "pods without their tolerations: Pending on a tainted node pool",
+           "components/cache_patterns/core/placement.py",
+           '    if placed.tolerations:\n        spec["tolerations"]', '    if False:\n        spec["tolerations"]',
+           (PL + "[staging]",
+            "tests/test_placement_config.py::test_lists_and_single_values_are_taken_whole_from_the_most_specific_level")),
+    Mutant("standalone-exporter-unplaced", "the OT Sentinel exporter's pod ignores the placement and the pull Secrets",
+           "components/cache_patterns/observability/standalone.py",
+           "    return placing.place(template, placed, dict(s.selector[\"matchLabels\"]), pull_secrets=images.pull_secrets)",
+           "    return template",
+           (PL + "[everything]",)),
+    Mutant("operator-images-unmoved", "operator custom resources keep the public images: an air-gapped cluster "
+           "cannot pull them", "components/cache_patterns/patterns/operator/pods.py",
+           "        parent.update(pods.images.pick(given, key))", "        pass",
+           ("tests/test_placement.py::test_every_operator_pod_gets_them_through_its_custom_resource",)),
+    Mutant("grace-shorter-than-handover", "a Redis pod's grace period shorter than the preStop handover is "
+           "accepted: the kubelet kills the primary mid-handover", "components/cache_patterns/patterns/statefulset/settings.py",
+           "        if grace is not None and grace < self.handover_grace_s:", "        if False:",
+           ("tests/test_placement_config.py::test_the_grace_period_of_redis_pods_must_leave_the_handover_room",)),
+    Mutant("default-spread-dropped", "cache pods lose their default zone spread: a zone outage takes every replica",
+           "components/cache_patterns/patterns/statefulset/pods.py",
+           "default_spread=placing.zone_spread(selector), pull_secrets", "default_spread=None, pull_secrets",
+           ("tests/test_placement_config.py::test_the_statefulset_pods_keep_their_default_spread_and_anti_affinity",)),
+    Mutant("mirror-without-library", "a registry mirror's Docker Hub images lose `library/`: the mirror has no "
+           "such repository", "components/cache_patterns/core/image_set.py",
+           "    if short and registry == DOCKER_HUB:\n        path = repository.removeprefix(\"library/\")\n"
+           "    else:\n        path = f\"{registry}/{repository}\"",
+           "    if short and registry == DOCKER_HUB:\n        path = repository.removeprefix(\"library/\")\n"
+           "    else:\n        path = f\"{registry}/{repository.removeprefix('library/')}\"",
+           ("tests/test_images.py::test_a_registry_moves_every_image_keeping_its_path",)),
+    Mutant("exposed-to-everyone", "the external endpoint's NetworkPolicy admits every address",
+           "components/cache_patterns/patterns/statefulset/expose.py",
+           '    return [{"from": [{"ipBlock": {"cidr": c}} for c in expose.source_ranges],',
+           '    return [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],',
+           ("tests/test_expose.py::test_a_load_balancer_admits_only_its_source_ranges_to_the_write_port",)),
+    Mutant("expose-refused-as-unknown", "`expose` on an operator or sidecar cache reads as a typo (\"did you mean "
+           "'exporter'?\") instead of saying only statefulset caches have it", "components/cache_patterns/config/errors.py",
+           "        if loc[-1] in model.ELSEWHERE:\n", "        if False:\n",
+           ("tests/test_expose.py::test_other_patterns_refuse_it_saying_why_beside_their_other_problems",)),
 )

@@ -34,12 +34,14 @@ DOCS = ROOT / "docs" / "mutation.md"
 
 
 def tier(node: str) -> str:
-    """The test tier a test node belongs to (tools/tiers.py): engine, cluster, live or unit."""
+    """The test tier a test node belongs to (tools/tiers.py): engine, cluster, node, live or unit."""
     path = node.split("::")[0]
     if path.startswith("e2e/scenarios/"):
         return "engine"
     if path.startswith("tests/cluster/"):
         return "cluster"
+    if path.startswith("tests/node/"):
+        return "node"
     source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
     return "live" if "pytest.mark.live" in source else "unit"
 

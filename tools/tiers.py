@@ -7,11 +7,14 @@ with `./run test -m cluster` (or `-m live`, `-m "not live and not cluster"`).
     cluster  every stack applied to a real control plane (e2e/cluster.py, toolchain from e2e/pins.toml)
     engine   `pulumi up` of every Kubernetes stack with the real engine on that control plane
              (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone)
+    node     the rendered pods run for real on a kubelet node in namespaces of its own (tests/node,
+             marker `node`, a part of the cluster tier run as its own line: docs/node.md)
 
 The unit tier runs first and alone (it keeps a core busy). Then the live tier runs beside the cluster
-and engine tiers (those two in order, on one control plane): all three spend most of their time
-waiting on processes, timers and the API server, not on a core, so side by side they take about as
-long as the longer line instead of the sum (docs/e2e.md#time). `--serial` runs every tier in turn.
+and engine tiers (those two in order, on one control plane) and beside the node tier (a cluster of
+its own): they spend most of their time waiting on processes, timers, pods and the API server, not
+on a core, so side by side they take about as long as the longest line instead of the sum
+(docs/e2e.md#time). `--serial` runs every tier in turn.
 Each tier's output is printed as a block when it finishes.
 
 What a tier reports comes from its pytest junit XML, not only its exit code: a tier whose every test
@@ -36,11 +39,12 @@ from pathlib import Path
 TIERS = {
     "unit": ["-m", "not live and not cluster"],
     "live": ["-m", "live"],
-    "cluster": ["-m", "cluster"],
+    "cluster": ["-m", "cluster and not node"],
     "engine": ["e2e/scenarios"],
+    "node": ["-m", "node"],
 }
 # Stages run one after another; the lines of a stage run side by side, the tiers of a line in order.
-STAGES = ((("unit",),), (("live",), ("cluster", "engine")))
+STAGES = ((("unit",),), (("live",), ("cluster", "engine"), ("node",)))
 NO_TESTS = 5   # pytest's exit code when it collected nothing
 
 _print = threading.Lock()
@@ -141,7 +145,7 @@ def summary(results: list[Outcome], expected: list[str], seconds: float, serial:
     failed = ", ".join(r.name for r in rows if r.status == "FAILED")
     lines.append(f"tiers: {count['ok']} passed, {count['skipped']} skipped{f' ({skipped})' if skipped else ''}, "
                  f"{count['FAILED']} failed{f' ({failed})' if failed else ''}, in {seconds:.0f} s"
-                 f"{' (serial)' if serial else ' (live beside cluster and engine)'}")
+                 f"{' (serial)' if serial else ' (side by side: ' + ' | '.join(' -> '.join(line) for line in STAGES[-1]) + ')'}")
     return lines, 1 if count["FAILED"] else 0
 
 

@@ -10,13 +10,17 @@ import pulumi_kubernetes as k8s
 
 from cache_patterns.config.app import AppConfig, Peer
 from cache_patterns.config.args import args_type
+from cache_patterns.config.images import ImagesConfig
 from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
+from cache_patterns.core import placement as placing
 from cache_patterns.core import sizing, values
+from cache_patterns.core.image_set import DEFAULT_IMAGES, ImageSet
 from cache_patterns.core.contract import CHECKSUM_ANNOTATION, CacheBinding
 
 # An app's settings: the keys of a stack file's `apps[]` entry; its name and cache have defaults here.
 AppSettingsArgs = args_type(AppConfig, exclude=(), optional=("name", "cache"), name="AppSettingsArgs")
+ImagesConfigArgs = args_type(ImagesConfig)
 
 
 class AppDeploymentArgs(TypedDict):
@@ -34,6 +38,9 @@ class AppDeploymentArgs(TypedDict):
     Default: development."""
     cluster_domain: NotRequired[str]
     """The cluster's DNS domain, for the exported Service DNS name. Default: cluster.local."""
+    images: NotRequired[ImagesConfigArgs]
+    """The stack's `images` block: the app containers' pull policy and the pull Secrets every app pod
+    carries (with those its binding's sidecars need). Default: IfNotPresent, none."""
 
 
 def _probe(path: str | None, port: int, **timing) -> dict:
@@ -42,7 +49,7 @@ def _probe(path: str | None, port: int, **timing) -> dict:
     return {**check, **{k: v for k, v in timing.items() if v}}
 
 
-def pod_spec(app: AppConfig, binding: CacheBinding) -> dict:
+def pod_spec(app: AppConfig, binding: CacheBinding, images: ImageSet = DEFAULT_IMAGES) -> dict:
     """The pod of an app: its container first, then whatever the binding adds. Pure, for tests."""
     p = app.probes
     resources: dict = {
@@ -56,8 +63,7 @@ def pod_spec(app: AppConfig, binding: CacheBinding) -> dict:
     extra_env = [{"name": k, "value": v} for k, v in sorted(app.env.items())]
     main = {
         "name": app.name,
-        "image": app.image,
-        "imagePullPolicy": "IfNotPresent",
+        **images.given(app.image),
         "ports": [{"name": "http", "containerPort": app.port, "protocol": "TCP"}],
         "env": binding.env(app.wants_password_env) + extra_env,
         "resources": resources,
@@ -79,13 +85,20 @@ def pod_spec(app: AppConfig, binding: CacheBinding) -> dict:
     }
     if binding.pod.init_containers:
         spec["initContainers"] = list(binding.pod.init_containers)
-    if app.replicas > 1:
-        spec["topologySpreadConstraints"] = [
-            {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-             "labelSelector": {"matchLabels": kb.app_selector(app)}}
-            for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-        ]
     return spec
+
+
+def pod_template(app: AppConfig, binding: CacheBinding, images: ImageSet = DEFAULT_IMAGES) -> dict:
+    """The app's pod template, placed (`placement`; by default, with 2+ replicas, spread over nodes and
+    zones) and with the pull Secrets of the stack and of its binding's sidecars."""
+    selector = kb.app_selector(app)
+    template = {"metadata": {"labels": kb.labels(app.name, "app", app.name),
+                             "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.wants_password_env)}},
+                "spec": pod_spec(app, binding, images)}
+    spread = placing.zone_spread(selector, ("kubernetes.io/hostname", "topology.kubernetes.io/zone")) \
+        if app.replicas > 1 else None
+    return placing.place(template, placing.merge(app.placement), selector, default_spread=spread,
+                         pull_secrets=[*images.pull_secrets, *binding.pod.pull_secrets])
 
 
 class AppDeployment(pulumi.ComponentResource):
@@ -115,6 +128,9 @@ class AppDeployment(pulumi.ComponentResource):
             app = api.parse(AppDeployment, name, "settings", AppConfig, {"name": name, "cache": cache, **app},
                             {"namespace": "default"})
         environment = args.get("environment") or api.DEFAULT_ENVIRONMENT
+        images = args.get("images")
+        images = images if isinstance(images, ImageSet) else DEFAULT_IMAGES if images is None else ImageSet(
+            api.parse(AppDeployment, name, "images", ImagesConfig, images))
         labels = kb.labels(app.name, "app", app.name)
         selector = kb.app_selector(app)
         child = pulumi.ResourceOptions(parent=self)
@@ -129,14 +145,8 @@ class AppDeployment(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 "revisionHistoryLimit": 5,
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {CHECKSUM_ANNOTATION: binding.checksum(app.wants_password_env) if served is None
-                                        else served.apply(lambda b: b.checksum(app.wants_password_env))},
-                    },
-                    "spec": pod_spec(app, binding) if served is None else served.apply(lambda b: pod_spec(app, b)),
-                },
+                "template": pod_template(app, binding, images) if served is None
+                else served.apply(lambda b: pod_template(app, b, images)),
             },
             opts=named,
         )

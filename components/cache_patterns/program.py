@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from cache_patterns.app import AppDeployment
 from cache_patterns.config.app import AppConfig
 from cache_patterns.core.contract import CacheBinding
+from cache_patterns.core.image_set import ImageSet
 from cache_patterns.patterns import PATTERNS, BoundCache, BuildContext
 from cache_patterns.patterns.operator import install_operators
 from cache_patterns.patterns.operator.install import RESTRICTED_CHART_VALUES
@@ -82,15 +83,17 @@ def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, Bo
     """Every cache of the stack, by name: the parts several caches share first (operator installs),
     then each cache through its pattern's build (which adds the two-tier layer where `l1` is set)."""
     used = {c.operator_install for c in cfg.caches.values()} - {None}
+    images = ImageSet(cfg.images)
     installs = install_operators(cfg.operators, used, cfg.environment, opts,
-                                 secret_values="operators" in cfg.secret_keys, namespace_managed=cfg.manage_namespaces)
+                                 secret_values="operators" in cfg.secret_keys, namespace_managed=cfg.manage_namespaces,
+                                 placement=cfg.placement, images=images)
     shared = {"operators": cfg.operators, "installs": installs}
     built: dict[str, BoundCache] = {}
     for name, settings in cfg.caches.items():
         context = BuildContext(stack=cfg.stack, environment=cfg.environment, namespace=cfg.namespace,
                                cluster_domain=cfg.cluster_domain, native_sidecars=cfg.native_sidecars,
                                kubernetes_version=cfg.kubernetes_version, apps=cfg.apps_of(name), shared=shared, aws=cfg.aws, password=cfg.passwords.get(name),
-                               observability=cfg.observability)
+                               observability=cfg.observability, placement=cfg.placement, images=images)
         built[name] = PATTERNS[settings.pattern].build(name, settings, context, opts)
     return built
 
@@ -108,13 +111,26 @@ def deploy(cfg: StackConfig) -> dict[str, Any]:
     caches = build_caches(cfg, opts)
     apps = {
         app.name: AppDeployment(app.name, {"settings": app, "binding": binding(caches[app.cache], app),
-                                           "environment": cfg.environment, "cluster_domain": cfg.cluster_domain},
+                                           "environment": cfg.environment, "cluster_domain": cfg.cluster_domain,
+                                           "images": ImageSet(cfg.images)},
                                 opts)
         for app in cfg.apps
     }
-    return {
+    out = {
         "environment": cfg.environment,
         "caches": {name: cache.discovery for name, cache in caches.items()},
         "apps": {a.name: {"namespace": a.namespace, "cache": a.cache, "dnsName": apps[a.name].dns_name,
                           "deployment": apps[a.name].deployment.metadata.name} for a in cfg.apps},
     }
+    if cfg.images.pull_secrets:
+        out["imagePullSecrets"] = {"secrets": list(cfg.images.pull_secrets), "namespaces": pod_namespaces(cfg)}
+    return out
+
+
+def pod_namespaces(cfg: StackConfig) -> list[str]:
+    """Every namespace the stack runs pods in: where the pull Secrets must exist."""
+    names = {a.namespace for a in cfg.apps}
+    if any(PATTERNS[c.pattern].in_cluster and PATTERNS[c.pattern].stack_namespace for c in cfg.caches.values()):
+        names.add(cfg.namespace)
+    names |= {o.namespace for o in cfg.operators.values() if o.install}
+    return sorted(names)

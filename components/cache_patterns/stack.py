@@ -18,8 +18,11 @@ from cache_patterns.config.cache import StackFacts
 from cache_patterns.config.capacity import split_findings
 from cache_patterns.config.common import ENVIRONMENTS, NAMESPACE_NAME, Environment, doc
 from cache_patterns.config.errors import ConfigError, app_label, problems_of
+from cache_patterns.config.images import ImagesConfig
+from cache_patterns.config.placement import NO_PLACEMENT, Placement
 from cache_patterns.config.types import Flag, Text
-from cache_patterns.core import naming, ownership
+from cache_patterns.core import image_set, naming, ownership
+from cache_patterns.core import placement as placing
 from cache_patterns.core.component import NATIVE_SIDECAR_SINCE
 from cache_patterns.observability import settings as observability
 from cache_patterns.observability.settings import ObservabilityConfig
@@ -70,6 +73,14 @@ class StackConfig(StrictModel):
         {}, validate_default=True, description="Metrics, alert rules, dashboards and cloud alarms for every cache "
                                                "(docs/observability.md).",
         json_schema_extra={"x-default": "on in production and staging"})
+    placement: Placement = doc(
+        NO_PLACEMENT, "Where every pod the program runs for its caches and operators goes (node selector, tolerations, "
+                      "affinity, spread, priority class, pod labels and annotations); a cache's `placement` and its "
+                      "components' go over it (docs/production.md). Not the apps' pods: `apps[].placement`.", "none")
+    images: ImagesConfig = doc(
+        ImagesConfig(), "Where images come from: a registry for every image the program names, per-image "
+                        "repository, tag and digest, the pull policy, and pull Secrets for every pod "
+                        "(docs/production.md).", "each image as the catalogue names it")
     passwords: dict[CACHE_NAME, Annotated[str, Text(allowed="a secret string", secret=True)]] = doc(
         {}, "Secret: passwords of `kind: endpoint` caches by cache name "
             "(`pulumi config set --secret --path 'passwords.<cache>'`).", "none", secret="required")
@@ -117,7 +128,7 @@ class StackConfig(StrictModel):
 
 TOP_KEYS = tuple(StackConfig.config_keys())
 # Keys whose value is an object or list: Pulumi passes them to the program as JSON text.
-STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "observability", "passwords"})
+STRUCTURED_KEYS = frozenset({"caches", "apps", "aws", "operators", "observability", "passwords", "placement", "images"})
 
 
 def cross_problems(stack: str, caches: Mapping[str, Any], apps: list[tuple[int, AppConfig]], passwords: Mapping[str, str],
@@ -164,11 +175,29 @@ def cross_problems(stack: str, caches: Mapping[str, Any], apps: list[tuple[int, 
     installs = [charts.install_of(op, o.release, o.namespace, o.chart, o.repository, o.values)
                 for op, o in operators.items() if o.install]
     out += charts.clashes(installs)
+    out += install_problems(operators, raw)
     used = {c.operator_install for c in caches.values()}
     unparsed = any(name not in caches for name in raw_caches)
     for op in operators:
         if op not in used and not unparsed:
             out.append((f"operators.{op}", "no cache of this stack uses this operator"))
+    return out
+
+
+def install_problems(operators: Mapping[str, OperatorInstall], raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What an operator's chart cannot take: placement keys it has no value for, more pull Secrets than
+    its template writes (chart_values.py)."""
+    from cache_patterns.patterns.operator.chart_values import MAX_PULL_SECRETS
+
+    out = [p for op, o in operators.items() if o.install for p in o.problems_as(op, f"operators.{op}")]
+    images = raw.get("images") if isinstance(raw.get("images"), dict) else {}
+    secrets = images.get("pullSecrets") if isinstance(images.get("pullSecrets"), list) else []
+    for op, o in operators.items():
+        limit = MAX_PULL_SECRETS.get(op)
+        if o.install and limit is not None and len(secrets) > limit:
+            out.append(("images.pullSecrets", f"the {op} chart writes its imagePullSecrets key once per Secret, so "
+                                              f"its pod takes {limit}: give {limit}, or install {op} yourself "
+                                              f"(operators.{op}.install: false), got {len(secrets)}"))
     return out
 
 
@@ -211,7 +240,21 @@ def parse(values: Mapping[str, Any], stack: str, *, secret_keys: frozenset[str] 
         raise ConfigError(found)
     cfg._warnings = tuple(w for name, c in cfg.caches.items()
                           for w in split_findings(c.plan_findings(), cfg.environment, f"caches.{name}.")[1])
+    cfg._warnings += tuple(image_set.unknown_images(image_set.ImageSet(cfg.images), cfg.caches))
+    cfg._warnings += tuple(annotation_warnings(cfg))
     return cfg
+
+
+def annotation_warnings(cfg: StackConfig) -> list[tuple[str, str]]:
+    """Pod annotations a cache's pods will not carry: OT-CONTAINER-KIT copies a RedisReplication's
+    annotations to its Redis pods only (operator/pods.py)."""
+    out = []
+    for name, c in cfg.caches.items():
+        if getattr(c, "kind", None) == "ot-replication" and placing.merge(cfg.placement, c.placement).pod_annotations:
+            out.append((f"caches.{name}.placement.podAnnotations",
+                        "RedisReplication's Sentinel pods get no pod annotations (the operator copies the resource's "
+                        "annotations to its Redis pods only)"))
+    return out
 
 
 def workload(cache: Any, pods: int | None = None) -> Any:

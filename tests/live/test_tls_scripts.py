@@ -232,3 +232,37 @@ def test_the_supervisor_exits_with_sentinel(tmp_path: Path, shell) -> None:
     proc = s.supervise()
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 3 and "redis-sentinel exited (3)" in err
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.parametrize("role", ["redis", "haproxy"])
+def test_the_reload_loops_stop_on_sigterm_as_their_containers_pid_1(tmp_path: Path, shell, role: str) -> None:
+    """The redis and haproxy reload loops are their container's PID 1, which gets no default signal
+    action: a SIGTERM they do not trap is ignored, and every deleted pod waits out its whole grace
+    period (105 s for a Redis pod) for the SIGKILL. Found on the real node (docs/node.md)."""
+    from tests.conftest import need_binary, skip_or_fail
+
+    unshare = need_binary("unshare")
+    if os.geteuid() != 0:
+        skip_or_fail("a PID namespace needs root")
+    pod = Pod(tmp_path, shell)   # no certificate yet: the loop waits for the files, as at a pod's start
+    pod.live.mkdir()             # the pod's emptyDir
+    env = pod.env | {"SELF_ADDRESS": "127.0.0.1:6379", "MASTER_NAME": "m", "SENTINELS": "127.0.0.1:26379",
+                     "PEERS": "127.0.0.1:6379", "TLS_POLL": "5", "RUN_DIR": str(tmp_path),
+                     "HAPROXY_MASTER_SOCKET": str(tmp_path / "master.sock"), "HAPROXY_STATE_FILE": str(tmp_path / "state")}
+    proc = subprocess.Popen([unshare, "--pid", "--fork", "--kill-child", *shell, str(pod.conf / "tls-reload.sh"), role],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: len(_children(proc.pid)) == 1 and (pod.live / f".alive-{role}").exists(), 10)
+        (init,) = _children(proc.pid)   # the shell, PID 1 of its namespace
+        os.kill(init, signal.SIGTERM)
+        assert wait_for(lambda: proc.poll() is not None, 3), "the loop ignored SIGTERM as PID 1"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)

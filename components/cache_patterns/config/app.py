@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from cache_patterns.config.base import StrictModel, fail
 from cache_patterns.config.common import CPU, IMAGE, NAMESPACE_NAME, doc
+from cache_patterns.config.placement import NO_PLACEMENT, Placement
 from cache_patterns.config.types import Allowed, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
 from cache_patterns.core.contract import CONTRACT_NAMES
@@ -95,6 +96,9 @@ class AppConfig(StrictModel):
         None, "Authenticate as this user of the cache's `aclUsers` (pattern statefulset): CACHE_USERNAME and that "
               "user's password file; no Sentinel variables (the Sentinels take only the default password).",
         "the default user")
+    placement: Placement = doc(
+        NO_PLACEMENT, "Where the app's pods run, with the sidecar or L1 they carry (the stack's `placement` is the "
+                      "caches' pods', not the apps').", "with 2+ replicas, spread over nodes and zones")
 
     @property
     def wants_password_env(self) -> bool:

@@ -63,6 +63,16 @@ class StrictModel(BaseModel):
     TITLE: ClassVar[str] = "an object"
     ENV_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
     CONTEXT_DEFAULTS: ClassVar[dict[str, str]] = {}
+    # The config reference documents this model's keys once, in a section of their own, and not under
+    # every key that holds one (the Kubernetes shapes of `placement`: affinity, tolerations, spread).
+    DOCUMENTED_ONCE: ClassVar[bool] = False
+    # Keys other models have that this one refuses, with why (instead of "unknown key ... did you mean").
+    ELSEWHERE: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def config_keys_by_name(cls) -> dict[str, str]:
+        """Attribute name -> stack-file key."""
+        return {name: key for key, (name, _) in cls.config_keys().items()}
 
     @classmethod
     def config_keys(cls) -> dict[str, tuple[str, FieldInfo]]:

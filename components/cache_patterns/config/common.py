@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo
 from cache_patterns.config.base import StrictModel
 from cache_patterns.config.types import Duration, Quantity, Text
 from cache_patterns.core import naming, sizing
+from cache_patterns.core.image_set import CATALOGUE
 
 Environment = Literal["production", "staging", "development"]
 ENVIRONMENTS: tuple[str, ...] = Environment.__args__
@@ -20,11 +21,9 @@ ENGINES: tuple[str, ...] = Engine.__args__
 # Default images of in-cluster caches, by (engine, version): tags current in 2026-11; pin a digest
 # (`image: name:tag@sha256:...`) in production. Redis 7.2 is the last BSD-licensed Redis line
 # (7.4+ is RSALv2/SSPLv1, 8.0+ adds AGPLv3); Valkey stays BSD-3-Clause.
-ENGINE_IMAGES = {
-    ("valkey", "8.1"): ("valkey/valkey:8.1.11-alpine", "BSD-3-Clause"),
-    ("valkey", "9.0"): ("valkey/valkey:9.0.8-alpine", "BSD-3-Clause"),
-    ("redis", "7.2"): ("redis:7.2.11-alpine", "BSD-3-Clause"),
-}
+# The images themselves are in core/image_set.py's catalogue, by key (`images.<key>` moves or pins one).
+ENGINE_IMAGE_KEYS = {("valkey", "8.1"): "valkey-8.1", ("valkey", "9.0"): "valkey-9.0", ("redis", "7.2"): "redis-7.2"}
+ENGINE_IMAGES = {engine: (CATALOGUE[key].reference, "BSD-3-Clause") for engine, key in ENGINE_IMAGE_KEYS.items()}
 DEFAULT_ENGINE_VERSION = {"valkey": "8.1", "redis": "7.2"}
 
 # An image is `repository[:tag][@sha256:<64 hex>]` with a tag or a digest; `latest` alone is refused
@@ -58,6 +57,11 @@ def default_image(engine: str, version: str | None) -> str | None:
     """The image table's entry for an in-cluster cache, or None where the table has none."""
     entry = ENGINE_IMAGES.get((engine, version or DEFAULT_ENGINE_VERSION[engine]))
     return entry[0] if entry else None
+
+
+def image_key(engine: str, version: str | None) -> str | None:
+    """The catalogue key of an in-cluster cache's default image (core/image_set.py), or None."""
+    return ENGINE_IMAGE_KEYS.get((engine, version or DEFAULT_ENGINE_VERSION[engine]))
 
 
 class TlsSettings(StrictModel):

@@ -69,7 +69,10 @@ def message(error: dict, root: describe.Kind | None) -> tuple[tuple, str]:
     words = describe.allowed(here) if here is not None else None
     ctx = error.get("ctx") or {}
     if kind_ == "extra_forbidden" and parent is not None and describe.models_of(parent):
-        return loc, unknown_key(loc[-1], list(describe.models_of(parent)[0].config_keys()))
+        model = describe.models_of(parent)[0]
+        if loc[-1] in model.ELSEWHERE:
+            return loc, model.ELSEWHERE[loc[-1]]
+        return loc, unknown_key(loc[-1], list(model.config_keys()))
     if kind_ == "missing":
         return loc, f"is required ({words})" if words else "is required"
     if kind_ == "literal_error" and here is not None:

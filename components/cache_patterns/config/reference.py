@@ -58,7 +58,8 @@ def default_text(info: FieldInfo) -> str:
 
 
 def rows(model: type[StrictModel], prefix: str = "", nested: bool = True) -> Iterator[Row]:
-    """Every key of a model, depth first (`nested=False`: only its own keys)."""
+    """Every key of a model, depth first (`nested=False`: only its own keys); not the keys of a model
+    documented once (DOCUMENTED_ONCE: `once()` lists those)."""
     for key, (_, info) in model.config_keys().items():
         full = f"{prefix}.{key}" if prefix else key
         kind = field_kind(info)
@@ -68,7 +69,20 @@ def rows(model: type[StrictModel], prefix: str = "", nested: bool = True) -> Ite
         origin = typing.get_origin(kind.tp)
         step = ".<name>" if origin is dict else "[]" if origin in (tuple, list) else ""
         for inner in models_in(info.annotation):
-            yield from rows(inner, full + step)
+            if not inner.DOCUMENTED_ONCE:
+                yield from rows(inner, full + step)
+
+
+def once(model: type[StrictModel]) -> list[type[StrictModel]]:
+    """The models documented once that `model` holds, at any depth, in the order met."""
+    out: list[type[StrictModel]] = []
+    for _, (_, info) in model.config_keys().items():
+        for inner in models_in(info.annotation):
+            found = [inner] if inner.DOCUMENTED_ONCE else []
+            for m in found + once(inner):
+                if m not in out:
+                    out.append(m)
+    return out
 
 
 def config_form(info: FieldInfo, value: Any) -> Any:

@@ -243,6 +243,7 @@ class PodParts:
     containers: Sequence[dict[str, Any]] = ()        # plain sidecar containers (Kubernetes < 1.29)
     volumes: Sequence[dict[str, Any]] = ()
     app_mounts: Sequence[dict[str, Any]] = ()        # mounts the app container needs (the socket directory)
+    pull_secrets: Sequence[str] = ()                 # image pull Secrets the sidecars' images need
 
 
 @dataclass(frozen=True)

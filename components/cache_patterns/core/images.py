@@ -142,14 +142,38 @@ def split(image: str) -> tuple[str, str | None]:
     return repository, tag
 
 
+def path(repository: str) -> str:
+    """A repository without its registry host, Docker Hub's official images as library/<name>: how a
+    registry mirror lays the image out (`registry.example.com/mirror/library/redis` ends with it)."""
+    parts = repository.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    return "/".join(["library", *parts] if len(parts) == 1 else parts)
+
+
 def facts(image: str) -> ImageFacts | None:
-    """The facts of an image reference, or None for an image the table does not know (an app's)."""
+    """The facts of an image reference, or None for an image the table does not know (an app's). The
+    registry does not matter (a mirror serves the same image), the repository's path and tag do."""
     repository, tag = split(image)
-    repository = re.sub(r"^(docker\.io/)?(library/)?", "", repository)
+    where = path(repository)
     for f in FACTS:
-        if f.repository == repository and tag is not None and re.fullmatch(f.tags, tag):
+        known = path(f.repository)
+        if (where == known or where.endswith("/" + known)) and tag is not None and re.fullmatch(f.tags, tag):
             return f
     return None
+
+
+def describe(f: ImageFacts) -> str:
+    """What the pods rely on in an image, in words (the warning for an image the table does not know)."""
+    parts = [f"the programs {', '.join(sorted(f.executables))}"]
+    if f.shell:
+        parts.append(f"the shell {f.shell}" + (f" (BusyBox, with {', '.join(sorted(BUSYBOX_APPLETS))} on PATH)"
+                                               if f.busybox else ""))
+    parts.append(f"user {f.user}" + (", any non-root UID" if f.uids == ANY_UID else f", UID {f.uids}"))
+    parts.append(f"entrypoint {' '.join(f.entrypoint)}")
+    if f.writes_root_filesystem:
+        parts.append("a writable root filesystem")
+    return "; ".join(parts)
 
 
 def of(image: str) -> ImageFacts:
@@ -209,5 +233,9 @@ OPERATOR_CONTAINERS: tuple[OperatorContainer, ...] = (
     OperatorContainer(kind="RedisFailover", role="exporter", image=("redis", "exporter", "image"), argv=None,
                       programs=(), security_context=("redis", "exporter", "containerSecurityContext"),
                       pod_security_context=("redis", "securityContext"), enabled=("redis", "exporter", "enabled"),
+                      source=_SPOTAHOME),
+    OperatorContainer(kind="RedisFailover", role="exporter", image=("sentinel", "exporter", "image"), argv=None,
+                      programs=(), security_context=("sentinel", "exporter", "containerSecurityContext"),
+                      pod_security_context=("sentinel", "securityContext"), enabled=("sentinel", "exporter", "enabled"),
                       source=_SPOTAHOME),
 )

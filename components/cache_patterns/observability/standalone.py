@@ -9,6 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from cache_patterns.core import k8s as kb
+from cache_patterns.core import placement as placing
+from cache_patterns.core.image_set import DEFAULT_IMAGES
 from cache_patterns.observability import exporter as metrics
 from cache_patterns.observability import scrape
 from cache_patterns.observability.settings import PrometheusSettings
@@ -17,20 +19,26 @@ from cache_patterns.observability.target import Scrape
 
 def exporter_pod(s: Scrape, labels: dict) -> dict:
     """The exporter's pod template: no address of its own (`REDIS_ADDR` empty, so `/metrics` carries
-    only the exporter's own metrics); each server is scraped through `/scrape?target=`."""
+    only the exporter's own metrics); each server is scraped through `/scrape?target=`. Placed where the
+    cache's placement says (core/placement.py), pulled as the stack's `images` say."""
     health = {"httpGet": {"path": "/health", "port": metrics.PORT_NAME}}
+    standalone = s.standalone
+    images = standalone.images if standalone is not None and standalone.images is not None else DEFAULT_IMAGES
     container = {
-        "name": "exporter", "image": metrics.IMAGE, "imagePullPolicy": "IfNotPresent",
+        "name": "exporter", **images.container("exporter-scratch"),
         # No value is the empty string (the API server stores `value: ""` as no value, so none is sent).
         "env": [{"name": "REDIS_ADDR"}],
         "ports": [{"name": metrics.PORT_NAME, "containerPort": metrics.PORT, "protocol": "TCP"}],
-        "resources": metrics.RESOURCES, "securityContext": kb.container_security_context(),
+        "resources": dict(standalone.resources) if standalone is not None and standalone.resources else
+        metrics.RESOURCES, "securityContext": kb.container_security_context(),
         "readinessProbe": health | {"periodSeconds": 10, "failureThreshold": 3},
         "livenessProbe": health | {"periodSeconds": 30},
     }
-    return {"metadata": {"labels": labels},
-            "spec": {"securityContext": kb.pod_security_context(), "automountServiceAccountToken": False,
-                     "enableServiceLinks": False, "containers": [container]}}
+    template = {"metadata": {"labels": labels},
+                "spec": {"securityContext": kb.pod_security_context(), "automountServiceAccountToken": False,
+                         "enableServiceLinks": False, "containers": [container]}}
+    placed = standalone.placed if standalone is not None and standalone.placed is not None else placing.Placed()
+    return placing.place(template, placed, dict(s.selector["matchLabels"]), pull_secrets=images.pull_secrets)
 
 
 def standalone_exporter(name: str, parent: pulumi.Resource, s: Scrape, labels: dict,

@@ -6,7 +6,7 @@ functions of it, so the same inputs give the same alerts in a render, a test and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 EVICTING_POLICIES = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
 VOLATILE_POLICIES = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
@@ -23,6 +23,11 @@ class Standalone:
     addresses: tuple[str, ...]  # host:port of each server, as the exporter reaches it
     pods: Mapping               # LabelSelector of the scraped pods
     port: int
+    # Its own pod: the cache's placement for it (core/placement.Placed), the stack's images (an
+    # ImageSet) and its container's resources; None: the defaults.
+    placed: Any = None
+    images: Any = None
+    resources: Mapping | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

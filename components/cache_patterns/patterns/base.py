@@ -47,6 +47,9 @@ class BuildContext:
     password: pulumi.Input[str] | None = None
     # The stack's `observability` block (who may scrape, what is made); None: off.
     observability: Any = None
+    # The stack's `placement` (a Placement; None: none) and `images` (an ImagesConfig; None: defaults).
+    placement: Any = None
+    images: Any = None
 
     @property
     def production(self) -> bool:
@@ -73,6 +76,22 @@ def parse_settings(component: type, name: str, args: Mapping[str, Any], model: t
         settings = {"pattern": model.model_fields["pattern"].annotation.__args__[0], **settings}
     return api.parse(component, name, "settings", model, settings,
                      {"environment": env, "observability": obs.enabled}), obs
+
+
+def parse_pods(component: type, name: str, args: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A component's `placement` and `images` args (the stack's blocks) as a Placement and an ImageSet:
+    parsed models as they are, plain values through their checks, absent ones as the defaults."""
+    from cache_patterns.config.images import ImagesConfig
+    from cache_patterns.config.placement import NO_PLACEMENT, Placement
+    from cache_patterns.core import component as api
+    from cache_patterns.core.image_set import DEFAULT_IMAGES, ImageSet
+
+    placement, images = args.get("placement"), args.get("images")
+    placement = NO_PLACEMENT if placement is None else api.parse(component, name, "placement", Placement, placement)
+    if not isinstance(images, ImageSet):
+        images = DEFAULT_IMAGES if images is None else ImageSet(api.parse(component, name, "images", ImagesConfig,
+                                                                          images))
+    return placement, images
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from cache_patterns.config.args import args_type
+from cache_patterns.config.images import ImagesConfig
 from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords
@@ -18,7 +19,7 @@ from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
-from cache_patterns.patterns.base import BuildContext, parse_settings
+from cache_patterns.patterns.base import BuildContext, parse_pods, parse_settings
 from cache_patterns.patterns.external import elasticache
 from cache_patterns.patterns.external import monitoring as watch
 from cache_patterns.patterns.external.elasticache import PRIMARY_PORT, SERVERLESS_READ_PORT, Endpoint
@@ -32,6 +33,7 @@ __all__ = ["ExternalCache", "ExternalCacheArgs", "build", "PRIMARY_PORT", "SERVE
 ExternalSettingsArgs = args_type(ExternalSettings)
 AwsConfigArgs = args_type(AwsConfig)
 ObservabilityConfigArgs = args_type(ObservabilityConfig)
+ImagesConfigArgs = args_type(ImagesConfig)
 
 
 class ExternalCacheArgs(TypedDict):
@@ -57,6 +59,9 @@ class ExternalCacheArgs(TypedDict):
     observability: NotRequired[ObservabilityConfigArgs]
     """The stack's `observability` block: CloudWatch alarms and their SNS topic for ElastiCache, and the
     two-tier clients' rules and dashboard. Default: off."""
+    images: NotRequired[ImagesConfigArgs]
+    """The stack's `images` block: where the two-tier L1's image comes from, and the pull Secrets the app
+    pods carry for it. Default: the catalogue's (core/image_set.py)."""
     aws: NotRequired[AwsConfigArgs]
     """Region and network; required for the ElastiCache kinds, unused for kind: endpoint."""
     password: NotRequired[pulumi.Input[str]]
@@ -85,6 +90,7 @@ class ExternalCache(pulumi.ComponentResource):
         self._name, self._settings, self._stack = name, s, api.stack()
         self._production = api.environment(args, s) == "production"
         self._native = api.native_sidecars(args)
+        _, self._images = parse_pods(ExternalCache, name, args)
         self._labels = kb.labels(name, "cache", naming.instance(self._stack, name))
         self._ids: dict[str, pulumi.Input[str]] = {}
         self._alarm_topic = watch.alarm_topic(self, name, self._stack, s, self._obs, self._tags)
@@ -129,7 +135,7 @@ class ExternalCache(pulumi.ComponentResource):
         if namespace not in self._bindings:
             raise KeyError(f"caches.{self._name}: no binding for namespace {namespace!r} "
                            f"(bound namespaces: {', '.join(self._bindings) or 'none'}; list its apps in `apps`)")
-        return with_l1(self._bindings[namespace], self._stack, self._settings, self._native)
+        return with_l1(self._bindings[namespace], self._stack, self._settings, self._native, self._images)
 
     @property
     def discovery(self) -> dict[str, pulumi.Input]:
@@ -190,6 +196,7 @@ def build(name: str, settings: ExternalSettings, context: BuildContext, opts: pu
         "settings": settings, "namespace": context.namespace, "apps": list(context.apps),
         "environment": context.environment, "cluster_domain": context.cluster_domain,
         "kubernetes_version": context.kubernetes_version, "observability": context.observability,
+        "images": context.images,
     }
     if context.aws is not None:
         args["aws"] = context.aws

@@ -12,15 +12,19 @@ import pulumi_kubernetes as k8s
 
 from cache_patterns.config.app import AppConfig
 from cache_patterns.config.args import args_type
+from cache_patterns.config.images import ImagesConfig
+from cache_patterns.config.placement import Placement
 from cache_patterns.core import component as api
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import naming, passwords, tls
+from cache_patterns.core import placement as placing
 from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, FileRef, SecretRef, SentinelRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability import scrape
 from cache_patterns.observability.settings import ObservabilityConfig
-from cache_patterns.patterns.base import BuildContext, parse_settings
+from cache_patterns.patterns.base import BuildContext, parse_pods, parse_settings
+from cache_patterns.patterns.operator import pods
 from cache_patterns.patterns.operator.install import DEFAULT_OPERATOR_NAMESPACE
 from cache_patterns.patterns.operator.monitoring import monitoring_target
 from cache_patterns.patterns.operator.settings import TAG, OperatorSettings
@@ -35,6 +39,8 @@ __all__ = ["RedisOperatorCache", "RedisOperatorCacheArgs", "build", "shape"]
 
 OperatorSettingsArgs = args_type(OperatorSettings)
 ObservabilityConfigArgs = args_type(ObservabilityConfig)
+ImagesConfigArgs = args_type(ImagesConfig)
+PlacementArgs = args_type(Placement)
 
 
 class RedisOperatorCacheArgs(TypedDict):
@@ -59,6 +65,12 @@ class RedisOperatorCacheArgs(TypedDict):
     observability: NotRequired[ObservabilityConfigArgs]
     """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors, rules and
     a dashboard are made. Default: off."""
+    images: NotRequired[ImagesConfigArgs]
+    """The stack's `images` block: registry, per-image overrides and the pull Secrets the custom resource
+    hands the operator for its pods. Default: the catalogue's (core/image_set.py)."""
+    placement: NotRequired[PlacementArgs]
+    """The stack's `placement` block, under the cache's own `placement`, written into the custom resource's
+    fields (docs/production.md). Default: none (the operator's defaults)."""
     operator_namespace: NotRequired[str]
     """Where the operator runs: it connects to Redis and Sentinel to configure them. Default: redis-operator."""
     install: NotRequired[k8s.helm.v3.Release]
@@ -95,6 +107,7 @@ class RedisOperatorCache(pulumi.ComponentResource):
         self.native_sidecars = api.native_sidecars(args)
         self.apps = api.clients(args.get("apps"))
         self.cluster_domain = args.get("cluster_domain") or api.DEFAULT_CLUSTER_DOMAIN
+        self.stack_placement, self.images = parse_pods(RedisOperatorCache, name, args)
         self.name_of_resource = naming.operator_resource(self.stack, name, s.kind)
         self.labels = kb.labels(name, "cache", self.name_of_resource)
         self.endpoints = endpoints(s.kind, self.name_of_resource, self.namespace, self.cluster_domain, s.sentinels)
@@ -109,7 +122,8 @@ class RedisOperatorCache(pulumi.ComponentResource):
         self._connections = {ns: self._connection(ns) for ns in app_namespaces}
         self.monitoring = monitoring.attach(name, self, monitoring_target(
             s, self.stack, name, self.namespace, self.name_of_resource, app_namespaces, self.labels,
-            self.endpoints.sentinels), obs)
+            self.endpoints.sentinels, {"placed": self.placed()["exporter"], "images": self.images,
+                                       "resources": s.resources.exporter.of("exporter").k8s()}), obs)
         e = self.endpoints
         self.host, self.port = pulumi.Output.from_input(e.host), pulumi.Output.from_input(REDIS_PORT)
         self.read_host = pulumi.Output.from_input(e.read_host) if e.read_host else None
@@ -151,15 +165,27 @@ class RedisOperatorCache(pulumi.ComponentResource):
             spec = ot_cluster_spec(s, secret_name, tls_secret, production, disruption_budget, extra_conf)
         else:
             spec = spotahome_spec(s, secret_name, production, disruption_budget)
+        placed = self.placed()
+        spec = pods.decorate(spec, s.kind, self.name_of_resource, pods.Pods(self.images, placed, s.image_keys()))
+        meta = pods.resource_metadata(s.kind, placed["cache"])
         return k8s.apiextensions.CustomResource(
             f"{name}-{s.kind}",
             api_version=API_VERSIONS[s.kind],
             kind=KINDS[s.kind],
-            metadata={"name": self.name_of_resource, "namespace": namespace, "labels": self.labels},
+            metadata={"name": self.name_of_resource, "namespace": namespace,
+                      "labels": {**meta.get("labels", {}), **self.labels},
+                      **({"annotations": meta["annotations"]} if "annotations" in meta else {})},
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, protect=production, delete_before_replace=True,
                                         depends_on=waits),
         )
+
+    def placed(self) -> dict[str, placing.Placed]:
+        """Each component's placement (the stack's, the cache's, the component's), and the cache's own."""
+        stack, cache = self.stack_placement, self.settings.placement
+        return {"cache": placing.merge(stack, cache), "redis": placing.merge(stack, cache, cache.redis),
+                "sentinel": placing.merge(stack, cache, cache.sentinel),
+                "exporter": placing.merge(stack, cache, cache.exporter)}
 
     def _make_policy(self, name: str, operator_namespace: str, obs: ObservabilityConfig) -> None:
         s = self.settings
@@ -212,7 +238,8 @@ class RedisOperatorCache(pulumi.ComponentResource):
                              f"its password Secret is only made in {sorted(self._connections)}")
         s = self.settings
         return with_l1(CacheBinding(cache=self.cache, pattern=TAG, connection=self._connections[namespace],
-                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars)
+                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars,
+                       self.images)
 
     @property
     def discovery(self) -> dict[str, pulumi.Input]:
@@ -242,7 +269,8 @@ def build(name: str, settings: OperatorSettings, context: BuildContext,
     args: dict = {
         "settings": settings, "namespace": context.namespace, "environment": context.environment,
         "cluster_domain": context.cluster_domain, "kubernetes_version": context.kubernetes_version,
-        "apps": list(context.apps), "observability": context.observability,
+        "apps": list(context.apps), "observability": context.observability, "images": context.images,
+        "placement": context.placement,
         "operator_namespace": operator_settings.namespace if operator_settings else DEFAULT_OPERATOR_NAMESPACE,
     }
     if install is not None:

@@ -6,8 +6,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from cache_patterns.config.args import args_type
+from cache_patterns.config.images import ImagesConfig
+from cache_patterns.config.placement import Placement
 from cache_patterns.core import component as api
+from cache_patterns.core import placement as placing
+from cache_patterns.patterns.base import parse_pods
 from cache_patterns.patterns.operator import charts
+from cache_patterns.patterns.operator.chart_values import chart_values
 from cache_patterns.patterns.operator.settings import OPERATORS, OperatorInstall
 
 # The default of `operators.<operator>.namespace`, where an operator is assumed to run when the stack
@@ -27,6 +32,8 @@ RESTRICTED_CHART_VALUES: dict[str, dict] = {
 
 
 OperatorInstallArgs = args_type(OperatorInstall)
+ImagesConfigArgs = args_type(ImagesConfig)
+PlacementArgs = args_type(Placement)
 
 
 class OperatorInstallationArgs(TypedDict):
@@ -45,6 +52,11 @@ class OperatorInstallationArgs(TypedDict):
     secret_values: NotRequired[bool]
     """The values came from secret config (`pulumi config set --secret`): pass them as a secret.
     Default: false."""
+    images: NotRequired[ImagesConfigArgs]
+    """The stack's `images` block: the operator's image (`images.ot-operator`, `images.spotahome-operator`,
+    the registry) and the pull Secrets, as chart values. Default: the chart's own."""
+    placement: NotRequired[PlacementArgs]
+    """The stack's `placement` block, under the install's own `placement`, as chart values. Default: none."""
 
 
 class OperatorInstallation(pulumi.ComponentResource):
@@ -73,7 +85,10 @@ class OperatorInstallation(pulumi.ComponentResource):
         else:
             source = {"chart": self.chart, "version": settings.version,
                       "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=self.repository)}
-        values = _merged(RESTRICTED_CHART_VALUES.get(args["operator"], {}), settings.values)
+        stack_placement, images = parse_pods(OperatorInstallation, name, args)
+        derived = chart_values(args["operator"], placing.merge(stack_placement, settings.placement), images,
+                               install.release, settings.values)
+        values = _merged(_merged(RESTRICTED_CHART_VALUES.get(args["operator"], {}), derived), settings.values)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             # An explicit release name, distinct per operator (config refuses clashing installs):
@@ -106,10 +121,12 @@ def _merged(base: Any, override: Any) -> Any:
 
 def install_operators(operators: Mapping[str, OperatorInstall], used: Iterable[str], environment: str,
                       opts: pulumi.ResourceOptions, secret_values: bool = False,
-                      namespace_managed: bool = True) -> dict[str, OperatorInstallation]:
+                      namespace_managed: bool = True, placement: Any = None,
+                      images: Any = None) -> dict[str, OperatorInstallation]:
     """The stack's Helm release of each operator that a cache uses and the stack installs."""
     return {op: OperatorInstallation(f"operator-{op}", {"operator": op, "settings": operators[op],
                                                         "environment": environment, "secret_values": secret_values,
-                                                        "namespace_managed": namespace_managed},
+                                                        "namespace_managed": namespace_managed,
+                                                        "placement": placement, "images": images},
                                      opts)
             for op in sorted(set(used)) if op in operators and operators[op].install}

@@ -9,9 +9,12 @@ from pydantic import Field, ValidationInfo, model_validator
 from cache_patterns.config.base import StrictModel, fail
 from cache_patterns.config.cache import InClusterSettings
 from cache_patterns.config.common import IMAGE, NAMESPACE_NAME, NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
+from cache_patterns.config.placement import Placement, RedisPlacement
+from cache_patterns.config.resources import ContainerResources
 from cache_patterns.config.types import Flag, Quantity, Text
 from cache_patterns import planning
 from cache_patterns.core import naming, sizing
+from cache_patterns.core.image_set import CATALOGUE
 from cache_patterns.patterns.operator import charts
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
@@ -22,12 +25,31 @@ OPERATORS: tuple[str, ...] = Operator.__args__
 # Default images of operator caches, by (operator, Redis version): (Redis image, Sentinel image).
 # OT-CONTAINER-KIT needs its own images (their entrypoints turn the operator's env vars into
 # redis.conf / sentinel.conf); Spotahome configures stock Redis images itself.
-OPERATOR_IMAGES = {
-    ("ot-container-kit", "7.0"): ("quay.io/opstree/redis:v7.0.15", "quay.io/opstree/redis-sentinel:v7.0.15"),
-    ("spotahome", "7.2"): ("redis:7.2.11-alpine", "redis:7.2.11-alpine"),
-}
+# By catalogue key (core/image_set.py), where `images.<key>` moves or pins them.
+OPERATOR_IMAGE_KEYS = {("ot-container-kit", "7.0"): ("ot-redis", "ot-sentinel"), ("spotahome", "7.2"): ("redis-7.2", "redis-7.2")}
+OPERATOR_IMAGES = {k: (CATALOGUE[r].reference, CATALOGUE[s].reference) for k, (r, s) in OPERATOR_IMAGE_KEYS.items()}
 DEFAULT_OPERATOR_VERSION = {"ot-container-kit": "7.0", "spotahome": "7.2"}
 OPERATOR_NAME_LIMITS = naming.OPERATOR_NAME_LIMITS
+
+
+class OperatorPlacement(Placement):
+    """Where the operator's pods run (through the custom resource's fields: docs/production.md has which
+    operator takes what): these keys for every pod of the cache, and per component below."""
+
+    TITLE = "placement of an operator cache"
+    redis: RedisPlacement = doc(RedisPlacement(), "The Redis pods (ot-cluster: leaders and followers).",
+                                "the cache's keys")
+    sentinel: Placement = doc(Placement(), "The Sentinel pods (ot-replication, spotahome-failover).", "the cache's keys")
+    exporter: Placement = doc(Placement(), "The Sentinel exporter's pod (ot-replication with exporter: the "
+                                           "operator runs none for its Sentinels).", "the cache's keys")
+
+
+class OperatorResources(StrictModel):
+    """Requests and limits of the containers beside Redis (Redis's own: `memory`, `cpu`, `cpuLimit`)."""
+
+    TITLE = "resources of an operator cache's other containers"
+    sentinel: ContainerResources = doc(ContainerResources(), "Sentinel.", "25m / 64Mi, limit 64Mi")
+    exporter: ContainerResources = doc(ContainerResources(), "redis_exporter.", "10m / 32Mi, limit 64Mi")
 
 
 class OperatorSettings(InClusterSettings):
@@ -37,6 +59,8 @@ class OperatorSettings(InClusterSettings):
     ENV_DEFAULTS = {"replicas": {"production": 2, "development": 1}}
     # Exporters follow the stack's `observability` unless the cache says otherwise.
     CONTEXT_DEFAULTS = {"exporter": "observability"}
+    ELSEWHERE = {"expose": "is for statefulset caches only: an operator cache's Services are the operator's, "
+                           "and which pod is primary is the operator's to say (docs/production.md, exposure)"}
     pattern: Literal["operator"] = doc(..., SUMMARY + ".")
     engine: Literal["redis", "valkey"] = doc(
         "redis", "redis or valkey (Valkey is BSD-licensed; Redis 7.4+ is not).")
@@ -59,6 +83,11 @@ class OperatorSettings(InClusterSettings):
         None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
         "from the operator image table")
     l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
+    placement: OperatorPlacement = doc(
+        OperatorPlacement(), "Where the operator's pods run (over the stack's `placement`; docs/production.md).",
+        "the stack's `placement`")
+    resources: OperatorResources = doc(OperatorResources(), "Requests and limits of the containers beside Redis.",
+                                       "planned (docs/planning.md)")
 
     @property
     def operator(self) -> str:
@@ -111,6 +140,7 @@ class OperatorSettings(InClusterSettings):
                 out.append(("sentinelImage", "kind ot-cluster runs no Sentinel (cluster mode fails over by itself)"))
         elif self.sentinels % 2 == 0:
             out.append(("sentinels", f"must be odd so a majority exists after a partition, got {self.sentinels}"))
+        out += self.pod_problems()
         version = self.version or DEFAULT_OPERATOR_VERSION[self.operator]
         needs_table = self.image is None or (self.kind != "ot-cluster" and self.sentinel_image is None)
         if needs_table and (self.operator, version) not in OPERATOR_IMAGES:
@@ -125,17 +155,50 @@ class OperatorSettings(InClusterSettings):
         return {"persistence": "storage (the operator's image saves RDB to it)" if self.storage else "no storage",
                 "replicas": "replicas", "shards": "shards"}
 
-    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
-        from cache_patterns.patterns.operator.specs import SENTINEL_RESOURCES
+    def pod_problems(self) -> list[tuple[str, str]]:
+        """What the custom resource cannot carry, and the containers' resources."""
+        from cache_patterns.patterns.operator.pods import OPERATOR_LABELS
 
+        p, out = self.placement, []
+        out += [x for key in ("sentinel", "exporter") for x in getattr(self.resources, key).of(key).problems(
+            f"resources.{key}")]
+        if self.kind == "ot-cluster" and p.sentinel.given:
+            out.append(("placement.sentinel", "kind ot-cluster runs no Sentinel"))
+        if p.exporter.given and not (self.kind == "ot-replication" and self.exporter):
+            out.append(("placement.exporter", "only ot-replication with exporter runs an exporter pod of its own (the "
+                                              "operators' exporters run inside the Redis and Sentinel pods)"))
+        for component in ("redis", "sentinel"):
+            level = getattr(p, component)
+            if level.pod_labels:
+                out.append((f"placement.{component}.podLabels", "the operator puts the custom resource's labels on "
+                                                                "every pod it makes: set podLabels for the whole cache"))
+            if level.pod_annotations and self.operator == "ot-container-kit":
+                out.append((f"placement.{component}.podAnnotations", "OT-CONTAINER-KIT has no per-component pod "
+                                                                     "annotations: set podAnnotations for the whole cache"))
+        out += [(f"placement.podLabels.{k}", f"is a label the operator selects its pods by "
+                                             f"({', '.join(OPERATOR_LABELS[self.operator])})")
+                for k in p.pod_labels if k in OPERATOR_LABELS[self.operator]]
+        return out
+
+    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
+        """The Sentinel pods, with their exporter where the operator runs one beside them (Spotahome)."""
         if self.kind == "ot-cluster":
             return ()
-        return (planning.PodGroup("Sentinel", self.sentinels, sizing.parse_bytes(SENTINEL_RESOURCES["limits"]["memory"])),)
+        r = {key: getattr(self.resources, key).of(key) for key in ("sentinel", "exporter")}
+        exporter = r["exporter"].memory_limit if self.exporter and self.kind == "spotahome-failover" else 0
+        return (planning.PodGroup("Sentinel", self.sentinels, r["sentinel"].memory_limit + exporter),)
 
     def images(self) -> tuple[str, str]:
         """(Redis image, Sentinel image): the configured ones, else the operator image table's."""
         table = OPERATOR_IMAGES.get((self.operator, self.version or DEFAULT_OPERATOR_VERSION[self.operator]), ("", ""))
         return self.image or table[0], self.sentinel_image or table[1]
+
+    def image_keys(self) -> dict[str, tuple[str | None, str]]:
+        """redis, sentinel, exporter -> (the image given in config, the catalogue key of the default)."""
+        redis, sentinel = OPERATOR_IMAGE_KEYS.get(
+            (self.operator, self.version or DEFAULT_OPERATOR_VERSION[self.operator]), ("", ""))
+        return {"redis": (self.image, redis), "sentinel": (self.sentinel_image, sentinel),
+                "exporter": (None, "exporter-scratch")}
 
     def name_checks(self, stack: str, cache: str, app_namespaces: dict[str, str]) -> list:
         """Every name this cache derives: its custom resource and, with cert-manager TLS, the certificates."""
@@ -167,7 +230,19 @@ class OperatorInstall(StrictModel):
         None, "Chart version (required with install: true): what Helm fetches from the repository, or what a "
               "chartPath folder's Chart.yaml must say.")
     values: dict[Annotated[str, Text(r".+", "a key")], Any] = doc(
-        {}, "Extra chart values.", "none")
+        {}, "Extra chart values (they win over the values the program derives).", "none")
+    placement: Placement | None = doc(
+        None, "Where the operator's own pod runs, through its chart's values (over the stack's `placement`; neither "
+              "chart takes topologySpreadConstraints, Spotahome's no podLabels).", "the stack's `placement`")
+
+    def problems_as(self, operator: str, key: str) -> list[tuple[str, str]]:
+        """What this operator's chart cannot take (`key`: this install's config key)."""
+        from cache_patterns.patterns.operator.chart_values import UNSUPPORTED
+
+        p = self.placement
+        return [(f"{key}.placement.{p.config_keys_by_name()[name]}",
+                 f"the {operator} chart has no value for it") for name in UNSUPPORTED[operator]
+                if p is not None and getattr(p, name) not in (None, {}, ())]
 
     @model_validator(mode="after")
     def _check(self) -> "OperatorInstall":

@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from cache_patterns.config import resources
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import passwords, sizing
 from cache_patterns.observability import exporter as metrics
@@ -19,7 +20,8 @@ KINDS = {"ot-replication": "RedisReplication", "ot-cluster": "RedisCluster", "sp
 API_VERSIONS = {"ot-replication": OT_API, "ot-cluster": OT_API, "spotahome-failover": SPOTAHOME_API}
 # Both operators set the exporter's environment themselves (REDIS_ADDR, REDIS_PASSWORD from the
 # Secret), so the upstream scratch image of the project's one exporter version serves both: OT's own
-# quay.io/opstree/redis-exporter stopped at v1.44.0, Spotahome's default at v1.43.0.
+# quay.io/opstree/redis-exporter stopped at v1.44.0, Spotahome's default at v1.43.0. The images are
+# written here as the catalogue's defaults; operator/pods.py puts the stack's `images` in their place.
 OT_EXPORTER_IMAGE = metrics.IMAGE
 SPOTAHOME_EXPORTER_IMAGE = metrics.IMAGE
 REDIS_PORT, SENTINEL_PORT, EXPORTER_PORT = 6379, 26379, metrics.PORT
@@ -38,8 +40,8 @@ MASTER_NAME = "mymaster"
 # image grants to 1000:0 (OT-CONTAINER-KIT/redis Dockerfile): another UID or a read-only root
 # filesystem stops Redis from starting. Spotahome runs stock Redis images with config on volumes.
 OT_UID = 1000
-SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
-EXPORTER_RESOURCES = metrics.RESOURCES
+SENTINEL_RESOURCES = resources.default("sentinel")
+EXPORTER_RESOURCES = resources.default("exporter")
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,8 @@ def _ot_common(s: OperatorSettings, secret: pulumi.Input[str] | None, tls_secret
         spec["storage"] = {"volumeClaimTemplate": {"spec": volume_claim(s)}, "keepAfterDelete": production}
     if s.exporter:
         spec["redisExporter"] = {"enabled": True, "image": OT_EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
-                                 "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context()}
+                                 "resources": s.resources.exporter.of("exporter").k8s(),
+                                 "securityContext": kb.container_security_context()}
     if tls_secret is not None:
         # Key names in a cert-manager (or kubernetes.io/tls + ca.crt) Secret.
         spec["TLS"] = {"ca": "ca.crt", "cert": "tls.crt", "key": "tls.key", "secret": {"secretName": tls_secret}}
@@ -235,7 +238,7 @@ def ot_replication_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, t
             "image": sentinel_image,
             "imagePullPolicy": "IfNotPresent",
             "quorum": str(s.sentinels // 2 + 1),
-            "resources": SENTINEL_RESOURCES,
+            "resources": s.resources.sentinel.of("sentinel").k8s(),
             "podSecurityContext": _ot_pod_security(),
             "securityContext": _ot_container_security(),
         },
@@ -299,12 +302,12 @@ def spotahome_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, produc
                             "persistentVolumeClaim": {"metadata": {"name": "redis-data"}, "spec": volume_claim(s)}}
     if s.exporter:
         redis["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE, "containerSecurityContext": container,
-                             "resources": EXPORTER_RESOURCES}
+                             "resources": s.resources.exporter.of("exporter").k8s()}
     sentinel: dict = {
         "replicas": s.sentinels,
         "image": sentinel_image,
         "imagePullPolicy": "IfNotPresent",
-        "resources": SENTINEL_RESOURCES,
+        "resources": s.resources.sentinel.of("sentinel").k8s(),
         "securityContext": kb.pod_security_context(),
         "containerSecurityContext": container,
         "configCopy": {"containerSecurityContext": container},
@@ -312,7 +315,8 @@ def spotahome_spec(s: OperatorSettings, secret: pulumi.Input[str] | None, produc
     }
     if s.exporter:
         sentinel["exporter"] = {"enabled": True, "image": SPOTAHOME_EXPORTER_IMAGE,
-                                "containerSecurityContext": container, "resources": EXPORTER_RESOURCES}
+                                "containerSecurityContext": container,
+                                "resources": s.resources.exporter.of("exporter").k8s()}
     spec: dict = {"redis": redis, "sentinel": sentinel}
     if secret is not None:
         # The operator reads key `password` of this Secret (generator.go: REDIS_PASSWORD secretKeyRef).

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from cache_patterns.config.app import AppConfig
-from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, default_image
+from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, image_key
 from cache_patterns.core import k8s, redis_conf, sizing
+from cache_patterns.core.image_set import DEFAULT_IMAGES, ImageSet
 from cache_patterns.core.contract import CacheBinding, CacheConnection, PodParts
 from cache_patterns.patterns.sidecar.settings import SidecarSettings
 
@@ -43,6 +44,9 @@ class LocalCache:
     # Whether the pod is not Ready while this Redis is down: yes for the sidecar pattern (the app
     # has no other cache), no for an L1 (the client falls back to L2).
     gates_readiness: bool
+    pull_policy: str = "IfNotPresent"
+    # Image pull Secrets the app pods need for this image (the stack's `images.pullSecrets`).
+    pull_secrets: tuple[str, ...] = ()
 
     @property
     def socket(self) -> str:
@@ -58,20 +62,22 @@ class LocalCache:
         return ("valkey-server", "valkey-cli") if self.engine == "valkey" else ("redis-server", "redis-cli")
 
 
-def from_sidecar(c: SidecarSettings) -> LocalCache:
+def from_sidecar(c: SidecarSettings, images: ImageSet = DEFAULT_IMAGES) -> LocalCache:
+    image = images.pick(c.image, image_key(c.engine, c.version))
     return LocalCache(
-        container_name="cache", engine=c.engine, image=c.image or default_image(c.engine, c.version),
-        port=c.port, memory_limit=c.memory_limit, cpu=c.cpu, cpu_limit=c.cpu_limit,
+        container_name="cache", engine=c.engine, image=image["image"], pull_policy=image["imagePullPolicy"],
+        pull_secrets=images.pull_secrets, port=c.port, memory_limit=c.memory_limit, cpu=c.cpu, cpu_limit=c.cpu_limit,
         maxmemory=c.maxmemory, maxmemory_policy=c.maxmemory_policy, gates_readiness=True,
     )
 
 
-def from_l1(l1: "L1Settings", engine: str = "valkey") -> LocalCache:
+def from_l1(l1: "L1Settings", engine: str = "valkey", images: ImageSet = DEFAULT_IMAGES) -> LocalCache:
     """The L1 of a two-tier cache: always the default image of `engine` (its own, small Redis,
-    whatever engine or operator the L2 runs)."""
+    whatever engine or operator the L2 runs), where the stack's `images` block pulls it from."""
+    image = images.container(image_key(engine, DEFAULT_ENGINE_VERSION[engine]))
     return LocalCache(
-        container_name="cache-l1", engine=engine, image=default_image(engine, DEFAULT_ENGINE_VERSION[engine]),
-        port=6379, memory_limit=l1.memory, cpu=l1.cpu, cpu_limit=None,
+        container_name="cache-l1", engine=engine, image=image["image"], pull_policy=image["imagePullPolicy"],
+        pull_secrets=images.pull_secrets, port=6379, memory_limit=l1.memory, cpu=l1.cpu, cpu_limit=None,
         maxmemory=sizing.maxmemory_for_limit(l1.memory, l1.maxmemory_percent), maxmemory_policy=l1.maxmemory_policy,
         gates_readiness=False,
     )
@@ -95,7 +101,7 @@ def container(local: LocalCache, native: bool) -> dict:
     c: dict = {
         "name": local.container_name,
         "image": local.image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": local.pull_policy,
         "command": [server],
         "args": redis_conf.to_args(redis_conf.local_directives(local.server)),
         "resources": resources,
@@ -125,6 +131,7 @@ def pod_parts(local: LocalCache, native: bool) -> PodParts:
         volumes=(socket_volume,),
         # Writable (the app connects to the socket); `readOnly: false` is the default, never stored.
         app_mounts=({"name": SOCKET_VOLUME, "mountPath": SOCKET_DIR},),
+        pull_secrets=local.pull_secrets,
     )
 
 
@@ -135,8 +142,8 @@ def connection(local: LocalCache) -> CacheConnection:
 class Sidecar:
     """A sidecar cache as the program sees it: the same binding in every namespace, no resources."""
 
-    def __init__(self, name: str, settings: SidecarSettings, native: bool):
-        self.local = from_sidecar(settings)
+    def __init__(self, name: str, settings: SidecarSettings, native: bool, images: ImageSet = DEFAULT_IMAGES):
+        self.local = from_sidecar(settings, images)
         self._binding = CacheBinding(
             cache=name, pattern="sidecar", connection=connection(self.local),
             pod=pod_parts(self.local, native),
@@ -154,20 +161,25 @@ class Sidecar:
                 "maxmemoryBytes": self.local.maxmemory, "image": self.local.image}
 
 
-def sidecar_binding(cache: str, settings: Any = None, kubernetes_version: str = "1.33") -> CacheBinding:
+def sidecar_binding(cache: str, settings: Any = None, kubernetes_version: str = "1.33", images: Any = None) -> CacheBinding:
     """The binding of apps that each carry their own Redis (pattern 3): it makes no resource, only what
     app pods carry. `settings`: the keys of a cache with `pattern: sidecar` (memory, port, engine...;
-    docs/reference/config.md), or a SidecarSettings; `kubernetes_version` picks native sidecars (1.29+)."""
+    docs/reference/config.md), or a SidecarSettings; `kubernetes_version` picks native sidecars (1.29+);
+    `images`: the stack's `images` block (registry, pins, pull Secrets the app pods then carry)."""
     from cache_patterns.core import component as api
+    from cache_patterns.patterns.base import parse_pods
 
     if not isinstance(settings, SidecarSettings):
         settings = api.parse(Sidecar, cache, "settings", SidecarSettings, {"pattern": "sidecar", **(settings or {})})
-    return Sidecar(cache, settings, api.native_sidecars({"kubernetes_version": kubernetes_version})).binding("")
+    _, pulls = parse_pods(Sidecar, cache, {"images": images})
+    return Sidecar(cache, settings, api.native_sidecars({"kubernetes_version": kubernetes_version}), pulls).binding("")
 
 
 def build(name: str, settings: SidecarSettings, context: "BuildContext", opts: pulumi.ResourceOptions) -> Sidecar:
     """The registry's entry point: a sidecar cache makes no resource, only what app pods carry."""
-    return Sidecar(name, settings, context.native_sidecars)
+    from cache_patterns.core.image_set import of
+
+    return Sidecar(name, settings, context.native_sidecars, of(context.images))
 
 
 def shape(name: str, settings: SidecarSettings, app: AppConfig) -> CacheBinding:

@@ -19,6 +19,8 @@ class SidecarSettings(InClusterSettings):
 
     TITLE = "pattern: sidecar"
     DEFAULT_MEMORY: ClassVar[int] = 128 * sizing.MI
+    ELSEWHERE = {"expose": "is for statefulset caches only: a sidecar cache listens inside each app pod, on "
+                           "127.0.0.1 and a unix socket, and nowhere else"}
     pattern: Literal["sidecar"] = doc(..., SUMMARY + ".")
     memory: MEMORY_LIMIT | None = doc(None, "Container memory limit (and request); maxmemory is "
                                                             "derived from it.", "planned from `capacity`, else 128Mi")

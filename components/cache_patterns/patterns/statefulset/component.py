@@ -12,19 +12,25 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from cache_patterns.config.args import args_type
-from cache_patterns.config.common import default_image
+from cache_patterns.config.common import image_key
+from cache_patterns.config.images import ImagesConfig
+from cache_patterns.config.placement import Placement
 from cache_patterns.core import component as api
 from cache_patterns.core import contract, passwords, sizing, tls
+from cache_patterns.core import placement as placing
+from cache_patterns.core.image_set import CATALOGUE
 from cache_patterns.core import k8s as kb
 from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
-from cache_patterns.patterns.base import BuildContext, parse_settings
+from cache_patterns.patterns.base import BuildContext, parse_pods, parse_settings
 from cache_patterns.patterns.statefulset import ha, pods
 from cache_patterns.patterns.statefulset.binding import connection
 from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
                                                           monitoring_target)
+from cache_patterns.patterns.statefulset.endpoint import endpoint_replicas, haproxy_pod
+from cache_patterns.patterns.statefulset.expose import external_service
 from cache_patterns.patterns.statefulset.network import ingress_rules
 from cache_patterns.patterns.statefulset.pods import USER_KEY_PREFIX, user_key
 from cache_patterns.patterns.statefulset.settings import TAG, StatefulSetSettings
@@ -34,19 +40,14 @@ from cache_patterns.patterns.two_tier.component import discovery_with_l1, with_l
 
 __all__ = ["RedisStatefulSet", "RedisStatefulSetArgs", "build", "endpoint_replicas", "user_key", "USER_KEY_PREFIX"]
 
-HAPROXY_IMAGE = "haproxy:3.2-alpine"
-SENTINEL_RESOURCES = {"requests": {"cpu": "25m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
-HAPROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+HAPROXY_IMAGE = CATALOGUE["haproxy"].reference
 # Kubernetes cannot change these StatefulSet fields in place; a change replaces the StatefulSet
 # (explicitly named, so the old one is deleted first); the claims' size is the exception (volumes.py).
 IMMUTABLE = ["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"]
 StatefulSetSettingsArgs = args_type(StatefulSetSettings)
 ObservabilityConfigArgs = args_type(ObservabilityConfig)
-
-
-def endpoint_replicas(environment: str) -> int:
-    """HAProxy pods: two where disruption budgets apply (staging, production), so one survives a drain."""
-    return 1 if environment == "development" else 2
+PlacementArgs = args_type(Placement)
+ImagesConfigArgs = args_type(ImagesConfig)
 
 
 class RedisStatefulSetArgs(TypedDict):
@@ -73,6 +74,12 @@ class RedisStatefulSetArgs(TypedDict):
     observability: NotRequired[ObservabilityConfigArgs]
     """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors, rules
     and a dashboard are made. Default: off."""
+    images: NotRequired[ImagesConfigArgs]
+    """The stack's `images` block: the registry, per-image overrides and pull Secrets (an ImagesConfig or
+    an ImageSet also do). Default: every image as the catalogue names it (core/image_set.py)."""
+    placement: NotRequired[PlacementArgs]
+    """The stack's `placement` block: where every pod of the cache runs unless its own `placement` says
+    otherwise (docs/production.md). Default: the defaults (zone spread, host anti-affinity)."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
@@ -109,7 +116,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self.names = self.plan.names
         self.write_service, self.read_service = self.names.statefulset, f"{self.names.statefulset}-read"
         self.labels, self.selectors = pods.labels(self.names.statefulset), pods.selectors(self.names.statefulset)
-        self.image = s.image or default_image(s.engine, s.version)
+        self.stack_placement, self.images = parse_pods(RedisStatefulSet, name, args)
+        self.image = self.images.pick(s.image, image_key(s.engine, s.version))
         self.production = self.environment == "production"
         self.native_sidecars = api.native_sidecars(args)
 
@@ -118,7 +126,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._tls = self._make_certificates(name)
         self.pods = pods.Pods(s, self.names.statefulset, self._make_config_maps(name),
                               self.server_secret.name if self.server_secret is not None else None,
-                              self._tls.server_secret)
+                              self._tls.server_secret, self._placement(), self.images.pull_secrets)
         self._make_redis(name)
         self._make_sentinels(name)
         self._make_endpoints(name)
@@ -142,6 +150,12 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self.register_outputs({"host": self.host, "port": self.port, "readHost": self.read_host,
                                "sentinels": self.sentinels, "sentinelMaster": self.sentinel_master,
                                **({"passwordSecret": self.password_secret} if self.password_secret else {})})
+
+    def _placement(self) -> dict[str, placing.Placed]:
+        """Each role's placement: the stack's, the cache's, the component's (core/placement.py)."""
+        stack, cache = self.stack_placement, self.settings.placement
+        return {"redis": placing.merge(stack, cache, cache.redis), "sentinel": placing.merge(stack, cache, cache.sentinel),
+                "endpoint": placing.merge(stack, cache, cache.haproxy)}
 
     def _make_passwords(self, name: str) -> SecretRef:
         """The password: generated once, in a Secret beside the workloads (mounted as a file) and in
@@ -173,6 +187,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
     def _make_certificates(self, name: str) -> tls.Tls:
         dns = tls.dns_names([self.write_service, self.read_service, self.names.headless, self.names.sentinel_headless],
                             [self.names.headless, self.names.sentinel_headless], self.ns, self.cluster_domain)
+        if self.settings.expose is not None:
+            dns += list(self.settings.expose.hostnames)
         made = tls.certificates(self, name, tls=self.settings.tls, stack=self.stack, cache=self.cache,
                                 namespace=self.ns, names=dns, app_namespaces=sorted({a.namespace for a in self.apps}),
                                 labels=self.labels["redis"])
@@ -201,7 +217,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             resources["limits"]["cpu"] = sizing.format_millicores(s.cpu_limit)
         mounts = self.pods.mounts("redis")
         containers = [{
-            "name": "redis", "image": self.image, "imagePullPolicy": "IfNotPresent",
+            "name": "redis", **self.image,
             "command": plan.command("redis"), "env": plan.env("redis"),
             "ports": [{"name": "redis", "containerPort": ha.REDIS_PORT, "protocol": "TCP"}],
             "resources": resources, "securityContext": kb.container_security_context(),
@@ -209,9 +225,9 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "lifecycle": plan.lifecycle(), **plan.probes("redis"),
         }]
         if plan.tls:
-            containers.append(tls_reload_container(plan, "redis", self.image, mounts))
+            containers.append(tls_reload_container(plan, "redis", self.image, mounts, self._resources("tlsReload")))
         if s.exporter:
-            containers.append(exporter_container(s, self.names, "redis"))
+            containers.append(exporter_container(s, self.names, "redis", self.images))
         empty_dirs, claims = data_volumes(s, self.labels["redis"])
         self.headless = self._headless(f"{name}-headless", self.names.headless, "redis", "redis", ha.REDIS_PORT)
         retention = "Retain" if s.retain_volumes else "Delete"
@@ -249,10 +265,10 @@ class RedisStatefulSet(pulumi.ComponentResource):
         headless = self._headless(f"{name}-sentinel-headless", self.names.sentinel_headless, "sentinel", "sentinel",
                                   ha.SENTINEL_PORT)
         sentinel = {
-            "name": "sentinel", "image": self.image, "imagePullPolicy": "IfNotPresent",
+            "name": "sentinel", **self.image,
             "command": plan.command("sentinel"), "env": plan.env("sentinel"),
             "ports": [{"name": "sentinel", "containerPort": ha.SENTINEL_PORT, "protocol": "TCP"}],
-            "resources": SENTINEL_RESOURCES, "securityContext": kb.container_security_context(),
+            "resources": self._resources("sentinel"), "securityContext": kb.container_security_context(),
             "volumeMounts": self.pods.mounts("sentinel"), **plan.probes("sentinel"),
         }
         k8s.apps.v1.StatefulSet(
@@ -265,32 +281,16 @@ class RedisStatefulSet(pulumi.ComponentResource):
                   "minReadySeconds": plan.sentinel_min_ready_s,
                   "selector": {"matchLabels": self.selectors["sentinel"]},
                   "template": self.pods.pod("sentinel", [sentinel] +
-                                            ([exporter_container(s, self.names, "sentinel")] if s.exporter else []))},
+                                            ([exporter_container(s, self.names, "sentinel", self.images)]
+                                             if s.exporter else []))},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         depends_on=[headless, *self._tls.waits]),
         )
 
     def _make_endpoints(self, name: str) -> None:
         """The write and read endpoints: HAProxy, and a Service for each."""
-        plan, replicas = self.plan, endpoint_replicas(self.environment)
-        mounts = self.pods.mounts("haproxy")
-        haproxy = {
-            "name": "haproxy", "image": HAPROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "command": plan.command("haproxy"), "env": plan.env("haproxy"),
-            "ports": [{"name": "write", "containerPort": ha.REDIS_PORT, "protocol": "TCP"},
-                      {"name": "read", "containerPort": ha.READ_PORT, "protocol": "TCP"},
-                      {"name": "health", "containerPort": ha.HEALTH_PORT, "protocol": "TCP"}],
-            "resources": HAPROXY_RESOURCES, "securityContext": kb.container_security_context(),
-            # With TLS, the run volume holds the master CLI socket and the servers' saved states.
-            "volumeMounts": [m for m in mounts if m["name"] != "run" or plan.tls],
-            **plan.probes("haproxy"),
-        }
-        containers = [haproxy]
-        if plan.tls:
-            containers.append(tls_reload_container(plan, "haproxy", HAPROXY_IMAGE, mounts))
-        pod = self.pods.pod("endpoint", containers)
-        if not plan.tls:
-            pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if v["name"] != "run"]
+        replicas = endpoint_replicas(self.environment)
+        pod = haproxy_pod(self.plan, self.pods, self.images, self._resources)
         k8s.apps.v1.Deployment(
             f"{name}-endpoint",
             metadata={"namespace": self.ns, "labels": self.labels["endpoint"]},
@@ -307,6 +307,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
                       "ports": [{"name": "redis", "port": ha.REDIS_PORT, "targetPort": port, "protocol": "TCP"}]},
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
+        if self.settings.expose is not None:
+            self.external = external_service(self, name, self.settings.expose, self.ns, self.labels["endpoint"],
+                                             self.selectors["endpoint"])
+
+    def _resources(self, component: str) -> dict:
+        """A container's requests and limits beside Redis: config over the planned default."""
+        return self.settings.resources.planned()[component].k8s()
 
     def _make_policies(self, name: str, obs: ObservabilityConfig) -> None:
         """Disruption budgets (staging and production) and who may reach each role."""
@@ -341,7 +348,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
                              f"the `apps` arg")
         s = self.settings
         return with_l1(CacheBinding(cache=self.cache, pattern=TAG, connection=self._connections[(namespace, user)],
-                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars)
+                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars,
+                       self.images)
 
     @property
     def discovery(self) -> dict:
@@ -361,6 +369,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         }
         if self.tls_names:
             out["certificateNames"] = self.tls_names
+        if self.settings.expose is not None:
+            out["external"] = {"type": self.settings.expose.type, "service": self.external.metadata.name}
         if self.monitoring is not None:
             out["monitoring"] = self.monitoring.discovery
         if self.settings.acl_users and self.server_secret is not None:
@@ -376,4 +386,5 @@ def build(name: str, settings: StatefulSetSettings, context: BuildContext,
     return RedisStatefulSet(name, {"settings": settings, "namespace": context.namespace, "apps": list(context.apps),
                                    "environment": context.environment, "cluster_domain": context.cluster_domain,
                                    "kubernetes_version": context.kubernetes_version,
-                                   "observability": context.observability}, opts)
+                                   "observability": context.observability, "placement": context.placement,
+                                   "images": context.images}, opts)

@@ -7,6 +7,7 @@ from typing import Literal, Sequence
 
 from cache_patterns.config.app import AppConfig
 from cache_patterns.core import contract, images
+from cache_patterns.core.image_set import DEFAULT_IMAGES, ImageSet
 from cache_patterns.core import k8s as kb
 from cache_patterns.observability import exporter as metrics
 from cache_patterns.observability.target import CacheTarget, ClientTarget, Scrape
@@ -15,7 +16,6 @@ from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
 EXPORTER_IMAGE = images.EXPORTER_IMAGE
 EXPORTER_PORT = metrics.PORT
-EXPORTER_RESOURCES = metrics.RESOURCES
 # The exporter scrapes its own pod's Redis over loopback: no DNS on the scrape path, and one target
 # URI for every pod, so its password file (a JSON map of exact target URI -> password, the only form
 # REDIS_PASSWORD_FILE takes) is one Secret key rather than a file rendered per pod at start-up.
@@ -28,12 +28,14 @@ def exporter_target(tls_on: bool, port: int = ha.REDIS_PORT) -> str:
     return f"{'rediss' if tls_on else 'redis'}://127.0.0.1:{port}"
 
 
-def exporter_container(s: StatefulSetSettings, names: ha.PodNames, role: Literal["redis", "sentinel"]) -> dict:
+def exporter_container(s: StatefulSetSettings, names: ha.PodNames, role: Literal["redis", "sentinel"],
+                       pulls: ImageSet = DEFAULT_IMAGES) -> dict:
     """redis_exporter beside Redis (role redis) or a Sentinel (role sentinel), started as the image
     starts it (its ENTRYPOINT, the binary at the filesystem root), configured by env. The password
     reaches it as REDIS_PASSWORD_FILE, the JSON map the exporter reads (a Secret key), never as an
     env value. With TLS it verifies the server certificate against the pod's own name and the CA
-    bundle the pod currently trusts."""
+    bundle the pod currently trusts. The command is the default image's entrypoint (the binary at
+    the filesystem root): an image moved or pinned by `images.exporter` must have it there too."""
     tls_on = s.tls.enabled
     port, headless = (ha.REDIS_PORT, names.headless) if role == "redis" else (ha.SENTINEL_PORT, names.sentinel_headless)
     env = [{"name": "REDIS_ADDR", "value": exporter_target(tls_on, port)}]
@@ -48,10 +50,10 @@ def exporter_container(s: StatefulSetSettings, names: ha.PodNames, role: Literal
         mounts.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR, "readOnly": True})
     health = {"httpGet": {"path": "/health", "port": "metrics"}}
     return {
-        "name": "exporter", "image": EXPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "name": "exporter", **pulls.container("exporter"),
         "command": list(images.of(EXPORTER_IMAGE).entrypoint), "env": env,
         "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
-        "resources": EXPORTER_RESOURCES, "securityContext": kb.container_security_context(),
+        "resources": s.resources.exporter.of("exporter").k8s(), "securityContext": kb.container_security_context(),
         "volumeMounts": mounts,
         # /health answers without touching Redis: the pod's readiness stays Redis's own.
         "readinessProbe": health | {"periodSeconds": 10, "failureThreshold": 3},

@@ -299,8 +299,7 @@ class HaPlan:
     @property
     def termination_grace_period_s(self) -> int:
         """preStop bound plus Redis's own shutdown (waiting for lagging replicas, a final save)."""
-        save = 0 if self.server.persistence == "none" else 60
-        return self.scripts.prestop_timeout_s + 15 + save
+        return grace_floor(self.server.persistence, self.scripts.prestop_timeout_s)
 
     @property
     def sentinel_min_ready_s(self) -> int:
@@ -315,6 +314,13 @@ class HaPlan:
         """maxUnavailable for the Redis and the Sentinel PodDisruptionBudgets."""
         s = len(self.topology.sentinels)
         return {"redis": 1, "sentinel": s - max(self.sentinel.quorum, s // 2 + 1)}
+
+
+def grace_floor(persistence: str, prestop_timeout_s: int = ScriptSettings.prestop_timeout_s) -> int:
+    """A Redis pod's terminationGracePeriodSeconds: the preStop handover's bound, 15 s for Redis's own
+    shutdown (waiting for lagging replicas) and, with persistence, 60 s for the final save. Config may
+    make it longer, never shorter (the kubelet kills the pod when it runs out)."""
+    return prestop_timeout_s + 15 + (0 if persistence == "none" else 60)
 
 
 def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = None) -> HaPlan:

@@ -10,14 +10,16 @@ from cache_patterns.observability import scrape
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.patterns.statefulset.exporter import EXPORTER_PORT
+from cache_patterns.patterns.statefulset.expose import external_ingress
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
 
 def ingress_rules(apps: Sequence[AppConfig], selectors: dict, s: StatefulSetSettings,
                   obs: ObservabilityConfig) -> dict[str, list[dict]]:
     """Ingress only from who needs it, by role (redis, sentinel, endpoint): the bound apps' pods (in
-    any namespace), this cache's own Redis, Sentinel and HAProxy pods, and the metrics scraper (the
-    exporters' port only). Rules without a source are left out."""
+    any namespace), this cache's own Redis, Sentinel and HAProxy pods, the metrics scraper (the
+    exporters' port only) and, with `expose`, its source ranges (the write port only). Rules without a
+    source are left out."""
     own = [{"podSelector": {"matchLabels": selectors[r]}} for r in ("redis", "sentinel", "endpoint")]
     app_from = kb.app_peers(apps)
 
@@ -28,7 +30,8 @@ def ingress_rules(apps: Sequence[AppConfig], selectors: dict, s: StatefulSetSett
         # Apps reach Redis pods directly when a Sentinel-aware client follows Sentinel's answer.
         "redis": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],
         "sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],
-        "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]}],
+        "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]},
+                     *external_ingress(s.expose)],
     }
     if s.exporter:
         for role in ("redis", "sentinel"):

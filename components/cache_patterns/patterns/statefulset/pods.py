@@ -1,12 +1,13 @@
 """Pattern 2's pods, as pure data: labels and selectors of each role (redis, sentinel, endpoint), the
 volumes and mounts each role's containers see (configuration, run directory, password, certificates),
-how pods of one role spread over nodes and zones, and the pod template around a role's containers."""
+and the pod template around a role's containers, placed (by default spread over nodes and zones)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from cache_patterns.core import contract
+from cache_patterns.core import placement as placing
 from cache_patterns.core import k8s as kb
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.patterns.statefulset.exporter import EXPORTER_PASSWORD_KEY
@@ -40,6 +41,8 @@ class Pods:
     conf_maps: Mapping[str, Any]       # role ("redis", "sentinel", "haproxy") -> ConfigMap name
     password_secret: Any = None
     tls_secret: Any = None
+    placement: Mapping[str, placing.Placed] = field(default_factory=dict)   # role -> its merged placement
+    pull_secrets: tuple[str, ...] = ()
 
     def volumes(self, role: str) -> list[dict]:
         s = self.settings
@@ -74,19 +77,12 @@ class Pods:
             out.append({"name": ha.TLS_LIVE_VOLUME, "mountPath": ha.TLS_LIVE_DIR})
         return out
 
-    def spread(self, role: str) -> dict:
-        """Pods of one role on different nodes and zones where the cluster has them (preferred, so a
-        small cluster still schedules them)."""
-        match = {"matchLabels": selectors(self.sts_name)[role]}
-        return {
-            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-                "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": match}}]}},
-            "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                                           "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": match}],
-        }
-
     def pod(self, role: str, containers: list[dict], extra_volumes: list[dict] = (), grace: int = 30) -> dict:
-        return {
+        """A role's pod template, placed (core/placement.py): by default, pods of one role preferably on
+        different nodes and spread over zones where the cluster has them (preferences, so a small cluster
+        still schedules them)."""
+        selector = selectors(self.sts_name)[role]
+        template = {
             "metadata": {"labels": labels(self.sts_name)[role]},
             "spec": {
                 "securityContext": kb.pod_security_context(),
@@ -95,6 +91,8 @@ class Pods:
                 "terminationGracePeriodSeconds": grace,
                 "containers": containers,
                 "volumes": self.volumes({"endpoint": "haproxy"}.get(role, role)) + list(extra_volumes),
-                **self.spread(role),
             },
         }
+        return placing.place(template, self.placement.get(role, placing.Placed()), selector,
+                               default_affinity=placing.host_anti_affinity(selector),
+                               default_spread=placing.zone_spread(selector), pull_secrets=self.pull_secrets)

@@ -9,6 +9,8 @@ from cache_patterns import planning
 from cache_patterns.config.base import StrictModel, fail
 from cache_patterns.config.cache import InClusterSettings, StackFacts
 from cache_patterns.config.common import NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
+from cache_patterns.config.placement import ANNOTATION_VALUE, LABEL_KEY, Placement, RedisPlacement
+from cache_patterns.config.resources import ContainerResources
 from cache_patterns.config.types import Duration, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
 from cache_patterns.patterns.two_tier.settings import L1Settings
@@ -44,6 +46,70 @@ class PasswordRotation(StrictModel):
            "Secrets, and every pod that reads one (Redis, Sentinel, HAProxy, bound apps) rolls onto them; the old "
            "passwords are refused from then on. Production generators are protected: unprotect them first "
            "(docs/patterns/statefulset.md).")
+
+
+class StatefulSetPlacement(Placement):
+    """Where the cache's pods run: these keys for every pod of the cache (over the stack's
+    `placement`), and per component below (over these)."""
+
+    TITLE = "placement of a statefulset cache"
+    redis: RedisPlacement = doc(RedisPlacement(), "The Redis pods.", "the cache's keys")
+    sentinel: Placement = doc(Placement(), "The Sentinel pods.", "the cache's keys")
+    haproxy: Placement = doc(Placement(), "The HAProxy write endpoint's pods.", "the cache's keys")
+
+
+class StatefulSetResources(StrictModel):
+    """Requests and limits of the containers beside Redis (Redis's own: `memory`, `cpu`, `cpuLimit`)."""
+
+    TITLE = "resources of the containers beside Redis"
+    sentinel: ContainerResources = doc(ContainerResources(), "Sentinel.", "25m / 64Mi, limit 64Mi")
+    haproxy: ContainerResources = doc(ContainerResources(), "HAProxy.", "50m / 64Mi, limit 128Mi")
+    exporter: ContainerResources = doc(ContainerResources(), "redis_exporter (beside Redis and each Sentinel).",
+                                       "10m / 32Mi, limit 64Mi")
+    tls_reload: ContainerResources = doc(ContainerResources(), "The certificate watcher (beside Redis and HAProxy, "
+                                                               "with TLS).", "5m / 16Mi, limit 32Mi")
+
+    def planned(self) -> dict:
+        """component -> its resources with the planned defaults."""
+        return {key: getattr(self, name).of(key) for key, (name, _) in self.config_keys().items()}
+
+
+CIDR = Annotated[str, Text(r"[0-9a-fA-F.:]+/[0-9]{1,3}", "a CIDR such as 203.0.113.0/24")]
+HOSTNAME = Annotated[str, Text(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+",
+                               "a DNS name", max_len=253)]
+
+
+class Expose(StrictModel):
+    """The write endpoint reached from outside the cluster: a LoadBalancer or NodePort Service in front of
+    HAProxy, admitting only `sourceRanges` (needs auth and TLS)."""
+
+    TITLE = "exposure outside the cluster"
+    type: Literal["LoadBalancer", "NodePort"] = doc(..., "LoadBalancer (a cloud load balancer) or NodePort.")
+    source_ranges: Annotated[tuple[CIDR, ...], Field(min_length=1, max_length=64)] = doc(
+        ..., "Client networks allowed in (the load balancer's source ranges and the NetworkPolicy's ipBlocks).")
+    node_port: Annotated[int, Field(strict=True, ge=30000, le=32767)] | None = doc(
+        None, "The node port.", "one the cluster picks")
+    annotations: dict[LABEL_KEY, ANNOTATION_VALUE] = doc(
+        {}, "Annotations of the Service (a cloud load balancer's settings).", "none")
+    hostnames: tuple[HOSTNAME, ...] = doc(
+        (), "Names clients outside use, added to the certificate cert-manager issues (`tls.issuer`); with "
+            "`tls.certificateSecret` your certificate must name them.", "none")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Expose":
+        import ipaddress
+
+        out = []
+        for i, cidr in enumerate(self.source_ranges):
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                out.append((f"sourceRanges[{i}]", f"must be a CIDR such as 203.0.113.0/24, got {cidr!r}"))
+                continue
+            if net.prefixlen == 0:
+                out.append((f"sourceRanges[{i}]", f"{cidr} admits every address: name the client networks"))
+        fail(out)
+        return self
 
 
 class StatefulSetSettings(InClusterSettings):
@@ -85,6 +151,13 @@ class StatefulSetSettings(InClusterSettings):
             "`cacheUser` (needs auth).", "none")
     rotation: PasswordRotation = doc(PasswordRotation(), "Password rotation (needs auth).", "generation 1")
     l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
+    placement: StatefulSetPlacement = doc(
+        StatefulSetPlacement(), "Where the Redis, Sentinel and HAProxy pods run (over the stack's `placement`; "
+                                "docs/production.md).", "the stack's `placement`")
+    resources: StatefulSetResources = doc(StatefulSetResources(), "Requests and limits of the containers beside "
+                                                                  "Redis.", "planned (docs/planning.md)")
+    expose: Expose | None = doc(None, "Reach the write endpoint from outside the cluster (needs auth and TLS).",
+                                "off: inside the cluster only")
 
     @property
     def member_replicas(self) -> int:
@@ -118,6 +191,7 @@ class StatefulSetSettings(InClusterSettings):
         if self.acl_users and not self.auth:
             out.append(("aclUsers", "need auth: true (with auth off every client is the default user, "
                                     "with every permission)"))
+        out += self.pod_problems()
         seen: dict[str, int] = {}
         for i, user in enumerate(self.acl_users):
             if user.name in seen:
@@ -127,12 +201,40 @@ class StatefulSetSettings(InClusterSettings):
         fail(out)
         return self
 
-    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
-        from cache_patterns.patterns.statefulset.component import HAPROXY_RESOURCES, SENTINEL_RESOURCES, endpoint_replicas
+    @property
+    def handover_grace_s(self) -> int:
+        """The least terminationGracePeriodSeconds of a Redis pod: the preStop handover's bound, Redis's
+        own shutdown and, with persistence, its final save (ha.HaPlan.termination_grace_period_s)."""
+        from cache_patterns.patterns.statefulset import ha
 
-        return (planning.PodGroup("Sentinel", self.sentinels, sizing.parse_bytes(SENTINEL_RESOURCES["limits"]["memory"])),
-                planning.PodGroup("HAProxy", endpoint_replicas(environment),
-                                  sizing.parse_bytes(HAPROXY_RESOURCES["limits"]["memory"])))
+        return ha.grace_floor(self.persistence)
+
+    def pod_problems(self) -> list[tuple[str, str]]:
+        """The Redis pods' grace period, the containers' resources, the exposure's needs."""
+        out = [p for key, r in self.resources.planned().items() for p in r.problems(f"resources.{key}")]
+        grace = self.placement.redis.termination_grace_period_seconds
+        if grace is not None and grace < self.handover_grace_s:
+            save = " and 60 s for the final save (persistence)" if self.persistence != "none" else ""
+            out.append(("placement.redis.terminationGracePeriodSeconds",
+                        f"must be at least {self.handover_grace_s}: the preStop handover's 30 s bound, 15 s for Redis "
+                        f"to shut down{save}; got {grace}"))
+        if self.expose is not None:
+            if not self.auth:
+                out.append(("expose", "needs auth: true (a cache reached from outside the cluster)"))
+            if not self.tls.enabled:
+                out.append(("expose", "needs TLS (tls.issuer or tls.certificateSecret): clients outside the cluster "
+                                      "cross networks you do not control"))
+        return out
+
+    def plan_pods(self, environment: str) -> tuple[planning.PodGroup, ...]:
+        """The Sentinel and HAProxy pods, each with the memory limits of its containers."""
+        from cache_patterns.patterns.statefulset.component import endpoint_replicas
+
+        r = self.resources.planned()
+        sentinel = r["sentinel"].memory_limit + (r["exporter"].memory_limit if self.exporter else 0)
+        haproxy = r["haproxy"].memory_limit + (r["tlsReload"].memory_limit if self.tls.enabled else 0)
+        return (planning.PodGroup("Sentinel", self.sentinels, sentinel),
+                planning.PodGroup("HAProxy", endpoint_replicas(environment), haproxy))
 
     def app_problems(self, key: str, app: Any, cache: str, stack: StackFacts) -> list[tuple[str, str]]:
         """An app's ACL user must be one of this cache's, and not on a two-tier cache."""

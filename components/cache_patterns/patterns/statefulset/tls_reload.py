@@ -10,22 +10,20 @@ from cache_patterns.core import contract
 from cache_patterns.core import k8s as kb
 from cache_patterns.patterns.statefulset import ha
 
-# A shell that polls a few files every few seconds and runs redis-cli or socat when they change.
-TLS_RELOAD_RESOURCES = {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
 
-
-def tls_reload_container(plan: ha.HaPlan, role: Literal["redis", "haproxy"], image: str,
-                         mounts: list[dict]) -> dict:
+def tls_reload_container(plan: ha.HaPlan, role: Literal["redis", "haproxy"], image: dict,
+                         mounts: list[dict], resources: dict) -> dict:
     """The container that makes Redis or HAProxy load a renewed certificate (tls-reload.sh), given
-    the mounts of the container it sits beside. Beside Redis it needs the password (CONFIG SET);
-    beside HAProxy only the master socket."""
+    the mounts of the container it sits beside (and its `image` and `imagePullPolicy`: it runs that
+    image's shell and tools). Beside Redis it needs the password (CONFIG SET); beside HAProxy only the
+    master socket. `resources`: a shell polling a few files (planning/footprint.py)."""
     keep = {"redis": {"conf", contract.AUTH_VOLUME, "tls", ha.TLS_LIVE_VOLUME},
             "haproxy": {"conf", "run", "tls", ha.TLS_LIVE_VOLUME}}[role]
     return {
-        "name": "tls-reload", "image": image, "imagePullPolicy": "IfNotPresent",
+        "name": "tls-reload", **image,
         "command": plan.tls_reload_command(role),
         "env": [e for e in plan.env(role) if role == "redis" or e["name"] != "PASSWORD_FILE"],
-        "resources": TLS_RELOAD_RESOURCES, "securityContext": kb.container_security_context(),
+        "resources": resources, "securityContext": kb.container_security_context(),
         "volumeMounts": [m for m in mounts if m["name"] in keep],
         "livenessProbe": plan.tls_reload_probe(role),
     }

@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from cache_patterns.core.contract import CacheBinding, L1Tier, NearCache
+from cache_patterns.core.image_set import DEFAULT_IMAGES, ImageSet
 from cache_patterns.core.naming import invalidation_channel
 from cache_patterns.patterns.sidecar import component as sidecar
 from cache_patterns.patterns.two_tier.settings import L1Settings
@@ -20,23 +21,26 @@ from cache_patterns.patterns.two_tier.settings import L1Settings
 __all__ = ["with_l1", "discovery_with_l1", "shape_layer", "invalidation_channel"]
 
 
-def _tier(stack: str, cache: str, l1: L1Settings) -> tuple[sidecar.LocalCache | None, L1Tier]:
+def _tier(stack: str, cache: str, l1: L1Settings,
+          images: ImageSet = DEFAULT_IMAGES) -> tuple[sidecar.LocalCache | None, L1Tier]:
     channel, cap = invalidation_channel(stack, cache), l1.ttl_cap // 1000
     if l1.in_process:
         near = NearCache(max_entries=l1.max_entries, max_bytes=l1.max_bytes, tracking=l1.tracking,
                          prefixes=tuple(l1.prefixes))
         return None, L1Tier(connection=None, ttl_cap_seconds=cap, invalidation_channel=channel, near=near)
-    local = sidecar.from_l1(l1)
+    local = sidecar.from_l1(l1, images=images)
     return local, L1Tier(connection=sidecar.connection(local), ttl_cap_seconds=cap, invalidation_channel=channel)
 
 
-def with_l1(binding: CacheBinding, stack: str, settings: Any, native: bool) -> CacheBinding:
+def with_l1(binding: CacheBinding, stack: str, settings: Any, native: bool,
+            images: ImageSet = DEFAULT_IMAGES) -> CacheBinding:
     """A shared cache's binding, with the L1 sidecar (mode: sidecar) and the CACHE_L1_* / CACHE_L2_*
-    variables when its settings ask for one (`l1:`); as it is otherwise."""
+    variables when its settings ask for one (`l1:`); as it is otherwise. `images`: where the L1's image
+    comes from."""
     l1 = getattr(settings, "l1", None)
     if l1 is None:
         return binding
-    local, tier = _tier(stack, binding.cache, l1)
+    local, tier = _tier(stack, binding.cache, l1, images)
     if local is None:
         return dataclasses.replace(binding, l1=tier)
     return dataclasses.replace(binding, l1=tier, pod=sidecar.pod_parts(local, native))

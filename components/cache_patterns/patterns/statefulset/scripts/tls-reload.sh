@@ -40,15 +40,32 @@ heartbeat() {
     date +%s > "$TLS_LIVE_DIR/.alive-$role.tmp" && mv "$TLS_LIVE_DIR/.alive-$role.tmp" "$TLS_LIVE_DIR/.alive-$role"
 }
 
+# The redis and haproxy loops are their container's PID 1, which gets no default signal action: a
+# SIGTERM they did not trap would be ignored and every deleted pod would wait out its grace period.
+# `wait` on a background sleep returns at once when the signal arrives (a foreground sleep would
+# delay the trap).
+SLEEP_PID=""
+stop_loop() {
+    kill "$SLEEP_PID" 2> /dev/null
+    exit 0
+}
+
+pause() {
+    sleep "$1" &
+    SLEEP_PID=$!
+    wait "$SLEEP_PID"
+}
+
 wait_for_files() {
     while [ ! -s "$TLS_LIVE_DIR/generation" ]; do
         heartbeat
-        sleep 1
+        pause 1
     done
 }
 
 # -- Redis: CONFIG SET ------------------------------------------------------------------------
 reload_redis() {
+    trap stop_loop TERM INT
     self="127.0.0.1:$(port_of "$SELF_ADDRESS")"
     wait_for_files
     applied=""
@@ -70,7 +87,7 @@ reload_redis() {
                 failed=$gen
             fi
         fi
-        sleep "$TLS_POLL"
+        pause "$TLS_POLL"
     done
 }
 
@@ -80,6 +97,7 @@ master_cli() {
 }
 
 reload_haproxy() {
+    trap stop_loop TERM INT
     wait_for_files
     # The generation HAProxy started with (haproxy-start.sh notes it).
     applied=$(cat "$RUN_DIR/haproxy.generation" 2> /dev/null || echo "")
@@ -101,7 +119,7 @@ reload_haproxy() {
                 tls_log "HAProxy reload for TLS generation $gen failed: ${reply:-no answer}; retrying"
             fi
         fi
-        sleep "$TLS_POLL"
+        pause "$TLS_POLL"
     done
 }
 
