@@ -183,7 +183,7 @@ class LocalStatefulSet(Observe, ReadinessProber):
         d = self.root / "programs"
         d.mkdir()
         d.chmod(0o755)
-        for kind in ("server", "cli", "sentinel"):
+        for kind in ("server", "cli", "sentinel", "check-rdb"):
             impl = engines.engine_program(kind)
             if impl is not None:
                 for name in (f"valkey-{kind}", f"redis-{kind}"):

@@ -33,6 +33,16 @@ EXTRA = {
         "cache-patterns:environment": "staging", "cache-patterns:namespace": "cache",
         "cache-patterns:caches": {"s": {"pattern": "statefulset", "version": "9.0", "exporter": True}},
         "cache-patterns:apps": [{"name": "a", "namespace": "x", "image": "a:1", "cache": "s"}]},
+    "statefulset, redis engine, TLS, backup and restore": {
+        "cache-patterns:environment": "staging", "cache-patterns:namespace": "cache",
+        "cache-patterns:caches": {"s": {"pattern": "statefulset", "engine": "redis", "tls": {"issuer": "ca"},
+                                        "persistence": "aof", "storage": "1Gi", "restore": {"from": "latest"},
+                                        "backup": {"destination": {"endpoint": "https://s3.example.com",
+                                                                   "bucket": "backups"},
+                                                   "credentials": {"secret": "s3"},
+                                                   "encryptionKey": {"name": "k", "key": "key"},
+                                                   "pushgateway": "http://pg:9091"}}},
+        "cache-patterns:apps": [{"name": "a", "namespace": "x", "image": "a:1", "cache": "s"}]},
     "sidecar, redis engine, Kubernetes 1.28": {
         "cache-patterns:environment": "development", "cache-patterns:kubernetesVersion": "1.28",
         "cache-patterns:caches": {"s": {"pattern": "sidecar", "engine": "redis"}},

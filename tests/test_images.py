@@ -29,6 +29,7 @@ def test_without_an_images_block_every_reference_is_as_before():
         "valkey-8.1": "valkey/valkey:8.1.11-alpine", "valkey-9.0": "valkey/valkey:9.0.8-alpine",
         "redis-7.2": "redis:7.2.11-alpine", "haproxy": "haproxy:3.2-alpine",
         "exporter": "oliver006/redis_exporter:v1.88.0-alpine", "exporter-scratch": "oliver006/redis_exporter:v1.88.0",
+        "restic": "restic/restic:0.19.1",   # backup.py's RESTIC_IMAGE, as the backup pods always named it
         "ot-redis": "quay.io/opstree/redis:v7.0.15", "ot-sentinel": "quay.io/opstree/redis-sentinel:v7.0.15"}
     assert ImageSet().container("haproxy") == {"image": "haproxy:3.2-alpine", "imagePullPolicy": "IfNotPresent"}
 

@@ -33,7 +33,10 @@ EVERYTHING = {
     "cache-patterns:namespace": "cache",
     "cache-patterns:caches": {
         "sts": {"pattern": "statefulset", "tls": TLS, "exporter": True, "l1": {"memory": "64Mi"},
-                "expose": {"type": "NodePort", "sourceRanges": ["203.0.113.0/24"]}},
+                "expose": {"type": "NodePort", "sourceRanges": ["203.0.113.0/24"]},
+                "backup": {"destination": {"endpoint": "https://s3.example.com", "bucket": "backups"},
+                           "credentials": {"secret": "s3"}, "encryptionKey": {"name": "k", "key": "key"}},
+                "restore": {"from": "latest"}},
         "side": {"pattern": "sidecar"},
         "ext": {"pattern": "external", "kind": "endpoint", "host": "10.0.0.5", "l1": {"memory": "64Mi"}},
         "otr": {"pattern": "operator", "kind": "ot-replication", "exporter": True, "tls": TLS, "storage": "1Gi",

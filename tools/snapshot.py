@@ -38,9 +38,11 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "random:index/randomPassword:RandomPassword": ("length", "special", "upper", "lower", "numeric", "keepers"),
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         "replicationGroupId", "atRestEncryptionEnabled", "kmsKeyId", "subnetGroupName", "port",
-        "clusterMode", "numNodeGroups#cluster", "preferredCacheClusterAzs", "dataTieringEnabled", "networkType"),
+        "clusterMode", "numNodeGroups#cluster", "preferredCacheClusterAzs", "dataTieringEnabled", "networkType",
+        # The restore source (`restore`: patterns/external/snapshots.py) is creation-time.
+        "snapshotName", "snapshotArns"),
     "aws:elasticache/serverlessCache:ServerlessCache": ("name", "engine", "majorEngineVersion", "kmsKeyId",
-                                                        "subnetIds"),
+                                                        "subnetIds", "snapshotArnsToRestores"),
     "aws:elasticache/subnetGroup:SubnetGroup": ("name",),
     "aws:elasticache/parameterGroup:ParameterGroup": ("name", "family"),
     "aws:elasticache/user:User": ("userId", "userName", "engine"),

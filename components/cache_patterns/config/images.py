@@ -63,6 +63,7 @@ class ImagesConfig(StrictModel):
     haproxy: ImageOverride | None = _override("haproxy")
     exporter: ImageOverride | None = _override("exporter")
     exporter_scratch: ImageOverride | None = _override("exporter-scratch")
+    restic: ImageOverride | None = _override("restic")
     ot_redis: ImageOverride | None = _override("ot-redis")
     ot_sentinel: ImageOverride | None = _override("ot-sentinel")
     ot_operator: ImageOverride | None = _override("ot-operator")

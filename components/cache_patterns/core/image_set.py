@@ -45,6 +45,8 @@ CATALOGUE: dict[str, DefaultImage] = {
                              "the exporters in the pods of statefulset caches"),
     "exporter-scratch": DefaultImage(DOCKER_HUB, "oliver006/redis_exporter", "v1.88.0",
                                      "the operators' exporters and the standalone Sentinel exporter"),
+    "restic": DefaultImage(DOCKER_HUB, "restic/restic", "0.19.1",
+                           "the init container that copies restic into the backup and restore pods of statefulset caches"),
     "ot-redis": DefaultImage("quay.io", "opstree/redis", "v7.0.15", "OT-CONTAINER-KIT caches' Redis pods"),
     "ot-sentinel": DefaultImage("quay.io", "opstree/redis-sentinel", "v7.0.15", "OT-CONTAINER-KIT caches' Sentinels"),
     "ot-operator": DefaultImage("quay.io", "opstree/redis-operator", None,

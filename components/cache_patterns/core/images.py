@@ -17,9 +17,12 @@ ALPINE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/s
 # BusyBox applets of Alpine's busybox that the pod scripts use, each enabled in
 # alpinelinux/aports main/busybox/busyboxconfig @05253d2c (IMAGE-NOTES, "Common: the Alpine base").
 # `kill`, `printf`, `test`/`[` and `command` are also ash builtins.
+# The backup and restore scripts add cut, dd, mkfifo, sha256sum, tee and wget (CONFIG_CUT, CONFIG_DD,
+# CONFIG_MKFIFO, CONFIG_SHA256SUM, CONFIG_TEE, CONFIG_WGET with long options, same file).
 BUSYBOX_APPLETS = frozenset({
-    "awk", "cat", "cmp", "cp", "date", "grep", "head", "kill", "mkdir", "mv", "printf", "readlink", "rm",
-    "sed", "sh", "sleep", "sort", "tail", "timeout", "tr", "true", "uniq", "wc", "xargs",
+    "awk", "cat", "cmp", "cp", "cut", "date", "dd", "grep", "head", "kill", "mkdir", "mkfifo", "mv", "printf",
+    "readlink", "rm", "sed", "sh", "sha256sum", "sleep", "sort", "tail", "tee", "timeout", "tr", "true", "uniq",
+    "wc", "wget", "xargs",
 })
 # Shell builtins (ash and dash): a script word that is one of these needs no file in the image.
 SHELL_BUILTINS = frozenset({
@@ -107,6 +110,16 @@ FACTS: tuple[ImageFacts, ...] = (
         source="IMAGE-NOTES: Spotahome redis-operator defaults (the scratch variant of redis_exporter)",
     ),
     ImageFacts(
+        # restic's docker/Dockerfile.release at v0.19.1 (the Go module's zip, github.com/restic/restic@v0.19.1):
+        # `FROM alpine:latest`, the static binary (CGO off: helpers/build-release-binaries) copied to
+        # /usr/bin, `apk add ca-certificates fuse openssh-client tzdata jq` (so
+        # /etc/ssl/certs/ca-certificates.crt), /entrypoint.sh (ionice/nice, then restic), no USER line.
+        repository="restic/restic", tags=r"0\.19\.\d+",
+        executables=frozenset({"/usr/bin/restic", "/entrypoint.sh", "/usr/bin/jq", "/usr/bin/ssh"}),
+        busybox=True, shell="/bin/sh", user="0", entrypoint=("/entrypoint.sh",),
+        source="restic/restic docker/Dockerfile.release and docker/entrypoint.sh @v0.19.1",
+    ),
+    ImageFacts(
         repository="quay.io/opstree/redis", tags=r"v7\.0\.\d+",
         executables=frozenset({"/usr/local/bin/redis-server", "/usr/local/bin/redis-cli", "/usr/bin/entrypoint.sh",
                                "/bin/bash"}),
@@ -126,6 +139,12 @@ FACTS: tuple[ImageFacts, ...] = (
         entrypoint=("/usr/local/bin/redis_exporter",), source="IMAGE-NOTES: quay.io/opstree/redis-exporter:v1.44.0",
     ),
 )
+
+# The backup program of the StatefulSet pattern's backups and restores: the same release as the toolchain
+# builds (e2e/pins.toml [tools.restic]), which the live tests run. Only its binary and CA bundle are
+# used (copied into an emptyDir by an init container); the scripts run in the cache's engine image.
+RESTIC_VERSION = "0.19.1"
+RESTIC_IMAGE = f"restic/restic:{RESTIC_VERSION}"
 
 # The exporter the StatefulSet pattern runs (and the Spotahome CRs name): the same release as the
 # toolchain builds (e2e/pins.toml [tools.redis_exporter]), which the live tests run.

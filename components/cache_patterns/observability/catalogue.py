@@ -144,6 +144,20 @@ CATALOGUE: dict[str, AlertDoc] = {d.name: d for d in (
              "A Sentinel stays in TILT mode (its timer jumped, e.g. a stalled node) for a minute: it takes "
              "no action meanwhile.",
              "CPU starvation or pauses of the Sentinel's node; give the Sentinel pods their own CPU request."),
+    AlertDoc("CacheBackupTooOld", CRITICAL, "backup", "caches with `backup.pushgateway`",
+             "The last successful backup is older than twice the schedule's longest interval: a restore now "
+             "loses more than the schedule promises.",
+             "The backup Job's log and termination message name the failure (`kubectl get jobs -l "
+             "app.kubernetes.io/component=backup`); see CacheBackupFailing and docs/backup.md."),
+    AlertDoc("CacheBackupNeverSucceeded", WARNING, "backup", "caches with `backup.pushgateway`",
+             "No successful backup of this cache has reached Prometheus for twice the schedule's longest "
+             "interval: every run failed, or the Pushgateway is not scraped.",
+             "Check the backup Jobs, and that Prometheus scrapes the Pushgateway with honorLabels: true."),
+    AlertDoc("CacheBackupFailing", WARNING, "backup", "caches with `backup.pushgateway`",
+             "The last backup run failed (the previous backups are untouched).",
+             "Read the failed Job's termination message: missing-bucket, credentials-rejected, "
+             "expired-credentials, wrong-key, corrupted, unreachable, no-source, snapshot or retention "
+             "(docs/backup.md)."),
     AlertDoc("CacheL1HitRatioCollapsed", WARNING, "client", "two-tier caches (`l1`)",
              "The L1 hit ratio of a namespace's app pods over 15 minutes is below half its own average of "
              "the previous day, for fifteen minutes: reads fall through to L2.",

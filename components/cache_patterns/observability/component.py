@@ -93,10 +93,10 @@ def attach(name: str, parent: pulumi.Resource, target: CacheTarget,
     parts = []
     # The monitoring objects keep their names across a pattern switch: one resource each, moved.
     opts = pulumi.ResourceOptions(parent=parent, aliases=moves.moved_from(parent, name))
-    if target.data is not None or target.sentinel is not None:
+    if target.data is not None or target.sentinel is not None or target.backup is not None:
         own = dataclasses.replace(target, client=None)
         parts.append(CacheMonitoring(f"{name}-monitoring", {"target": own, "settings": settings}, opts))
     if target.client is not None:
-        clients = dataclasses.replace(target, data=None, sentinel=None, part="l1")
+        clients = dataclasses.replace(target, data=None, sentinel=None, backup=None, part="l1")
         parts.append(CacheMonitoring(f"{name}-l1-monitoring", {"target": clients, "settings": settings}, opts))
     return Attached(parts)

@@ -99,6 +99,20 @@ def _client_panels(t: CacheTarget) -> list[dict]:
     ]
 
 
+def _backup_panels(t: CacheTarget) -> list[dict]:
+    assert t.backup is not None
+    sel = f'{{cache="{t.backup.cache}"}}'
+    return [
+        _panel("Age of the last good backup", [(f"time() - cache_backup_last_success_timestamp_seconds{sel}", "age")],
+               unit="s", description=f"CacheBackupTooOld fires above {2 * t.backup.interval_s} s "
+                                     f"(twice the schedule's longest interval)."),
+        _panel("Backup duration", [(f"cache_backup_duration_seconds{sel}", "duration")], unit="s"),
+        _panel("Backup size", [(f"cache_backup_size_bytes{sel}", "size")], unit="bytes"),
+        _panel("Last run succeeded (1) or failed (0)", [(f"cache_backup_last_run_success{sel}", "last run")],
+               kind="stat"),
+    ]
+
+
 def dashboard(t: CacheTarget) -> dict:
     """The dashboard of one cache (Grafana JSON model)."""
     sections: list[tuple[str, list[dict]]] = []
@@ -108,6 +122,8 @@ def dashboard(t: CacheTarget) -> dict:
         sections.append((f"Sentinel ({t.sentinel.job})", _sentinel_panels(t.sentinel.job)))
     if t.client is not None:
         sections.append(("Two-tier clients", _client_panels(t)))
+    if t.backup is not None:
+        sections.append(("Backups", _backup_panels(t)))
     panels: list[dict] = []
     y = 0
     for title, items in sections:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cache_patterns.observability.catalogue import CATALOGUE, CRITICAL, WARNING, AlertDoc, runbook_url
-from cache_patterns.observability.target import CacheTarget, ClientTarget
+from cache_patterns.observability.target import BackupTarget, CacheTarget, ClientTarget
 
 __all__ = ["CATALOGUE", "CRITICAL", "WARNING", "AlertDoc", "Rule", "alerts", "groups"]
 # The client counters (clients/python, cache_patterns_client.metrics): one series per app pod.
@@ -207,6 +207,27 @@ def _client_rules(b: _Builder, c: ClientTarget) -> None:
           "pod {{ $labels.pod }} has no invalidation subscription")
 
 
+def _backup_rules(b: _Builder, backup: BackupTarget) -> None:
+    """The results backup.sh pushes (a Pushgateway group job/namespace/cache=<statefulset>)."""
+    sel = _sel(cache=backup.cache)
+    limit = 2 * backup.interval_s
+    b.add("CacheBackupTooOld",
+          f"time() - max by (cache) (cache_backup_last_success_timestamp_seconds{sel}) > {limit}", None,
+          f"the last good backup is {{{{ $value }}}} s old (limit {limit} s)")
+    b.add("CacheBackupNeverSucceeded", f"absent(cache_backup_last_success_timestamp_seconds{sel})", _duration(limit),
+          f"no successful backup of {backup.cache} for {_duration(limit)}")
+    b.add("CacheBackupFailing", f"max by (cache) (cache_backup_last_run_success{sel}) == 0", None,
+          f"the last backup of {backup.cache} failed")
+
+
+def _duration(seconds: int) -> str:
+    """A Prometheus duration, in the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def alerts(t: CacheTarget, runbook_base: str | None = None) -> list[Rule]:
     """Every alerting rule of one cache; `runbook_base`: where docs/observability.md is published
     (`observability.runbookUrl`)."""
@@ -220,6 +241,9 @@ def alerts(t: CacheTarget, runbook_base: str | None = None) -> list[Rule]:
     if t.client is not None:
         b.component = "client"
         _client_rules(b, t.client)
+    if t.backup is not None:
+        b.component = "backup"
+        _backup_rules(b, t.backup)
     return b.rules
 
 

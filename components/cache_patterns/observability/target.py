@@ -59,6 +59,15 @@ class ClientTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BackupTarget:
+    """Scheduled backups whose results a Pushgateway receives (patterns/statefulset/scripts/backup.sh):
+    every series carries `cache=<statefulset>` from the push's grouping key."""
+
+    cache: str
+    interval_s: int                    # the schedule's longest time between two runs
+
+
+@dataclass(frozen=True, kw_only=True)
 class CacheTarget:
     """One cache as the monitoring sees it."""
 
@@ -80,6 +89,7 @@ class CacheTarget:
     # None: not known (an operator's own configuration).
     rdb_saves: bool | None = None
     client: ClientTarget | None = None
+    backup: BackupTarget | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     # "l1" for the two-tier clients' own objects (kept apart, so adding an L1 changes no object of the
     # shared cache); part of the names of the rule, its group and the dashboard.
@@ -111,4 +121,4 @@ class CacheTarget:
     @property
     def monitored(self) -> bool:
         """Whether anything in the cluster produces metrics about this cache."""
-        return self.data is not None or self.client is not None
+        return self.data is not None or self.client is not None or self.backup is not None

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from cache_patterns.core import naming, passwords
 from cache_patterns.patterns.external import monitoring as watch
+from cache_patterns.patterns.external import snapshots
 from cache_patterns.patterns.external.network import Network, first
 from cache_patterns.patterns.external.settings import Rotation
 
@@ -141,8 +142,10 @@ def replication_group(cache: Any, network: Network, sg: aws.ec2.SecurityGroup) -
         snapshot_window=s.snapshot_window,
         maintenance_window=s.maintenance_window,
         auto_minor_version_upgrade=s.auto_minor_version_upgrade,
-        # Changes land when `pulumi up` runs, so the state never claims what AWS has queued.
-        apply_immediately=True,
+        # true (default): changes land when `pulumi up` runs, so the state never claims what AWS has
+        # queued; false: AWS applies them in the maintenance window.
+        apply_immediately=s.apply_immediately,
+        **snapshots.replication_group_args(s, rg_id),
         log_delivery_configurations=deliveries,
         # Failover complete, node replaced, ... reach the alarms' topic.
         notification_topic_arn=cache._alarm_topic,
@@ -215,6 +218,7 @@ def serverless(cache: Any, network: Network, sg: aws.ec2.SecurityGroup) -> Endpo
         subnet_ids=network.subnet_ids,
         snapshot_retention_limit=s.snapshot_retention,
         daily_snapshot_time=snapshot_time,
+        **snapshots.serverless_args(s),
         user_group_id=user_group_id,
         tags=cache._tags(cache_name),
         opts=pulumi.ResourceOptions(parent=cache, protect=cache._production, retain_on_delete=cache._production,

@@ -18,6 +18,8 @@ from cache_patterns.core import naming
 from cache_patterns.patterns.external.aws import (ELASTICACHE_DEFAULT_VERSION, ELASTICACHE_FAMILIES,
                                                   LOG_RETENTION_DAYS, SERVERLESS_MAJORS, window, windows_overlap)
 from cache_patterns.patterns.external.endpoint import ENDPOINT_HOST, host_problems
+from cache_patterns.patterns.external import snapshots
+from cache_patterns.patterns.external.snapshots import ElastiCacheRestore
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "external"
@@ -61,7 +63,8 @@ class ExternalSettings(CacheSettings):
 
     TITLE = "pattern: external"
     ENV_DEFAULTS = {"replicas": {"production": 2, "staging": 1, "development": 0},
-                    "snapshotRetention": {"production": 7, "development": 1}}
+                    "snapshotRetention": {"production": 7, "development": 1},
+                    "finalSnapshot": {"production": True, "development": False}}
     pattern: Literal["external"] = doc(..., SUMMARY + ".")
     version: VERSION | None = doc(None, "Engine version (major.minor) of an ElastiCache cache; "
                                                         "informational for kind: endpoint.", "valkey 8.1, redis 7.1")
@@ -84,6 +87,13 @@ class ExternalSettings(CacheSettings):
     maintenance_window: Annotated[str, Text(r"(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d-(mon|tue|wed|thu|fri|sat|sun):\d\d:\d\d",
                              "ddd:hh:mm-ddd:hh:mm (UTC)")] | None = doc(None, "Weekly maintenance window.")
     auto_minor_version_upgrade: Flag = doc(True, "Apply minor engine upgrades in the maintenance window.")
+    apply_immediately: Flag = doc(True, "kind: elasticache: apply changes when `pulumi up` runs (a resize or an "
+                                        "upgrade may cause a brief outage then); false: AWS queues them for the "
+                                        "maintenance window, and the stack shows them before they happen.")
+    final_snapshot: Flag = doc(False, "kind: elasticache: take a snapshot named `<replication group id>-final` when "
+                                      "the cache is deleted.", "true in production, else false")
+    restore: ElastiCacheRestore | None = doc(
+        None, "Create the cache from a snapshot or RDB files in S3 (a change of this key replaces the cache).", "none")
     parameters: dict[Annotated[str, Text(r"[a-z][-a-z0-9]*", "a parameter name")], Annotated[str, Text(r".+", "a value")]] = doc(
         {}, "Extra parameter-group parameters.", "none")
     logs: LogDelivery = doc(LogDelivery(), "Log delivery to CloudWatch.", "slow and engine logs, 30 days")
@@ -186,6 +196,7 @@ class ExternalSettings(CacheSettings):
                     hint = " (cluster mode on ElastiCache: set `shards`)" if key == "cluster" else ""
                     value = given[key].model_dump(by_alias=True) if isinstance(given[key], StrictModel) else given[key]
                     out.append((key, f"only applies to kind: {kind}, got {show(value)} with kind: {self.kind}{hint}"))
+        out += snapshots.problems(self)
         if self.kind == "endpoint":
             return out + self._endpoint_problems(env)
         if not self.tls:

@@ -25,6 +25,7 @@ from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRe
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext, parse_pods, parse_settings
+from cache_patterns.patterns.statefulset import backup_component as backups
 from cache_patterns.patterns.statefulset import ha, pods
 from cache_patterns.patterns.statefulset.binding import connection
 from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
@@ -124,6 +125,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._passwords: dict[tuple[str, Optional[str]], SecretRef] = {}
         self.server_secret = self._make_passwords(name) if s.auth else None
         self._tls = self._make_certificates(name)
+        self.backup_plan, self.backup_sa = backups.setup(self, name)
         self.pods = pods.Pods(s, self.names.statefulset, self._make_config_maps(name),
                               self.server_secret.name if self.server_secret is not None else None,
                               self._tls.server_secret, self._placement(), self.images.pull_secrets)
@@ -131,6 +133,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._make_sentinels(name)
         self._make_endpoints(name)
         self._make_policies(name, obs)
+        backups.wire(self, name)
         self.monitoring = monitoring.attach(name, self, monitoring_target(
             self.stack, self.cache, s, self.plan, self.selectors, self.apps), obs)
         self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user)
@@ -166,8 +169,8 @@ class RedisStatefulSet(pulumi.ComponentResource):
         s, ns, labels = self.settings, self.ns, self.labels["redis"]
         gen = s.rotation.generation   # a bump replaces every generator (their keepers change)
         password = self._password = passwords.generate(f"{name}-password", self, gen, protect=self.production)
-        user_passwords = {u.name: passwords.generate(f"{name}-user-{u.name}", self, gen, protect=self.production)
-                          for u in s.acl_users}
+        user_passwords = {u: passwords.generate(f"{name}-user-{u}", self, gen, protect=self.production)
+                          for u in pods.acl_user_names(s)}
         extra = {user_key(user): pw for user, pw in user_passwords.items()}
         if s.exporter:
             # One map for both roles: the Sentinels take the same password.
@@ -249,13 +252,16 @@ class RedisStatefulSet(pulumi.ComponentResource):
         if claims:
             spec["volumeClaimTemplates"] = claims
             spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": retention, "whenScaled": retention}
+        backups.restore_into(self, spec["template"], mounts + [{"name": "data", "mountPath": ha.DATA_DIR}])
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-redis",
             metadata={"name": self.names.statefulset, "namespace": self.ns, "labels": self.labels["redis"]},
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
                                         ignore_changes=[CLAIM_SIZE] if claims else None,
-                                        protect=self.production, depends_on=[self.headless, *self._tls.waits]),
+                                        protect=self.production, depends_on=[self.headless, *self._tls.waits],
+                                        # A restore downloads and loads the data set before the pods are ready.
+                                        custom_timeouts=pulumi.CustomTimeouts(create="60m") if s.restore else None),
         )
         grow_claims(self, name, self.statefulset, self.names.statefulset, self.ns, s)
 
@@ -283,8 +289,11 @@ class RedisStatefulSet(pulumi.ComponentResource):
                   "template": self.pods.pod("sentinel", [sentinel] +
                                             ([exporter_container(s, self.names, "sentinel", self.images)]
                                              if s.exporter else []))},
+            # With a restore, no Sentinel exists before the restored primary is loaded and its replicas
+            # synced (the Redis StatefulSet is ready): it is the primary before any Sentinel monitors it.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
-                                        depends_on=[headless, *self._tls.waits]),
+                                        depends_on=[headless, *self._tls.waits] +
+                                        ([self.statefulset] if s.restore is not None else [])),
         )
 
     def _make_endpoints(self, name: str) -> None:

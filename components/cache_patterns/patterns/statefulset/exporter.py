@@ -10,7 +10,7 @@ from cache_patterns.core import contract, images
 from cache_patterns.core.image_set import DEFAULT_IMAGES, ImageSet
 from cache_patterns.core import k8s as kb
 from cache_patterns.observability import exporter as metrics
-from cache_patterns.observability.target import CacheTarget, ClientTarget, Scrape
+from cache_patterns.observability.target import BackupTarget, CacheTarget, ClientTarget, Scrape
 from cache_patterns.patterns.statefulset import ha
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
@@ -76,5 +76,8 @@ def monitoring_target(stack: str, cache: str, s: StatefulSetSettings, plan: ha.H
         rdb_saves=s.persistence == "rdb",
         client=ClientTarget(cache=cache, namespaces=tuple(sorted({a.namespace for a in apps})))
         if s.l1 is not None else None,
+        # The backup job's results, when it pushes them (backup.sh: group cache=<statefulset>).
+        backup=BackupTarget(cache=names.statefulset, interval_s=s.backup.interval_s)
+        if s.backup is not None and s.backup.pushgateway else None,
         labels=kb.labels(names.statefulset, "monitoring", names.statefulset),
     )

@@ -140,6 +140,8 @@ class ScriptSettings:
     tls_poll_s: float = 5
     tls_trust_delay_s: int = SECRET_PROPAGATION_S
     tls_restart_slot_s: int = TLS_RESTART_SLOT_S
+    # Caches with backups or a restore: refuse an empty primary, hold new replicas back (redis-start.sh).
+    protect_data: bool = False
 
     def tls_env(self) -> dict[str, str]:
         if self.tls_secret_dir is None or self.tls_live_dir is None:
@@ -168,6 +170,8 @@ class ScriptSettings:
             out["TLS_CA_FILE"] = self.tls_ca_file
         if self.acl_password_dir is not None:
             out["ACL_PASSWORD_DIR"] = self.acl_password_dir
+        if self.protect_data:
+            out["PROTECT_DATA"] = "yes"
         return out | self.tls_env()
 
     def haproxy_env(self, master_socket: str, state_file: str) -> dict[str, str]:
@@ -184,6 +188,7 @@ class ScriptSettings:
     def sentinel_env(self, self_address: str) -> dict[str, str]:
         out = self.env(self_address) | {"DISCOVERY_TIMEOUT": str(self.sentinel_discovery_timeout_s)}
         out.pop("ACL_PASSWORD_DIR", None)
+        out.pop("PROTECT_DATA", None)
         return out
 
 
@@ -221,6 +226,8 @@ class HaPlan:
     sentinel: SentinelSettings
     scripts: ScriptSettings
     endpoint: Endpoint
+    # Scripts the Redis pods run besides their own: restic.sh and restore.sh with `restore`.
+    redis_extra: tuple[str, ...] = ()
 
     @property
     def topology(self) -> Topology:
@@ -229,7 +236,7 @@ class HaPlan:
     def files(self, role: Role) -> dict[str, str]:
         """ConfigMap data for one workload (mounted read-only at CONF_DIR). No secret in it."""
         if role == "redis":
-            return server_files(self.server)
+            return server_files(self.server) | {name: (SCRIPT_DIR / name).read_text() for name in self.redis_extra}
         rendered = {"sentinel.conf": sentinel_conf(self.sentinel), "haproxy.cfg": haproxy_cfg(self.endpoint)}
         return {name: rendered[name] if name in rendered else script(name)
                 for name in FILES_BY_ROLE[role]} | tls_files(self.tls)
@@ -339,7 +346,7 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
         auth=cache.auth, tls=tls, min_replicas_to_write=cache.min_replicas_to_write,
         min_replicas_max_lag_ms=cache.min_replicas_max_lag,
-        acl_users=tuple((u.name, u.permissions) for u in cache.acl_users),
+        acl_users=tuple((u.name, u.permissions) for u in cache.acl_users) + backup_user(cache),
     )
     sentinel = SentinelSettings(
         master_name=topology.master_name, initial_primary=str(topology.servers[0]),
@@ -356,10 +363,20 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
         # A new CA's key pair is served once every pod has the new Secret and every Sentinel, one slot
         # each, has restarted to trust it.
         tls_trust_delay_s=SECRET_PROPAGATION_S + cache.sentinels * TLS_RESTART_SLOT_S,
+        protect_data=cache.backup is not None or cache.restore is not None,
     )
     endpoint = Endpoint(topology=topology, auth=cache.auth, tls_ca_file=tls.ca_file if tls else None,
                         state_file=HAPROXY_STATE_FILE if tls else None)
-    return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint)
+    return HaPlan(names=names, server=server, sentinel=sentinel, scripts=scripts, endpoint=endpoint,
+                  redis_extra=("restic.sh", "restore.sh") if cache.restore is not None else ())
+
+
+def backup_user(cache: StatefulSetSettings) -> tuple[tuple[str, str], ...]:
+    """The ACL user the backup job connects as, with only what a snapshot needs (backup.py)."""
+    if cache.backup is None:
+        return ()
+    from cache_patterns.patterns.statefulset.backup import BACKUP_RULES, BACKUP_USER
+    return ((BACKUP_USER, BACKUP_RULES),)
 
 
 def stack_plan(stack: str, cache_name: str, cache: StatefulSetSettings, namespace: str, cluster_domain: str) -> HaPlan:

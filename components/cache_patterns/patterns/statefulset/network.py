@@ -26,9 +26,11 @@ def ingress_rules(apps: Sequence[AppConfig], selectors: dict, s: StatefulSetSett
     def port(p: int) -> dict:
         return {"port": p, "protocol": "TCP"}
 
+    # The backup job's pods take their snapshot from a replica (or the primary of a cache without one).
+    backup = [{"podSelector": {"matchLabels": selectors["backup"]}}] if s.backup is not None else []
     rules = {
         # Apps reach Redis pods directly when a Sentinel-aware client follows Sentinel's answer.
-        "redis": [{"from": own + app_from, "ports": [port(ha.REDIS_PORT)]}],
+        "redis": [{"from": own + app_from + backup, "ports": [port(ha.REDIS_PORT)]}],
         "sentinel": [{"from": own + app_from, "ports": [port(ha.SENTINEL_PORT)]}],
         "endpoint": [{"from": app_from, "ports": [port(ha.REDIS_PORT), port(ha.READ_PORT)]},
                      *external_ingress(s.expose)],

@@ -10,10 +10,12 @@ from cache_patterns.core import contract
 from cache_patterns.core import placement as placing
 from cache_patterns.core import k8s as kb
 from cache_patterns.patterns.statefulset import ha
+from cache_patterns.patterns.statefulset.backup_settings import BACKUP_USER
 from cache_patterns.patterns.statefulset.exporter import EXPORTER_PASSWORD_KEY
 from cache_patterns.patterns.statefulset.settings import StatefulSetSettings
 
-ROLES = ("redis", "sentinel", "endpoint")
+# `backup`: the pods of the backup CronJob (patterns/statefulset/backup_component.py).
+ROLES = ("redis", "sentinel", "endpoint", "backup")
 # Secret key of an ACL user's password (beside `password`, the default user's).
 USER_KEY_PREFIX = "user-"
 
@@ -21,6 +23,11 @@ USER_KEY_PREFIX = "user-"
 def user_key(user: str) -> str:
     """The Secret key holding an ACL user's password."""
     return f"{USER_KEY_PREFIX}{user}"
+
+
+def acl_user_names(s: StatefulSetSettings) -> list[str]:
+    """The ACL users Redis renders: the cache's, and with backups the backup job's."""
+    return [u.name for u in s.acl_users] + ([BACKUP_USER] if s.backup is not None else [])
 
 
 def labels(sts_name: str) -> dict[str, dict[str, str]]:
@@ -52,7 +59,7 @@ class Pods:
             items = [{"key": contract.PASSWORD_KEY, "path": "password"}]
             if role == "redis":
                 # Only Redis renders the ACL users; Sentinel and HAProxy never see their passwords.
-                items += [{"key": user_key(u.name), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u.name}"} for u in s.acl_users]
+                items += [{"key": user_key(u), "path": f"{ha.ACL_PASSWORD_SUBDIR}/{u}"} for u in acl_user_names(s)]
             if s.exporter and role in ("redis", "sentinel"):
                 items.append({"key": EXPORTER_PASSWORD_KEY, "path": EXPORTER_PASSWORD_KEY})
             vols.append({"name": contract.AUTH_VOLUME, "secret": {

@@ -13,6 +13,7 @@ from cache_patterns.config.placement import ANNOTATION_VALUE, LABEL_KEY, Placeme
 from cache_patterns.config.resources import ContainerResources
 from cache_patterns.config.types import Duration, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
+from cache_patterns.patterns.statefulset.backup_settings import BACKUP_USER, BackupSettings, RestoreSettings
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
 TAG = "statefulset"
@@ -151,6 +152,10 @@ class StatefulSetSettings(InClusterSettings):
             "`cacheUser` (needs auth).", "none")
     rotation: PasswordRotation = doc(PasswordRotation(), "Password rotation (needs auth).", "generation 1")
     l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
+    backup: BackupSettings | None = doc(None, "Scheduled backups to S3-compatible storage (docs/backup.md).", "none")
+    restore: RestoreSettings | None = doc(
+        None, "Create the cache from a backup of `backup.destination`: ordinal 0 restores it when the cache holds no "
+              "data anywhere, then becomes the primary (docs/backup.md).", "none")
     placement: StatefulSetPlacement = doc(
         StatefulSetPlacement(), "Where the Redis, Sentinel and HAProxy pods run (over the stack's `placement`; "
                                 "docs/production.md).", "the stack's `placement`")
@@ -191,6 +196,7 @@ class StatefulSetSettings(InClusterSettings):
         if self.acl_users and not self.auth:
             out.append(("aclUsers", "need auth: true (with auth off every client is the default user, "
                                     "with every permission)"))
+        out += self.backup_problems()
         out += self.pod_problems()
         seen: dict[str, int] = {}
         for i, user in enumerate(self.acl_users):
@@ -200,6 +206,16 @@ class StatefulSetSettings(InClusterSettings):
             seen.setdefault(user.name, i)
         fail(out)
         return self
+
+    def backup_problems(self) -> list[tuple[str, str]]:
+        out = []
+        if self.restore is not None and self.backup is None:
+            out.append(("restore", "needs `backup` (the restore reads its destination, credentials and key)"))
+        if self.backup is not None and not self.auth:
+            out.append(("backup", "needs auth: true (the backup connects as its own ACL user, with a password)"))
+        out += [(f"aclUsers[{i}].name", f"{BACKUP_USER!r} is the user of `backup`; pick another name")
+                for i, u in enumerate(self.acl_users) if self.backup is not None and u.name == BACKUP_USER]
+        return out
 
     @property
     def handover_grace_s(self) -> int:

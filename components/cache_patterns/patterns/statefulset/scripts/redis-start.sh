@@ -11,6 +11,17 @@
 # container), FAILOVER_WAIT (seconds to wait for Sentinel to promote a replica when it still names
 # this restarted server), ACL_PASSWORD_DIR (with acl-users.conf: the users' passwords), REDIS_SERVER;
 # with TLS, tls.sh's (the certificate files Redis loads are TLS_LIVE_DIR's, kept by tls-reload.sh).
+#
+# PROTECT_DATA=yes (caches with backups or a restore: their data is meant to outlive any pod) trades
+# availability for the data where the two conflict:
+#   - a server never becomes primary when that would make a peer throw away data (data_at_risk: a
+#     promotable replica with replicated data, or any peer with data while this server has none), and
+#     no failover happened: not as ordinal 0 when nobody names a primary, not after FAILOVER_WAIT. It
+#     exits (the kubelet retries) naming that replica, instead of coming back empty or with an older
+#     RDB and making the replicas resync from it (redis/redis#7046, kubeblocks#10753);
+#   - every server starts with replica-priority 0, so Sentinel never promotes it, until it has
+#     completed a sync from its primary as a replica (probe.sh ready then sets the default back):
+#     a new or restarted replica still loading its first copy is never promoted (spotahome#205).
 
 CONF_DIR=${CONF_DIR:-/etc/cache-patterns/conf}
 . "$CONF_DIR/common.sh"
@@ -103,8 +114,45 @@ decide() {
         return 0
     fi
     if [ "$SENTINEL_NAMED" = no ] && [ "$ORDINAL" = 0 ]; then
+        if [ "${PROTECT_DATA:-no}" = yes ] && data_at_risk; then
+            log "nobody names a primary, and $AT_RISK would lose data to this server: not starting as primary"
+            return 0
+        fi
         ROLE=primary WHY="nobody knows a primary and this is the designated initial primary"
     fi
+}
+
+# data_at_risk: starting as primary would make a reachable peer throw away data: a promotable replica
+# (replica-priority not 0: it completed a sync in its current life, so it holds the newest copy) with
+# replicated data, or, when this server has no data set of its own at all, any peer holding data.
+# Replicas that restarted too (priority 0, data from their own RDB) are no newer than this server's
+# own data set: a whole cache coming back from its volumes starts as before. Sets AT_RISK.
+data_at_risk() {
+    AT_RISK=""
+    _dir=$(sed -n 's/^dir //p' "$CONF_DIR/redis.conf" | tr -d '"')
+    _mine=no
+    if [ -s "$_dir/dump.rdb" ] || [ -d "$_dir/appendonlydir" ]; then
+        _mine=yes
+    fi
+    for _p in $PEERS; do
+        [ "$_p" = "$SELF_ADDRESS" ] && continue
+        _info=$(cli "$_p" INFO replication) || continue
+        [ "$(printf '%s\n' "$_info" | field role)" = slave ] || continue
+        _off=$(printf '%s\n' "$_info" | field master_repl_offset)
+        _prio=$(printf '%s\n' "$_info" | field slave_priority)
+        if [ "${_off:-0}" -gt 0 ] && [ "${_prio:-100}" != 0 ]; then
+            AT_RISK="$_p (offset $_off, a promotable replica)"
+            return 0
+        fi
+        if [ "$_mine" = no ]; then
+            _keys=$(cli "$_p" INFO keyspace | grep -c '^db[0-9]*:keys=[1-9]' || true)
+            if [ "${_off:-0}" -gt 0 ] || [ "${_keys:-0}" -gt 0 ]; then
+                AT_RISK="$_p (it holds data, this server has none)"
+                return 0
+            fi
+        fi
+    done
+    return 1
 }
 
 # Sentinel still names this server, which was restarted, while the replicas hold data it lost or
@@ -121,6 +169,12 @@ wait_for_failover() {
             return 0
         fi
     done
+    if [ "${PROTECT_DATA:-no}" = yes ] && data_at_risk; then
+        log "no failover within ${FAILOVER_WAIT}s, and $AT_RISK holds data this restarted server lacks or" \
+            "has older: refusing to start as primary (the replicas would resync from it and lose it)." \
+            "Promote that replica (docs/backup.md, 'A primary that cannot come back'); exiting so the kubelet retries"
+        exit 1
+    fi
     ROLE=primary WHY="no failover within ${FAILOVER_WAIT}s and the Sentinels still name this server"
 }
 
@@ -162,12 +216,16 @@ conf="$RUN_DIR/redis.conf"
     fi
     if [ "$ROLE" = replica ]; then
         echo "replicaof $(host_of "$PRIMARY") $(port_of "$PRIMARY")"
+    fi
+    if [ "$ROLE" = replica ] || [ "${PROTECT_DATA:-no}" = yes ]; then
         # Not promotable until its first sync is done: an empty or stale replica Sentinel promoted
         # mid-sync would become an empty primary. `probe.sh ready` restores the priority once synced.
+        # With PROTECT_DATA a server starting as primary is held too, until it has synced as a
+        # replica: data_at_risk counts a promotable replica as one holding the newest copy.
         echo "replica-priority 0"
     fi
 } > "$conf.tmp"
-if [ "$ROLE" = replica ]; then
+if [ "$ROLE" = replica ] || [ "${PROTECT_DATA:-no}" = yes ]; then
     _priority=$(sed -n 's/^replica-priority \([0-9][0-9]*\)$/\1/p' "$CONF_DIR/redis.conf" | tail -n 1)
     echo "${_priority:-100}" > "$RUN_DIR/replica-priority"
 else

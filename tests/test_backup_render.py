@@ -1,0 +1,136 @@
+"""What `backup:` and `restore:` render on a StatefulSet cache (the staging stack's `sessions` with both
+on), and what ElastiCache's snapshot settings render: every object the live and cluster tiers then
+run, checked here for its wiring (names, secrets, selectors, ports, order)."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from cache_patterns import ConfigError
+from cache_patterns.core import contract
+from cache_patterns.patterns.statefulset import backup as bk
+from tools import harness
+
+BACKUP = {"schedule": "0 */6 * * *",
+          "destination": {"endpoint": "https://s3.eu-west-1.amazonaws.com", "bucket": "acme-backups",
+                          "region": "eu-west-1", "egress": ["52.95.0.0/16"]},
+          "credentials": {"secret": "cache-backup-s3"}, "encryptionKey": {"name": "cache-backup-key", "key": "password"},
+          "retention": {"keep": 28, "maxAge": "168h"}, "pushgateway": "http://pushgateway.monitoring:9091"}
+
+
+def staging(**cache_changes) -> harness.Run:
+    cfg = copy.deepcopy(harness.load_stack_config("staging"))
+    cfg["cache-patterns:caches"]["sessions"].update(cache_changes)
+    return harness.run("staging", cfg)
+
+
+@pytest.fixture(scope="module")
+def run() -> harness.Run:
+    return staging(backup=BACKUP, restore={"from": "latest"})
+
+
+def objects(run: harness.Run, kind: str) -> list[dict]:
+    return [m for m in run.manifests() if m["kind"] == kind]
+
+
+def test_the_backup_cronjob_runs_the_engine_image_as_the_backup_user(run: harness.Run) -> None:
+    (cj,) = objects(run, "CronJob")
+    assert cj["metadata"]["name"] == "staging-sessions-backup"
+    spec = cj["spec"]
+    assert spec["schedule"] == "0 */6 * * *" and spec["concurrencyPolicy"] == "Forbid"
+    assert spec["startingDeadlineSeconds"] == 3600 and spec["timeZone"] == "Etc/UTC"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    (init,), (job,) = pod["initContainers"], pod["containers"]
+    assert init["image"] == bk.RESTIC_IMAGE and init["command"][0] == "cp"
+    sts = next(m for m in objects(run, "StatefulSet") if m["metadata"]["name"] == "staging-sessions")
+    assert job["image"] == sts["spec"]["template"]["spec"]["containers"][0]["image"]
+    env = {e["name"]: e for e in job["env"]}
+    assert env["PASSWORD_FILE"]["value"] == bk.USER_PASSWORD_FILE and env["BACKUP_USER"]["value"] == "backup"
+    assert env["KEEP_LAST"]["value"] == "28" and env["KEEP_WITHIN"]["value"] == "168h"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "cache-backup-s3", "key": "AWS_ACCESS_KEY_ID"}
+    assert env["RESTIC_REPOSITORY"]["value"] == \
+        "s3:https://s3.eu-west-1.amazonaws.com/acme-backups/cache-patterns/staging-sessions"
+    # The job's secrets: the restic key, the backup user's password (not the cache's), the cache's CA.
+    (projected,) = [v for v in pod["volumes"] if v["name"] == bk.BACKUP_SECRETS_VOLUME]
+    items = {(s["secret"]["name"], i["key"], i["path"]) for s in projected["projected"]["sources"]
+             for i in s["secret"]["items"]}
+    server_secret = next(s["secret"]["name"] for s in projected["projected"]["sources"]
+                         if s["secret"]["items"][0]["key"] == "user-backup")
+    assert items == {("cache-backup-key", "password", "restic-key"), (server_secret, "user-backup", "backup-password"),
+                     ("staging-sessions-tls", "ca.crt", "ca.crt")}
+    assert (server_secret, contract.PASSWORD_KEY, "password") not in items
+
+
+def test_the_backup_user_exists_on_the_servers_with_its_own_password(run: harness.Run) -> None:
+    redis_conf = next(m for m in objects(run, "ConfigMap") if "acl-users.conf" in (m.get("data") or {}))
+    assert f"user backup {bk.BACKUP_RULES}" in redis_conf["data"]["acl-users.conf"]
+    secret = next(m for m in objects(run, "Secret") if "user-backup" in (m.get("stringData") or m.get("data") or {}))
+    assert secret["metadata"]["namespace"] == "cache"
+    sts = next(m for m in objects(run, "StatefulSet") if m["metadata"]["name"] == "staging-sessions")
+    auth = next(v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == contract.AUTH_VOLUME)
+    assert {"key": "user-backup", "path": "users/backup"} in auth["secret"]["items"]
+    redis = sts["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "PROTECT_DATA", "value": "yes"} in redis["env"]
+
+
+def test_network_policies_admit_the_backup_pods_to_redis_and_let_them_reach_only_what_they_need(run) -> None:
+    policies = {m["metadata"]["name"]: m for m in objects(run, "NetworkPolicy")}
+    redis = next(p for p in policies.values()
+                 if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "redis")
+    backup_peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "staging-sessions",
+                                                   "app.kubernetes.io/instance": "staging-sessions",
+                                                   "app.kubernetes.io/component": "backup"}}}
+    assert backup_peer in redis["spec"]["ingress"][0]["from"]
+    egress = next(p for p in policies.values()
+                  if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "backup")
+    assert egress["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in egress["spec"]
+    rules = egress["spec"]["egress"]
+    assert [[p["port"] for p in r["ports"]] for r in rules] == [[53, 53], [6379], [443], [9091]]
+    assert rules[2]["to"] == [{"ipBlock": {"cidr": "52.95.0.0/16"}}]
+    (cj,) = objects(run, "CronJob")
+    job_labels = cj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert all(job_labels[k] == v for k, v in egress["spec"]["podSelector"]["matchLabels"].items())
+
+
+def test_a_restore_runs_before_redis_and_the_sentinels_come_after(run: harness.Run) -> None:
+    sts = next(m for m in objects(run, "StatefulSet") if m["metadata"]["name"] == "staging-sessions")
+    init = sts["spec"]["template"]["spec"]["initContainers"]
+    assert [c["name"] for c in init][:2] == ["restic-tools", "restore"]
+    assert init[1]["command"] == ["sh", "/etc/cache-patterns/conf/restore.sh", "init"]
+    env = {e["name"]: e.get("value") for e in init[1]["env"]}
+    assert env["RESTORE_FROM"] == "latest" and env["PASSWORD_FILE"] == contract.PASSWORD_FILE
+    conf = next(m for m in objects(run, "ConfigMap") if "redis-start.sh" in (m.get("data") or {}))
+    assert {"restic.sh", "restore.sh"} <= set(conf["data"])
+    redis = run.one("kubernetes:apps/v1:StatefulSet", "sessions-redis")
+    sentinels = run.one("kubernetes:apps/v1:StatefulSet", "sessions-sentinel")
+    assert redis.urn in sentinels.dependencies
+    plain = staging(backup=BACKUP)
+    assert plain.one("kubernetes:apps/v1:StatefulSet", "sessions-redis").urn not in \
+        plain.one("kubernetes:apps/v1:StatefulSet", "sessions-sentinel").dependencies
+    assert "initContainers" not in next(m for m in plain.manifests() if m["kind"] == "StatefulSet"
+                                        and m["metadata"]["name"] == "staging-sessions")["spec"]["template"]["spec"]
+
+
+def test_the_alerts_and_dashboard_follow_the_schedule(run: harness.Run) -> None:
+    (rule,) = [m for m in objects(run, "PrometheusRule") if m["metadata"]["name"] == "staging-sessions"]
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert alerts["CacheBackupTooOld"]["expr"].endswith("> 43200")
+    assert 'cache="staging-sessions"' in alerts["CacheBackupFailing"]["expr"]
+
+
+def problems(**cache_changes) -> str:
+    with pytest.raises(ConfigError) as e:
+        staging(**cache_changes)
+    return str(e.value)
+
+
+def test_config_mistakes_are_named() -> None:
+    text = problems(restore={"from": "latest"})
+    assert "restore" in text and "needs `backup`" in text
+    text = problems(backup=BACKUP, aclUsers=[{"name": "backup", "permissions": "~x:* +get"}])
+    assert "is the user of `backup`" in text
+    text = problems(backup={**BACKUP, "schedule": "*/10 * * * *"})
+    assert "at most hourly" in text
+    text = problems(backup={**BACKUP, "destination": {"endpoint": "ftp://x", "bucket": "B"}})
+    assert "backup.destination.endpoint" in text and "backup.destination.bucket" in text
