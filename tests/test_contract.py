@@ -8,8 +8,8 @@ import pulumi
 import pytest
 
 from cache_patterns.core import contract
-from cache_patterns.core.contract import (CacheBinding, CacheConnection, FileRef, L1Tier, PodParts, SecretRef,
-                                 SentinelRef)
+from cache_patterns.core.contract import (CacheBinding, CacheConnection, FileRef, L1Tier, NearCache, PodParts,
+                                          SecretRef, SentinelRef)
 from tests.resolve import resolve
 
 FULL = CacheConnection(
@@ -19,6 +19,8 @@ FULL = CacheConnection(
 )
 L1 = L1Tier(connection=CacheConnection(host="127.0.0.1", port=6379, socket="/run/cache/redis.sock"),
             ttl_cap_seconds=30, invalidation_channel="chan")
+NEAR = L1Tier(connection=None, ttl_cap_seconds=30, invalidation_channel="chan",
+              near=NearCache(max_entries=1000, max_bytes=1 << 20, tracking="broadcast", prefixes=("a:", "b:")))
 
 
 def names(env):
@@ -37,10 +39,13 @@ def documented(prefixes=("CACHE", "CACHE_L1", "CACHE_L2")) -> set[str]:
 
 
 def test_every_env_var_the_contract_can_produce_is_documented():
-    binding = CacheBinding(cache="c", pattern="statefulset", connection=FULL, l1=L1, default_ttl_seconds=60)
-    produced = set(names(binding.env(password_env=True)))
+    produced: set[str] = set()
+    for l1 in (L1, NEAR):
+        binding = CacheBinding(cache="c", pattern="statefulset", connection=FULL, l1=l1, default_ttl_seconds=60)
+        produced |= set(names(binding.env(password_env=True)))
+        assert names(binding.env(password_env=True)) == binding.env_names(password_env=True)
     assert produced <= documented(), produced - documented()
-    # and the full binding exercises nearly all of the table (only the unix socket of L2 is absent)
+    # and the full bindings exercise nearly all of the table (only the unix socket of L2 is absent)
     assert documented() - produced <= {"CACHE_SOCKET", "CACHE_L2_SOCKET", "CACHE_L1_TLS_CA_FILE", "CACHE_L1_READ_HOST",
                                        "CACHE_L1_READ_PORT", "CACHE_L1_SENTINELS", "CACHE_L1_SENTINEL_MASTER",
                                        "CACHE_L1_SENTINEL_PASSWORD_FILE", "CACHE_L1_USERNAME", "CACHE_L1_PASSWORD_FILE",
@@ -93,6 +98,18 @@ def test_two_tier_keeps_cache_host_on_the_shared_tier():
     assert env["CACHE_L1_HOST"] == "127.0.0.1" and env["CACHE_L1_SOCKET"] == "/run/cache/redis.sock"
     assert env["CACHE_L1_TTL_CAP"] == "30" and env["CACHE_L1_INVALIDATION_CHANNEL"] == "chan"
     assert env["CACHE_L2_PASSWORD_FILE"] == env["CACHE_PASSWORD_FILE"]
+
+
+def test_an_in_process_l1_gives_its_bounds_and_tracking_mode_and_no_l1_connection():
+    env = values(CacheBinding(cache="c", pattern="external", connection=FULL, l1=NEAR).env())
+    assert not [n for n in env if n.startswith("CACHE_L1_") and n[len("CACHE_L1_"):] in ("HOST", "PORT", "SOCKET", "URL")]
+    assert env["CACHE_L1_MODE"] == "in-process" and env["CACHE_L1_MAX_ENTRIES"] == "1000"
+    assert env["CACHE_L1_MAX_BYTES"] == str(1 << 20) and env["CACHE_L1_TRACKING"] == "broadcast"
+    assert env["CACHE_L1_TRACKING_PREFIXES"] == "a:,b:" and env["CACHE_L1_TTL_CAP"] == "30"
+    assert env["CACHE_HOST"] == env["CACHE_L2_HOST"] == FULL.host
+    plain = values(CacheBinding(cache="c", pattern="external", connection=FULL,
+                                l1=L1Tier(None, 30, "chan", NearCache(10, 1 << 20))).env())
+    assert plain["CACHE_L1_TRACKING"] == "default" and "CACHE_L1_TRACKING_PREFIXES" not in plain
 
 
 def test_outputs_are_resolved_into_env_values():

@@ -30,6 +30,7 @@ FIXTURES = {
     "ot-cluster": ("staging", {"pattern": "operator", "kind": "ot-cluster"}),
     "spotahome": ("staging", {"pattern": "operator", "kind": "spotahome-failover"}),
     "two-tier": ("staging", {"pattern": "statefulset", "l1": {"memory": "64Mi"}}),
+    "two-tier-in-process": ("staging", {"pattern": "statefulset", "l1": {"mode": "in-process"}}),
 }
 # Names the contract documents as never absent: every pattern must give them.
 ALWAYS = {name.replace("{P}", "CACHE") for name, _, absent in contract.ENV_DOC if absent.startswith("never absent")}
@@ -96,6 +97,20 @@ def test_a_switch_that_would_drop_a_variable_the_app_reads_is_refused_naming_the
             config.parse({"environment": environment, "caches": {"c": cache}, "apps": [reading], "aws": AWS}, "t")
         message = dict(err.value.problems)["apps[web].reads"]
         assert message.startswith("app 'web' reads CACHE_SOCKET, which cache 'c' (pattern ")
+
+
+@pytest.mark.parametrize("reads,mode", [("CACHE_L1_SOCKET", "in-process"), ("CACHE_L1_MAX_BYTES", "sidecar")])
+def test_a_switch_of_l1_mode_that_would_drop_a_variable_the_app_reads_is_refused(reads, mode):
+    """Between sidecar and in-process the app keeps every variable but the L1's own: an app that reads one
+    of those (its socket, or the near cache's bound) is named when the switch would drop it."""
+    environment, cache = FIXTURES["two-tier"]
+    with pytest.raises(ConfigError) as err:
+        config.parse({"environment": environment, "caches": {"c": {**cache, "l1": {"mode": mode}}},
+                      "apps": [{**APP, "reads": [reads]}]}, "t")
+    assert dict(err.value.problems)["apps[web].reads"].startswith(f"app 'web' reads {reads}, which cache 'c' (pattern ")
+    other = "sidecar" if mode == "in-process" else "in-process"
+    config.parse({"environment": environment, "caches": {"c": {**cache, "l1": {"mode": other}}},
+                  "apps": [{**APP, "reads": [reads]}]}, "t")
 
 
 def test_reads_name_contract_variables_only():

@@ -103,7 +103,8 @@ AppDeployment("web", {"settings": {"namespace": "shop", "image": "w:1"}, "bindin
 
 def test_every_kind_of_binding_survives_the_trip_through_values(tmp_path):
     """to_value then from_value gives the binding back: TLS, ACL users, Sentinel, two-tier's L1
-    sidecar, an operator cache, an external endpoint."""
+    sidecar and in-process L1 (no L1 connection, bounds, broadcast prefixes), an operator cache, an
+    external endpoint."""
     program = """
 import pulumi
 from cache_patterns import ExternalCache, RedisOperatorCache, RedisStatefulSet
@@ -116,8 +117,12 @@ sts = RedisStatefulSet("sts", {"settings": {"memory": "256Mi", "tls": {"issuer":
 op = RedisOperatorCache("op", {"settings": {"memory": "256Mi"}, "namespace": "cache", "apps": apps[:1]})
 ext = ExternalCache("ext", {"settings": {"kind": "endpoint", "host": "redis.example.com", "tls": True},
                             "apps": apps[:1]})
+near = RedisStatefulSet("near", {"settings": {"memory": "256Mi", "l1": {
+    "mode": "in-process", "maxEntries": 5000, "tracking": "broadcast", "prefixes": ["page:", "product:"]}},
+    "namespace": "cache", "apps": apps[:1], "environment": "staging"})
+assert near.binding("shop").l1.near is not None and near.binding("shop").l1.connection is None
 checked = {}
-for cache, keys in ((sts, ["shop", "shop/app"]), (op, ["shop"]), (ext, ["shop"])):
+for cache, keys in ((sts, ["shop", "shop/app"]), (op, ["shop"]), (ext, ["shop"]), (near, ["shop"])):
     assert sorted(cache.bindings) == keys, (cache, sorted(cache.bindings))
     for key in keys:
         ns, _, user = key.partition("/")
@@ -128,7 +133,7 @@ pulumi.export("checked", checked)
 """
     run = run_program(tmp_path, program)
     checked = run.outputs["checked"].value
-    assert len(checked) == 4 and all(checked.values()), checked
+    assert len(checked) == 5 and all(checked.values()), checked
 
 
 def test_an_app_gets_its_binding_from_the_caches_outputs_through_the_provider(tmp_path):

@@ -232,6 +232,32 @@ MUTANTS = (
            "            mapped.update({k: v for k, v in inputs.items() if k not in properties and k not in later})\n",
            "            pass\n",
            ("tests/test_provider.py::test_a_settings_mistake_is_an_input_properties_error_naming_each_property",)),
+    Mutant("in-process-over-a-cluster", "an in-process L1 is accepted over a cluster-mode L2: one tracking connection "
+           "sees one node's writes, so copies of the other nodes' keys stay stale for the TTL cap",
+           "components/cache_patterns/patterns/two_tier/settings.py", "        if cache.cluster_mode:\n",
+           "        if False:\n",
+           ("tests/test_two_tier.py::test_in_process_is_refused_where_the_l2_cannot_track_for_one_connection",)),
+    Mutant("in-process-runs-a-sidecar", "l1.mode: in-process still gets the sidecar and its variables: the app's "
+           "client never enables its near cache", "components/cache_patterns/patterns/two_tier/component.py",
+           "    if l1.in_process:\n", "    if False:\n",
+           ("tests/test_two_tier.py::test_in_process_l1_adds_no_container_and_gives_bounds_and_tracking",)),
+    Mutant("near-unbounded", "the in-process L1 evicts nothing: it grows past maxEntries and maxBytes until the "
+           "app is OOM-killed", str(CLIENT_SRC / "cache_patterns_client/near.py"),
+           "            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:\n",
+           "            while False:\n",
+           ("tests/client/test_conformance.py::test_scenario[python:in-process-the-bounds-hold-under-a-zipf-workload]",)),
+    Mutant("near-kept-after-tracking-loss", "in-process copies outlive their tracking connection: with L2 away, hits "
+           "go on from copies no invalidation can reach", str(CLIENT_SRC / "cache_patterns_client/tracking.py"),
+           '                    self._flush_l1("tracking connection lost")\n', "                    pass\n",
+           ("tests/client/test_conformance.py::test_scenario[python:in-process-l2-down-empties-the-l1-and-raises]",)),
+    Mutant("near-invalidation-ignored", "the in-process L1 counts the server's invalidation messages but drops no "
+           "copy: another pod's write leaves this process serving the old value until the TTL cap",
+           str(CLIENT_SRC / "cache_patterns_client/tracking.py"),
+           '            self._invalidate_local(key if isinstance(key, bytes) else str(key).encode("utf-8"))\n',
+           "            pass\n",
+           ("tests/client/test_near_bench_live.py::"
+            "test_on_the_zipf_workload_the_in_process_l1_holds_its_bound_serves_fresh_and_hits_as_often",
+            "tests/client/test_conformance.py::test_scenario[python:in-process-another-clients-write-invalidates-within-milliseconds]")),
     Mutant("reload-loop-ignores-sigterm", "the Redis pods' TLS reload loop, its container's PID 1, ignores "
            "SIGTERM: every deleted Redis pod waits out its 105 s grace period",
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional
 
 from . import drivers
 from .drivers import ClientError, Driver, Pool, b64, unb64
-from .servers import Server, Servers, wait_until
+from .near_steps import NearSteps, in_process, near_env, zipf_keys
+from .servers import Proxy, Server, Servers, wait_until
 
 HERE = Path(__file__).resolve().parent
 CHANNEL = "cache:pages:l1-inv"
@@ -21,7 +22,7 @@ CHANNEL = "cache:pages:l1-inv"
 FAST = {"l1_connect_timeout": 0.2, "l1_timeout": 0.2, "l2_connect_timeout": 0.3, "l2_timeout": 0.3, "retries": 1,
         "l1_retry_interval": 0.2, "l2_retry_interval": 0.2, "health_check_interval": 0.5, "subscribe_wait": 3.0}
 STEP_KEYS = ("do", "resume", "answer", "l1", "l2", "publish", "publish_hex", "stats", "fault", "sleep_ms", "wait", "compare",
-             "listen", "messages", "write_file", "client_kill", "open")
+             "listen", "messages", "write_file", "client_kill", "open", "near", "fill", "failover", "move")
 
 
 def load_scenarios() -> List[Dict[str, Any]]:
@@ -67,7 +68,7 @@ class Pod:
 
 
 @dataclass
-class Run:
+class Run(NearSteps):
     scenario: Dict[str, Any]
     lang: str
     root: Path
@@ -100,6 +101,8 @@ class Run:
                     self.pool.give(pod.driver, healthy)
                 else:
                     pod.driver.close()
+            if getattr(self, "proxy", None) is not None:
+                self.proxy.close()
             self.servers.close()
 
     # ---- set-up ---------------------------------------------------------------------------------
@@ -112,7 +115,9 @@ class Run:
             self.l2 = self.cluster[0]
         else:
             self.l2 = self.servers.tcp("l2", password=self.password, tls=bool(spec.get("tls")))
+        self.replica = self.servers.replica("l2-replica", self.l2) if spec.get("replica") else None
         self.sentinel = self.servers.sentinel("sentinel", self.l2) if spec.get("sentinel") else None
+        self.proxy = Proxy(self.l2) if spec.get("proxy") else None
         for name, text in self.scenario.get("files", {}).items():
             self.files[name] = self.servers.dir / name
             self.files[name].write_text(text)
@@ -125,7 +130,7 @@ class Run:
 
     def _pod(self, name: str, spec: Dict[str, Any]) -> None:
         lang = spec.get("lang", self.lang)
-        l1 = self.servers.unix(f"l1-{name}") if spec.get("l1", True) else None
+        l1 = self.servers.unix(f"l1-{name}") if spec.get("l1", True) is True else None
         extra = self.extra_args.get(lang, ())
         driver = self.pool.take(lang, name, extra) if self.pool else Driver(lang, self.root, name, extra)
         self.pods[name] = Pod(name, lang, driver, l1)
@@ -135,8 +140,9 @@ class Run:
         spec = self.scenario.get("pods", {"a": {}})[name]
         pod = self.pods[name]
         env = {"CACHE_CONTRACT_VERSION": "1", "CACHE_NAME": "pages", "CACHE_PATTERN": "statefulset"}
+        port = self.proxy.port if self.proxy is not None else self.l2.port
         for prefix in ("CACHE", "CACHE_L2"):
-            env.update({f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(self.l2.port),
+            env.update({f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(port),
                         f"{prefix}_TLS": "false", f"{prefix}_CLUSTER": "false"})
         if self.sentinel is not None:
             env.update({"CACHE_L2_PORT": "1", "CACHE_L2_SENTINELS": f"127.0.0.1:{self.sentinel.port}",
@@ -152,6 +158,9 @@ class Run:
             env.update({"CACHE_L1_HOST": "127.0.0.1", "CACHE_L1_PORT": "6380", "CACHE_L1_SOCKET": pod.l1.unixsocket,
                         "CACHE_L1_TLS": "false", "CACHE_L1_CLUSTER": "false",
                         "CACHE_L1_TTL_CAP": str(spec.get("cap", 30)), "CACHE_L1_INVALIDATION_CHANNEL": CHANNEL})
+        if in_process(spec):
+            env.update({**near_env(spec), "CACHE_L1_TTL_CAP": str(spec.get("cap", 30)),
+                        "CACHE_L1_INVALIDATION_CHANNEL": CHANNEL})
         for key, value in spec.get("env", {}).items():
             for fname, path in self.files.items():
                 value = value.replace("{file:" + fname + "}", str(path))
@@ -165,7 +174,7 @@ class Run:
         pod = self.pods[name]
         opened = pod.driver.call("open", timeout=15, env=self.env(name), options={**FAST, **spec.get("options", {})})
         pod.origin = opened["origin"]
-        want = spec.get("ready", pod.l1 is not None) if expect_ready is None else expect_ready
+        want = spec.get("ready", pod.l1 is not None or in_process(spec)) if expect_ready is None else expect_ready
         if want:
             ready = pod.driver.call("wait_ready", timeout=10, timeout_ms=5000)["ready"]
             assert ready, f"pod {name}: the invalidation subscription did not come up"
@@ -187,6 +196,8 @@ class Run:
         for name in ("key", "value"):
             if name in s or f"{name}_hex" in s:
                 args[f"{name}_b64"] = b64(raw(s, name))
+        if "zipf" in s:
+            args["keys_b64"] = zipf_keys(s["zipf"])
         if "loader" in s:
             loader = dict(s["loader"])
             if "value" in loader or "value_hex" in loader:

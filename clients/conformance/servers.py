@@ -1,6 +1,7 @@
 """Real redis-server processes for the conformance scenarios: an L2 on a free TCP port (or a Sentinel
-in front of it, or a 3-node cluster), one L1 per pod on a unix socket in a short temp dir. Every
-process is stopped by PID when the scenario ends, and can be killed, paused or restarted on the way.
+in front of it, or a 3-node cluster, or a replica to fail over to), one L1 per pod on a unix socket in
+a short temp dir. Every process is stopped by PID when the scenario ends, and can be killed, paused or
+restarted on the way. `Proxy` is a TCP proxy whose target can be moved (new connections only).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -125,6 +127,26 @@ class Servers:
         self.started.append(server)
         return server.start()
 
+    def replica(self, name: str, primary: Server) -> Server:
+        """A replica of `primary`, returned once its link is up (same password). Both sync without the
+        diskless delay (5 s by default), as a scenario does not wait for more replicas to join."""
+        admin = primary.client()
+        try:
+            admin.config_set("repl-diskless-sync-delay", 0)
+        finally:
+            admin.close()
+        args = ("--replicaof", "127.0.0.1", str(primary.port), "--repl-diskless-sync-delay", "0")
+        if primary.password is not None:
+            args += ("--masterauth", primary.password)
+        server = self.tcp(name, args, password=primary.password)
+        probe = server.client()
+        try:
+            wait_until(lambda: probe.info("replication").get("master_link_status") == "up", 5.0,
+                       f"{name} to sync with {primary.name}")
+        finally:
+            probe.close()
+        return server
+
     def sentinel(self, name: str, primary: Server, master: str = "mymaster") -> Server:
         """A Sentinel watching `primary` (quorum 1), returned once it names the primary's address."""
         conf = self.dir / f"{name}.conf"
@@ -189,3 +211,53 @@ class Servers:
         for server in self.started:
             server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Proxy:
+    """A TCP proxy on a free port to `target`'s port; `move(server)` sends new connections elsewhere and
+    leaves open ones where they are (a load balancer that does not close sessions on a switch)."""
+
+    def __init__(self, target: Server) -> None:
+        self.target_port = target.port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.closed = False
+        self.sockets: List[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def move(self, server: Server) -> None:
+        self.target_port = server.port
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+            except OSError:
+                continue
+            upstream.settimeout(None)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()

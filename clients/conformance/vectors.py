@@ -73,8 +73,9 @@ def check_env(driver: Driver) -> List[str]:
         except ClientError as exc:
             wrong.append(f"{case['name']}: raised {exc}")
             continue
-        if got != case["settings"]:
-            wrong.append(f"{case['name']}: parsed {got}, expected {case['settings']}")
+        want = {"near": None, **case["settings"]}   # cases that predate the in-process L1 name none
+        if got != want:
+            wrong.append(f"{case['name']}: parsed {got}, expected {want}")
     for case in e["errors"]:
         try:
             got = driver.call("settings", env=env_of(e, case))

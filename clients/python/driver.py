@@ -75,8 +75,44 @@ def ms(seconds: Optional[float]) -> Optional[int]:
 
 def settings(req: Dict[str, Any]) -> Dict[str, Any]:
     s = CacheSettings.from_env(req["env"])
+    near = None if s.near is None else {"max_entries": s.near.max_entries, "max_bytes": s.near.max_bytes,
+                                         "tracking": s.near.tracking,
+                                         "prefixes": [p.decode() for p in s.near.prefixes]}
     return {"name": s.name, "l2": tier(s.l2), "l1": tier(s.l1), "ttl_cap_ms": ms(s.l1_ttl_cap),
-            "channel": s.invalidation_channel, "default_ttl_ms": ms(s.default_ttl)}
+            "channel": s.invalidation_channel, "default_ttl_ms": ms(s.default_ttl), "near": near}
+
+
+def peek(req: Dict[str, Any]) -> Dict[str, Any]:
+    """The in-process L1 as it is: a key's copy (without counting a hit), its size and its peaks."""
+    store = _state["cache"]._l1
+    if not isinstance(store, cpc.NearL1):
+        raise ValueError("peek: the cache has no in-process L1")
+    entries, used = store.size()
+    value = store.get(unb64(req["key_b64"])) if "key_b64" in req else None
+    return {"value_b64": b64(value), "entries": entries, "bytes": used, "max_entries_seen": store.peak_entries,
+            "max_bytes_seen": store.peak_bytes, "evictions": store.evictions}
+
+
+def bench_hits(req: Dict[str, Any]) -> Dict[str, Any]:
+    """L1 hits timed one by one (nanoseconds): every key read twice first, so each timed get is a hit."""
+    cache, keys = _state["cache"], [unb64(k) for k in req["keys_b64"]]
+    for key in keys + keys:
+        cache.get(key)
+    before, ns = cache.stats.l1_hits, []
+    for _ in range(req["rounds"]):
+        for key in keys:
+            t = time.perf_counter_ns()
+            cache.get(key)
+            ns.append(time.perf_counter_ns() - t)
+    return {"ns": ns, "hits": cache.stats.l1_hits - before}
+
+
+def read_many(req: Dict[str, Any]) -> Dict[str, Any]:
+    """get() of every key in turn (a workload the harness generated); how many were L1 hits."""
+    cache, before = _state["cache"], _state["cache"].stats.l1_hits
+    for key in req["keys_b64"]:
+        cache.get(unb64(key))
+    return {"reads": len(req["keys_b64"]), "l1_hits": cache.stats.l1_hits - before}
 
 
 def pause_hook(rid: int, event: str) -> Callable[..., None]:
@@ -208,6 +244,12 @@ def handle(req: Dict[str, Any]) -> Any:
         return {"ready": cache.wait_ready(req["timeout_ms"] / 1000)}
     if op == "get_or_load":
         return get_or_load(req)
+    if op == "peek":
+        return peek(req)
+    if op == "read_many":
+        return read_many(req)
+    if op == "bench_hits":
+        return bench_hits(req)
     if op == "bench":
         from driver_bench import bench
         return bench(cache, _state["aio"], _state["loop"], req)

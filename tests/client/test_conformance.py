@@ -21,6 +21,9 @@ LANGS = ("python", "typescript", "go")
 # L1 and L2 failures, the loader, key types.
 ASYNCIO_FILES = ("01_read_through.json", "03_populate_race.json", "04_failures.json", "06_loader.json",
                  "07_key_types.json")
+# and, of the in-process L1's, what its get does differently (an in-memory read on the loop)
+ASYNCIO_SCENARIOS = ("in-process-another-clients-write-invalidates-within-milliseconds",
+                     "in-process-populate-race-the-invalidation-wins")
 SCENARIOS = runner.load_scenarios()
 
 
@@ -31,7 +34,7 @@ def variants() -> List[str]:
 def applies(lang: str, scenario: Dict[str, Any]) -> bool:
     if scenario.get("mixed") or lang not in scenario.get("languages", [lang, "python-asyncio"]):
         return False
-    return lang != "python-asyncio" or scenario["file"] in ASYNCIO_FILES
+    return lang != "python-asyncio" or scenario["file"] in ASYNCIO_FILES or scenario["name"] in ASYNCIO_SCENARIOS
 
 
 CASES = [(lang, s) for lang in variants() for s in SCENARIOS if applies(lang, s)]

@@ -26,13 +26,17 @@ var ErrL2Unavailable = errors.New("L2 unavailable")
 
 // Config is what New needs besides the L2 client; FromEnv fills it from the contract.
 type Config struct {
-	L1         L1Store       // nil: a single tier
+	L1         L1Store       // nil: a single tier (with Tracking: a *NearL1)
 	Subscriber *redis.Client // the invalidation subscription's client (default: L2; required for a cluster)
 	Channel    string        // required with an L1
 	TTLCap     time.Duration // required with an L1: the longest an L1 copy lives
 	DefaultTTL time.Duration // applied by Set when its ttl is 0; 0: no expiry
 	Name       string        // CACHE_NAME
 	Options    Options
+	// Tracking makes the L1 an in-process one kept coherent by the L2 server's client tracking,
+	// through the client TrackingClient makes (required with it; L2 must not be a cluster).
+	Tracking       *NearSettings
+	TrackingClient TrackingClientFunc
 }
 
 // Cache is safe for concurrent use; one per process is enough.
@@ -60,6 +64,14 @@ type Cache struct {
 	closed     chan struct{}
 	closeOnce  sync.Once
 	done       sync.WaitGroup
+
+	near           *NearSettings // the in-process L1's tracking (tracking.go); nil: a sidecar L1 or none
+	tracker        *redis.Client
+	trackName      string
+	trackID        atomic.Int64 // the tracking connection's CLIENT ID while subscribed; 0: none
+	pendingID      atomic.Int64 // the id its last (re)connect got, until the subscription confirms
+	trackStale     atomic.Bool  // a read found the tracking connection on another server
+	trackCheckedAt atomic.Int64
 }
 
 // FromEnv builds the cache from the process environment (see SettingsFromEnv).
@@ -97,6 +109,15 @@ func FromSettings(s Settings, opts Options) (*Cache, error) {
 	if s.L1 != nil {
 		cfg.L1 = RedisL1{Client: l1Client(*s.L1, o)}
 	}
+	if s.Near != nil {
+		cfg.L1, cfg.Subscriber, cfg.Tracking = NewNearL1(s.Near.MaxEntries, s.Near.MaxBytes), nil, s.Near
+		if cfg.TrackingClient, err = trackingClient(s.L2, o); err != nil {
+			return nil, err
+		}
+		if sub != l2 {
+			_ = sub.Close()
+		}
+	}
 	return New(l2, cfg)
 }
 
@@ -107,6 +128,9 @@ func New(l2 redis.UniversalClient, cfg Config) (*Cache, error) {
 		return nil, err
 	}
 	_, cluster := l2.(*redis.ClusterClient)
+	if cfg.Tracking != nil && (cfg.TrackingClient == nil || cluster) {
+		return nil, configErr("tracking_client: required with tracking, and l2 must not be a cluster")
+	}
 	if cfg.L1 != nil {
 		if cfg.Channel == "" {
 			return nil, configErr("channel: required when an L1 is given")
@@ -114,7 +138,7 @@ func New(l2 redis.UniversalClient, cfg Config) (*Cache, error) {
 		if cfg.TTLCap <= 0 {
 			return nil, configErr("ttl_cap: must be > 0 when an L1 is given, got %v", cfg.TTLCap)
 		}
-		if cfg.Subscriber == nil {
+		if cfg.Subscriber == nil && cfg.Tracking == nil {
 			plain, ok := l2.(*redis.Client)
 			if !ok {
 				return nil, configErr("subscriber: required when l2 is not a plain *redis.Client")
@@ -138,7 +162,13 @@ func New(l2 redis.UniversalClient, cfg Config) (*Cache, error) {
 			c.capMs = 1
 		}
 		c.done.Add(1)
-		go c.subscriptionLoop()
+		if cfg.Tracking != nil {
+			c.near, c.trackName = cfg.Tracking, "cp-near-"+c.origin
+			c.tracker = cfg.TrackingClient(c.onTrackingConnect)
+			go c.trackingLoop()
+		} else {
+			go c.subscriptionLoop()
+		}
 		c.WaitReady(o.SubscribeWait)
 	}
 	return c, nil
@@ -149,6 +179,9 @@ func (c *Cache) Stats() *Stats { return &c.stats }
 
 // Origin is this client instance's id in invalidation messages.
 func (c *Cache) Origin() string { return c.origin }
+
+// L1 is the cache's L1 store (a RedisL1, a *NearL1, or nil without an L1).
+func (c *Cache) L1() L1Store { return c.l1 }
 
 // HasL1 tells whether the cache has an L1 tier.
 func (c *Cache) HasL1() bool { return c.l1 != nil }
@@ -199,7 +232,7 @@ func (c *Cache) readThrough(ctx context.Context, key string) ([]byte, bool, erro
 	if err := c.checkL2(); err != nil {
 		return nil, false, err
 	}
-	if !(c.l1 != nil && c.l1OK.Load() && c.subscribed.Load()) {
+	if !(c.l1 != nil && c.l1OK.Load() && c.subscribed.Load() && c.keeps(key)) {
 		value, err := c.l2.Get(ctx, key).Bytes()
 		return c.answered(value, err)
 	}
@@ -209,15 +242,17 @@ func (c *Cache) readThrough(ctx context.Context, key string) ([]byte, bool, erro
 	}
 	// Wall-clock milliseconds: the L2 entry lives at least until started + PTTL, since PTTL is
 	// measured after this instant. GET and PTTL in one round trip; a change between them is a write,
-	// whose invalidation refuses or removes this populate.
+	// whose invalidation refuses or removes this populate. An in-process L1 puts its tracking checks
+	// first (tracking.go).
 	started := time.Now().UnixMilli()
 	pipe := c.l2.Pipeline()
+	checks := c.trackCommands(ctx, pipe)
 	get := pipe.Get(ctx, key)
 	pttl := pipe.Do(ctx, "PTTL", key)
 	_, execErr := pipe.Exec(ctx)
 	value, err := get.Bytes()
 	if err == nil {
-		err = failed(execErr) // go-redis leaves a command's error unset when the pipeline could not be sent
+		err = failedRead(execErr) // go-redis leaves a command's error unset when the pipeline could not be sent
 	}
 	value, found, err := c.answered(value, err)
 	if err != nil || !found {
@@ -227,7 +262,7 @@ func (c *Cache) readThrough(ctx context.Context, key string) ([]byte, bool, erro
 	if err != nil {
 		return value, true, nil // no copy without the entry's TTL
 	}
-	if ttl != -2 {
+	if ttl != -2 && c.trackedBy(checks) {
 		if hook := c.opts.AfterL2Read; hook != nil {
 			hook(key, value)
 		}
@@ -256,6 +291,16 @@ func failed(execErr error) error {
 		return nil
 	}
 	return execErr
+}
+
+// failedRead is a read pipeline's error unless it is only a command's reply (a nil, or an error reply
+// of a tracking check): the GET carries its own reply error.
+func failedRead(execErr error) error {
+	var reply redis.Error
+	if errors.As(execErr, &reply) {
+		return nil
+	}
+	return failed(execErr)
 }
 
 // unavailable: the error means "L2 cannot serve now" rather than "this call is wrong".
@@ -300,6 +345,9 @@ func (c *Cache) Close() error {
 	}
 	if c.sub != nil && c.sub != c.l2 {
 		errs = append(errs, c.sub.Close())
+	}
+	if c.tracker != nil {
+		errs = append(errs, c.tracker.Close())
 	}
 	errs = append(errs, c.l2.Close())
 	err := errors.Join(errs...)

@@ -116,3 +116,47 @@ func l2Client(t TierSettings, o Options) (redis.UniversalClient, *redis.Client, 
 	c := plain("tcp", addr)
 	return c, c, nil
 }
+
+// trackingClient makes the in-process L1's tracking connection's client: to the server L2 talks to
+// (through the Sentinels when there are Sentinels), speaking RESP2, where the server sends
+// invalidations redirected to a subscribed connection as Pub/Sub messages on __redis__:invalidate.
+func trackingClient(t TierSettings, o Options) (TrackingClientFunc, error) {
+	tlsCfg, err := tlsConfig(t)
+	if err != nil {
+		return nil, err
+	}
+	var creds func(context.Context) (string, string, error)
+	password := ""
+	if t.PasswordFile != "" {
+		creds = passwordFile(t.PasswordFile, t.Username)
+	} else if t.Password != nil {
+		password = *t.Password
+	}
+	return func(onConnect func(context.Context, *redis.Conn) error) *redis.Client {
+		if len(t.Sentinels) > 0 {
+			sentinelPassword := ""
+			if t.SentinelPasswordFile != "" {
+				if _, pw, err := passwordFile(t.SentinelPasswordFile, "")(context.Background()); err == nil {
+					sentinelPassword = pw
+				}
+			}
+			addrs := make([]string, len(t.Sentinels))
+			for i, s := range t.Sentinels {
+				addrs[i] = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+			}
+			return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: t.SentinelMaster, SentinelAddrs: addrs,
+				SentinelPassword: sentinelPassword, Username: t.Username, Password: password,
+				CredentialsProviderContext: creds, TLSConfig: tlsCfg, DialTimeout: o.L2ConnectTimeout,
+				ReadTimeout: o.L2Timeout, WriteTimeout: o.L2Timeout, MaxRetries: retries(o), MinRetryBackoff: -1,
+				DialerRetries: 1, PoolTimeout: o.L2Timeout, Protocol: 2, DisableIdentity: true, OnConnect: onConnect})
+		}
+		network, addr := "tcp", net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+		if t.Socket != "" && !t.TLS {
+			network, addr = "unix", t.Socket
+		}
+		return redis.NewClient(&redis.Options{Network: network, Addr: addr, Username: t.Username, Password: password,
+			CredentialsProviderContext: creds, TLSConfig: tlsCfg, DialTimeout: o.L2ConnectTimeout,
+			ReadTimeout: o.L2Timeout, WriteTimeout: o.L2Timeout, MaxRetries: retries(o), MinRetryBackoff: -1,
+			DialerRetries: 1, PoolTimeout: o.L2Timeout, Protocol: 2, DisableIdentity: true, OnConnect: onConnect})
+	}, nil
+}

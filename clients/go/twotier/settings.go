@@ -16,6 +16,7 @@ const ContractVersion = "1"
 var (
 	portSyntax    = regexp.MustCompile(`^[0-9]{1,5}$`)
 	secondsSyntax = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+	countSyntax   = regexp.MustCompile(`^[0-9]{1,15}$`)
 )
 
 // ConfigurationError is a missing or unusable value of the env contract (or an option). The message
@@ -75,8 +76,17 @@ type Settings struct {
 	Name                string
 	Pattern             string
 	DefaultTTLMillis    int64 // 0: entries written without a TTL never expire
-	L1TTLCapMillis      int64 // set whenever L1 is
+	L1TTLCapMillis      int64 // set whenever L1 or Near is
 	InvalidationChannel string
+	Near                *NearSettings // an in-process L1 (CACHE_L1_MODE=in-process); then L1 is nil
+}
+
+// NearSettings are an in-process L1's bounds and how the server tracks keys for it.
+type NearSettings struct {
+	MaxEntries int64
+	MaxBytes   int64
+	Tracking   string   // "default" or "broadcast"
+	Prefixes   []string // broadcast: only keys under one of them are kept
 }
 
 // SettingsFromEnv reads the contract from the process environment.
@@ -106,7 +116,12 @@ func ParseSettings(env map[string]string) (Settings, error) {
 		return s, err
 	}
 	s.L2, s.Name, s.Pattern = l2, env["CACHE_NAME"], env["CACHE_PATTERN"]
-	if _, ok := env["CACHE_L1_HOST"]; ok {
+	mode, hasMode := env["CACHE_L1_MODE"]
+	if mode == "in-process" {
+		if err := parseNear(env, prefix, &s); err != nil {
+			return s, err
+		}
+	} else if _, ok := env["CACHE_L1_HOST"]; ok && (!hasMode || mode == "sidecar") {
 		l1, err := parseTier(env, "CACHE_L1")
 		if err != nil {
 			return s, err
@@ -200,12 +215,77 @@ func parsePort(env map[string]string, name string, def int) (int, error) {
 	return port, nil
 }
 
+// parseNear reads an in-process L1's variables, checked in the same order as in every client.
+func parseNear(env map[string]string, prefix string, s *Settings) error {
+	if _, ok := env["CACHE_L1_HOST"]; ok {
+		return configErr("CACHE_L1_MODE: in-process takes no CACHE_L1_HOST (the L1 is in the process)")
+	}
+	if s.L2.Cluster {
+		return configErr("CACHE_L1_MODE: in-process needs an L2 that is not a cluster (tracking is per node), got %s_CLUSTER=true", prefix)
+	}
+	var err error
+	if s.L1TTLCapMillis, err = millisWhen(env, "CACHE_L1_TTL_CAP", true, "CACHE_L1_MODE is in-process"); err != nil {
+		return err
+	}
+	if s.InvalidationChannel = env["CACHE_L1_INVALIDATION_CHANNEL"]; s.InvalidationChannel == "" {
+		return configErr("CACHE_L1_INVALIDATION_CHANNEL: required when CACHE_L1_MODE is in-process")
+	}
+	n := &NearSettings{Tracking: "default"}
+	if t, ok := env["CACHE_L1_TRACKING"]; ok {
+		n.Tracking = t
+	}
+	if n.Tracking != "default" && n.Tracking != "broadcast" {
+		return configErr("CACHE_L1_TRACKING: must be 'default' or 'broadcast', got %s", quote(n.Tracking))
+	}
+	raw := env["CACHE_L1_TRACKING_PREFIXES"]
+	if n.Tracking == "broadcast" {
+		if raw == "" {
+			return configErr("CACHE_L1_TRACKING_PREFIXES: required when CACHE_L1_TRACKING is broadcast")
+		}
+		for _, p := range strings.Split(raw, ",") {
+			if p == "" || p != strings.TrimSpace(p) {
+				return configErr("CACHE_L1_TRACKING_PREFIXES: comma-separated prefixes, none empty or with spaces, got %s", quote(raw))
+			}
+			n.Prefixes = append(n.Prefixes, p)
+		}
+	} else if raw != "" {
+		return configErr("CACHE_L1_TRACKING_PREFIXES: only used when CACHE_L1_TRACKING is broadcast, got %s", quote(raw))
+	}
+	if n.MaxEntries, err = count(env, "CACHE_L1_MAX_ENTRIES"); err != nil {
+		return err
+	}
+	if n.MaxBytes, err = count(env, "CACHE_L1_MAX_BYTES"); err != nil {
+		return err
+	}
+	s.Near = n
+	return nil
+}
+
+func count(env map[string]string, name string) (int64, error) {
+	raw := env[name]
+	if raw == "" {
+		return 0, configErr("%s: required when CACHE_L1_MODE is in-process", name)
+	}
+	var v int64
+	if countSyntax.MatchString(raw) {
+		v, _ = strconv.ParseInt(raw, 10, 64)
+	}
+	if v <= 0 {
+		return 0, configErr("%s: must be a whole number > 0, got %s", name, quote(raw))
+	}
+	return v, nil
+}
+
 // millis parses a number of seconds (the contract's unit) into whole milliseconds (at least 1).
 func millis(env map[string]string, name string, required bool) (int64, error) {
+	return millisWhen(env, name, required, "CACHE_L1_HOST is set")
+}
+
+func millisWhen(env map[string]string, name string, required bool, when string) (int64, error) {
 	raw := env[name]
 	if raw == "" {
 		if required {
-			return 0, configErr("%s: required when CACHE_L1_HOST is set", name)
+			return 0, configErr("%s: required when %s", name, when)
 		}
 		return 0, nil
 	}

@@ -2,7 +2,7 @@
  * JSON lines on stdin, answers on stdout. One driver is one pod's client; requests run concurrently,
  * so a read paused at a hook does not hold up the others. */
 import { createInterface } from "node:readline";
-import { ConfigurationError, L2Unavailable, PROTOCOL_VERSION, TwoTierCache, VERSION, protocol, settingsFromEnv } from "../src/index.js";
+import { ConfigurationError, L2Unavailable, NearL1, PROTOCOL_VERSION, TwoTierCache, VERSION, protocol, settingsFromEnv } from "../src/index.js";
 import type { TierSettings } from "../src/settings.js";
 import { bench } from "./bench.js";
 
@@ -99,8 +99,37 @@ async function handle(req: Req): Promise<unknown> {
     }
     case "settings": {
       const s = settingsFromEnv(req.env);
+      const near = s.near && { max_entries: s.near.maxEntries, max_bytes: s.near.maxBytes, tracking: s.near.tracking,
+        prefixes: s.near.prefixes };
       return { name: s.name, l2: tier(s.l2), l1: tier(s.l1), ttl_cap_ms: s.l1TtlCapMs, channel: s.invalidationChannel,
-        default_ttl_ms: s.defaultTtlMs };
+        default_ttl_ms: s.defaultTtlMs, near };
+    }
+    case "peek": {
+      const store = cache!.l1Store;
+      if (!(store instanceof NearL1)) throw new Error("peek: the cache has no in-process L1");
+      const n = store.size();
+      return { value_b64: "key_b64" in req ? b64(store.peek(unb64(req.key_b64)!)) : null, entries: n.entries, bytes: n.bytes,
+        max_entries_seen: n.peakEntries, max_bytes_seen: n.peakBytes, evictions: n.evictions };
+    }
+    case "bench_hits": {
+      // L1 hits timed one by one (nanoseconds): every key read twice first, so each timed get is a hit.
+      const keys = (req.keys_b64 as string[]).map((k) => unb64(k)!.toString("utf8")); // string keys: the fast path
+      for (const k of [...keys, ...keys]) await cache!.get(k);
+      const before = cache!.stats.l1Hits;
+      const ns: number[] = [];
+      for (let r = 0; r < req.rounds; r++) {
+        for (const k of keys) {
+          const t = process.hrtime.bigint();
+          await cache!.get(k);
+          ns.push(Number(process.hrtime.bigint() - t));
+        }
+      }
+      return { ns, hits: cache!.stats.l1Hits - before };
+    }
+    case "read_many": {
+      const before = cache!.stats.l1Hits;
+      for (const k of req.keys_b64 as string[]) await cache!.get(unb64(k)!);
+      return { reads: req.keys_b64.length, l1_hits: cache!.stats.l1Hits - before };
     }
     case "open": return open(req);
     case "resume": gate(req.target); gates.get(req.target)!(); return {};

@@ -8,11 +8,13 @@ import { ConfigurationError, L2Unavailable } from "./errors.js";
 import { Coherence } from "./guard.js";
 import { type L1Store, RedisL1 } from "./l1.js";
 import { Loader, type LoadOptions, type LoaderFn } from "./loader.js";
+import { NearL1 } from "./near.js";
 import { type ClientOptions, type Options, withDefaults } from "./options.js";
 import { type Announcement, digest, encodeKey, encodeValue, type Key, keyBytes } from "./protocol.js";
-import { type Env, settingsFromEnv } from "./settings.js";
+import { type Env, type NearSettings, settingsFromEnv } from "./settings.js";
 import { CacheStats } from "./stats.js";
 import { Subscription } from "./subscription.js";
+import { Tracking } from "./tracking.js";
 
 export type Value = string | Uint8Array;
 
@@ -27,6 +29,9 @@ export interface CacheConfig {
   defaultTtl?: number | null;
   name?: string | null;
   options?: ClientOptions;
+  /** Makes the L1 (a NearL1) an in-process one kept coherent by the L2 server's client tracking,
+   * through `subscriber` (a RESP2 connection to the server `l2` talks to); l2 must not be a Cluster. */
+  tracking?: NearSettings | null;
 }
 
 // Errors that mean "L2 cannot serve now" rather than "this call is wrong".
@@ -39,7 +44,9 @@ export class TwoTierCache {
   readonly name: string | null;
   readonly origin = randomBytes(8).toString("hex");
   private readonly coherence: Coherence;
-  private readonly subscription: Subscription | null = null;
+  private readonly subscription: Subscription | Tracking | null = null;
+  private readonly tracking: Tracking | null = null;
+  private readonly near: NearL1 | null = null;
   private readonly loader: Loader;
   private readonly channel: string | null;
   private readonly defaultTtlMs: number | null;
@@ -52,9 +59,10 @@ export class TwoTierCache {
   static async fromEnv(env: Env = process.env, options: ClientOptions = {}): Promise<TwoTierCache> {
     const s = settingsFromEnv(env);
     const o = withDefaults(options);
-    const { l2, subscriber } = l2Clients(s.l2, o, s.l1 !== null);
+    const { l2, subscriber } = l2Clients(s.l2, o, s.l1 !== null || s.near !== null);
+    const l1 = s.near ? new NearL1(s.near.maxEntries, s.near.maxBytes) : s.l1 ? new RedisL1(l1Client(s.l1, o)) : null;
     const cache = new TwoTierCache(l2, {
-      l1: s.l1 ? new RedisL1(l1Client(s.l1, o)) : null, subscriber,
+      l1, subscriber, tracking: s.near,
       channel: s.invalidationChannel, ttlCap: s.l1TtlCapMs === null ? null : s.l1TtlCapMs / 1000,
       defaultTtl: s.defaultTtlMs === null ? null : s.defaultTtlMs / 1000, name: s.name, options,
     });
@@ -78,13 +86,21 @@ export class TwoTierCache {
     const capMs = config.ttlCap ? Math.max(1, Math.trunc(config.ttlCap * 1000)) : 0;
     this.coherence = new Coherence(l1, capMs, this.stats, this.options.l1RetryInterval * 1000);
     this.loader = new Loader(this, this.coherence);
-    if (l1 !== null) {
+    if (l1 !== null && config.tracking) {
+      if (this.cluster || !(l1 instanceof NearL1)) throw new ConfigurationError("tracking: needs a NearL1 and an L2 that is not a Cluster");
+      this.near = l1;
+      this.subscription = this.tracking = new Tracking(config.subscriber!, l2 as Redis, config.tracking, this.origin,
+        this.coherence, this.stats, this.options.healthCheckInterval * 1000);
+    } else if (l1 !== null) {
       this.subscription = new Subscription(config.subscriber!, this.channel!, this.origin, this.coherence, this.stats,
         this.options.healthCheckInterval * 1000);
     }
   }
 
   get hasL1(): boolean { return this.coherence.l1 !== null; }
+
+  /** The L1 store (a RedisL1, a NearL1, or null without an L1). */
+  get l1Store(): L1Store | null { return this.coherence.l1; }
 
   /** Whether invalidations arrive (L1 is populated only then). */
   get subscribed(): boolean { return this.coherence.subscribed; }
@@ -97,6 +113,15 @@ export class TwoTierCache {
   /** The value (a Buffer; an empty value is a value), or null on a miss. Rejects with L2Unavailable
    * only when L1 cannot answer and L2 is down. */
   get(key: Key): Promise<Buffer | null> {
+    const near = this.near;
+    if (near !== null && (typeof key === "string" || Buffer.isBuffer(key)) && this.coherence.l1Ok) {
+      // The in-process hit: a lookup in this process's memory, no I/O.
+      const value = near.peek(key);
+      if (value !== null) {
+        this.stats.l1Hits++;
+        return Promise.resolve(value);
+      }
+    }
     const l1 = this.coherence.l1;
     if (typeof key !== "string" || l1 === null || !this.coherence.l1Ok) {
       let k: Buffer;
@@ -151,7 +176,7 @@ export class TwoTierCache {
   async readThrough(k: Buffer): Promise<Buffer | null> {
     this.checkL2();
     const c = this.coherence;
-    if (!(c.l1 !== null && c.l1Ok && c.subscribed)) {
+    if (!(c.l1 !== null && c.l1Ok && c.subscribed && (this.tracking === null || this.tracking.keeps(k)))) {
       return this.answered(await this.l2Call(() => this.l2.getBuffer(k), "read"));
     }
     const s = c.snapshot(k);
@@ -160,11 +185,14 @@ export class TwoTierCache {
     // and PTTL in one round trip; a change between them is a write, whose invalidation refuses or
     // removes this populate.
     const startedMs = Date.now();
-    const replies = await this.l2Call(() => this.l2.pipeline().getBuffer(k).pttl(k).exec(), "read");
-    const [[getErr, value], [pttlErr, pttl]] = replies as [[Error | null, Buffer | null], [Error | null, number]];
+    const pipe = this.l2.pipeline();
+    const checks = this.tracking?.commands(pipe) ?? 0;  // an in-process L1's tracking checks come first
+    const replies = (await this.l2Call(() => pipe.getBuffer(k).pttl(k).exec(), "read")) as Array<[Error | null, unknown]>;
+    const [[getErr, value], [pttlErr, pttl]] = replies.slice(checks) as [[Error | null, Buffer | null], [Error | null, number]];
     if (getErr) throw this.l2Down(getErr, "read");
     this.answered(value);
-    if (value !== null && !pttlErr && pttl !== -2) {
+    const tracked = this.tracking === null || this.tracking.tracked(replies.slice(0, checks));
+    if (value !== null && !pttlErr && pttl !== -2 && tracked) {
       await this.options.afterL2Read?.(k, value);
       await c.populate(k, value, startedMs, pttl, s);
     }

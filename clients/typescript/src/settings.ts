@@ -6,6 +6,7 @@ export const CONTRACT_VERSION = "1";
 // Strict syntax, the same in every client: no signs, exponents, underscores, hex or spaces.
 const PORT = /^[0-9]{1,5}$/;
 const SECONDS = /^[0-9]+(\.[0-9]+)?$/;
+const COUNT = /^[0-9]{1,15}$/;
 
 export type Env = Record<string, string | undefined>;
 
@@ -37,9 +38,20 @@ export interface CacheSettings {
   pattern: string | null;
   /** Milliseconds; null: entries written without a ttl never expire. */
   defaultTtlMs: number | null;
-  /** Milliseconds; set whenever l1 is. */
+  /** Milliseconds; set whenever l1 or near is. */
   l1TtlCapMs: number | null;
   invalidationChannel: string | null;
+  /** An in-process L1 (CACHE_L1_MODE=in-process); then l1 is null. */
+  near: NearSettings | null;
+}
+
+/** An in-process L1's bounds and how the server tracks keys for it. */
+export interface NearSettings {
+  maxEntries: number;
+  maxBytes: number;
+  tracking: "default" | "broadcast";
+  /** Broadcast: only keys under one of them are kept. */
+  prefixes: string[];
 }
 
 const fail = (message: string): never => { throw new ConfigurationError(message); };
@@ -63,10 +75,10 @@ function port(env: Env, name: string, def: number): number {
   return n;
 }
 
-function millis(env: Env, name: string, required: boolean): number | null {
+function millis(env: Env, name: string, required: boolean, when = "CACHE_L1_HOST is set"): number | null {
   const raw = env[name];
   if (raw === undefined || raw === "") {
-    if (required) fail(`${name}: required when CACHE_L1_HOST is set`);
+    if (required) fail(`${name}: required when ${when}`);
     return null;
   }
   const value = SECONDS.test(raw) ? Number(raw) : -1;
@@ -117,11 +129,23 @@ export function settingsFromEnv(env: Env = process.env): CacheSettings {
   if (version !== undefined && version !== CONTRACT_VERSION) {
     fail(`CACHE_CONTRACT_VERSION: this client speaks ${q(CONTRACT_VERSION)}, got ${q(version)}`);
   }
-  const l2 = tier(env, present(env, "CACHE_L2_HOST") ? "CACHE_L2" : "CACHE");
+  const prefix = present(env, "CACHE_L2_HOST") ? "CACHE_L2" : "CACHE";
+  const l2 = tier(env, prefix);
   let l1: TierSettings | null = null;
+  let near: NearSettings | null = null;
   let cap: number | null = null;
   let channel: string | null = null;
-  if (present(env, "CACHE_L1_HOST")) {
+  const mode = env.CACHE_L1_MODE;
+  if (mode === "in-process") {
+    if (present(env, "CACHE_L1_HOST")) fail("CACHE_L1_MODE: in-process takes no CACHE_L1_HOST (the L1 is in the process)");
+    if (l2.cluster) {
+      fail(`CACHE_L1_MODE: in-process needs an L2 that is not a cluster (tracking is per node), got ${prefix}_CLUSTER=true`);
+    }
+    cap = millis(env, "CACHE_L1_TTL_CAP", true, "CACHE_L1_MODE is in-process");
+    channel = env.CACHE_L1_INVALIDATION_CHANNEL || null;
+    if (channel === null) fail("CACHE_L1_INVALIDATION_CHANNEL: required when CACHE_L1_MODE is in-process");
+    near = nearSettings(env);
+  } else if (present(env, "CACHE_L1_HOST") && (mode === undefined || mode === "sidecar")) {
     l1 = tier(env, "CACHE_L1");
     if (l1.cluster || l1.sentinels.length > 0 || l1.tls) {
       fail("CACHE_L1_*: the L1 tier must be a plain loopback redis (no TLS, cluster, Sentinel)");
@@ -132,6 +156,34 @@ export function settingsFromEnv(env: Env = process.env): CacheSettings {
   }
   return {
     l2, l1, name: env.CACHE_NAME ?? null, pattern: env.CACHE_PATTERN ?? null,
-    defaultTtlMs: millis(env, "CACHE_DEFAULT_TTL", false), l1TtlCapMs: cap, invalidationChannel: channel,
+    defaultTtlMs: millis(env, "CACHE_DEFAULT_TTL", false), l1TtlCapMs: cap, invalidationChannel: channel, near,
   };
+}
+
+function count(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") fail(`${name}: required when CACHE_L1_MODE is in-process`);
+  const n = COUNT.test(raw as string) ? Number(raw) : 0;
+  if (!(n > 0)) fail(`${name}: must be a whole number > 0, got ${q(raw as string)}`);
+  return n;
+}
+
+function nearSettings(env: Env): NearSettings {
+  const tracking = env.CACHE_L1_TRACKING ?? "default";
+  if (tracking !== "default" && tracking !== "broadcast") {
+    fail(`CACHE_L1_TRACKING: must be 'default' or 'broadcast', got ${q(tracking)}`);
+  }
+  const raw = env.CACHE_L1_TRACKING_PREFIXES;
+  let prefixes: string[] = [];
+  if (tracking === "broadcast") {
+    if (!raw) fail("CACHE_L1_TRACKING_PREFIXES: required when CACHE_L1_TRACKING is broadcast");
+    prefixes = (raw as string).split(",");
+    if (prefixes.some((p) => p === "" || p !== p.trim())) {
+      fail(`CACHE_L1_TRACKING_PREFIXES: comma-separated prefixes, none empty or with spaces, got ${q(raw as string)}`);
+    }
+  } else if (raw) {
+    fail(`CACHE_L1_TRACKING_PREFIXES: only used when CACHE_L1_TRACKING is broadcast, got ${q(raw)}`);
+  }
+  return { maxEntries: count(env, "CACHE_L1_MAX_ENTRIES"), maxBytes: count(env, "CACHE_L1_MAX_BYTES"),
+    tracking: tracking as NearSettings["tracking"], prefixes };
 }

@@ -128,7 +128,7 @@ class CacheSettings(StrictModel):
         l1 = getattr(self, "l1", None)
         return planning.CacheInput(stack=stack, name=name, label=self.pattern, engine=self.plan_engine(),
                                    workload=self.workload(pods), origins=origins, region=region,
-                                   l1_memory=l1.memory if l1 is not None else None,
+                                   l1_memory=l1.memory if l1 is not None and not l1.in_process else None,
                                    other_pods=self.plan_pods(environment), **self.plan_shape())
 
     @property
@@ -173,10 +173,13 @@ class CacheSettings(StrictModel):
 
     def l1_problems(self) -> list[tuple[str, str]]:
         l1 = getattr(self, "l1", None)
-        if l1 is not None and self.default_ttl is not None and l1.ttl_cap > self.default_ttl:
-            return [("l1.ttlCap", f"must not be longer than defaultTtl ({Duration.fmt(self.default_ttl)}), "
-                                  f"got {Duration.fmt(l1.ttl_cap)}")]
-        return []
+        if l1 is None:
+            return []
+        out = l1.l2_problems(self)
+        if self.default_ttl is not None and l1.ttl_cap > self.default_ttl:
+            out.append(("l1.ttlCap", f"must not be longer than defaultTtl ({Duration.fmt(self.default_ttl)}), "
+                                     f"got {Duration.fmt(l1.ttl_cap)}"))
+        return out
 
     def auth_problems(self, env: str) -> list[tuple[str, str]]:
         if not getattr(self, "auth", True) and env != "development":

@@ -51,7 +51,19 @@ ENV_DOC: list[tuple[str, str, str]] = [
      "auth is on and the app did not opt in to `passwordEnv`: build the URL from the parts"),
     ("CACHE_L1_TTL_CAP", "Two-tier: the longest an L1 copy may live, in seconds (also bounded by the L2 entry's TTL).",
      "no L1 tier"),
-    ("CACHE_L1_INVALIDATION_CHANNEL", "Two-tier: the pub/sub channel on L2 carrying invalidations.", "no L1 tier"),
+    ("CACHE_L1_INVALIDATION_CHANNEL", "Two-tier: the pub/sub channel on L2 carrying invalidations (an in-process L1 "
+                                      "only publishes there, for sidecar L1s during a switch of mode).", "no L1 tier"),
+    ("CACHE_L1_MODE", "Two-tier: `in-process`: keep L1 copies in the app process, invalidated by L2's client "
+                      "tracking (there is no `CACHE_L1_HOST`). Read by clients 2.1.0 and newer; an older client, or "
+                      "one that does not know the value, runs on L2 alone.",
+     "a sidecar L1 when `CACHE_L1_HOST` is set, else no L1 tier"),
+    ("CACHE_L1_MAX_ENTRIES", "In-process L1: the most copies each app process keeps.", "no in-process L1"),
+    ("CACHE_L1_MAX_BYTES", "In-process L1: the most bytes of copies each app process keeps (key + value + 64 per "
+                           "copy).", "no in-process L1"),
+    ("CACHE_L1_TRACKING", "In-process L1: `default` (the server tells a process of changes to keys it read) or "
+                          "`broadcast` (of every change under `CACHE_L1_TRACKING_PREFIXES`).", "no in-process L1"),
+    ("CACHE_L1_TRACKING_PREFIXES", "In-process L1 with `broadcast`: comma-separated key prefixes; only keys under "
+                                   "one are kept.", "not `broadcast`"),
 ]
 
 
@@ -184,12 +196,43 @@ class CacheConnection:
 
 
 @dataclass(frozen=True)
-class L1Tier:
-    """The local tier of a two-tier cache: a sidecar on loopback plus the rules the client follows."""
+class NearCache:
+    """An in-process L1: copies in the app's own memory, invalidated by the L2 server's client tracking."""
 
-    connection: CacheConnection
+    max_entries: int
+    max_bytes: int
+    tracking: str = "default"           # "default" | "broadcast"
+    prefixes: Sequence[str] = ()        # broadcast: the key prefixes kept
+
+    def env(self) -> list[dict]:
+        out = [_var("CACHE_L1_MODE", "in-process"), _var("CACHE_L1_MAX_ENTRIES", str(self.max_entries)),
+               _var("CACHE_L1_MAX_BYTES", str(self.max_bytes)), _var("CACHE_L1_TRACKING", self.tracking)]
+        if self.prefixes:
+            out.append(_var("CACHE_L1_TRACKING_PREFIXES", ",".join(self.prefixes)))
+        return out
+
+
+@dataclass(frozen=True)
+class L1Tier:
+    """The local tier of a two-tier cache: a sidecar on loopback (`connection`) or a near cache in the app
+    process (`near`), plus the rules the client follows."""
+
+    connection: CacheConnection | None
     ttl_cap_seconds: int
     invalidation_channel: str
+    near: NearCache | None = None
+
+    def env(self) -> list[dict]:
+        out = self.connection.env("CACHE_L1") if self.connection is not None else []
+        out += self.near.env() if self.near is not None else []
+        return out + [_var("CACHE_L1_TTL_CAP", str(self.ttl_cap_seconds)),
+                      _var("CACHE_L1_INVALIDATION_CHANNEL", self.invalidation_channel)]
+
+    def env_names(self) -> list[str]:
+        """The names `env()` gives, without computing a value."""
+        out = self.connection.env_names("CACHE_L1") if self.connection is not None else []
+        out += [v["name"] for v in self.near.env()] if self.near is not None else []
+        return out + ["CACHE_L1_TTL_CAP", "CACHE_L1_INVALIDATION_CHANNEL"]
 
 
 @dataclass(frozen=True)
@@ -226,10 +269,7 @@ class CacheBinding:
             out.append(_var("CACHE_DEFAULT_TTL", str(self.default_ttl_seconds)))
         out += self.connection.env("CACHE", password_env)
         if self.l1 is not None:
-            out += self.connection.env("CACHE_L2", password_env)
-            out += self.l1.connection.env("CACHE_L1")
-            out.append(_var("CACHE_L1_TTL_CAP", str(self.l1.ttl_cap_seconds)))
-            out.append(_var("CACHE_L1_INVALIDATION_CHANNEL", self.l1.invalidation_channel))
+            out += self.connection.env("CACHE_L2", password_env) + self.l1.env()
         return out
 
     def env_names(self, password_env: bool = False) -> list[str]:
@@ -239,8 +279,7 @@ class CacheBinding:
             names.append("CACHE_DEFAULT_TTL")
         names += self.connection.env_names("CACHE", password_env)
         if self.l1 is not None:
-            names += self.connection.env_names("CACHE_L2", password_env) + self.l1.connection.env_names("CACHE_L1")
-            names += ["CACHE_L1_TTL_CAP", "CACHE_L1_INVALIDATION_CHANNEL"]
+            names += self.connection.env_names("CACHE_L2", password_env) + self.l1.env_names()
         return names
 
     def volumes(self) -> list[dict]:

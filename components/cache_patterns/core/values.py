@@ -35,8 +35,12 @@ def _build(tp: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
         # The fields' own annotations (the contract module postpones none; pulumi.Input holds a forward
         # reference that typing.get_type_hints cannot resolve, and needs no building).
+        # A None the value holds is kept where the field has no default (an in-process L1 has no
+        # connection); elsewhere a None or a missing field takes the default.
+        required = {f.name for f in dataclasses.fields(tp)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
         return tp(**{f.name: _build(f.type, value[f.name]) for f in dataclasses.fields(tp)
-                     if f.init and value.get(f.name) is not None})
+                     if f.init and (value.get(f.name) is not None or (f.name in required and f.name in value))})
     if origin in (Sequence, tuple, list) or tp is Sequence:
         return tuple(value) if isinstance(value, (list, tuple)) else value
     return value

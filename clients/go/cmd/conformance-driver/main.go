@@ -36,6 +36,7 @@ type request struct {
 	Version       int               `json:"version"`
 	Payload       string            `json:"payload_b64"`
 	TimeoutMillis int64             `json:"timeout_ms"`
+	Keys          []string          `json:"keys_b64"`
 	benchRequest
 }
 

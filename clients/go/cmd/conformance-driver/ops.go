@@ -12,7 +12,7 @@ import (
 	"github.com/cache-patterns/cache-patterns/clients/go/v2/twotier"
 )
 
-const clientVersion = "2.0.0"
+const clientVersion = "2.1.0"
 
 func seconds(v any) time.Duration {
 	f, _ := v.(float64)
@@ -74,8 +74,65 @@ func settings(env map[string]string) (any, error) {
 	if s.InvalidationChannel != "" {
 		channel = s.InvalidationChannel
 	}
+	var near any
+	if n := s.Near; n != nil {
+		prefixes := append([]string{}, n.Prefixes...)
+		near = map[string]any{"max_entries": n.MaxEntries, "max_bytes": n.MaxBytes, "tracking": n.Tracking,
+			"prefixes": prefixes}
+	}
 	return map[string]any{"name": name, "l2": tier(&s.L2), "l1": tier(s.L1), "ttl_cap_ms": ms(s.L1TTLCapMillis),
-		"channel": channel, "default_ttl_ms": ms(s.DefaultTTLMillis)}, nil
+		"channel": channel, "default_ttl_ms": ms(s.DefaultTTLMillis), "near": near}, nil
+}
+
+// peek is the in-process L1 as it is: a key's copy (without counting a hit), its size and peaks.
+func (d *driver) peek(ctx context.Context, req request) (any, error) {
+	store, ok := d.cache.L1().(*twotier.NearL1)
+	if !ok {
+		return nil, fmt.Errorf("peek: the cache has no in-process L1")
+	}
+	var value any
+	if req.Key != nil {
+		if v, found, _ := store.Get(ctx, string(unb64(req.Key))); found {
+			value = b64(v)
+		}
+	}
+	n := store.Size()
+	return map[string]any{"value_b64": value, "entries": n.Entries, "bytes": n.Bytes, "max_entries_seen": n.PeakEntries,
+		"max_bytes_seen": n.PeakBytes, "evictions": n.Evictions}, nil
+}
+
+// benchHits times L1 hits one by one (nanoseconds): every key is read twice first.
+func (d *driver) benchHits(ctx context.Context, req request) (any, error) {
+	keys := make([]string, len(req.Keys))
+	for i := range req.Keys {
+		keys[i] = string(unb64(&req.Keys[i]))
+	}
+	for _, k := range append(append([]string{}, keys...), keys...) {
+		if _, _, err := d.cache.Get(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	before := d.cache.Stats().L1Hits.Load()
+	ns := make([]int64, 0, len(keys)*req.Rounds)
+	for r := 0; r < req.Rounds; r++ {
+		for _, k := range keys {
+			t := time.Now()
+			_, _, _ = d.cache.Get(ctx, k)
+			ns = append(ns, time.Since(t).Nanoseconds())
+		}
+	}
+	return map[string]any{"ns": ns, "hits": d.cache.Stats().L1Hits.Load() - before}, nil
+}
+
+// readMany gets every key in turn (a workload the harness generated).
+func (d *driver) readMany(ctx context.Context, req request) (any, error) {
+	before := d.cache.Stats().L1Hits.Load()
+	for _, k := range req.Keys {
+		if _, _, err := d.cache.Get(ctx, string(unb64(&k))); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]any{"reads": len(req.Keys), "l1_hits": d.cache.Stats().L1Hits.Load() - before}, nil
 }
 
 func (d *driver) open(req request) (any, error) {
@@ -180,6 +237,12 @@ func (d *driver) handle(req request) (any, error) {
 		return map[string]any{"ready": d.cache.WaitReady(time.Duration(req.TimeoutMillis) * time.Millisecond)}, nil
 	case "get_or_load":
 		return d.getOrLoad(ctx, req)
+	case "peek":
+		return d.peek(ctx, req)
+	case "read_many":
+		return d.readMany(ctx, req)
+	case "bench_hits":
+		return d.benchHits(ctx, req)
 	case "bench":
 		b := req.benchRequest
 		b.concurrency = req.Concurrency

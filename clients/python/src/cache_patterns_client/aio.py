@@ -1,7 +1,7 @@
 """asyncio interface of the two-tier cache: `AsyncTwoTierCache` wraps a `TwoTierCache` and runs its
 blocking Redis calls in a worker thread (`asyncio.to_thread`), so the event loop never waits on a
 socket, except the L1 read of `get`, which `from_env` gives an asyncio connection of its own: an L1
-hit costs one `await` on the loop, no thread hop. `get_or_load` awaits an async loader on the loop,
+hit costs one `await` on the loop, no thread hop (an in-process L1 is read on the loop, no I/O). `get_or_load` awaits an async loader on the loop,
 with single flight per key across the loop's tasks.
 
 Cost: a miss, a write and a delete hop to a worker thread and back (measured in docs/benchmarks.md).
@@ -25,6 +25,7 @@ from . import protocol
 from .cache import TTLT, TwoTierCache, ValueT
 from .connect import ClientOptions
 from .l1store import KeyT
+from .near import NearL1
 from .settings import CacheSettings
 from .stats import CacheStats
 
@@ -68,6 +69,8 @@ class AsyncTwoTierCache:
     async def _from_l1(self, key: KeyT) -> Optional[bytes]:
         """TwoTierCache._from_l1 on the loop: the copy, or None (an L1 miss when there is an L1)."""
         cache = self.cache
+        if isinstance(cache._l1, NearL1):
+            return cache._from_l1(key)   # in this process's memory: no I/O, read on the loop
         if self._l1_reader is None or not cache._l1_ok:
             return await asyncio.to_thread(cache._from_l1, key)
         try:

@@ -25,14 +25,16 @@ from redis.exceptions import (ClusterDownError, ConnectionError, ReadOnlyError, 
                               RedisError, TimeoutError)
 
 from . import protocol
-from .connect import ClientOptions, L2Client, l1_client, l2_client, subscriber_client
+from .connect import ClientOptions, L2Client, l1_client, l2_client, subscriber_client, tracking_client
 from .errors import ConfigurationError, L2Unavailable
 from .l1 import L1Coherence
 from .l1store import KeyT, L1Store, RedisL1
 from .loader import Loader
-from .settings import CacheSettings
+from .near import NearL1
+from .settings import CacheSettings, NearSettings
 from .stats import CacheStats
 from .subscription import InvalidationSubscriber
+from .tracking import TrackingSubscriber
 
 log = logging.getLogger("cache_patterns_client")
 
@@ -45,8 +47,8 @@ _UNAVAILABLE: Tuple[Type[BaseException], ...] = (
     ConnectionError, TimeoutError, ClusterDownError, RedisClusterException, ReadOnlyError, OSError)
 
 
-class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
-    """A cache client over an optional L1 (pod-local sidecar) and a shared L2.
+class TwoTierCache(Loader, InvalidationSubscriber, TrackingSubscriber, L1Coherence):
+    """A cache client over an optional L1 (a pod-local sidecar, or in-process with `tracking`) and a shared L2.
 
     Keys are str or bytes (anything else is a TypeError before any tier is touched). Values are
     bytes (str is encoded with `encoding`). A miss is `None`; a stored empty value is `b""`. Thread-safe. Without an L1 it is a plain client over L2 with the same API.
@@ -55,17 +57,22 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
     def __init__(self, l2: L2Client, *, l1: Union[redis.Redis, L1Store, None] = None, channel: Optional[str] = None,
                  ttl_cap: Optional[float] = None, default_ttl: Optional[float] = None,
                  options: Optional[ClientOptions] = None, subscriber: Optional[redis.Redis] = None,
-                 encoding: str = "utf-8", name: Optional[str] = None) -> None:
+                 encoding: str = "utf-8", name: Optional[str] = None, tracking: Optional[NearSettings] = None,
+                 tracking_client: Optional[redis.Redis] = None) -> None:
         """`l2`/`l1` are ready redis-py clients (give them short timeouts; `l1` may also be any
         `L1Store`); `channel` and `ttl_cap`
         (seconds) are required with an L1. `subscriber` is the client the invalidation subscription
         runs on (default: `l2`; required when `l2` is a RedisCluster). `name` labels its metrics
-        (from_env: CACHE_NAME)."""
+        (from_env: CACHE_NAME). With `tracking` the L1 (a `NearL1`) is kept coherent by the L2 server's
+        client tracking instead, through `tracking_client` (a redis.Redis with protocol=2 to the server
+        `l2` talks to)."""
         if l1 is not None:
             if not channel:
                 raise ConfigurationError("channel: required when an L1 is given")
             if ttl_cap is None or not ttl_cap > 0:
                 raise ConfigurationError(f"ttl_cap: must be > 0 seconds when an L1 is given, got {ttl_cap!r}")
+            if tracking is not None and (tracking_client is None or isinstance(l2, RedisCluster)):
+                raise ConfigurationError("tracking_client: required with tracking, and l2 must not be a RedisCluster")
         if default_ttl is not None and not default_ttl > 0:
             raise ConfigurationError(f"default_ttl: must be > 0 seconds, got {default_ttl!r}")
         self.options = options or ClientOptions()
@@ -82,6 +89,7 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
 
         self._init_populate_guard()
         self._init_loader()
+        self._init_tracking(tracking if l1 is not None else None, tracking_client)
         self._recover_lock = threading.Lock()
         # L1 starts "down": the first use flushes it (or the subscription does), because copies left
         # by an earlier process may have missed invalidations.
@@ -101,7 +109,8 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
             if subscriber is None and self._cluster:
                 raise ConfigurationError("subscriber: required when l2 is a RedisCluster")
             self._sub_client = subscriber if subscriber is not None else l2
-            self._thread = threading.Thread(target=self._subscription_loop, name="cache-invalidation", daemon=True)
+            loop = self._tracking_loop if self._near is not None else self._subscription_loop
+            self._thread = threading.Thread(target=loop, name="cache-invalidation", daemon=True)
             self._thread.start()
             self._ready.wait(self.options.subscribe_wait)
 
@@ -113,6 +122,11 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
         settings = CacheSettings.from_env(environ)
         opts = options or ClientOptions()
         l2 = l2_client(settings.l2, opts)
+        near = settings.near
+        if near is not None:
+            return cls(l2, l1=NearL1(near.max_entries, near.max_bytes), channel=settings.invalidation_channel,
+                       ttl_cap=settings.l1_ttl_cap, default_ttl=settings.default_ttl, options=opts, encoding=encoding,
+                       name=settings.name, tracking=near, tracking_client=tracking_client(settings.l2, opts))
         l1 = l1_client(settings.l1, opts) if settings.l1 is not None else None
         return cls(l2, l1=l1, channel=settings.invalidation_channel, ttl_cap=settings.l1_ttl_cap,
                    default_ttl=settings.default_ttl, options=opts,
@@ -123,8 +137,8 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
 
     def get(self, key: KeyT) -> Optional[bytes]:
         """The value, or None on a miss. Raises L2Unavailable only when L1 cannot answer and L2 is down."""
-        protocol.key_bytes(key)
-        value = self._from_l1(key)
+        kb = protocol.key_bytes(key)
+        value = self._from_l1(kb)
         if value is not None:
             return value
         return self._read_through(key)
@@ -152,7 +166,7 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
 
     def _read_through(self, key: KeyT) -> Optional[bytes]:
         self._check_l2()
-        populate = self._l1_ok and self._subscribed
+        populate = self._l1_ok and self._subscribed and self._keeps(protocol.key_bytes(key))
         pttl = -2
         try:
             if populate:
@@ -163,11 +177,18 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
                 # started_ms + PTTL, since PTTL is measured after this instant.
                 started_ms = time.time_ns() // 1_000_000
                 # GET and PTTL in one round trip. Not atomic, and need not be: a change between them
-                # is a write, and the write's invalidation refuses or removes this populate.
+                # is a write, and the write's invalidation refuses or removes this populate. An
+                # in-process L1 puts its tracking checks first (tracking.py).
                 pipe = self._l2.pipeline(transaction=False)
+                checks = self._track_commands(pipe)
                 pipe.get(key)
                 pipe.pttl(key)
-                value, pttl = pipe.execute()
+                replies = pipe.execute(raise_on_error=False) if checks else pipe.execute()
+                value, pttl = replies[checks:]
+                for reply in (value, pttl):
+                    if isinstance(reply, Exception):
+                        raise reply
+                populate = self._tracked(replies[:checks])
             else:
                 value = self._l2.get(key)
         except _UNAVAILABLE as exc:
@@ -306,7 +327,7 @@ class TwoTierCache(Loader, InvalidationSubscriber, L1Coherence):
         self._closed.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        for client in (self._l1, self._l2, getattr(self, "_sub_client", None)):
+        for client in (self._l1, self._l2, getattr(self, "_sub_client", None), self._tracking_client):
             if client is not None:
                 client.close()
 

@@ -113,9 +113,10 @@ def l1_client(tier: TierSettings, options: ClientOptions) -> redis.Redis:
     return redis.Redis(host=tier.host, port=tier.port, **common)
 
 
-def l2_client(tier: TierSettings, options: ClientOptions) -> L2Client:
+def l2_client(tier: TierSettings, options: ClientOptions, **extra: Any) -> L2Client:
     """The shared tier: Sentinel-managed primary, cluster, or a plain endpoint (socket preferred)."""
     common = _common(options.l2_connect_timeout, options.l2_timeout, options.retries)
+    common.update(extra)
     common.update(_auth(tier))
     common.update(_tls(tier))
     if tier.cluster:
@@ -149,3 +150,12 @@ def subscriber_client(tier: TierSettings, l2: L2Client, options: ClientOptions) 
         common.update(_tls(tier))
         return redis.Redis(host=tier.host, port=tier.port, **common)
     return l2
+
+
+def tracking_client(tier: TierSettings, options: ClientOptions) -> redis.Redis:
+    """The in-process L1's tracking connection comes from this client: the same server as L2 (through
+    Sentinel when there are Sentinels), speaking RESP2, where the server sends invalidations redirected
+    to a subscribed connection as Pub/Sub messages on `__redis__:invalidate`."""
+    client = l2_client(tier, options, protocol=2)
+    assert isinstance(client, redis.Redis)  # settings refuse an in-process L1 over a cluster
+    return client

@@ -17,6 +17,7 @@ CONTRACT_VERSION = "1"
 # underscores, hex or surrounding spaces, which some languages' number parsers accept and others refuse.
 _PORT = re.compile(r"[0-9]{1,5}\Z")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
+_COUNT = re.compile(r"[0-9]{1,15}\Z")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class TierSettings:
 
 
 @dataclass(frozen=True)
+class NearSettings:
+    """An in-process L1 (`CACHE_L1_MODE=in-process`): its bounds and how the server tracks keys for it."""
+
+    max_entries: int
+    max_bytes: int
+    tracking: str = "default"           # "default" or "broadcast"
+    prefixes: Tuple[bytes, ...] = ()    # broadcast: only keys under one of them are kept
+
+
+@dataclass(frozen=True)
 class CacheSettings:
     """The whole contract for one app container."""
 
@@ -58,7 +69,8 @@ class CacheSettings:
     pattern: Optional[str] = None
     default_ttl: Optional[float] = None        # seconds; None: entries written without ttl never expire
     l1_ttl_cap: Optional[float] = None         # seconds; set whenever l1 is
-    invalidation_channel: Optional[str] = None  # set whenever l1 is
+    invalidation_channel: Optional[str] = None  # set whenever l1 or near is
+    near: Optional[NearSettings] = None         # an in-process L1 (then l1 is None)
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "CacheSettings":
@@ -72,9 +84,22 @@ class CacheSettings:
         prefix = "CACHE_L2" if "CACHE_L2_HOST" in env else "CACHE"
         l2 = _tier(env, prefix)
         l1: Optional[TierSettings] = None
+        near: Optional[NearSettings] = None
         cap: Optional[float] = None
         channel: Optional[str] = None
-        if "CACHE_L1_HOST" in env:
+        mode = env.get("CACHE_L1_MODE")
+        if mode == "in-process":
+            if "CACHE_L1_HOST" in env:
+                raise ConfigurationError("CACHE_L1_MODE: in-process takes no CACHE_L1_HOST (the L1 is in the process)")
+            if l2.cluster:
+                raise ConfigurationError(f"CACHE_L1_MODE: in-process needs an L2 that is not a cluster (tracking is "
+                                         f"per node), got {prefix}_CLUSTER=true")
+            cap = _seconds(env, "CACHE_L1_TTL_CAP", required=True, when="CACHE_L1_MODE is in-process")
+            channel = env.get("CACHE_L1_INVALIDATION_CHANNEL") or None
+            if channel is None:
+                raise ConfigurationError("CACHE_L1_INVALIDATION_CHANNEL: required when CACHE_L1_MODE is in-process")
+            near = _near(env)
+        elif "CACHE_L1_HOST" in env and mode in (None, "sidecar"):
             l1 = _tier(env, "CACHE_L1")
             if l1.cluster or l1.sentinels or l1.tls:
                 raise ConfigurationError("CACHE_L1_*: the L1 tier must be a plain loopback redis (no TLS, cluster, Sentinel)")
@@ -84,7 +109,7 @@ class CacheSettings:
                 raise ConfigurationError("CACHE_L1_INVALIDATION_CHANNEL: required when CACHE_L1_HOST is set")
         return cls(l2=l2, l1=l1, name=env.get("CACHE_NAME"), pattern=env.get("CACHE_PATTERN"),
                    default_ttl=_seconds(env, "CACHE_DEFAULT_TTL", required=False),
-                   l1_ttl_cap=cap, invalidation_channel=channel)
+                   l1_ttl_cap=cap, invalidation_channel=channel, near=near)
 
 
 def _tier(env: Mapping[str, str], prefix: str) -> TierSettings:
@@ -139,11 +164,11 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
-def _seconds(env: Mapping[str, str], name: str, required: bool) -> Optional[float]:
+def _seconds(env: Mapping[str, str], name: str, required: bool, when: str = "CACHE_L1_HOST is set") -> Optional[float]:
     raw = env.get(name)
     if raw is None or raw == "":
         if required:
-            raise ConfigurationError(f"{name}: required when CACHE_L1_HOST is set")
+            raise ConfigurationError(f"{name}: required when {when}")
         return None
     value = float(raw) if _SECONDS.match(raw) else -1.0
     if not value > 0:
@@ -165,3 +190,32 @@ def _sentinels(env: Mapping[str, str], name: str) -> Tuple[Tuple[str, int], ...]
             raise ConfigurationError(f"{name}: each entry must be host:port, got {item.strip()!r}")
         out.append((host.strip("[]"), number))
     return tuple(out)
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        raise ConfigurationError(f"{name}: required when CACHE_L1_MODE is in-process")
+    value = int(raw) if _COUNT.match(raw) else 0
+    if not value > 0:
+        raise ConfigurationError(f"{name}: must be a whole number > 0, got {raw!r}")
+    return value
+
+
+def _near(env: Mapping[str, str]) -> NearSettings:
+    tracking = env.get("CACHE_L1_TRACKING", "default")
+    if tracking not in ("default", "broadcast"):
+        raise ConfigurationError(f"CACHE_L1_TRACKING: must be 'default' or 'broadcast', got {tracking!r}")
+    raw = env.get("CACHE_L1_TRACKING_PREFIXES")
+    prefixes: Tuple[bytes, ...] = ()
+    if tracking == "broadcast":
+        if not raw:
+            raise ConfigurationError("CACHE_L1_TRACKING_PREFIXES: required when CACHE_L1_TRACKING is broadcast")
+        prefixes = tuple(p.encode("utf-8") for p in raw.split(","))
+        if any(not p or p != p.strip() for p in prefixes):
+            raise ConfigurationError(f"CACHE_L1_TRACKING_PREFIXES: comma-separated prefixes, none empty or with "
+                                     f"spaces, got {raw!r}")
+    elif raw:
+        raise ConfigurationError(f"CACHE_L1_TRACKING_PREFIXES: only used when CACHE_L1_TRACKING is broadcast, got {raw!r}")
+    return NearSettings(max_entries=_count(env, "CACHE_L1_MAX_ENTRIES"), max_bytes=_count(env, "CACHE_L1_MAX_BYTES"),
+                        tracking=tracking, prefixes=prefixes)

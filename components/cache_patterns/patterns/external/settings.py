@@ -111,7 +111,7 @@ class ExternalSettings(CacheSettings):
                          "a PEM CA certificate")] | None = doc(
         None, "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA).")
     cluster: Flag = doc(False, "kind: endpoint: the server runs in cluster mode.")
-    l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
+    l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
     capacity: Capacity | None = doc(None, "The workload: plans the node type (kind: elasticache; `nodeType` is "
                                           "checked against it) and checks serverless `limits` (docs/planning.md).")
 

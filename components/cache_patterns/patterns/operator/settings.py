@@ -82,7 +82,7 @@ class OperatorSettings(InClusterSettings):
     sentinel_image: IMAGE | None = doc(
         None, "Sentinel image (ot-replication, spotahome-failover); pin a digest in production.",
         "from the operator image table")
-    l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
+    l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
     placement: OperatorPlacement = doc(
         OperatorPlacement(), "Where the operator's pods run (over the stack's `placement`; docs/production.md).",
         "the stack's `placement`")

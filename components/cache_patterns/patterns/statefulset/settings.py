@@ -151,7 +151,7 @@ class StatefulSetSettings(InClusterSettings):
             "generated password in the cache's Secret (key `user-<name>`); an app authenticates as one with "
             "`cacheUser` (needs auth).", "none")
     rotation: PasswordRotation = doc(PasswordRotation(), "Password rotation (needs auth).", "generation 1")
-    l1: L1Settings | None = doc(None, "Two-tier: a sidecar L1 in every bound app pod.")
+    l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
     backup: BackupSettings | None = doc(None, "Scheduled backups to S3-compatible storage (docs/backup.md).", "none")
     restore: RestoreSettings | None = doc(
         None, "Create the cache from a backup of `backup.destination`: ordinal 0 restores it when the cache holds no "
