@@ -6,6 +6,7 @@
 #   admin.sh reset       in a Sentinel: SENTINEL RESET, so it forgets replicas a scale-down removed
 #                        (it rediscovers the live ones from the primary within a second or so);
 #                        refused (exit 1) while it names another primary than a majority of the others
+#                        or is still in a failover
 #   admin.sh maxmemory N CONFIG SET maxmemory N: a new maxmemory within the same container limit,
 #                        applied without a restart (the ConfigMap holds it for the next start)
 # Environment: common.sh's; RUN_DIR.
@@ -29,6 +30,14 @@ case ${1:-} in
         # Only a Sentinel that names the primary a majority of the others name: RESET forgets the
         # replicas and Sentinels it knows, and one still pointing at a removed primary would then hear
         # of the new one from nobody (it would stay s_down on a dead address).
+        # Nor while this Sentinel leads a failover: from its reconf-slaves state on it already names
+        # the promoted replica, but a RESET then aborts the failover before its switch and leaves it
+        # naming the old, removed primary (seen in tests/live/test_scaling.py: a scale-down's removed
+        # replica never acknowledges the reconfiguration, so the failover runs on until its timeout).
+        if cli "$addr" SENTINEL MASTER "$MASTER_NAME" | grep -q failover_in_progress; then
+            log "this Sentinel is still in a failover of $MASTER_NAME: not resetting"
+            exit 1
+        fi
         _mine=$(cli "$addr" SENTINEL get-master-addr-by-name "$MASTER_NAME" | sed -n 1,2p | tr '\n' ':')
         ask_sentinels
         if [ -z "$SENTINEL_PRIMARY" ] || [ "$SENTINEL_PRIMARY:" != "$_mine" ]; then
