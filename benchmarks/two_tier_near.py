@@ -55,18 +55,22 @@ class Params:
 def calibrated_proxy(lab: tt.Lab, direct: redis.Redis, target_us: int) -> Tuple[int, Dict[str, float]]:
     """A delay proxy whose added round trip at p50 is `target_us` (as benchmarks/two_tier.py does)."""
     delay_us, measured = target_us // 2, {}
-    for _ in range(4):
+    attempts = 4
+    for attempt in range(attempts):
         port = tt.free_port()
         proxy = lab.proxy(port, delay_us)
         via = redis.Redis(host="127.0.0.1", port=port, password=tt.PASSWORD, socket_timeout=5)
         got = tt.single_conn_latency({"direct": direct, "proxy": via}, rounds=4)
         via.close()
         measured = {"delay_us": delay_us, "added_us": got["proxy"]["p50"] - got["direct"]["p50"]}
-        if abs(measured["added_us"] - target_us) <= 20:
+        # The last attempt's proxy stays up even when it missed the target by more than 20 us (its
+        # measured delay is reported): it used to be stopped too, and its port then refused every
+        # connection of the run (a quiet machine, where the calibration did not converge in four).
+        if abs(measured["added_us"] - target_us) <= 20 or attempt == attempts - 1:
             return port, measured
         lab.stop(proxy)
         delay_us = max(0, delay_us - round((measured["added_us"] - target_us) / 2))
-    return port, measured
+    raise AssertionError("unreachable")
 
 
 class Versions:
