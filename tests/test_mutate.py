@@ -42,25 +42,3 @@ def test_the_faults_the_engine_found_are_mutants_the_engine_tier_runs():
     assert mutate.tier("e2e/scenarios/test_stacks.py::test_stack_lifecycle") == "engine"
     assert mutate.tier("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once") == "live"
     assert mutate.tier("tests/test_render.py::test_unknown_stack_exits_non_zero") == "unit"
-
-
-def test_the_baseline_runs_every_selected_test_once_split_between_the_copies(monkeypatch, tmp_path):
-    """Each copy runs its share side by side (the live tests dealt out first); a failure in any
-    share is the baseline's result, so a broken unmutated tree is never hidden by the other share."""
-    import subprocess
-    import threading
-    runs: dict[str, tuple[str, ...]] = {}
-    both = threading.Barrier(2, timeout=10)   # a serial baseline never gets the second run started
-
-    def fake_pytest(copy, tests, stop_first):
-        runs[copy.name] = tests
-        both.wait()
-        failing = "tests/test_b.py::broken" in tests
-        return subprocess.CompletedProcess([], 1 if failing else 0, "FAILED broken" if failing else "ok", "")
-
-    monkeypatch.setattr(mutate, "pytest", fake_pytest)
-    tests = ("tests/test_a.py::x", "tests/live/test_l.py::one", "tests/test_b.py::broken", "tests/live/test_l.py::two")
-    result = mutate.run_baseline([tmp_path / "tree0", tmp_path / "tree1"], tests)
-    assert sorted(t for chunk in runs.values() for t in chunk) == sorted(tests)
-    assert all(sum(mutate.is_live(t) for t in chunk) == 1 for chunk in runs.values())
-    assert result.returncode == 1 and "broken" in result.stdout

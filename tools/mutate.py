@@ -120,21 +120,6 @@ def tail(text: str, lines: int = 15) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
 
 
-def is_live(test: str) -> bool:
-    return "/live/" in test or "_live" in test
-
-
-def run_baseline(copies: list[Path], tests: tuple[str, ...]) -> subprocess.CompletedProcess:
-    """The selected tests on the unmutated copies, split between them (live tests dealt out first,
-    so each copy gets its share of the slow ones); the first failing run, else the first run."""
-    dealt = sorted(tests, key=lambda t: not is_live(t))
-    chunks = [tuple(dealt[i::len(copies)]) for i in range(len(copies))]
-    runs = [(copy, chunk) for copy, chunk in zip(copies, chunks) if chunk]
-    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        results = list(pool.map(lambda run: pytest(run[0], run[1], stop_first=False), runs))
-    return next((r for r in results if r.returncode != 0), results[0])
-
-
 def run_mutant(m: Mutant, copy: Path) -> tuple[str, float, str]:
     """(outcome, seconds, detail): caught, SURVIVED or ERROR."""
     path = copy / m.path
@@ -187,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         for copy in copies:
             copy_tree(ROOT, copy)
         tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-        baseline = run_baseline(copies, tests)
+        baseline = pytest(copies[0], tests, stop_first=False)
         if baseline.returncode != 0:
             print(f"the unmutated tree fails the selected tests (exit {baseline.returncode}); fix that first:\n"
                   f"{tail(baseline.stdout + baseline.stderr, 30)}", file=sys.stderr)
             return 1
         baseline_seconds = time.perf_counter() - started
-        print(f"baseline: {len(tests)} test selections pass on the unmutated copies ({baseline_seconds:.1f} s, split between {len(copies)})")
+        print(f"baseline: {len(tests)} test selections pass on the unmutated copy ({baseline_seconds:.1f} s)")
 
         free = list(copies)
 
@@ -205,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 free.append(copy)
 
         # Mutants caught by live tests take longest: start them first, so no worker idles at the end.
-        order = sorted(mutants, key=lambda m: not any(is_live(t) for t in m.tests))
+        order = sorted(mutants, key=lambda m: not any("/live/" in t or "_live" in t for t in m.tests))
         results = []
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for m, outcome, seconds, detail in pool.map(one, order):
