@@ -274,10 +274,12 @@ def load_stack_config(stack: str) -> dict[str, Any]:
 
 
 def run(stack: str, config: dict[str, Any] | None = None, *, password: str | None = None,
-        stack_outputs: dict[str, dict] | None = None, program: Path | None = None, project: str = PROJECT) -> Run:
+        stack_outputs: dict[str, dict] | None = None, program: Path | None = None, project: str = PROJECT,
+        registered: list[Registered] | None = None) -> Run:
     """Evaluate __main__.py for `stack` (config from its stack file unless given) under mocks.
     `password`: what generated passwords and `secure:` values read as (None: the placeholders).
-    `program` and `project`: another Pulumi program (a folder with __main__.py), such as an example."""
+    `program` and `project`: another Pulumi program (a folder with __main__.py), such as an example.
+    `registered`: a list that receives every registered resource, also when the program fails."""
     if password is None:
         # Read here, not bound as a default when this module loads.
         password = PLACEHOLDER_PASSWORD
@@ -287,6 +289,8 @@ def run(stack: str, config: dict[str, Any] | None = None, *, password: str | Non
                                       else password)
     mocks = ProgramMocks(password=password, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)
+    if registered is not None:
+        monitor.registered = registered
     settings.reset_options(project=project, stack=stack, preview=False)
     # As the language host does: the config bag and its secret keys in the environment, then set.
     saved_env = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}

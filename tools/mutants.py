@@ -321,6 +321,22 @@ MUTANTS = (
            "            problem = upgrades.check(e1, v1, e2, v2)\n", "            problem = None\n",
            ("tests/test_impact.py::test_an_engine_version_change_is_checked_against_the_upgrade_paths",
             "tests/test_impact.py::test_render_refuses_an_unsafe_engine_step_and_keeps_the_last_render_s_engine")),
+    Mutant("deployed-change-unchecked", "`pulumi up` applies a downgrade, an engine jump past Valkey 8.1 or an "
+           "unprepared scale-down: the check against the stack's last `deployed` output finds nothing",
+           "components/cache_patterns/core/deployed.py",
+           "    found = problems(caches, previous)\n", "    found = []\n",
+           ("tests/test_deployed.py::test_a_downgrade_is_refused_with_no_resource_registered",
+            "tests/test_deployed.py::test_an_unsafe_jump_names_the_path_that_works")),
+    Mutant("deployed-gate-unwired", "a refused day-2 change fails the program only after `pulumi up` has already "
+           "applied what registered first (the providers do not wait for the check)",
+           "components/cache_patterns/program.py",
+           "opts=pulumi.ResourceOptions(depends_on=gate) if gate is not None else None)", "opts=None)",
+           ("tests/test_deployed.py::test_a_downgrade_is_refused_with_no_resource_registered",), count=2),
+    Mutant("scale-down-unprepared", "lowering `replicas` deletes the highest ordinals, the primary's pod among them, "
+           "without the rollout driver's hand-over", "components/cache_patterns/patterns/statefulset/settings.py",
+           "self.replicas < replicas and self.prepared_replicas != self.replicas:",
+           "self.replicas < replicas and False:",
+           ("tests/test_deployed.py::test_a_replica_shrink_is_refused_until_the_driver_prepared_it",)),
     # Issue 21: placement, images and pull Secrets on every pod, the grace period, mirrors, exposure.
 
     Mutant("pull-secrets-dropped", "pods come without the image pull Secrets: ImagePullBackOff from a private registry",

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from cache_patterns.app import AppDeployment
 from cache_patterns.config.app import AppConfig
+from cache_patterns.core import deployed
 from cache_patterns.core.contract import CacheBinding
 from cache_patterns.core.image_set import ImageSet
 from cache_patterns.patterns import PATTERNS, BoundCache, BuildContext
@@ -26,24 +27,26 @@ PSS_LABELS = {
 OPERATOR_PSS = {"pod-security.kubernetes.io/enforce": "baseline"}
 
 
-def kubernetes_provider(cfg: StackConfig) -> k8s.Provider:
+def kubernetes_provider(cfg: StackConfig, gate: pulumi.Input[list] | None = None) -> k8s.Provider:
     """The explicit Kubernetes provider every component inherits: built from this stack's config,
     never from ambient `kubernetes:*` settings, so a stack cannot deploy to the wrong cluster by
     accident of whatever kubeconfig context is current. A context set as a secret stays one."""
     context: Any = cfg.kube_context
     if context is not None and "kubeContext" in cfg.secret_keys:
         context = pulumi.Output.secret(context)
-    return k8s.Provider("k8s", context=context, delete_unreachable=False)
+    return k8s.Provider("k8s", context=context, delete_unreachable=False,
+                        opts=pulumi.ResourceOptions(depends_on=gate) if gate is not None else None)
 
 
-def aws_provider(cfg: StackConfig):
+def aws_provider(cfg: StackConfig, gate: pulumi.Input[list] | None = None):
     """The explicit AWS provider, only for stacks with ElastiCache (tags on every resource)."""
     if cfg.aws is None:
         return None
     import pulumi_aws as aws
 
     tags = {"cache-patterns:stack": cfg.stack, "cache-patterns:environment": cfg.environment, **cfg.aws.tags}
-    return aws.Provider("aws", region=cfg.aws.region, default_tags={"tags": tags})
+    return aws.Provider("aws", region=cfg.aws.region, default_tags={"tags": tags},
+                        opts=pulumi.ResourceOptions(depends_on=gate) if gate is not None else None)
 
 
 def namespaces(cfg: StackConfig, opts: pulumi.ResourceOptions) -> list[k8s.core.v1.Namespace]:
@@ -104,8 +107,11 @@ def binding(cache: BoundCache, app: AppConfig) -> CacheBinding:
 
 
 def deploy(cfg: StackConfig) -> dict[str, Any]:
-    """Everything the stack deploys, and its outputs: config -> providers, namespaces -> caches -> apps."""
-    providers = [p for p in (kubernetes_provider(cfg), aws_provider(cfg)) if p is not None]
+    """Everything the stack deploys, and its outputs: config -> providers, namespaces -> caches -> apps.
+    The providers wait for the check of the change against what the stack last deployed (a downgrade,
+    an unprepared scale-down: core/deployed.py), so a refused change registers no resource at all."""
+    gate = deployed.gate(cfg.caches)
+    providers = [p for p in (kubernetes_provider(cfg, gate), aws_provider(cfg, gate)) if p is not None]
     made = namespaces(cfg, pulumi.ResourceOptions(provider=providers[0]))
     opts = pulumi.ResourceOptions(providers=providers, depends_on=made)
     caches = build_caches(cfg, opts)
@@ -122,6 +128,9 @@ def deploy(cfg: StackConfig) -> dict[str, Any]:
         "apps": {a.name: {"namespace": a.namespace, "cache": a.cache, "dnsName": apps[a.name].dns_name,
                           "deployment": apps[a.name].deployment.metadata.name} for a in cfg.apps},
     }
+    facts = deployed.facts(cfg.caches)
+    if facts:
+        out[deployed.OUTPUT] = facts
     if cfg.images.pull_secrets:
         out["imagePullSecrets"] = {"secrets": list(cfg.images.pull_secrets), "namespaces": pod_namespaces(cfg)}
     return out

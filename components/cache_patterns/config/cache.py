@@ -186,6 +186,16 @@ class CacheSettings(StrictModel):
             return [("auth", f"auth can only be turned off in development, got false in {env}")]
         return []
 
+    # ---- day 2: what a deployment records, and which changes from it are refused (core/deployed.py) ----
+
+    def deployed_facts(self) -> dict[str, Any]:
+        """What the next run checks a change against (the stack output `deployed`); {}: nothing."""
+        return {}
+
+    def change_problems(self, before: dict[str, Any]) -> list[tuple[str, str]]:
+        """Why the change from the last deployment's facts (`before`, of this pattern) is unsafe."""
+        return []
+
     def replica_problems(self, env: str) -> list[tuple[str, str]]:
         if env == "production" and getattr(self, "replicas", 1) < 1:
             return [("replicas", f"production needs at least 1 replica for failover, got {self.replicas}")]

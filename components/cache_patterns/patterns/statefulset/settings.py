@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from cache_patterns import planning
 from cache_patterns.config.base import StrictModel, fail
 from cache_patterns.config.cache import InClusterSettings, StackFacts
-from cache_patterns.config.common import NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
+from cache_patterns.config.common import DEFAULT_ENGINE_VERSION, NO_TLS, STORAGE_CLASS, TlsSettings, doc, environment
 from cache_patterns.config.placement import ANNOTATION_VALUE, LABEL_KEY, Placement, RedisPlacement
 from cache_patterns.config.resources import ContainerResources
 from cache_patterns.config.types import Duration, Flag, Quantity, Text
@@ -163,6 +163,11 @@ class StatefulSetSettings(InClusterSettings):
                                                                   "Redis.", "planned (docs/planning.md)")
     expose: Expose | None = doc(None, "Reach the write endpoint from outside the cluster (needs auth and TLS).",
                                 "off: inside the cluster only")
+    prepared_replicas: Annotated[int, Field(strict=True, ge=0, le=8)] | None = doc(
+        None, "Lets `pulumi up` lower `replicas` to this count once the rollout driver prepared the set for it "
+              "(`rollout <namespace> <statefulset> scale-down <replicas + 1>`: the removed replicas retired, the primary "
+              "moved off them); a `replicas` below the deployed one without it is refused at preview (docs/upgrades.md).",
+        "none")
 
     @property
     def member_replicas(self) -> int:
@@ -206,6 +211,46 @@ class StatefulSetSettings(InClusterSettings):
             seen.setdefault(user.name, i)
         fail(out)
         return self
+
+    def deployed_facts(self) -> dict[str, Any]:
+        """The engine line, replicas and memory the next run checks a change against (core/deployed.py)."""
+        facts = {"pattern": self.pattern, "engine": self.engine, "version": self.engine_version,
+                 "replicas": self.replicas, "memoryBytes": self.memory_limit, "maxmemoryBytes": self.maxmemory}
+        w = self.workload()
+        if w is not None:
+            facts["plannedDataBytes"] = planning.plan_pod(w, self.plan_engine()).dataset
+        return facts
+
+    @property
+    def engine_version(self) -> str:
+        return self.version or DEFAULT_ENGINE_VERSION[self.engine]
+
+    def change_problems(self, before: dict[str, Any]) -> list[tuple[str, str]]:
+        """A downgrade or unsafe engine jump (naming the path that works), a replica shrink the rollout
+        driver has not prepared, a maxmemory below the data set planned at the last deployment."""
+        from cache_patterns.core import upgrades
+
+        out = []
+        engine, version = before.get("engine"), before.get("version")
+        if isinstance(engine, str) and isinstance(version, str):
+            problem = upgrades.check(engine, version, self.engine, self.engine_version)
+            if problem is not None and (engine, version) != (self.engine, self.engine_version):
+                out.append(("engine" if engine != self.engine else "version",
+                            f"{engine} {version} (deployed) -> {self.engine} {self.engine_version} refused: {problem}"))
+        replicas = _count(before.get("replicas"))
+        if replicas is not None and self.replicas < replicas and self.prepared_replicas != self.replicas:
+            gone = f"ordinal {replicas}" if replicas == self.replicas + 1 else f"ordinals {self.replicas + 1}-{replicas}"
+            out.append(("replicas", f"{replicas} (deployed) -> {self.replicas} removes the pod of {gone}, which may "
+                                    f"hold the primary: prepare it "
+                                    f"first (`python -m cache_patterns.patterns.statefulset.rollout <namespace> "
+                                    f"<statefulset> scale-down {self.replicas + 1}` retires them and moves the primary "
+                                    f"off them), then set preparedReplicas: {self.replicas}"))
+        planned = _count(before.get("plannedDataBytes"))
+        if planned is not None and self.capacity is None and self.maxmemory < planned:
+            out.append(("memory", f"maxmemory {self.maxmemory} B ({sizing.format_bytes(self.memory_limit)} limit) is "
+                                  f"below the {planned} B data set planned at the last deployment (from its `capacity`): "
+                                  f"keep `capacity` (with the smaller workload) or a memory that holds it"))
+        return out
 
     def backup_problems(self) -> list[tuple[str, str]]:
         out = []
@@ -274,3 +319,10 @@ class StatefulSetSettings(InClusterSettings):
             checks += [lambda ns=ns, key=key: naming.ca_common_name(stack, cache, ns, key)
                        for ns, key in app_namespaces.items()]
         return checks
+
+
+def _count(value: Any) -> int | None:
+    """A whole number read back from stack outputs (JSON numbers may come back as floats), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        return None
+    return int(value)
