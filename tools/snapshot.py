@@ -51,6 +51,8 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     "aws:cloudwatch/logGroup:LogGroup": ("name",),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("name",),
     "aws:sns/topic:Topic": ("name", "fifoTopic"),
+    "aws:appautoscaling/target:Target": ("resourceId", "scalableDimension", "serviceNamespace"),
+    "aws:appautoscaling/policy:Policy": ("name", "resourceId", "scalableDimension", "serviceNamespace"),
 }
 
 

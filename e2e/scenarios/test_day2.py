@@ -90,3 +90,33 @@ def test_an_unsafe_engine_change_is_refused_by_preview_and_up_changes_nothing(wo
         back = st.preview(check=False)
         assert back.code != 0 and "valkey 8.1 (deployed) -> redis 7.2 refused" in back.output, engine._tail(back)
         with_engine(st, "valkey", "8.1")
+
+
+def test_the_program_never_fights_the_autoscaler(workspace, empty_cluster):
+    """Read-replica autoscaling: the HPA is applied; a count the HPA sets (through the scale subresource,
+    as its controller does) is left alone by `preview --expect-no-changes` and by a later `up`."""
+    cluster = empty_cluster
+    st = deploy(workspace, "staging")
+    with destroyed_after(st):
+        cfg = copy.deepcopy(st.config())
+        cfg["cache-patterns:caches"]["sessions"]["autoscaling"] = {"maxReplicas": 4}
+        st.set_config(cfg)
+        st.up()
+        ns, name = REDIS_STS
+        hpa = json.loads(cluster.kubectl("get", "hpa", name, "-n", ns, "-o", "json").stdout)
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 5)
+        assert hpa["spec"]["behavior"]["scaleDown"]["selectPolicy"] == "Disabled"
+        assert statefulset(cluster)["spec"]["replicas"] == 3
+        cluster.kubectl("scale", "statefulset", name, "-n", ns, "--replicas=4")
+        assert statefulset(cluster)["spec"]["replicas"] == 4
+        no_changes = st.preview_no_changes()
+        assert no_changes.code == 0, f"the program would revert the autoscaler:\n{no_changes.describe()}"
+        # A template change (cpu) is applied; the count stays the autoscaler's.
+        cfg["cache-patterns:caches"]["sessions"]["cpu"] = "300m"
+        st.set_config(cfg)
+        result = st.up()
+        assert any(s.urn.endswith("StatefulSet::sessions-redis") for s in result.ops("update")), result.describe()
+        after = statefulset(cluster)
+        assert after["spec"]["replicas"] == 4, "pulumi up reverted the autoscaler's count"
+        assert after["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "300m"
+        assert st.preview_no_changes().code == 0

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from cache_patterns.core import naming, passwords
 from cache_patterns.patterns.external import monitoring as watch
-from cache_patterns.patterns.external import snapshots
+from cache_patterns.patterns.external import autoscaling, snapshots
 from cache_patterns.patterns.external.network import Network, first
 from cache_patterns.patterns.external.settings import Rotation
 
@@ -152,9 +152,11 @@ def replication_group(cache: Any, network: Network, sg: aws.ec2.SecurityGroup) -
         tags=cache._tags(rg_id),
         **shape, **auth,
         # The id is fixed, so a replacement must delete first; in production protect refuses it.
+        # With `autoscaling`, the counts it owns are the autoscaler's: never reverted by the next `pulumi up`.
         opts=pulumi.ResourceOptions(parent=cache, protect=cache._production, retain_on_delete=cache._production,
-                                    delete_before_replace=True),
+                                    delete_before_replace=True, ignore_changes=autoscaling.owned_inputs(s) or None),
     )
+    autoscaling.attach(cache, name, group, rg_id, s)
     cache._ids.update(replicationGroupId=rg_id, arn=group.arn)
     if cache._alarm_topic is not None:
         watch.alarms(cache, name, cache._stack, s, cache._obs, cache._alarm_topic, cache._tags,

@@ -18,7 +18,8 @@ from cache_patterns.core import naming
 from cache_patterns.patterns.external.aws import (ELASTICACHE_DEFAULT_VERSION, ELASTICACHE_FAMILIES,
                                                   LOG_RETENTION_DAYS, SERVERLESS_MAJORS, window, windows_overlap)
 from cache_patterns.patterns.external.endpoint import ENDPOINT_HOST, host_problems
-from cache_patterns.patterns.external import snapshots
+from cache_patterns.patterns.external import autoscaling, snapshots
+from cache_patterns.patterns.external.autoscaling import Autoscaling
 from cache_patterns.patterns.external.snapshots import ElastiCacheRestore
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
@@ -112,6 +113,9 @@ class ExternalSettings(CacheSettings):
         None, "kind: endpoint: CA that signed the server certificate (Memorystore uses a private CA).")
     cluster: Flag = doc(False, "kind: endpoint: the server runs in cluster mode.")
     l1: L1Settings | None = doc(None, "Two-tier: an L1 in every bound app pod (sidecar) or app process (in-process).")
+    autoscaling: Autoscaling | None = doc(
+        None, "kind: elasticache with `shards`: Application Auto Scaling of the shards and/or the replicas per shard "
+              "(min, max, metric, target); the counts it owns are then ignored by `pulumi up` (docs/upgrades.md).", "off")
     capacity: Capacity | None = doc(None, "The workload: plans the node type (kind: elasticache; `nodeType` is "
                                           "checked against it) and checks serverless `limits` (docs/planning.md).")
 
@@ -177,7 +181,7 @@ class ExternalSettings(CacheSettings):
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "ExternalSettings":
         env = environment(info)
-        fail(self.l1_problems() + self.auth_problems(env) + self._kind_problems(env))
+        fail(self.l1_problems() + self.auth_problems(env) + self._kind_problems(env) + autoscaling.problems(self, env))
         return self
 
     def _kind_problems(self, env: str) -> list[tuple[str, str]]:

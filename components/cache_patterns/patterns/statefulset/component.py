@@ -26,7 +26,7 @@ from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext, parse_pods, parse_settings
 from cache_patterns.patterns.statefulset import backup_component as backups
-from cache_patterns.patterns.statefulset import ha, pods
+from cache_patterns.patterns.statefulset import autoscaling, ha, pods
 from cache_patterns.patterns.statefulset.binding import connection
 from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
                                                           monitoring_target)
@@ -258,12 +258,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
             metadata={"name": self.names.statefulset, "namespace": self.ns, "labels": self.labels["redis"]},
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=IMMUTABLE,
-                                        ignore_changes=[CLAIM_SIZE] if claims else None,
+                                        ignore_changes=([CLAIM_SIZE] if claims else []) + autoscaling.owned_fields(s),
                                         protect=self.production, depends_on=[self.headless, *self._tls.waits],
                                         # A restore downloads and loads the data set before the pods are ready.
                                         custom_timeouts=pulumi.CustomTimeouts(create="60m") if s.restore else None),
         )
         grow_claims(self, name, self.statefulset, self.names.statefulset, self.ns, s)
+        self.hpa = autoscaling.hpa(self, name, s, self.names.statefulset, self.ns, self.labels["redis"], self.statefulset)
 
     def _make_sentinels(self, name: str) -> None:
         """The Sentinels, in their own StatefulSet (see docs/patterns/statefulset.md for why)."""

@@ -338,9 +338,9 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
                    ca_file=f"{TLS_LIVE_DIR}/ca.crt") if cache.tls.enabled else None
     topology = Topology(master_name=master_name or names.statefulset,
                         servers=names.server_addresses(), sentinels=names.sentinel_addresses())
-    if len(topology.servers) != cache.replicas + 1 or len(topology.sentinels) != cache.sentinels:
+    if len(topology.servers) != cache.server_slots or len(topology.sentinels) != cache.sentinels:
         raise ValueError(f"names count {names.servers} servers and {names.sentinels} Sentinels, the cache "
-                         f"{cache.replicas + 1} and {cache.sentinels}")
+                         f"{cache.server_slots} and {cache.sentinels}")
     server = ReplicatedServer(
         maxmemory=cache.maxmemory, replica_buffer_limit=cache.pod.replica_buffer, repl_backlog=cache.pod.backlog,
         maxmemory_policy=cache.maxmemory_policy, data_dir=DATA_DIR, persistence=cache.persistence,
@@ -383,6 +383,6 @@ def stack_plan(stack: str, cache_name: str, cache: StatefulSetSettings, namespac
     """The plan of cache `cache_name` of `stack`, with the pod names the component gives it: what the
     StatefulSet component deploys, and what the benchmarks run with local addresses."""
     sts_name = naming.statefulset(stack, cache_name)
-    names = PodNames(statefulset=sts_name, namespace=namespace, servers=cache.replicas + 1, sentinels=cache.sentinels,
+    names = PodNames(statefulset=sts_name, namespace=namespace, servers=cache.server_slots, sentinels=cache.sentinels,
                      cluster_domain=cluster_domain)
     return plan(cache, names)

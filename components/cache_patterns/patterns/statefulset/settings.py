@@ -13,6 +13,8 @@ from cache_patterns.config.placement import ANNOTATION_VALUE, LABEL_KEY, Placeme
 from cache_patterns.config.resources import ContainerResources
 from cache_patterns.config.types import Duration, Flag, Quantity, Text
 from cache_patterns.core import naming, redis_conf, sizing
+from cache_patterns.patterns.statefulset import autoscaling
+from cache_patterns.patterns.statefulset.autoscaling import ReadScaling
 from cache_patterns.patterns.statefulset.backup_settings import BACKUP_USER, BackupSettings, RestoreSettings
 from cache_patterns.patterns.two_tier.settings import L1Settings
 
@@ -163,6 +165,9 @@ class StatefulSetSettings(InClusterSettings):
                                                                   "Redis.", "planned (docs/planning.md)")
     expose: Expose | None = doc(None, "Reach the write endpoint from outside the cluster (needs auth and TLS).",
                                 "off: inside the cluster only")
+    autoscaling: ReadScaling | None = doc(
+        None, "Read replicas added by a HorizontalPodAutoscaler on the Redis pods' CPU use, between `replicas` and "
+              "`maxReplicas`; scale-up only (a scale-down is the rollout driver's: docs/upgrades.md).", "off")
     prepared_replicas: Annotated[int, Field(strict=True, ge=0, le=8)] | None = doc(
         None, "Lets `pulumi up` lower `replicas` to this count once the rollout driver prepared the set for it "
               "(`rollout <namespace> <statefulset> scale-down <replicas + 1>`: the removed replicas retired, the primary "
@@ -172,6 +177,11 @@ class StatefulSetSettings(InClusterSettings):
     @property
     def member_replicas(self) -> int:
         return self.replicas
+
+    @property
+    def server_slots(self) -> int:
+        """Redis pods the peers and HAProxy know: 1 + replicas, or up to the autoscaler's maximum."""
+        return autoscaling.server_slots(self)
 
     @property
     def persistence_mode(self) -> str:
@@ -202,7 +212,7 @@ class StatefulSetSettings(InClusterSettings):
             out.append(("aclUsers", "need auth: true (with auth off every client is the default user, "
                                     "with every permission)"))
         out += self.backup_problems()
-        out += self.pod_problems()
+        out += self.pod_problems() + autoscaling.problems(self)
         seen: dict[str, int] = {}
         for i, user in enumerate(self.acl_users):
             if user.name in seen:
