@@ -281,9 +281,12 @@ class Stack:
         return result, launched, versions
 
     def provider_versions(self) -> dict[str, str]:
-        """The provider version each SDK asked for (the `version` input of its provider resources)."""
+        """The provider version each SDK asked for (the `version` input of its provider resources). Not
+        the engine's builtin `pulumi` provider (of the program's StackReference to its own stack,
+        core/deployed.py): no plugin, no version."""
         return {r["type"].split(":")[-1]: (r.get("inputs") or {}).get("version", "")
-                for r in self.resources() if r["type"].startswith("pulumi:providers:")}
+                for r in self.resources() if r["type"].startswith("pulumi:providers:")
+                and r["type"] != "pulumi:providers:pulumi"}
 
     def outputs(self) -> dict[str, Any]:
         out = self.ws.run(self._args("stack", "output", "--json", "--show-secrets"))
