@@ -74,7 +74,10 @@ def rolled(cluster, ref: live.Ref, timeout: float = 120) -> bool:
         obj = get(cluster, ref.kind.lower(), ref.namespace, ref.name) or {}
         status, want = obj.get("status") or {}, (obj.get("spec") or {}).get("replicas", 1)
         if status.get("observedGeneration") == obj["metadata"]["generation"]:
-            if ref.kind == "StatefulSet" and status.get("currentRevision") == status.get("updateRevision") \
+            # An OnDelete StatefulSet never advances currentRevision (the controller completes only a
+            # RollingUpdate): every pod on the update revision and ready is its rolled state.
+            on_delete = ((obj.get("spec") or {}).get("updateStrategy") or {}).get("type") == "OnDelete"
+            if ref.kind == "StatefulSet" and (on_delete or status.get("currentRevision") == status.get("updateRevision")) \
                     and status.get("updatedReplicas") == want and status.get("readyReplicas") == want:
                 return True
             if ref.kind == "Deployment" and status.get("updatedReplicas") == want \
