@@ -290,7 +290,8 @@ def test_the_outputs_name_every_namespace_the_pull_secrets_must_exist_in():
 
 
 # Optional parts that add no pod (so the walk has nothing to see in them): each with why.
-NO_POD = {"capacity": "the planner's input", "retainVolumes": "the volume claims' retention policy"}
+NO_POD = {"capacity": "the planner's input", "retainVolumes": "the volume claims' retention policy",
+          "autoscaling": "a HorizontalPodAutoscaler: the pods it adds are the Redis StatefulSet's (placed above)"}
 
 
 def optional_parts(model) -> Iterator[str]:
