@@ -28,6 +28,7 @@ from .statefulset import LocalStatefulSet as Cluster
 from .support import ENGINE_IMAGE, PASSWORD, UID, user_password, wait_until
 
 RESTIC_KEY = "Rst1cKeyForLiveTests0x5e2Pq8Lm"
+_KEY_FILES_LOCK = threading.Lock()
 
 
 def restic() -> str | None:
@@ -136,13 +137,17 @@ class Backups:
         """The access key Secret's files as the pods' secrets volume holds them (S3_KEY_DIR), written
         from `self.s3` at each start, as a renewed Secret would be."""
         d = self.root / "secrets" / "s3"
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o755)
-        for old in d.iterdir():
-            old.unlink()
-        for name, value in self.s3.env().items():
-            (d / name).write_text(value)
-            self.cluster._own(d / name, 0o440, owner=False)
+        with _KEY_FILES_LOCK:   # the Redis pods start in parallel threads (start_restored)
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o755)
+            keys = self.s3.env()
+            for stale in [f for f in d.iterdir() if f.name not in keys]:
+                stale.unlink()
+            for name, value in keys.items():
+                tmp = d / f".{name}.new"
+                tmp.write_text(value)
+                self.cluster._own(tmp, 0o440, owner=False)
+                os.replace(tmp, d / name)   # as the kubelet swaps a Secret volume's files: never half-written
         return d
 
     def job_env(self, work: Path) -> dict[str, str]:
