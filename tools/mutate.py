@@ -5,7 +5,8 @@ means those tests cannot see it: the check fails.
 Each mutant is an exact text edit (the text must occur exactly `count` times, so a refactoring that
 moves it makes this check fail loudly instead of silently testing nothing) and the test node ids that
 must catch it. The same tests first run on the unmutated copy and must pass, so a mutant counts as
-caught only because of its edit. The copy imports its own client sources (PYTHONPATH), not the
+caught only because of its edit (in CI the tiers' run of the same tree is that baseline for the tests it
+passed: `--baseline-from`, tools/outcomes.py). The copy imports its own client sources (PYTHONPATH), not the
 installed package.
 
 Mutants whose tests are all in the engine tier (e2e/scenarios: `pulumi up` on the local cluster) run
@@ -13,7 +14,7 @@ in that tier (e2e/scenarios/test_mutants.py), right after the same scenarios pas
 same session, which is their baseline; `./run mutate` runs the others, or any named one.
 docs/mutation.md lists every mutant: `./run mutate --docs` (and `./run docs`) writes that table.
 
-    ./run mutate [--list] [--docs] [--workers N] [NAME ...]
+    ./run mutate [--list] [--docs] [--workers N] [--baseline-from DIR] [NAME ...]
 """
 from __future__ import annotations
 
@@ -139,12 +140,43 @@ def run_mutant(m: Mutant, copy: Path) -> tuple[str, float, str]:
     return "ERROR", seconds, f"pytest exit {result.returncode}\n{tail(result.stdout + result.stderr)}"
 
 
+def baseline(copy: Path, tests: tuple[str, ...], results: Path | None, started: float) -> bool:
+    """The mutants' tests must pass unmutated, so that a failure counts only because of an edit. With
+    `results` (the tiers' outcomes of this same tree, tools/outcomes.py), what passed there is not run
+    again; whatever the tiers did not run, or did not pass, runs here on the unmutated copy."""
+    done: tuple[str, ...] = ()
+    if results is not None:
+        from tools import outcomes
+
+        seen = outcomes.load(results)
+        if not seen:
+            print(f"--baseline-from {results}: no outcomes there (was CACHE_PATTERNS_TEST_RESULTS set for "
+                  "./run test?)", file=sys.stderr)
+            return False
+        done = tuple(t for t in tests if outcomes.passed_selection(t, seen))
+    rest = tuple(t for t in tests if t not in done)
+    if rest:
+        run = pytest(copy, rest, stop_first=False)
+        if run.returncode != 0:
+            print(f"the unmutated tree fails the selected tests (exit {run.returncode}); fix that first:\n"
+                  f"{tail(run.stdout + run.stderr, 30)}", file=sys.stderr)
+            return False
+    seconds = time.perf_counter() - started
+    print(f"baseline: {len(tests)} test selections pass unmutated: {len(done)} in the tiers' run ({results}), "
+          f"{len(rest)} on the unmutated copy ({seconds:.1f} s)" if results is not None else
+          f"baseline: {len(tests)} test selections pass on the unmutated copy ({seconds:.1f} s)")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--docs", action="store_true", help="write docs/mutation.md's table and exit")
     parser.add_argument("--workers", type=int, default=2, help="mutants run in parallel (default 2)")
+    parser.add_argument("--baseline-from", type=Path, metavar="DIR",
+                        help="the tiers' outcomes of this tree (CACHE_PATTERNS_TEST_RESULTS=DIR ./run test): "
+                             "what passed there is the baseline, not run again")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MUTANTS}
     if args.list:
@@ -172,13 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         for copy in copies:
             copy_tree(ROOT, copy)
         tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-        baseline = pytest(copies[0], tests, stop_first=False)
-        if baseline.returncode != 0:
-            print(f"the unmutated tree fails the selected tests (exit {baseline.returncode}); fix that first:\n"
-                  f"{tail(baseline.stdout + baseline.stderr, 30)}", file=sys.stderr)
+        if not baseline(copies[0], tests, args.baseline_from, started):
             return 1
-        baseline_seconds = time.perf_counter() - started
-        print(f"baseline: {len(tests)} test selections pass on the unmutated copy ({baseline_seconds:.1f} s)")
 
         free = list(copies)
 

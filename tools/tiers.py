@@ -52,6 +52,7 @@ STAGES = ((("unit",),), (("live",), ("clients", "cluster"), ("engine",), ("node"
 # A tier that starts a control plane of its own beside another's: its ports this far after the base.
 PORT_OFFSET = {"engine": 10}
 NO_TESTS = 5   # pytest's exit code when it collected nothing
+RESULTS_ENV = "CACHE_PATTERNS_TEST_RESULTS"   # a folder: each tier writes <tier>.json there (tools/outcomes.py)
 
 _print = threading.Lock()
 
@@ -118,12 +119,19 @@ def tier_env(name: str) -> dict[str, str]:
     return env
 
 
+def outcomes_args(name: str) -> list[str]:
+    """With CACHE_PATTERNS_TEST_RESULTS set, the tier writes each test's outcome there (tools/outcomes.py):
+    the mutation check's baseline in CI (.ci/run)."""
+    folder = os.environ.get(RESULTS_ENV)
+    return ["-p", "tools.outcomes", f"--outcomes-json={Path(folder).resolve() / f'{name}.json'}"] if folder else []
+
+
 def run_tier(name: str, argv: list[str], logs: Path) -> Outcome:
     args = TIERS[name] + argv
     log, junit = logs / f"{name}.log", logs / f"{name}.xml"
     start = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, "-m", "pytest", *args, f"--junit-xml={junit}"],
+        code = subprocess.call([sys.executable, "-m", "pytest", *args, *outcomes_args(name), f"--junit-xml={junit}"],
                                stdout=out, stderr=subprocess.STDOUT, env=tier_env(name))
     outcome = classify(name, code, junit, time.monotonic() - start)
     with _print:

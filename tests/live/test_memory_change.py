@@ -91,4 +91,4 @@ def test_a_new_memory_limit_rolls_with_one_hand_over(staging: LocalStatefulSet, 
     record_property("limit", facts)
     print(f"\n{facts}")
     assert report.order[-1] == f"redis-{primary}" and report.handovers == 1, facts
-    assert seen.lost == 0 and seen.long_write_gaps == 1 and seen.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts
+    assert seen.lost == 0 and seen.long_write_gaps <= 1 and seen.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts

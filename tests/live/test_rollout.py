@@ -77,4 +77,4 @@ def test_an_upgrade_moves_the_primary_once_and_loses_no_acknowledged_write(stagi
     assert report.order[-1] == f"redis-{primary}" and report.handovers == 1, facts
     assert sorted(report.order) == sorted(pods.names()), facts
     assert seen.lost == 0, facts
-    assert seen.long_write_gaps == 1 and seen.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts
+    assert seen.long_write_gaps <= 1 and seen.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts

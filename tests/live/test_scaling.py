@@ -105,4 +105,6 @@ def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: LocalSt
     print(f"\n{facts}")
     assert up.lost == 0 and down.lost == 0, facts
     assert up.long_write_gaps == 0, facts
-    assert down.long_write_gaps == 1 and down.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts
+    # One hand-over: at most one gap a client sees (a quick one stays under LONG_GAP_S: 0.79 s was measured),
+    # never two, and none past the bound.
+    assert down.long_write_gaps <= 1 and down.longest_write_gap_s < rolling.HANDOVER_BOUND_S, facts
