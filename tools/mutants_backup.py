@@ -42,6 +42,10 @@ BACKUP_MUTANTS = (
            "components/cache_patterns/patterns/statefulset/scripts/backup.sh",
            '--keep-within "$KEEP_WITHIN" --keep-last 1', '--keep-last 1000',
            ("tests/live/test_backup_live.py::test_retention_keeps_exactly_the_newest_within_the_age",)),
+    Mutant("s3-key-files-ignored", "the pods' S3 access key files are never read: every backup and restore "
+           "fails to authenticate", "components/cache_patterns/patterns/statefulset/scripts/restic.sh",
+           '    (s3_key_env && exec "$RESTIC" "$@")', '    (exec "$RESTIC" "$@")',
+           ("tests/test_backup.py::test_restic_alone_gets_the_access_key_files_read_at_each_start",)),
     # The stack-wide checks a stack with backups met: each kept its teeth.
     Mutant("pss-job-exception-leaks", "a Deployment's or StatefulSet's container without a probe passes the pod "
            "check, as only a Job's may: a hung server is never restarted nor taken out of its Service",
