@@ -2,7 +2,7 @@
 refusals at preview, autoscaling), appended to tools/mutants.py's MUTANTS."""
 from __future__ import annotations
 
-from tools.mutants import Mutant
+from tools.mutant import Mutant
 
 DAY2 = (
     Mutant("rollout-primary-first", "the rollout driver replaces the primary before the replicas: it hands over "
