@@ -150,7 +150,8 @@ MUTANTS = (
     Mutant("redis-tls-not-reloaded", "Redis keeps serving the old certificate after a renewal",
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
-           ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
+           ("tests/live/test_tls_scripts.py::test_the_redis_reload_loop_loads_a_renewal_with_config_set",
+            "tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once")),
     # Issue 18.15 and 18.16: the certificate watchers' probe, the alerts and their inhibition.
     Mutant("missing-primary-blind-to-gone-pods", "every pod of a cache gone: RedisMissingPrimary counts the "
            "redis_up series that no longer exist, and nothing pages", "components/cache_patterns/observability/rules.py",
@@ -301,7 +302,8 @@ MUTANTS = (
     Mutant("replica-promotable-before-sync", "a new or restarted replica is promotable before its first sync: "
            "Sentinel can promote an empty replica", "components/cache_patterns/patterns/statefulset/scripts/redis-start.sh",
            '        echo "replica-priority 0"\n', "",
-           ("tests/live/test_scaling.py::test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal",)),
+           ("tests/live/test_protect_data_scripts.py::test_every_replica_starts_unpromotable_without_protect_data",
+            "tests/live/test_scaling.py::test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal")),
     Mutant("downgrade-allowed", "a downgrade Valkey 9.1 -> 8.1 is accepted (8.1 cannot load the RDB 80 a 9.1 "
            "primary writes)", "components/cache_patterns/core/upgrades.py",
            "    if new.engine == old.engine and new.number < old.number:",
