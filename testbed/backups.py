@@ -28,6 +28,7 @@ from .statefulset import LocalStatefulSet as Cluster
 from .support import ENGINE_IMAGE, PASSWORD, UID, user_password, wait_until
 
 RESTIC_KEY = "Rst1cKeyForLiveTests0x5e2Pq8Lm"
+_KEY_FILES_LOCK = threading.Lock()
 
 
 def restic() -> str | None:
@@ -124,12 +125,30 @@ class Backups:
         c = self.cluster
         mapping = {bk.KEY_FILE: str(self.key_file), bk.USER_PASSWORD_FILE: str(self.password_file),
                    bk.TOOLS_DIR: str(self.tools), bk.WORK_DIR: str(work), ha.CONF_DIR: str(self.conf),
-                   bk.TERMINATION_LOG: str(work / "termination-log")}
+                   bk.TERMINATION_LOG: str(work / "termination-log"), bk.S3_KEY_DIR: str(self._s3_key_files())}
         out = {k: mapping.get(v, v) for k, v in env.items()}
         out |= {"PEERS": " ".join(map(str, c.redis_addrs)), "SENTINELS": " ".join(map(str, c.sentinel_addrs)),
                 "PATH": self.image.path_env() if self.image else f"{c.programs}:{engines.search_path()}",
                 "HOME": str(work), "LANG": "C"}
-        return out | self.s3.env()
+        assert out.get("S3_KEY_DIR") == mapping[bk.S3_KEY_DIR], "the pods read the access key from files"
+        return out
+
+    def _s3_key_files(self) -> Path:
+        """The access key Secret's files as the pods' secrets volume holds them (S3_KEY_DIR), written
+        from `self.s3` at each start, as a renewed Secret would be."""
+        d = self.root / "secrets" / "s3"
+        with _KEY_FILES_LOCK:   # the Redis pods start in parallel threads (start_restored)
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o755)
+            keys = self.s3.env()
+            for stale in [f for f in d.iterdir() if f.name not in keys]:
+                stale.unlink()
+            for name, value in keys.items():
+                tmp = d / f".{name}.new"
+                tmp.write_text(value)
+                self.cluster._own(tmp, 0o440, owner=False)
+                os.replace(tmp, d / name)   # as the kubelet swaps a Secret volume's files: never half-written
+        return d
 
     def job_env(self, work: Path) -> dict[str, str]:
         return self._local(self.plan.job_env(), work)

@@ -106,12 +106,16 @@ def test_the_restore_step_asks_with_the_pods_password_and_reads_the_same_reposit
     assert env["RESTIC_REPOSITORY"] == p.job_env()["RESTIC_REPOSITORY"] and env["PERSISTENCE"] == "rdb"
 
 
-def test_credentials_come_from_the_secret_or_the_workload_identity() -> None:
-    env = plan(settings(credentials={"secret": "s3", "sessionTokenKey": "token"})).credential_env()
-    assert [e["name"] for e in env] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
-    assert all(e["valueFrom"]["secretKeyRef"]["name"] == "s3" for e in env)
-    role = settings(credentials={"roleArn": "arn:aws:iam::123456789012:role/cache-backup"})
-    assert plan(role).credential_env() == []
+def test_credentials_come_from_the_secret_as_files_or_the_workload_identity() -> None:
+    keyed = plan(settings(credentials={"secret": "s3", "sessionTokenKey": "token"}))
+    (source,) = keyed.credential_items()
+    assert source == {"secret": {"name": "s3", "items": [
+        {"key": "AWS_ACCESS_KEY_ID", "path": "s3/AWS_ACCESS_KEY_ID"},
+        {"key": "AWS_SECRET_ACCESS_KEY", "path": "s3/AWS_SECRET_ACCESS_KEY"},
+        {"key": "token", "path": "s3/AWS_SESSION_TOKEN"}]}}
+    assert source in keyed.backup_secret_items("") and keyed.restic_env()["S3_KEY_DIR"] == bk.S3_KEY_DIR
+    role = plan(settings(credentials={"roleArn": "arn:aws:iam::123456789012:role/cache-backup"}))
+    assert role.credential_items() == [] and "S3_KEY_DIR" not in role.restic_env()
 
 
 def test_egress_is_dns_the_redis_pods_the_endpoint_and_the_pushgateway() -> None:
@@ -149,3 +153,33 @@ def test_each_restic_failure_is_named(kind: str, tmp_path: Path) -> None:
     """
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and out.stdout.startswith(f"{kind}:"), (out.stdout, out.stderr)
+
+
+def test_restic_alone_gets_the_access_key_files_read_at_each_start(tmp_path: Path) -> None:
+    """The pods' S3 access key is files (S3_KEY_DIR): rs exports them in restic's process only, reads
+    them again at each start (a renewed Secret), and without them fails saying which files."""
+    keys = tmp_path / "s3"
+    keys.mkdir()
+    (keys / "AWS_ACCESS_KEY_ID").write_text("AKIA0FIRST")
+    (keys / "AWS_SECRET_ACCESS_KEY").write_text("s3cr3t-one")
+    fake = tmp_path / "restic"
+    fake.write_text('#!/bin/sh\necho "restic sees ${AWS_ACCESS_KEY_ID:-none}/${AWS_SECRET_ACCESS_KEY:-none}"\n')
+    fake.chmod(0o755)
+    script = f"""
+        set -eu
+        log() {{ :; }}
+        RESTIC={fake} S3_KEY_DIR={keys} RESTIC_REPOSITORY=s3:x/b RESTIC_PASSWORD_FILE=/k BACKUP_HOST=h BACKUP_CACHE=c
+        WORK_DIR={tmp_path}
+        . {ha.SCRIPT_DIR / 'restic.sh'}
+        rs snapshots
+        echo "the shell sees ${{AWS_ACCESS_KEY_ID:-none}}"
+        printf 'AKIA0SECOND' > {keys / 'AWS_ACCESS_KEY_ID'}
+        rs snapshots
+        rm {keys / 'AWS_SECRET_ACCESS_KEY'}
+        rs snapshots || echo "failed $?"
+    """
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["restic sees AKIA0FIRST/s3cr3t-one", "the shell sees none",
+                                       "restic sees AKIA0SECOND/s3cr3t-one", "failed 1"]
+    assert f"no AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY file in {keys}" in out.stderr

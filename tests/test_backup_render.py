@@ -20,8 +20,12 @@ BACKUP = {"schedule": "0 */6 * * *",
 
 
 def staging(**cache_changes) -> harness.Run:
+    """The staging stack (which turns backups on) with these settings of its cache (None: removed)."""
     cfg = copy.deepcopy(harness.load_stack_config("staging"))
-    cfg["cache-patterns:caches"]["sessions"].update(cache_changes)
+    cache = cfg["cache-patterns:caches"]["sessions"]
+    cache.update(cache_changes)
+    for key in [k for k, v in cache_changes.items() if v is None]:
+        del cache[key]
     return harness.run("staging", cfg)
 
 
@@ -48,17 +52,22 @@ def test_the_backup_cronjob_runs_the_engine_image_as_the_backup_user(run: harnes
     env = {e["name"]: e for e in job["env"]}
     assert env["PASSWORD_FILE"]["value"] == bk.USER_PASSWORD_FILE and env["BACKUP_USER"]["value"] == "backup"
     assert env["KEEP_LAST"]["value"] == "28" and env["KEEP_WITHIN"]["value"] == "168h"
-    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "cache-backup-s3", "key": "AWS_ACCESS_KEY_ID"}
+    # The S3 access key is files of the secrets volume (S3_KEY_DIR), never env (checkov CKV_K8S_35).
+    assert env["S3_KEY_DIR"]["value"] == bk.S3_KEY_DIR and not [e for e in job["env"] if "valueFrom" in e]
     assert env["RESTIC_REPOSITORY"]["value"] == \
         "s3:https://s3.eu-west-1.amazonaws.com/acme-backups/cache-patterns/staging-sessions"
-    # The job's secrets: the restic key, the backup user's password (not the cache's), the cache's CA.
+    # The job's secrets: the restic key, the S3 access key, the backup user's password (not the cache's),
+    # the cache's CA.
     (projected,) = [v for v in pod["volumes"] if v["name"] == bk.BACKUP_SECRETS_VOLUME]
     items = {(s["secret"]["name"], i["key"], i["path"]) for s in projected["projected"]["sources"]
              for i in s["secret"]["items"]}
     server_secret = next(s["secret"]["name"] for s in projected["projected"]["sources"]
                          if s["secret"]["items"][0]["key"] == "user-backup")
     assert items == {("cache-backup-key", "password", "restic-key"), (server_secret, "user-backup", "backup-password"),
-                     ("staging-sessions-tls", "ca.crt", "ca.crt")}
+                     ("staging-sessions-tls", "ca.crt", "ca.crt"),
+                     ("cache-backup-s3", "AWS_ACCESS_KEY_ID", "s3/AWS_ACCESS_KEY_ID"),
+                     ("cache-backup-s3", "AWS_SECRET_ACCESS_KEY", "s3/AWS_SECRET_ACCESS_KEY")}
+    assert bk.S3_KEY_DIR == f"{bk.BACKUP_SECRET_DIR}/s3"
     assert (server_secret, contract.PASSWORD_KEY, "password") not in items
 
 
@@ -126,7 +135,7 @@ def problems(**cache_changes) -> str:
 
 
 def test_config_mistakes_are_named() -> None:
-    text = problems(restore={"from": "latest"})
+    text = problems(backup=None, restore={"from": "latest"})
     assert "restore" in text and "needs `backup`" in text
     text = problems(backup=BACKUP, aclUsers=[{"name": "backup", "permissions": "~x:* +get"}])
     assert "is the user of `backup`" in text
@@ -134,3 +143,16 @@ def test_config_mistakes_are_named() -> None:
     assert "at most hourly" in text
     text = problems(backup={**BACKUP, "destination": {"endpoint": "ftp://x", "bucket": "B"}})
     assert "backup.destination.endpoint" in text and "backup.destination.bucket" in text
+
+
+def test_the_staging_stack_file_turns_scheduled_backups_on() -> None:
+    """issue 22's "done when": a committed stack file turns on scheduled backups (stacks/Pulumi.staging.yaml),
+    with these very settings (the ones the tests above render), and renders the CronJob and its objects."""
+    from tests.conftest import stack_run
+
+    committed = harness.load_stack_config("staging")["cache-patterns:caches"]["sessions"]
+    assert committed["backup"] == BACKUP and "restore" not in committed
+    run = stack_run("staging")
+    (cj,) = objects(run, "CronJob")
+    assert cj["metadata"]["name"] == "staging-sessions-backup" and cj["spec"]["schedule"] == BACKUP["schedule"]
+    assert [m for m in objects(run, "NetworkPolicy") if "backup-egress" in m["metadata"]["name"]]

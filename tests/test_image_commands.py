@@ -225,15 +225,16 @@ def test_every_command_a_pod_runs_exists_in_its_image(which: str) -> None:
 
 def test_the_staging_pods_run_what_the_images_have():
     """The stack the issue names: its exporter starts the image's binary by its path, and every
-    Redis, Sentinel, HAProxy and reload container, probe and hook was checked."""
+    Redis, Sentinel, HAProxy, reload and backup container, probe and hook was checked."""
     run = stack_run("staging")
     _, checked = pod_problems(run)
     sts = next(o for o in run.manifests() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "staging-sessions")
     exporter = next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter")
     assert images.of(exporter["image"]).resolve(exporter["command"][0]) == "/redis_exporter"
     # redis (command, 3 probes, preStop), tls-reload (command, probe), exporter; Sentinel (command,
-    # 2 probes), its exporter; HAProxy and its tls-reload (command, probe).
-    assert checked == 5 + 2 + 1 + 3 + 1 + 2 + 1
+    # 2 probes), its exporter; HAProxy and its tls-reload (command, probe); the backup CronJob's pod
+    # (restic-tools' cp in the restic image, backup.sh in the engine image).
+    assert checked == 5 + 2 + 1 + 3 + 1 + 2 + 1 + 2
 
 
 def test_the_resolver_fails_what_the_pod_would_fail():

@@ -16,7 +16,7 @@ from cache_patterns import stack_reader
 from cache_patterns import stack as config
 from cache_patterns.config import reference
 from cache_patterns.config.app import SECRETISH
-from cache_patterns.config.describe import field_kind
+from cache_patterns.config.describe import field_kind, models_of
 from cache_patterns.stack import StackConfig
 from tests.conftest import CANARY, not_applicable, skip_or_fail, stack_run
 from tools import harness, pss, snapshot, validate
@@ -179,16 +179,21 @@ def test_no_urn_or_replace_forcing_field_changed_without_a_snapshot_update(stack
 def _secretish_values(node, path=""):
     """(path, value) of every plaintext value under a key named like a password, token or secret.
     Keys the models declare as references to a Kubernetes Secret, or as a flag or number (such as
-    `passwordEnv: true`), cannot hold one."""
-    refs = {r.key.rsplit(".", 1)[-1] for r in _all_rows()
+    `passwordEnv: true`), cannot hold one. A key the models declare everywhere as a group of settings (a
+    model, such as `backup.credentials`: a Secret's name or a role) is not a value: its keys are checked."""
+    rows = _all_rows()
+    refs = {r.key.rsplit(".", 1)[-1] for r in rows
             if r.extra("reference") or field_kind(r.field).tp in (bool, int)}
+    groups = _model_keys(rows)
     if isinstance(node, dict):
         if set(node) == {"secure"}:
             return
         for k, v in node.items():
             sub = f"{path}.{k}" if path else str(k)
             bare = str(k).split(":")[-1]
-            if SECRETISH.fullmatch(bare) and bare not in refs and not (isinstance(v, dict) and set(v) == {"secure"}):
+            if bare in groups and isinstance(v, dict):
+                yield from _secretish_values(v, sub)
+            elif SECRETISH.fullmatch(bare) and bare not in refs and not (isinstance(v, dict) and set(v) == {"secure"}):
                 yield sub, v
             else:
                 yield from _secretish_values(v, sub)
@@ -199,6 +204,15 @@ def _secretish_values(node, path=""):
 
 def _all_rows():
     return list(reference.rows(StackConfig))
+
+
+def _model_keys(rows) -> set[str]:
+    """Key names that are a single settings model wherever a model declares them (a map of names to
+    values, such as `passwords`, is not one)."""
+    kinds: dict[str, set[bool]] = {}
+    for r in rows:
+        kinds.setdefault(r.key.rsplit(".", 1)[-1], set()).add(bool(models_of(field_kind(r.field))))
+    return {name for name, is_model in kinds.items() if is_model == {True}}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -216,6 +230,21 @@ def test_the_plaintext_secret_check_catches_a_plain_password():
     assert not list(_secretish_values({"config": {"cache-patterns:caches": {"x": {"tls": {"certificateSecret": "tls"}}}}}))
     assert not list(_secretish_values({"config": {"cache-patterns:apps": [{"passwordEnv": True}]}}))
     assert list(_secretish_values({"config": {"cache-patterns:apps": [{"env": {"API_TOKEN": "abc"}}]}}))
+
+
+def test_the_plaintext_secret_check_walks_into_a_settings_group_and_catches_what_is_inside():
+    """`backup.credentials` names a Secret (or a role): not a leak. A plain secret inside it, or given
+    where the group should be, is one."""
+    def caches(backup: dict) -> dict:
+        return {"config": {"cache-patterns:caches": {"x": {"backup": backup}}}}
+
+    assert "credentials" in _model_keys(_all_rows()) and "passwords" not in _model_keys(_all_rows())
+    assert not list(_secretish_values(caches({"credentials": {"secret": "cache-backup-s3"}})))
+    assert not list(_secretish_values(caches({"credentials": {"roleArn": "arn:aws:iam::123456789012:role/b"}})))
+    assert list(_secretish_values(caches({"credentials": "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI"}))) == [
+        ("config.cache-patterns:caches.x.backup.credentials", "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI")]
+    assert [p for p, _ in _secretish_values(caches({"credentials": {"secret": "s3", "secretAccessKey": "wJalr"}}))] \
+        == ["config.cache-patterns:caches.x.backup.credentials.secretAccessKey"]
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -13,7 +13,16 @@ import pytest
 from tests.conftest import stack_run
 from tools import harness
 
-WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+
+
+def pod_template(obj: dict) -> dict | None:
+    """A workload's pod template; a CronJob's is in its jobTemplate (the pods of each Job it starts)."""
+    if obj["kind"] in WORKLOADS:
+        return obj["spec"]["template"]
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]
+    return None
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,9 @@ class Pods:
 def pods_of(objs: list[dict]) -> list[Pods]:
     out = []
     for obj in objs:
-        if obj["kind"] not in WORKLOADS:
+        tpl = pod_template(obj)
+        if tpl is None:
             continue
-        tpl = obj["spec"]["template"]
         ports: dict = {}
         for c in tpl["spec"].get("containers", []) + tpl["spec"].get("initContainers", []):
             for p in c.get("ports", []):
@@ -138,3 +147,17 @@ def test_the_wiring_check_sees_a_broken_selector_a_wrong_port_and_a_closed_polic
     found = edited("NetworkPolicy", "sessions-sentinel-ingress", sentinel_port_closed)
     assert any("admits port 6379, which StatefulSet" in p for p in found)
     assert any("26379" in p and "no NetworkPolicy of those pods admits" in p for p in found)
+
+
+def test_the_wiring_check_sees_the_pods_a_cronjob_starts():
+    """Staging's backup CronJob: its egress NetworkPolicy selects the pods of the Jobs it starts (they
+    are in the CronJob's jobTemplate); a label typo there leaves the policy selecting nothing."""
+    objs = [harness.ints(m) for m in stack_run("staging").manifests()]
+    (cron,) = [o for o in objs if o["kind"] == "CronJob"]
+    backup_pods = [p for p in pods_of(objs) if p.workload == f"CronJob {cron['metadata']['name']}"]
+    assert len(backup_pods) == 1 and backup_pods[0].namespace == "cache"
+    (egress,) = [o for o in objs if o["kind"] == "NetworkPolicy" and "backup-egress" in o["metadata"]["name"]]
+    assert backup_pods == selected(pods_of(objs), "cache", plain_selector(egress["spec"]["podSelector"]))
+    cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "bakcup"
+    assert any(p.startswith(f"NetworkPolicy cache/{egress['metadata']['name']}: selector") and "matches no pods" in p
+               for p in wiring_problems(objs))

@@ -2,22 +2,13 @@
 of one file and the test node ids that must catch it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from tools.mutant import Mutant
+from tools.mutants_backup import BACKUP_MUTANTS
 
 CLIENT_SRC = Path("clients/python/src")
 PL = "tests/test_placement.py::test_every_pod_template_carries_the_stack_placement_images_and_pull_secrets"
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    fault: str           # what a user would suffer
-    path: str            # file to edit, relative to the tree
-    old: str
-    new: str
-    tests: tuple[str, ...]  # pytest node ids (a file, or file::function) that must fail
-    count: int = 1
 
 
 MUTANTS = (
@@ -367,41 +358,7 @@ MUTANTS = (
            "'exporter'?\") instead of saying only statefulset caches have it", "components/cache_patterns/config/errors.py",
            "        if loc[-1] in model.ELSEWHERE:\n", "        if False:\n",
            ("tests/test_expose.py::test_other_patterns_refuse_it_saying_why_beside_their_other_problems",)),
-    # Issue 22: backups, restore and the empty-node protections.
-    Mutant("protect-data-refusal", "a primary back with an older RDB, that no failover replaced, takes the role: "
-           "its replicas resync from it and lose what it lacks (kubeblocks#10753)",
-           "components/cache_patterns/patterns/statefulset/scripts/redis-start.sh",
-           '    if [ "${PROTECT_DATA:-no}" = yes ] && data_at_risk; then\n        log "no failover',
-           '    if false; then\n        log "no failover',
-           ("tests/live/test_protect_data_scripts.py::test_no_failover_within_the_wait_refuses_and_names_the_replica",
-            "tests/live/test_backup_protect_live.py::"
-            "test_a_primary_back_with_an_older_rdb_and_no_failover_is_not_kept_as_primary")),
-    Mutant("protect-data-priority", "an empty replica still waiting for its first copy is promoted when the "
-           "primary dies, and the cache is wiped (spotahome#205)",
-           "components/cache_patterns/patterns/statefulset/scripts/redis-start.sh",
-           '        echo "replica-priority 0"\n', '        echo "replica-priority 100"\n',
-           ("tests/live/test_protect_data_scripts.py::test_every_server_starts_unpromotable_with_protect_data",
-            "tests/live/test_backup_protect_live.py::test_an_empty_replica_waiting_for_its_first_copy_is_never_promoted")),
-    Mutant("backup-from-primary", "the backup forks the primary although a healthy replica exists",
-           "components/cache_patterns/patterns/statefulset/scripts/backup.sh",
-           '    if [ -n "$SOURCE" ] && [ "$_best_of" = "$_primary" ]; then\n',
-           '    if [ -n "$_primary" ]; then SOURCE=$_primary; fi\n    if [ -n "$SOURCE" ]; then\n',
-           ("tests/live/test_backup_live.py::test_backup_streams_a_verified_snapshot_of_a_replica_under_a_steady_writer",)),
-    Mutant("backup-unverified", "an RDB that check-rdb rejects is stored as a backup",
-           "components/cache_patterns/patterns/statefulset/scripts/backup.sh",
-           """    if [ "$_check_rc" != 0 ] || ! grep -q 'RDB looks OK' "$_w/check.out"; then\n""",
-           "    if false; then\n",
-           ("tests/live/test_backup_live.py::test_an_rdb_that_fails_check_rdb_is_never_stored",)),
-    Mutant("restore-unchecked-sum", "a restore takes a backup whose sha256 differs from its manifest",
-           "components/cache_patterns/patterns/statefulset/scripts/restore.sh",
-           '    [ "$_sha" = "$WANT_SHA" ] || refuse', '    true || refuse',
-           ("tests/live/test_backup_live.py::test_restore_refuses_a_checksum_mismatch_and_leaves_the_data_dir_alone",)),
-    Mutant("backup-creates-bucket", "a mistyped or deleted bucket is created empty instead of failing the backup",
-           "components/cache_patterns/patterns/statefulset/scripts/restic.sh",
-           '    if (S3_REGION="" rs cat config', '    if (rs cat config',
-           ("tests/live/test_backup_live.py::test_a_missing_bucket_fails_clearly_and_is_never_created",)),
-    Mutant("retention-ignores-age", "backups older than maxAge are kept up to the count",
-           "components/cache_patterns/patterns/statefulset/scripts/backup.sh",
-           '--keep-within "$KEEP_WITHIN" --keep-last 1', '--keep-last 1000',
-           ("tests/live/test_backup_live.py::test_retention_keeps_exactly_the_newest_within_the_age",)),
 )
+
+# Issue 22 (backups, restore, the empty-node protections and the stack-wide checks they met): their own module.
+MUTANTS = MUTANTS + BACKUP_MUTANTS

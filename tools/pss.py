@@ -35,9 +35,21 @@ def _containers(spec: dict) -> Iterator[dict]:
         yield from spec.get(key) or []
 
 
+def runs_to_completion(spec: dict) -> bool:
+    """A pod whose containers finish: a Job's or CronJob's template (the API server accepts only restartPolicy
+    Never or OnFailure there, and only Always, the default, on a Deployment's, StatefulSet's, DaemonSet's or
+    ReplicaSet's) or a bare Pod restarted never or only on failure."""
+    return spec.get("restartPolicy", "Always") in ("Never", "OnFailure")
+
+
 def _long_running(spec: dict, c: dict) -> bool:
-    """Regular containers and native sidecars run for the pod's life; one-shot init containers do not."""
-    return c in (spec.get("containers") or []) or c.get("restartPolicy") == "Always"
+    """Native sidecars run for the pod's life; regular containers do unless the pod runs to completion
+    (a Job's container is done when it exits: no Service sends it traffic for readiness to gate, and the
+    Job's activeDeadlineSeconds ends a hung run where liveness would restart it); one-shot init containers
+    never do."""
+    if c.get("restartPolicy") == "Always":
+        return True
+    return c in (spec.get("containers") or []) and not runs_to_completion(spec)
 
 
 def restricted_violations(spec: dict, strict: bool = True) -> list[str]:

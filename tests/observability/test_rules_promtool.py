@@ -18,6 +18,7 @@ from tests.conftest import stack_run
 from tools import harness
 
 from . import promtool as pt
+from .test_backup_rules import backup_cases
 
 MI = 1024 * 1024
 
@@ -383,9 +384,20 @@ def assert_covered(groups: list[dict], cases: list[pt.Case]) -> None:
         assert any(c.alert == alert and not c.expect for c in cases), f"{alert}: no case where it must not fire"
 
 
+def stack_backup_cases(groups: list[dict]) -> list[pt.Case]:
+    """The backup alerts' cases (test_backup_rules.py) for the staging cache, whose `backup.schedule`
+    runs every 6 hours: the rule's limit must be twice that."""
+    too_old = [r for g in groups for r in g["rules"] if r["alert"] == "CacheBackupTooOld"]
+    if not too_old:
+        return []
+    assert too_old[0]["expr"].endswith(f"> {2 * 6 * 3600}"), too_old[0]["expr"]
+    return backup_cases("staging-sessions", 6)
+
+
 def test_every_alert_of_a_store_fires_and_stays_quiet_where_it_must(tmp_path, store):
     _, groups, jobs = store
-    cases = data_cases(groups, jobs["redis"], jobs["sentinel"]) + sentinel_cases(jobs["sentinel"], jobs["redis"])
+    cases = data_cases(groups, jobs["redis"], jobs["sentinel"]) + sentinel_cases(jobs["sentinel"], jobs["redis"]) + \
+        stack_backup_cases(groups)
     assert_covered(groups, cases)
     result = _run(tmp_path, groups, cases)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -397,7 +409,7 @@ def test_every_alert_of_an_evicting_two_tier_cache_fires_and_stays_quiet(tmp_pat
     assert "RedisStoreEvictingKeys" not in generated and "RedisMemoryNearMaxmemory" not in generated
     assert {"RedisCacheEvictionChurn", "CacheL1HitRatioCollapsed", "CacheInvalidationSubscriptionLost"} <= generated
     cases = [c for c in data_cases(groups, jobs["redis"], jobs["sentinel"]) + sentinel_cases(jobs["sentinel"], jobs["redis"])
-             if c.alert in generated] + churn_cases(jobs["redis"]) + client_cases()
+             if c.alert in generated] + churn_cases(jobs["redis"]) + client_cases() + stack_backup_cases(groups)
     assert_covered(groups, cases)
     result = _run(tmp_path, groups, cases)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -32,6 +32,9 @@ KEY_FILE = f"{BACKUP_SECRET_DIR}/restic-key"
 USER_PASSWORD_FILE = f"{BACKUP_SECRET_DIR}/backup-password"
 S3_CA_FILE = f"{BACKUP_SECRET_DIR}/s3-ca.crt"
 TLS_CA_FILE = f"{BACKUP_SECRET_DIR}/ca.crt"
+# The S3 access key as files (one per variable restic reads), not env: restic.sh reads them into restic's
+# environment only, when it starts restic.
+S3_KEY_DIR = f"{BACKUP_SECRET_DIR}/s3"
 JOB_FILES = ("common.sh", "restic.sh", "backup.sh")
 RESTORE_FILES = ("restic.sh", "restore.sh")
 # The job's address in the scripts' terms (common.sh wants one; it is no server's).
@@ -74,6 +77,8 @@ class BackupPlan:
             out["S3_REGION"] = d.region
         if d.ca_secret is not None:
             out["S3_CA_FILE"] = S3_CA_FILE
+        if self.backup.credentials.secret is not None:
+            out["S3_KEY_DIR"] = S3_KEY_DIR
         return out
 
     def job_env(self) -> dict[str, str]:
@@ -114,16 +119,18 @@ class BackupPlan:
         """The backup job's ConfigMap."""
         return {name: script(name) for name in JOB_FILES}
 
-    def credential_env(self) -> list[dict]:
-        """The S3 credentials as Kubernetes env (from the existing Secret; none with a role: the EKS
-        pod identity webhook injects AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, which restic reads)."""
+    def credential_items(self) -> list[dict]:
+        """The S3 access key as files of the secrets volume (from the existing Secret; none with a role:
+        the EKS pod identity webhook injects AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, which restic
+        reads). Files, not env: nothing but restic gets them in its environment (restic.sh)."""
         c = self.backup.credentials
         if c.secret is None:
             return []
         keys = [("AWS_ACCESS_KEY_ID", c.access_key_id_key), ("AWS_SECRET_ACCESS_KEY", c.secret_access_key_key)]
         if c.session_token_key:
             keys.append(("AWS_SESSION_TOKEN", c.session_token_key))
-        return [{"name": n, "valueFrom": {"secretKeyRef": {"name": c.secret, "key": k}}} for n, k in keys]
+        prefix = S3_KEY_DIR.removeprefix(BACKUP_SECRET_DIR + "/")
+        return [{"secret": {"name": c.secret, "items": [{"key": k, "path": f"{prefix}/{n}"} for n, k in keys]}}]
 
     def tools_container(self, security_context: dict, image: dict | None = None) -> dict:
         """Copies restic and its CA bundle out of the restic image (the engine image has no restic);
@@ -136,15 +143,15 @@ class BackupPlan:
                 "volumeMounts": [{"name": TOOLS_VOLUME, "mountPath": TOOLS_DIR}]}
 
     def backup_secret_items(self, backup_password_key: str) -> list[dict]:
-        """The projected volume at BACKUP_SECRET_DIR: the restic key, the backup user's password,
-        the S3 CA; the cache's CA comes from its TLS Secret (added by the component)."""
+        """The projected volume at BACKUP_SECRET_DIR: the restic key, the S3 CA and access key; the backup
+        user's password and the cache's CA come from the cache's Secrets (added by the component)."""
         s = self.backup
         out = [{"secret": {"name": s.encryption_key.name, "items": [{"key": s.encryption_key.key,
                                                                       "path": "restic-key"}]}}]
         if s.destination.ca_secret is not None:
             out.append({"secret": {"name": s.destination.ca_secret.name,
                                    "items": [{"key": s.destination.ca_secret.key, "path": "s3-ca.crt"}]}})
-        return out
+        return out + self.credential_items()
 
     def egress(self, redis_selector: dict, port: int) -> list[dict]:
         """The backup pods may reach DNS, the cache's Redis pods, the S3 endpoint and the Pushgateway."""

@@ -44,8 +44,8 @@ def service_account(bplan: bk.BackupPlan, name: str, namespace: str, labels: dic
 
 def secrets_volume(bplan: bk.BackupPlan, server_secret: str | None, tls_secret: str | None,
                    backup_password_key: str | None) -> dict:
-    """One read-only volume at BACKUP_SECRET_DIR: the restic key, the S3 CA, the backup user's
-    password (the job) and the cache's CA (with TLS)."""
+    """One read-only volume at BACKUP_SECRET_DIR: the restic key, the S3 CA and access key, the backup
+    user's password (the job) and the cache's CA (with TLS)."""
     sources = bplan.backup_secret_items("")
     if server_secret is not None and backup_password_key is not None:
         sources.append({"secret": {"name": server_secret, "items": [{"key": backup_password_key,
@@ -70,7 +70,7 @@ def job_pod(bplan: bk.BackupPlan, image: dict, tools: dict, conf_map: pulumi.Inp
     memory = f"{s.memory // (1024 * 1024)}Mi"
     container = {
         "name": "backup", **image, "command": bk.backup_command(),
-        "env": _env(bplan.job_env()) + bplan.credential_env(),
+        "env": _env(bplan.job_env()),
         "resources": {"requests": {"cpu": bk.BACKUP_RESOURCES_CPU, "memory": memory}, "limits": {"memory": memory}},
         "securityContext": restricted, "volumeMounts": mounts,
         "terminationMessagePath": bk.TERMINATION_LOG, "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -148,7 +148,7 @@ def restore_init(bplan: bk.BackupPlan, image: dict, tools: dict, mounts: list[di
     pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
     restore = {
         "name": "restore", **image, "command": bk.restore_command(),
-        "env": [pod_name] + _env(env) + bplan.credential_env(),
+        "env": [pod_name] + _env(env),
         "resources": {"requests": {"cpu": bk.BACKUP_RESOURCES_CPU, "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": restricted,
         "volumeMounts": [m for m in mounts if m["name"] != ha.TLS_LIVE_VOLUME] + [

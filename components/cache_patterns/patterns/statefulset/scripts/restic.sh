@@ -6,8 +6,11 @@
 #   TOOLS_DIR               where the pod's init container copied restic and the CA bundle to
 #   RESTIC_REPOSITORY       s3:<endpoint>/<bucket>/<prefix>: one repository per cache
 #   RESTIC_PASSWORD_FILE    the repository key (a mounted Secret key): restic encrypts everything with it
-#   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or AWS_WEB_IDENTITY_TOKEN_FILE and
-#   AWS_ROLE_ARN (EKS workload identity): the S3 credentials, read by restic itself
+#   S3_KEY_DIR              the S3 access key as files (the pods' secrets volume): AWS_ACCESS_KEY_ID,
+#                           AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, each read into restic's own
+#                           environment as it starts; or else, as env, those three, or
+#                           AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (EKS workload identity), read by
+#                           restic itself
 #   S3_BUCKET_LOOKUP        path | dns | auto (path-style or virtual-host requests)
 #   S3_REGION               the bucket's region (empty: restic asks the endpoint)
 #   S3_CA_FILE              a CA bundle for an endpoint with a private CA (empty: the system's)
@@ -39,6 +42,21 @@ RESTIC_RETRY_LOCK=${RESTIC_RETRY_LOCK:-35m}
 PERMANENT='bucket does not exist|NoSuchBucket|signature we calculated does not match|SignatureDoesNotMatch|Access Key Id you provided does not exist|InvalidAccessKeyId|ExpiredToken|token has expired|[Tt]oken is expired|InvalidToken'
 RS_CALLS=0
 
+# s3_key_env: the access key files of S3_KEY_DIR (a Secret's files, read again at each start, so a
+# renewed key is used at once) exported: called in restic's subshell only, nothing else gets them.
+s3_key_env() {
+    [ -n "${S3_KEY_DIR:-}" ] || return 0
+    for _k in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN; do
+        if [ -f "$S3_KEY_DIR/$_k" ]; then
+            export "$_k=$(cat "$S3_KEY_DIR/$_k")" || return 1
+        fi
+    done
+    [ -f "$S3_KEY_DIR/AWS_ACCESS_KEY_ID" ] && [ -f "$S3_KEY_DIR/AWS_SECRET_ACCESS_KEY" ] || {
+        echo "S3 credentials missing: no AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY file in $S3_KEY_DIR" >&2
+        return 1
+    }
+}
+
 # rs ARG...: restic with the repository's options; its stderr comes out when it ends.
 rs() {
     set -- --no-cache --retry-lock "$RESTIC_RETRY_LOCK" -o "s3.bucket-lookup=${S3_BUCKET_LOOKUP:-auto}" "$@"
@@ -50,7 +68,7 @@ rs() {
     fi
     RS_CALLS=$((RS_CALLS + 1))
     _rs_err="$WORK_DIR/rs-$$-$RS_CALLS.err"
-    "$RESTIC" "$@" 2> "$_rs_err" &
+    (s3_key_env && exec "$RESTIC" "$@") 2> "$_rs_err" &
     _rs_pid=$!
     while kill -0 "$_rs_pid" 2> /dev/null; do
         if grep -Eq "$PERMANENT" "$_rs_err"; then
