@@ -10,6 +10,7 @@ import pytest
 from cache_patterns import ConfigError
 from cache_patterns.core import contract
 from cache_patterns.patterns.statefulset import backup as bk
+from cache_patterns.patterns.statefulset import ha
 from tools import harness
 
 BACKUP = {"schedule": "0 */6 * * *",
@@ -156,3 +157,26 @@ def test_the_staging_stack_file_turns_scheduled_backups_on() -> None:
     (cj,) = objects(run, "CronJob")
     assert cj["metadata"]["name"] == "staging-sessions-backup" and cj["spec"]["schedule"] == BACKUP["schedule"]
     assert [m for m in objects(run, "NetworkPolicy") if "backup-egress" in m["metadata"]["name"]]
+
+
+def test_every_acl_user_the_servers_load_has_its_password_file_where_redis_start_reads_it() -> None:
+    """redis-start.sh appends each acl-users.conf user's password from $ACL_PASSWORD_DIR/<name> and exits
+    when that is unset: the committed staging stack (backups on, no aclUsers of its own) crash-looped on a
+    real node until ACL_PASSWORD_DIR counted the backup user. Checked on the render: the env, the volume
+    the Redis container mounts there, and a Secret item per user."""
+    from tests.conftest import stack_run
+
+    for run in (stack_run("staging"), staging(aclUsers=[{"name": "reports", "permissions": "~r:* +get"}])):
+        conf = next(m for m in objects(run, "ConfigMap") if "acl-users.conf" in (m.get("data") or {}))
+        users = {line.split()[1] for line in conf["data"]["acl-users.conf"].splitlines() if line.startswith("user ")}
+        assert "backup" in users
+        sts = next(m for m in objects(run, "StatefulSet") if m["metadata"]["name"] == "staging-sessions")
+        pod = sts["spec"]["template"]["spec"]
+        redis = next(c for c in pod["containers"] if c["name"] == "redis")
+        env = {e["name"]: e.get("value") for e in redis["env"]}
+        assert env.get("ACL_PASSWORD_DIR") == ha.ACL_PASSWORD_DIR, sorted(env)
+        (mount,) = [m for m in redis["volumeMounts"] if ha.ACL_PASSWORD_DIR.startswith(m["mountPath"] + "/")]
+        volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+        sources = volume.get("projected", {}).get("sources") or [{"secret": volume["secret"]}]
+        paths = {f"{mount['mountPath']}/{i['path']}" for s in sources if "secret" in s for i in s["secret"]["items"]}
+        assert {f"{ha.ACL_PASSWORD_DIR}/{u}" for u in users} <= paths, (users, paths)

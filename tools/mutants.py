@@ -142,7 +142,8 @@ MUTANTS = (
     Mutant("redis-tls-not-reloaded", "Redis keeps serving the old certificate after a renewal",
            "components/cache_patterns/patterns/statefulset/scripts/tls-reload.sh",
            'cli "$self" CONFIG SET tls-cert-file', 'cli "$self" CONFIG GET tls-cert-file',
-           ("tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once",)),
+           ("tests/live/test_tls_scripts.py::test_the_redis_reload_loop_loads_a_renewal_with_config_set",
+            "tests/live/test_tls_rotation.py::test_a_renewal_under_the_same_ca_is_served_at_once")),
     # Issue 18.15 and 18.16: the certificate watchers' probe, the alerts and their inhibition.
     Mutant("missing-primary-blind-to-gone-pods", "every pod of a cache gone: RedisMissingPrimary counts the "
            "redis_up series that no longer exist, and nothing pages", "components/cache_patterns/observability/rules.py",

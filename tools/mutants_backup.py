@@ -46,6 +46,13 @@ BACKUP_MUTANTS = (
            "fails to authenticate", "components/cache_patterns/patterns/statefulset/scripts/restic.sh",
            '    (s3_key_env && exec "$RESTIC" "$@")', '    (exec "$RESTIC" "$@")',
            ("tests/test_backup.py::test_restic_alone_gets_the_access_key_files_read_at_each_start",)),
+    Mutant("backup-user-without-password-dir", "a cache with backups and no aclUsers of its own: the servers "
+           "load the backup user but redis-start.sh has no ACL_PASSWORD_DIR, and every Redis pod crash-loops",
+           "components/cache_patterns/patterns/statefulset/ha.py",
+           "acl_password_dir=ACL_PASSWORD_DIR if server.acl_users else None,",
+           "acl_password_dir=ACL_PASSWORD_DIR if cache.acl_users else None,",
+           ("tests/test_backup_render.py::"
+            "test_every_acl_user_the_servers_load_has_its_password_file_where_redis_start_reads_it",)),
     # The stack-wide checks a stack with backups met: each kept its teeth.
     Mutant("pss-job-exception-leaks", "a Deployment's or StatefulSet's container without a probe passes the pod "
            "check, as only a Job's may: a hung server is never restarted nor taken out of its Service",

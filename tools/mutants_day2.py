@@ -14,7 +14,8 @@ DAY2 = (
     Mutant("replica-promotable-before-sync", "a new or restarted replica is promotable before its first sync: "
            "Sentinel can promote an empty replica", "components/cache_patterns/patterns/statefulset/scripts/redis-start.sh",
            '        echo "replica-priority 0"\n', "",
-           ("tests/live/test_scaling.py::test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal",)),
+           ("tests/live/test_protect_data_scripts.py::test_every_replica_starts_unpromotable_without_protect_data",
+            "tests/live/test_scaling.py::test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal")),
     Mutant("downgrade-allowed", "a downgrade Valkey 9.1 -> 8.1 is accepted (8.1 cannot load the RDB 80 a 9.1 "
            "primary writes)", "components/cache_patterns/core/upgrades.py",
            "    if new.engine == old.engine and new.number < old.number:",

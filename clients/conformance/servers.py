@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 3.0, what: str = "condition") -> None:
     """Poll every 5 ms; fail naming `what` after `timeout` seconds. Every wait is bounded."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -75,12 +75,14 @@ class Server:
         except redis.RedisError:
             return False
 
-    def client(self) -> redis.Redis:
-        """A plain redis-py client, for setting up and inspecting state behind the clients' backs."""
+    def client(self, password: Optional[str] = None) -> redis.Redis:
+        """A plain redis-py client, for setting up and inspecting state behind the clients' backs (with
+        `password` instead of the server's own, after a test changed it)."""
+        password = self.password if password is None else password
         if self.unixsocket and not self.port:
-            return redis.Redis(unix_socket_path=self.unixsocket, socket_timeout=2, password=self.password)
+            return redis.Redis(unix_socket_path=self.unixsocket, socket_timeout=2, password=password)
         tls = {} if self.tls is None else {"ssl": True, "ssl_ca_certs": str(self.tls / "ca.crt"), "ssl_check_hostname": False}
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, password=self.password, **tls)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, password=password, **tls)
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
 from tests.conftest import skip_or_fail
 
-from testbed import engines, pod_runner
+from testbed import engines, pod_runner, rolling
 from testbed.statefulset import LocalStatefulSet
 from testbed.support import ACL_USERS, new_root, require_binaries, which
 from testbed.tls import make_tls
@@ -39,14 +39,22 @@ def require_exporter_pods() -> None:
         skip_or_fail("redis_exporter is not built (./run toolchain redis_exporter)")
 
 
-def running_cluster(request: pytest.FixtureRequest, prefix: str, **kwargs: object) -> Iterator[LocalStatefulSet]:
+def running_cluster(request: pytest.FixtureRequest, prefix: str, engine: str | None = None,
+                    start: Callable[[LocalStatefulSet], object] = LocalStatefulSet.start_all,
+                    settle_s: float | None = None, **kwargs: object) -> Iterator[LocalStatefulSet]:
     """Start a cluster, hand it to the module's tests, stop every process by PID. On a failure the
-    directory (logs, rendered files) is kept and the last log lines are printed."""
+    directory (logs, rendered files) is kept and the last log lines are printed. `engine`: every pod
+    runs that engine of the toolchain (testbed/rolling.py); `start`: which processes start first
+    (default all); `settle_s`: wait up to that long for one primary every Sentinel names."""
     require_binaries()
     root = new_root(prefix)
     cluster = LocalStatefulSet(root, **kwargs)  # type: ignore[arg-type]
-    cluster.start_all()
+    for name in cluster.members if engine else ():
+        rolling.use_engine(cluster, name, engine)
     try:
+        start(cluster)
+        if settle_s is not None:
+            cluster.settle(timeout=settle_s)
         yield cluster
     finally:
         cluster.stop_all()

@@ -7,17 +7,15 @@ Runtime here: about 40 s.
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from cache_patterns.patterns.statefulset.rollout import Driver, RolloutError
 from tests.conftest import skip_or_fail
+from tests.live.conftest import running_cluster
 
 from testbed import rolling
 from testbed.plans import stack_plan
 from testbed.statefulset import LocalStatefulSet
-from testbed.support import new_root, require_binaries
 
 pytestmark = pytest.mark.live
 
@@ -26,25 +24,10 @@ ENGINE = "valkey-8.1"
 
 @pytest.fixture(scope="module")
 def staging(request):
-    require_binaries()
     if rolling.missing_engines(ENGINE):
         skip_or_fail("Valkey 8.1 is not built (./run toolchain valkey)")
-    root = new_root("cp-memory-")
-    cluster = LocalStatefulSet(root, plan=stack_plan("staging", "sessions"), busybox=False)
-    for name in cluster.members:
-        rolling.use_engine(cluster, name, ENGINE)
-    cluster.start_all()
-    ok = False
-    try:
-        cluster.settle(timeout=180)
-        yield cluster
-        ok = request.session.testsfailed == 0
-    finally:
-        cluster.stop_all()
-        if ok:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=30)}")
+    yield from running_cluster(request, "cp-memory-", engine=ENGINE, settle_s=180,
+                               plan=stack_plan("staging", "sessions"), busybox=False)
 
 
 def pods_of(cluster: LocalStatefulSet) -> rolling.ProcessPods:

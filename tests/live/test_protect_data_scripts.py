@@ -101,6 +101,18 @@ def test_every_server_starts_unpromotable_with_protect_data(world: World, shell:
     assert held.read_text().strip() == "100"
 
 
+def test_every_replica_starts_unpromotable_without_protect_data(world: World, shell: str) -> None:
+    """Without PROTECT_DATA too: a server starting as a replica is held at replica-priority 0 and its
+    configured priority kept for `probe.sh ready` (a scale-up's new pod, a restarted replica), so
+    Sentinel cannot promote it before its first sync."""
+    held = world.root / "run" / "replica-priority"
+    world.sentinel(SENTINELS[0], SERVERS[2])
+    world.sentinel(SENTINELS[1], SERVERS[2])
+    rc, conf, err = world.run(shell, SERVERS[0], "cache-0")
+    assert rc == 0 and replicaof(conf) == SERVERS[2], err
+    assert "\nreplica-priority 0\n" in conf and held.read_text().strip() == "100", conf
+
+
 def probe(world: World, shell: str, self_address: str) -> subprocess.CompletedProcess:
     (world.conf / "probe.sh").write_text(ha.script("probe.sh"))
     cmd = [shell, str(world.conf / "probe.sh"), "ready"] if shell == "/bin/sh" else \

@@ -10,16 +10,14 @@ Runtime here: about 60-90 s per upgrade (the Sentinels' readiness and the replic
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.live.conftest import running_cluster
 
 from testbed import rolling
 from testbed.plans import stack_plan
 from testbed.statefulset import LocalStatefulSet
-from testbed.support import new_root, require_binaries
 
 pytestmark = pytest.mark.live
 
@@ -29,27 +27,12 @@ VERSIONS = {"redis-7.0": "7.0.", "valkey-8.1": "8.1.", "valkey-9.1": "9.1."}
 
 @pytest.fixture(scope="module")
 def staging(request):
-    require_binaries()
     missing = rolling.missing_engines(*CHAIN)
     if missing:
         skip_or_fail(f"engines not here: {', '.join(missing)} (apt-get install redis-server redis-sentinel "
                      f"redis-tools; ./run toolchain valkey valkey-9)")
-    root = new_root("cp-rollout-")
-    cluster = LocalStatefulSet(root, plan=stack_plan("staging", "sessions"), busybox=False, haproxies=2)
-    for name in cluster.members:
-        rolling.use_engine(cluster, name.split("-tls")[0] if "-tls" in name else name, CHAIN[0])
-    cluster.start_all()
-    failed = True
-    try:
-        cluster.settle(timeout=180)
-        yield cluster
-        failed = request.session.testsfailed > 0
-    finally:
-        cluster.stop_all()
-        if failed:
-            print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=30)}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    yield from running_cluster(request, "cp-rollout-", engine=CHAIN[0], settle_s=180,
+                               plan=stack_plan("staging", "sessions"), busybox=False, haproxies=2)
 
 
 def test_the_chain_starts_on_redis_7(staging: LocalStatefulSet):

@@ -9,19 +9,19 @@ Runtime here: about 60 s.
 """
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
 from cache_patterns.patterns.statefulset.rollout import Driver, RolloutError
 from tests.conftest import skip_or_fail
+from tests.live.conftest import running_cluster
 
 from testbed import rolling
 from testbed.plans import stack_plan
 from testbed.scaling import move_primary, sentinels_count, start_pods
 from testbed.statefulset import LocalStatefulSet
-from testbed.support import _pairs, new_root, require_binaries, wait_until
+from testbed.support import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -30,24 +30,11 @@ ENGINE = "valkey-8.1"
 
 @pytest.fixture(scope="module")
 def five(request):
-    require_binaries()
     if rolling.missing_engines(ENGINE):
         skip_or_fail("Valkey 8.1 is not built (./run toolchain valkey)")
-    root = new_root("cp-scale-")
-    cluster = LocalStatefulSet(root, plan=stack_plan("staging", "sessions", {"replicas": 4}), busybox=False)
-    for name in cluster.members:
-        rolling.use_engine(cluster, name, ENGINE)
-    start_pods(cluster, [n for n in cluster.members if not n.endswith("-tls-reload") and n not in ("redis-3", "redis-4")])
-    ok = False
-    try:
-        yield cluster
-        ok = request.session.testsfailed == 0
-    finally:
-        cluster.stop_all()
-        if ok:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"\nlive cluster kept at {root}\n{cluster.logs(tail=30)}")
+    first = lambda c: start_pods(c, [n for n in c.members if not n.endswith("-tls-reload") and n not in ("redis-3", "redis-4")])  # noqa: E731
+    yield from running_cluster(request, "cp-scale-", engine=ENGINE, start=first,
+                               plan=stack_plan("staging", "sessions", {"replicas": 4}), busybox=False)
 
 
 def test_scale_2_to_4_to_1_with_the_primary_on_the_highest_ordinal(five: LocalStatefulSet, record_property):

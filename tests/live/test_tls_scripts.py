@@ -266,3 +266,32 @@ def test_the_reload_loops_stop_on_sigterm_as_their_containers_pid_1(tmp_path: Pa
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+def test_the_redis_reload_loop_loads_a_renewal_with_config_set(tmp_path: Path, shell) -> None:
+    """The Redis pods' reload loop makes Redis load each new generation with one CONFIG SET of the
+    three files in the live dir (a fake redis-cli that records its commands and answers OK): at the
+    first files and again after a renewal. tests/live/test_tls_rotation.py shows it with real servers."""
+    pod = Pod(tmp_path, shell)
+    pod.put(A_CA, A_LEAF, A_KEY)
+    pod.refresh()                                    # the live dir as redis-start.sh leaves it
+    bin_dir, log = tmp_path / "bin", tmp_path / "cli.log"
+    bin_dir.mkdir()
+    (bin_dir / "redis-cli").write_text(f'#!/bin/sh\necho "$*" >> "{log}"\necho OK\n')
+    (bin_dir / "redis-cli").chmod(0o755)
+    env = pod.env | {"PATH": f"{bin_dir}:{pod.env['PATH']}", "SELF_ADDRESS": "127.0.0.1:6379", "MASTER_NAME": "m",
+                     "SENTINELS": "127.0.0.1:26379", "PEERS": "127.0.0.1:6379", "TLS_POLL": "1",
+                     "RUN_DIR": str(tmp_path)}
+    load = (f"CONFIG SET tls-cert-file {pod.live}/tls.crt tls-key-file {pod.live}/tls.key "
+            f"tls-ca-cert-file {pod.live}/ca.crt")
+    loads = lambda: log.read_text().count(load) if log.exists() else 0  # noqa: E731
+    proc = subprocess.Popen([*shell, str(pod.conf / "tls-reload.sh"), "redis"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: loads() == 1, 10), (log.read_text() if log.exists() else "no redis-cli call")
+        pod.put(A_CA, b"LEAF-A2\n", b"KEY-A2\n")     # a renewal under the same CA: served at once
+        assert wait_for(lambda: loads() == 2, 10), log.read_text()
+        assert (pod.live / "tls.crt").read_bytes() == b"LEAF-A2\n"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)

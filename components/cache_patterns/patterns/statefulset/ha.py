@@ -356,7 +356,7 @@ def plan(cache: StatefulSetSettings, names: PodNames, master_name: str | None = 
     scripts = ScriptSettings(
         topology=topology, password_file=PASSWORD_FILE if cache.auth else None,
         tls_ca_file=tls.ca_file if tls else None,
-        acl_password_dir=ACL_PASSWORD_DIR if cache.acl_users else None,
+        acl_password_dir=ACL_PASSWORD_DIR if server.acl_users else None,   # the backup user counts too
         # A failed first attempt is retried by Sentinel after 2 x failover-timeout.
         failover_wait_s=math.ceil((cache.down_after + 2 * cache.failover_timeout) / 1000) + 5,
         tls_secret_dir=TLS_DIR if tls else None, tls_live_dir=TLS_LIVE_DIR if tls else None,
