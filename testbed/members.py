@@ -34,16 +34,22 @@ class SecretVolume:
         stamp.mkdir()
         stamp.chmod(0o755)
         for key, data in files.items():
+            # An item's path may have folders (`users/backup`): made inside the timestamped directory,
+            # and the user-visible link is the first folder's (`users -> ..data/users`), as the kubelet's.
+            for folder in reversed((stamp / key).relative_to(stamp).parents[:-1]):
+                if not (stamp / folder).is_dir():
+                    (stamp / folder).mkdir()
+                    (stamp / folder).chmod(0o755)
             (stamp / key).write_bytes(data)
             self.own(stamp / key, 0o440, False)
         tmp = self.path / "..data_tmp"
         tmp.symlink_to(stamp.name)
         os.rename(tmp, self.path / "..data")
         swapped = time.monotonic()
-        for key in files:
-            link = self.path / key
+        for top in dict.fromkeys(key.split("/", 1)[0] for key in files):
+            link = self.path / top
             if not link.is_symlink():
-                link.symlink_to(f"..data/{key}")
+                link.symlink_to(f"..data/{top}")
         if old is not None:
             shutil.rmtree(self.path / old, ignore_errors=True)
         return swapped

@@ -23,6 +23,7 @@ import yaml
 
 from cache_patterns.observability import dashboard as dash
 from cache_patterns.observability import rules
+from cache_patterns.patterns.statefulset import backup
 from tests.observability import promql
 from tests.observability import promtool as pt
 from tests.observability.variants import variant_runs
@@ -199,8 +200,13 @@ def test_every_metric_a_rule_or_dashboard_reads_is_scraped(failover):
                         for metric in promql.metric_names(expr):
                             used.setdefault(metric, set()).add(f"{name}: dashboard")
     # The two-tier clients' counters come from the apps; RedisMemoryNearLimit reads the kubelet's and
-    # kube-state-metrics' series (tests/observability covers their labels).
-    exporter_metrics = {m for m in used if not m.startswith("cache_patterns_client_") and m not in rules.KUBE_METRICS}
+    # kube-state-metrics' series (tests/observability covers their labels); the backup's come from the
+    # Pushgateway, pushed by the backup pod's backup.sh (the live push: tests/live/test_backup_live.py).
+    pushed = set(re.findall(r"^(cache_backup_[a-z_]+) ", backup.script("backup.sh"), re.M))
+    from_backups = {m for m in used if m.startswith("cache_backup_")}
+    assert from_backups and from_backups <= pushed, f"read but never pushed by backup.sh: {from_backups - pushed}"
+    exporter_metrics = {m for m in used if not m.startswith("cache_patterns_client_") and m not in rules.KUBE_METRICS
+                        and m not in from_backups}
     assert set(rules.KUBE_METRICS) <= set(used)
     assert len(exporter_metrics) > 20
     missing = {m: sorted(w) for m, w in used.items() if m in exporter_metrics and m not in scraped}
