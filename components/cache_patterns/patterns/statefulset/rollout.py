@@ -208,6 +208,14 @@ class Driver:
                 found = [p for p in kept if (s := self.state(p)) is not None and s.role == "master"]
                 return len(found) == 1
             self.wait("a primary on a kept ordinal", moved)
+            # Sentinel's failover moves the replicas over one at a time; one still waiting when the removed
+            # pods go (the retired ones counted for minReplicasToWrite until then) leaves the new primary
+            # without a replica, refusing writes until the failover times out (29 s seen in CI). So every
+            # other server follows the new primary before anything is removed.
+            def all_follow() -> bool:
+                states = self.states()
+                return any(s.role == "master" and s.replicas >= len(names) - 1 for s in states.values())
+            self.wait("every other server to replicate from the new primary", all_follow)
         return removed
 
     def forget_removed(self, servers: int) -> None:
