@@ -20,6 +20,11 @@ import pytest
 RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
 
+def worse(a: str, b: str) -> str:
+    """Of two outcomes of one test (its phases, or two tiers' runs), the one that counts."""
+    return max(a, b, key=RANK.__getitem__)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--outcomes-json", default=None, help="write {node id: passed|skipped|failed} here")
 
@@ -31,8 +36,7 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
-        before = self.seen.get(report.nodeid, "passed")
-        self.seen[report.nodeid] = max(before, outcome, key=RANK.__getitem__)
+        self.seen[report.nodeid] = worse(self.seen.get(report.nodeid, "passed"), outcome)
 
     def pytest_sessionfinish(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +54,7 @@ def load(folder: Path) -> dict[str, str]:
     seen: dict[str, str] = {}
     for path in sorted(folder.glob("*.json")):
         for node, outcome in json.loads(path.read_text()).items():
-            seen[node] = max(seen.get(node, "passed"), outcome, key=RANK.__getitem__)
+            seen[node] = worse(seen.get(node, "passed"), outcome)
     return seen
 
 
