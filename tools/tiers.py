@@ -38,22 +38,41 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The live and engine tiers are each split in two by file, so that the lines of the side-by-side stage
+# end together (docs/e2e.md#time): the second part of each runs after a shorter line's tiers. Every
+# live and engine test is in exactly one part (tests/test_tiers.py).
+LIVE_B = ("tests/live/test_planning_live.py", "tests/live/test_backup_live.py",
+          "tests/live/test_backup_protect_live.py", "tests/live/test_backup_restore_procedure.py")
+# The engine-tier mutants (e2e/scenarios/test_mutants.py) stay with the scenarios whose passing in the
+# same session is their baseline (test_changes, test_rotation, test_stacks).
+ENGINE_B = ("e2e/scenarios/test_component_package.py", "e2e/scenarios/test_day2.py",
+            "e2e/scenarios/test_backup.py", "e2e/scenarios/test_config_errors.py")
+
+
+def _ignore(paths: tuple[str, ...]) -> list[str]:
+    return [f"--ignore={p}" for p in paths]
+
+
 # name, pytest arguments before the caller's
 # The unit tier on two workers (pytest-xdist): much of it waits on scripts' sleeps and subprocesses
 # (promtool, checkov, the provider), so two workers on two cores take about half the time of one.
 UNIT_WORKERS = 2
 TIERS = {
     "unit": ["-m", "not live and not cluster", "-n", str(UNIT_WORKERS)],
-    "live": ["-m", "live", "--ignore=tests/client"],
+    "live": ["-m", "live", "--ignore=tests/client", *_ignore(LIVE_B)],
+    "live-b": ["-m", "live", *LIVE_B],
     "clients": ["-m", "live", "tests/client"],
     "cluster": ["-m", "cluster and not node"],
-    "engine": ["e2e/scenarios"],
+    "engine": ["e2e/scenarios", *_ignore(ENGINE_B)],
+    "engine-b": list(ENGINE_B),
     "node": ["-m", "node"],
 }
 # Stages run one after another; the lines of a stage run side by side, the tiers of a line in order.
-STAGES = ((("unit",),), (("live",), ("clients", "cluster"), ("engine",), ("node",)))
+STAGES = ((("unit",),), (("live",), ("clients", "cluster", "live-b"), ("engine",), ("node", "engine-b")))
 # A tier that starts a control plane of its own beside another's: its ports this far after the base.
-PORT_OFFSET = {"engine": 10}
+PORT_OFFSET = {"engine": 10, "engine-b": 20}
+# Each tier's log ends with its slowest tests: where CI's minutes go, in every run's output.
+DURATIONS = ("--durations=10", "--durations-min=5")
 NO_TESTS = 5   # pytest's exit code when it collected nothing
 RESULTS_ENV = "CACHE_PATTERNS_TEST_RESULTS"   # a folder: each tier writes <tier>.json there (tools/outcomes.py)
 
@@ -134,7 +153,8 @@ def run_tier(name: str, argv: list[str], logs: Path) -> Outcome:
     log, junit = logs / f"{name}.log", logs / f"{name}.xml"
     start = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, "-m", "pytest", *args, *outcomes_args(name), f"--junit-xml={junit}"],
+        code = subprocess.call([sys.executable, "-m", "pytest", *args, *outcomes_args(name), *DURATIONS,
+                                f"--junit-xml={junit}"],
                                stdout=out, stderr=subprocess.STDOUT, env=tier_env(name))
     outcome = classify(name, code, junit, time.monotonic() - start)
     with _print:
