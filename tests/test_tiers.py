@@ -170,3 +170,10 @@ def test_every_test_is_in_exactly_one_part_of_a_split_tier():
 def test_every_tier_runs_in_the_side_by_side_stage_or_the_unit_stage_exactly_once():
     placed = [name for stage in tiers.STAGES for line in stage for name in line]
     assert sorted(placed) == sorted(tiers.TIERS)
+
+
+def test_the_readme_names_the_lines_the_stage_runs():
+    """The README's quick start and command table say which tiers run side by side: as tools/tiers.py runs them."""
+    lines = " | ".join(" -> ".join(line) for line in tiers.STAGES[-1])
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count(f"side by side: {lines}") + readme.count(f"side by side: {lines.replace('|', chr(92) + '|')}") == 2, lines

@@ -3,20 +3,23 @@ took and a summary at the end. With arguments `./run test` is plain pytest, so a
 with `./run test -m cluster` (or `-m live`, `-m "not live and not cluster"`).
 
     unit     everything offline: config, components under Pulumi mocks, renders, snapshots
-    live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1 (marker `live`, but tests/client)
+    live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1 (marker `live`, but tests/client;
+             run in two parts, live and live-b)
     clients  the two-tier clients (Python, TypeScript, Go) against real servers: the conformance suite
              and the clients' own suites (tests/client, marker `live`)
     cluster  every stack applied to a real control plane (e2e/cluster.py, toolchain from e2e/pins.toml)
     engine   `pulumi up` of every Kubernetes stack with the real engine on a control plane of its own
-             (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone)
+             (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone; run in two parts, engine and engine-b)
     node     the rendered pods run for real on a kubelet node in namespaces of its own (tests/node,
              marker `node`, a part of the cluster tier run as its own line: docs/node.md)
 
-The unit tier runs first and alone, on two workers (pytest-xdist: it keeps both cores busy). Then four lines run side by side: live;
-clients then cluster; engine (on a control plane of its own: the ports `PORT_OFFSET` after the
-cluster tier's); node (a cluster of its own). They spend most of their time waiting on processes,
-timers, pods and the API server, not on a core, so side by side they take about as long as the
-longest line instead of the sum (docs/e2e.md#time). `--serial` runs every tier in turn.
+The unit tier runs first and alone, on two workers (pytest-xdist: it keeps both cores busy). Then four
+lines run side by side: live; clients, cluster, then live-b (the second part of the live tier);
+engine (on a control plane of its own: the ports `PORT_OFFSET` after the cluster tier's); node, then
+engine-b (the engine tier's second part, on a third control plane). They spend much of their time
+waiting on processes, timers, pods and the API server, so side by side they take about as long as the
+longest line instead of the sum; the live and engine tiers are split by file so that the lines end at
+about the same time (docs/e2e.md#time). `--serial` runs every tier in turn.
 Each tier's output is printed as a block when it finishes.
 
 What a tier reports comes from its pytest junit XML, not only its exit code: a tier whose every test
