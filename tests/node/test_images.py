@@ -15,7 +15,8 @@ from cache_patterns.core import images as facts
 from e2e import images
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]
-REFS = ["valkey/valkey:8.1.11-alpine", "haproxy:3.2-alpine", "oliver006/redis_exporter:v1.88.0-alpine"]
+REFS = ["valkey/valkey:8.1.11-alpine", "haproxy:3.2-alpine", "oliver006/redis_exporter:v1.88.0-alpine",
+        facts.RESTIC_IMAGE]
 
 
 def _read(built: images.Built) -> tuple[dict, dict[str, tarfile.TarInfo]]:
@@ -62,7 +63,7 @@ def test_local_image_has_the_recorded_layout(ref):
 def need_tools() -> None:
     from e2e import toolchain
     from tests.conftest import skip_or_fail
-    missing = [t for t in ("valkey", "haproxy", "redis_exporter", "kubelet", "coredns") if not toolchain.is_built(t)]
+    missing = [t for t in ("valkey", "haproxy", "redis_exporter", "restic", "kubelet", "coredns") if not toolchain.is_built(t)]
     if missing:
         skip_or_fail(f"toolchain not built: {', '.join(missing)} (`./run toolchain`)")
 
