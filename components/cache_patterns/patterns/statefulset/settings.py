@@ -46,9 +46,9 @@ class PasswordRotation(StrictModel):
     TITLE = "password rotation"
     generation: Annotated[int, Field(strict=True, ge=1, le=10_000)] = doc(
         1, "Bump to replace every generated password of the cache (the default user's and each ACL user's): new "
-           "Secrets, and every pod that reads one rolls onto them: Sentinel, HAProxy and bound apps at once, Redis (OnDelete) "
-           "when the rollout driver rolls it: run `rollout <namespace> <statefulset> roll` right after `pulumi up`, "
-           "apps on the new password are refused until it has; the old "
+           "Secrets, and every pod that reads one rolls onto them: Sentinel, HAProxy and bound apps at once, then the Redis "
+           "pods (OnDelete) by the rollout driver inside the same `pulumi up` (replicas first, the primary last through "
+           "its hand-over; the `up` returns once all are on the new Secrets); the old "
            "passwords are refused from then on. Production generators are protected: unprotect them first "
            "(docs/patterns/statefulset.md).")
 
