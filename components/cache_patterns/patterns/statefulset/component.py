@@ -70,8 +70,6 @@ class RedisStatefulSetArgs(TypedDict):
     kubernetes_version: NotRequired[str]
     """The cluster's Kubernetes minor version (such as "1.30"): from 1.29 the two-tier L1 is a native
     sidecar. Default: 1.33."""
-    kube_context: NotRequired[str]
-    """The kubeconfig context the rollout driver's `kubectl` uses (the Kubernetes provider's). Default: current."""
     observability: NotRequired[ObservabilityConfigArgs]
     """The stack's `observability` block: who may scrape the exporters, and whether PodMonitors, rules
     and a dashboard are made. Default: off."""
@@ -81,6 +79,8 @@ class RedisStatefulSetArgs(TypedDict):
     placement: NotRequired[PlacementArgs]
     """The stack's `placement` block: where every pod of the cache runs unless its own `placement` says
     otherwise (docs/production.md). Default: the defaults (zone spread, host anti-affinity)."""
+    kube_context: NotRequired[str]
+    """The kubeconfig context the rollout driver's `kubectl` uses (the Kubernetes provider's). Default: current."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
