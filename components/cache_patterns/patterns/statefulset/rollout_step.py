@@ -28,6 +28,8 @@ from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider,
 # What the driver's resource diffs on: a change of any of them rolls the pods.
 KEYS = ("namespace", "statefulset", "context", "template")
 TIMEOUT_S = 900
+# False in the component package's provider (components/__main__.py): no driver resource is made.
+ENABLED = True
 
 
 # Env of the pod template left out of the digest: `PEERS` lists every ordinal (`replicas` changes it), read
@@ -102,8 +104,11 @@ def fail_on_refusal(statefulset: str, refused: str) -> str:
 
 
 def wire(parent: Any, name: str, namespace: str, statefulset: str, template: Any, context: str | None,
-         after: list) -> Rollout:
-    """The driver's resource for the Redis StatefulSet `statefulset`, after the resources `after`."""
+         after: list) -> Rollout | None:
+    """The driver's resource for the Redis StatefulSet `statefulset`, after the resources `after` (None when
+    not ENABLED)."""
+    if not ENABLED:
+        return None
     rollout = Rollout(f"{name}-rollout", {
         "namespace": namespace, "statefulset": statefulset, "context": context or "",
         "template": pulumi.Output.from_input(template).apply(digest), "timeout": TIMEOUT_S,
