@@ -53,10 +53,21 @@ def normalize(ref: str) -> list[str]:
     return names
 
 
+def pod_spec(obj: dict) -> dict | None:
+    """The spec of the pods an object runs: a Pod's own, a workload's template, a CronJob's
+    jobTemplate's template (the Jobs it creates run those pods)."""
+    if obj.get("kind") == "Pod":
+        return obj.get("spec")
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec")
+
+
 def _containers(manifests: Iterable[dict]) -> Iterator[dict]:
     for obj in manifests:
-        spec = (obj.get("spec") or {}).get("template", {}).get("spec") if obj.get("kind") != "Pod" else obj.get("spec")
-        yield from (spec or {}).get("containers", []) + (spec or {}).get("initContainers", [])
+        spec = pod_spec(obj) or {}
+        yield from spec.get("containers", []) + spec.get("initContainers", [])
 
 
 def references(manifests: Iterable[dict]) -> list[str]:
@@ -163,6 +174,22 @@ def exporter(ref: str) -> tuple[oci.Rootfs, oci.ImageConfig]:
                               exposed_ports=["9121/tcp"])
 
 
+def restic(ref: str) -> tuple[oci.Rootfs, oci.ImageConfig]:
+    """restic/restic: the toolchain's restic (static, as the release) at /usr/bin/restic, CA
+    certificates, jq and ssh (the real image's apk adds), BusyBox with Debian's coreutils `nice` (the
+    entrypoint runs restic under it; Debian's BusyBox has no nice applet), /entrypoint.sh, no USER."""
+    r = oci.Rootfs()
+    _etc(r, [], [])
+    _busybox(r)
+    r.file("/usr/bin/restic", source=_tool("restic", "restic"), mode=0o755)
+    for program in ("nice", "jq", "ssh"):
+        r.file(f"/usr/bin/{program}", source=f"/usr/bin/{program}")
+    r.file("/etc/ssl/certs/ca-certificates.crt", source="/etc/ssl/certs/ca-certificates.crt")
+    r.file("/entrypoint.sh", data=_script("restic-entrypoint.sh"), mode=0o755)
+    return r, oci.ImageConfig(entrypoint=["/entrypoint.sh"], env=[ALPINE_PATH, "IONICE_CLASS=", "IONICE_PRIORITY=4",
+                                                                   "NICE=0"])
+
+
 def pause(ref: str) -> tuple[oci.Rootfs, oci.ImageConfig]:
     """The sandbox image: kubernetes' pause.c, static, as upstream's image (USER 65535:65535)."""
     r = oci.Rootfs()
@@ -230,7 +257,7 @@ def app_packages() -> Path:
 # --- which builder, the cache -----------------------------------------------------------------
 
 BUILDERS: dict[str, Callable[[str], tuple[oci.Rootfs, oci.ImageConfig]]] = {
-    "valkey/valkey": valkey, "haproxy": haproxy, "oliver006/redis_exporter": exporter,
+    "valkey/valkey": valkey, "haproxy": haproxy, "oliver006/redis_exporter": exporter, "restic/restic": restic,
     PAUSE_REPO: pause, COREDNS_REPO: coredns,
 }
 

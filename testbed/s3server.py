@@ -48,6 +48,9 @@ def version() -> str:
 class S3Server:
     """One versitygw process. `credentials(bucket)` creates the bucket and gives an access key for it."""
 
+    # Where it listens (a subclass runs it elsewhere: tests/node/s3.py, in the node's network namespace).
+    host = "127.0.0.1"
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.data = root / "s3-data"
@@ -56,29 +59,42 @@ class S3Server:
             d.mkdir(parents=True)
         (self.iam / "users.json").write_text(json.dumps({"accessAccounts": {}}))
         self.port, self.admin_port = free_ports(2)
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"http://{self.host}:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         binary = versitygw()
         assert binary is not None
-        args = [binary, "--access", ROOT_KEY, "--secret", ROOT_SECRET, "--port", f"127.0.0.1:{self.port}",
+        args = [binary, "--access", ROOT_KEY, "--secret", ROOT_SECRET, "--port", f"{self.host}:{self.port}",
                 "--region", "us-east-1", "--iam-dir", str(self.iam), "--iam-cache-disable", "--quiet",
                 "posix", str(self.data)]
         self.log = open(self.root / "versitygw.log", "ab")
-        self.proc = subprocess.Popen(args, cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.command(args), cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"versitygw exited:\n{self.tail()}"
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/", timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return          # the gateway answers (403 without credentials)
-            except OSError:
-                time.sleep(0.2)
+            if self.call(self._answers):
+                return
+            time.sleep(0.2)
         raise AssertionError(f"versitygw did not answer within 60 s:\n{self.tail()}")
+
+    def command(self, args: list[str]) -> list[str]:
+        """How the gateway is started (here: as it is)."""
+        return args
+
+    def call(self, fn, *args):
+        """`fn(*args)` where the gateway is reachable (here: this process's own network)."""
+        return fn(*args)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True         # the gateway answers (403 without credentials)
+        except OSError:
+            return False
 
     def tail(self, n: int = 40) -> str:
         path = self.root / "versitygw.log"
@@ -94,11 +110,11 @@ class S3Server:
                 self.proc.wait(10)
 
     def create_bucket(self, bucket: str) -> None:
-        status, body = request("PUT", self.endpoint, f"/{bucket}", ROOT_KEY, ROOT_SECRET)
+        status, body = self.call(request, "PUT", self.endpoint, f"/{bucket}", ROOT_KEY, ROOT_SECRET)
         assert status == 200 or b"BucketAlreadyOwnedByYou" in body, (status, body[:300])
 
     def bucket_exists(self, bucket: str) -> bool:
-        status, _ = request("HEAD", self.endpoint, f"/{bucket}", ROOT_KEY, ROOT_SECRET)
+        status, _ = self.call(request, "HEAD", self.endpoint, f"/{bucket}", ROOT_KEY, ROOT_SECRET)
         return status == 200
 
     def _accounts(self) -> dict:
@@ -122,13 +138,13 @@ class S3Server:
         (self.iam / "users.json").write_text(json.dumps(conf))
 
     def objects(self, bucket: str, prefix: str = "") -> list[str]:
-        return list_objects(self.endpoint, bucket, prefix, ROOT_KEY, ROOT_SECRET)
+        return self.call(list_objects, self.endpoint, bucket, prefix, ROOT_KEY, ROOT_SECRET)
 
     def get(self, bucket: str, key: str) -> bytes:
-        status, body = request("GET", self.endpoint, f"/{bucket}/{key}", ROOT_KEY, ROOT_SECRET)
+        status, body = self.call(request, "GET", self.endpoint, f"/{bucket}/{key}", ROOT_KEY, ROOT_SECRET)
         assert status == 200, (status, body[:300])
         return body
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
-        status, body = request("PUT", self.endpoint, f"/{bucket}/{key}", ROOT_KEY, ROOT_SECRET, data)
+        status, body = self.call(request, "PUT", self.endpoint, f"/{bucket}/{key}", ROOT_KEY, ROOT_SECRET, data)
         assert status == 200, (status, body[:300])

@@ -72,6 +72,29 @@ def test_the_backup_cronjob_runs_the_engine_image_as_the_backup_user(run: harnes
     assert (server_secret, contract.PASSWORD_KEY, "password") not in items
 
 
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    return int(quantity[:-2]) * units[quantity[-2:]] if quantity[-2:] in units else int(quantity)
+
+
+def test_restics_temporary_files_go_to_a_writable_volume_big_enough_for_them(run: harness.Run) -> None:
+    """The job's root filesystem is read-only (so /tmp is): restic keeps the packs it has not uploaded
+    yet in temporary files (found on the real node: `open /tmp/restic-temp-pack-...: read-only file
+    system`, every backup failed). Its TMPDIR must be a volume the container writes, and that volume's
+    sizeLimit must hold restic's worst case, or the kubelet evicts the pod mid-backup."""
+    (cj,) = objects(run, "CronJob")
+    pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (job,) = pod["containers"]
+    assert job["securityContext"]["readOnlyRootFilesystem"] is True
+    tmp = next((e["value"] for e in job["env"] if e["name"] == "TMPDIR"), None)
+    assert tmp is not None, "restic's temporary files would go to /tmp, on the read-only root filesystem"
+    (mount,) = [m for m in job["volumeMounts"] if tmp == m["mountPath"] or tmp.startswith(m["mountPath"] + "/")]
+    assert not mount.get("readOnly")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume, volume
+    assert _bytes(volume["emptyDir"]["sizeLimit"]) >= bk.RESTIC_TEMP_MAX + 32 * 1024 * 1024, volume
+
+
 def test_the_backup_user_exists_on_the_servers_with_its_own_password(run: harness.Run) -> None:
     redis_conf = next(m for m in objects(run, "ConfigMap") if "acl-users.conf" in (m.get("data") or {}))
     assert f"user backup {bk.BACKUP_RULES}" in redis_conf["data"]["acl-users.conf"]

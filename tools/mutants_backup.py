@@ -53,6 +53,10 @@ BACKUP_MUTANTS = (
            "acl_password_dir=ACL_PASSWORD_DIR if cache.acl_users else None,",
            ("tests/test_backup_render.py::"
             "test_every_acl_user_the_servers_load_has_its_password_file_where_redis_start_reads_it",)),
+    Mutant("restic-temp-on-read-only-root", "restic keeps its packs in /tmp, on the backup pod's read-only root "
+           "filesystem: every backup fails on a real node (found by tests/node/test_backup.py)",
+           "components/cache_patterns/patterns/statefulset/backup.py", '            "TMPDIR": WORK_DIR}', "            }",
+           ("tests/test_backup_render.py::test_restics_temporary_files_go_to_a_writable_volume_big_enough_for_them",)),
     # The stack-wide checks a stack with backups met: each kept its teeth.
     Mutant("pss-job-exception-leaks", "a Deployment's or StatefulSet's container without a probe passes the pod "
            "check, as only a Job's may: a hung server is never restarted nor taken out of its Service",

@@ -14,6 +14,7 @@ from e2e import certs, pods
 from e2e.node import NodeCluster
 from tests.cluster import kube
 from tests.conftest import stack_run
+from tools import harness
 
 READY_TIMEOUT = 300.0
 
@@ -78,9 +79,12 @@ def stop_pods(cluster: NodeCluster, objs: list[dict]) -> None:
 
 
 @contextlib.contextmanager
-def deployed_all(cluster: NodeCluster, names: list[str], work: Path) -> Iterator[dict[str, Deployed]]:
-    """Several stacks at once (their namespaces must not overlap), deleted together at the end."""
-    runs = {name: kube.manifests(stack_run(name)) for name in names}
+def deployed_all(cluster: NodeCluster, names: list[str], work: Path, variants: dict[str, harness.Run] | None = None,
+                 before: list[dict] = ()) -> Iterator[dict[str, Deployed]]:
+    """Several stacks at once (their namespaces must not overlap), deleted together at the end.
+    `variants`: a stack's evaluation with other settings than its file's; `before`: objects applied
+    once the stacks' namespaces exist and before anything else (the existing Secrets a stack names)."""
+    runs = {name: kube.manifests((variants or {}).get(name) or stack_run(name)) for name in names}
     every = [o for objs in runs.values() for o in objs]
     cluster.import_for(every)
     ca, prereq = None, []
@@ -90,6 +94,10 @@ def deployed_all(cluster: NodeCluster, names: list[str], work: Path) -> Iterator
         refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, prereq) if not r.ok]
         assert not refused, refused
     try:
+        if before:
+            first = [o for o in every if o["kind"] == "Namespace"] + list(before)
+            refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, first) if not r.ok]
+            assert not refused, refused
         for name, objs in runs.items():
             refused = [f"{kube.ref(r.obj)}: {r.error}" for r in kube.apply_all(cluster, objs) if not r.ok]
             assert not refused, f"stack {name}: the server refused:\n" + "\n".join(refused)
@@ -97,11 +105,12 @@ def deployed_all(cluster: NodeCluster, names: list[str], work: Path) -> Iterator
     finally:
         started = time.monotonic()
         stop_pods(cluster, every)
-        code, out = kube.delete_all(cluster, every + prereq[1:] + prereq[:1])
+        code, out = kube.delete_all(cluster, every + list(before) + prereq[1:] + prereq[:1])
         assert code == 0, f"stacks {names}: delete did not finish in {time.monotonic() - started:.0f} s:\n{out}"
 
 
 @contextlib.contextmanager
-def deployed(cluster: NodeCluster, stack: str, work: Path) -> Iterator[Deployed]:
-    with deployed_all(cluster, [stack], work) as found:
+def deployed(cluster: NodeCluster, stack: str, work: Path, variant: harness.Run | None = None,
+             before: list[dict] = ()) -> Iterator[Deployed]:
+    with deployed_all(cluster, [stack], work, {stack: variant} if variant else None, before) as found:
         yield found[stack]

@@ -15,7 +15,8 @@ from cache_patterns.core import images as facts
 from e2e import images
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]
-REFS = ["valkey/valkey:8.1.11-alpine", "haproxy:3.2-alpine", "oliver006/redis_exporter:v1.88.0-alpine"]
+REFS = ["valkey/valkey:8.1.11-alpine", "haproxy:3.2-alpine", "oliver006/redis_exporter:v1.88.0-alpine",
+        facts.RESTIC_IMAGE]
 
 
 def _read(built: images.Built) -> tuple[dict, dict[str, tarfile.TarInfo]]:
@@ -62,7 +63,7 @@ def test_local_image_has_the_recorded_layout(ref):
 def need_tools() -> None:
     from e2e import toolchain
     from tests.conftest import skip_or_fail
-    missing = [t for t in ("valkey", "haproxy", "redis_exporter", "kubelet", "coredns") if not toolchain.is_built(t)]
+    missing = [t for t in ("valkey", "haproxy", "redis_exporter", "restic", "kubelet", "coredns") if not toolchain.is_built(t)]
     if missing:
         skip_or_fail(f"toolchain not built: {', '.join(missing)} (`./run toolchain`)")
 
@@ -122,3 +123,24 @@ def test_entrypoints_behave_as_the_real_images_on_the_node(real_node):
     finally:
         real_node.kubectl("delete", "pod,configmap", "-n", "default", *(f"image-{n}" for n in cases),
                           "--ignore-not-found", "--wait=true", "--timeout=60s", check=False)
+
+
+def test_the_restic_image_runs_restic_through_its_entrypoint_under_nice(real_node):
+    """restic/restic: its entrypoint (no `command` in the pod) runs /usr/bin/restic with the pod's
+    arguments through `nice -n $NICE` (the real image's rule: Debian's BusyBox has no nice applet, the
+    image has coreutils' nice)."""
+    real_node.import_images([facts.RESTIC_IMAGE])
+    pod = json.loads(json.dumps(POD))
+    pod["metadata"]["name"] = "image-restic"
+    pod["spec"]["containers"][0].update({
+        "image": facts.RESTIC_IMAGE, "imagePullPolicy": "IfNotPresent", "env": [{"name": "NICE", "value": "7"}],
+        "args": ["version"]})
+    try:
+        real_node.kubectl("apply", "-f", "-", input=json.dumps(pod))
+        real_node.kubectl("wait", "-n", "default", "pod/image-restic", "--for=jsonpath={.status.phase}=Succeeded",
+                          "--timeout=120s", timeout=150)
+        out = real_node.kubectl("logs", "-n", "default", "image-restic").stdout
+        assert out.startswith(f"restic {facts.RESTIC_VERSION} compiled with go"), out
+    finally:
+        real_node.kubectl("delete", "pod", "-n", "default", "image-restic", "--ignore-not-found", "--wait=true",
+                          "--timeout=60s", check=False)

@@ -43,6 +43,10 @@ TERMINATION_LOG = "/dev/termination-log"
 # restic's CA bundle path in its image (alpine's ca-certificates); copied beside restic.
 RESTIC_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BACKUP_RESOURCES_CPU = "100m"
+# restic's temporary pack files (its TMPDIR): two packers filling and one upload per S3 connection (5 by
+# default), each up to the 16 MiB pack size plus one chunk of at most 8 MiB (restic 0.19's repository
+# package: defaultPackerCount, DefaultPackSize; the chunker's MaxSize).
+RESTIC_TEMP_MAX = (2 + 5) * (16 + 8) * 1024 * 1024
 
 
 def script(name: str) -> str:
@@ -96,7 +100,10 @@ class BackupPlan:
         out |= self.restic_env() | {
             "BACKUP_USER": BACKUP_USER, "WORK_DIR": WORK_DIR, "KEEP_LAST": str(s.retention.keep),
             "KEEP_WITHIN": s.keep_within, "ALLOW_PRIMARY": "yes" if s.allow_primary else "no",
-            "DUMP_TIMEOUT": str(s.timeout // 1000), "TERMINATION_LOG": TERMINATION_LOG}
+            "DUMP_TIMEOUT": str(s.timeout // 1000), "TERMINATION_LOG": TERMINATION_LOG,
+            # restic writes its packs to temporary files before it uploads them: in the work volume,
+            # since the root filesystem (where /tmp is) is read-only.
+            "TMPDIR": WORK_DIR}
         if s.pushgateway:
             out |= {"PUSHGATEWAY_URL": s.pushgateway, "METRICS_JOB": "cache-backup",
                     "METRICS_NAMESPACE": self.plan.names.namespace}

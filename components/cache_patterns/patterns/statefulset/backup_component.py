@@ -14,7 +14,9 @@ from cache_patterns.patterns.statefulset import backup as bk
 from cache_patterns.patterns.statefulset import ha, pods
 from cache_patterns.patterns.statefulset.backup_settings import BACKUP_USER
 
-WORK_SIZE = "64Mi"
+# The job's work dir is restic's TMPDIR too (the root filesystem is read-only): a backup or a prune keeps
+# its packs in temporary files until they are uploaded, at most bk.RESTIC_TEMP_MAX bytes at once.
+WORK_SIZE = "256Mi"
 TOOLS_SIZE = "128Mi"
 # Kubernetes keeps this many finished Jobs of each outcome (their pods hold the logs).
 HISTORY = 3

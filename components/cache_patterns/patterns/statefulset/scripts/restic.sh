@@ -71,7 +71,7 @@ rs() {
     (s3_key_env && exec "$RESTIC" "$@") 2> "$_rs_err" &
     _rs_pid=$!
     while kill -0 "$_rs_pid" 2> /dev/null; do
-        if grep -Eq "$PERMANENT" "$_rs_err"; then
+        if grep -Eqs "$PERMANENT" "$_rs_err"; then
             kill "$_rs_pid" 2> /dev/null || true
             wait "$_rs_pid" 2> /dev/null || true
             cat "$_rs_err" >&2
