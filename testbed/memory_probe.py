@@ -190,27 +190,47 @@ def _cycle(size: Size) -> list[int]:
     return [v for v, _ in size.points()]
 
 
-def load(client: redis.Redis, n: int, key: Size, value: Size, ttl_share: float, batch: int = 2000) -> None:
+def _set(name: bytes, payload: bytes, ttl: bool) -> bytes:
+    """SET name payload [EX 86400] in the protocol's own framing (RESP)."""
+    head = b"*5\r\n$3\r\nSET\r\n" if ttl else b"*3\r\n$3\r\nSET\r\n"
+    body = b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(payload), payload)
+    return head + body + (b"$2\r\nEX\r\n$5\r\n86400\r\n" if ttl else b"")
+
+
+def load(port: int, n: int, key: Size, value: Size, ttl_share: float, batch: int = 2000) -> None:
     """n string keys of exactly the given sizes (values: incompressible bytes, never integers), a TTL on
-    ttl_share of them, through a pipeline."""
+    ttl_share of them. Sent as RESP in batches on a connection of its own, closed before the caller
+    measures (so no client buffer of it is counted), every reply checked to be +OK: the same SET
+    commands as a client's pipeline, without a Python client's per-command cost (about 5x faster:
+    the live tier loads 1.6 million keys per engine)."""
     keys, values = _cycle(key), _cycle(value)
-    pipe = client.pipeline(transaction=False)
     step = 7919
-    for i in range(n):
-        k = keys[i % len(keys)]
-        name = f"k{i:0{max(k - 1, 1)}d}".encode()
-        if len(name) != k:
-            raise ValueError(f"key length {k} cannot hold {n} distinct keys")
-        v = values[(i * 31) % len(values)]
-        off = (i * step) % (len(BLOB) - v)
-        payload = b"v" + BLOB[off:off + v - 1]
-        if (i % 100) < ttl_share * 100:
-            pipe.set(name, payload, ex=86_400)
-        else:
-            pipe.set(name, payload)
-        if i % batch == batch - 1:
-            pipe.execute()
-    pipe.execute()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        for start in range(0, n, batch):
+            parts = []
+            for i in range(start, min(start + batch, n)):
+                k = keys[i % len(keys)]
+                name = f"k{i:0{max(k - 1, 1)}d}".encode()
+                if len(name) != k:
+                    raise ValueError(f"key length {k} cannot hold {n} distinct keys")
+                v = values[(i * 31) % len(values)]
+                off = (i * step) % (len(BLOB) - v)
+                parts.append(_set(name, b"v" + BLOB[off:off + v - 1], (i % 100) < ttl_share * 100))
+            conn.sendall(b"".join(parts))
+            _expect_ok(conn, len(parts))
+
+
+def _expect_ok(conn: socket.socket, count: int) -> None:
+    """Read `count` replies, each `+OK`; an error reply (or anything else) is raised with its text."""
+    want = b"+OK\r\n" * count
+    got = b""
+    while len(got) < len(want):
+        chunk = conn.recv(len(want) - len(got))
+        if not chunk:
+            raise ConnectionError(f"the server closed the connection after {len(got) // 5} of {count} replies")
+        got += chunk
+        if not want.startswith(got):
+            raise RuntimeError(f"a SET was refused: {got[got.find(b'-'):][:200]!r}")
 
 
 def settle(server: Server) -> None:
@@ -236,7 +256,7 @@ def bytes_per_key(server: Server, n: int, key: Size, value: Size, ttl_share: flo
     server.client.execute_command("FLUSHALL", "SYNC")
     settle(server)
     before = server.info("memory")
-    load(server.client, n, key, value, ttl_share)
+    load(server.port, n, key, value, ttl_share)
     settle(server)
     after = server.info("memory")
     assert server.client.dbsize() == n

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tools import mutate, outcomes, tiers
 
 SAMPLE = '''
@@ -37,12 +39,14 @@ def test_teardown_error(broken_teardown):
 '''
 
 
-def test_the_plugin_records_every_outcome_and_a_teardown_error_as_failed(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_the_plugin_records_every_outcome_and_a_teardown_error_as_failed(tmp_path, workers):
+    # With xdist (the unit tier's two workers) the controller writes every worker's outcomes.
     (tmp_path / "test_sample.py").write_text(SAMPLE)
     out = tmp_path / "results" / "unit.json"
     env = {**os.environ, "PYTHONPATH": str(mutate.ROOT)}
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tools.outcomes",
-                    f"--outcomes-json={out}", "test_sample.py"], cwd=tmp_path, env=env, capture_output=True)
+                    f"--outcomes-json={out}", *workers, "test_sample.py"], cwd=tmp_path, env=env, capture_output=True)
     assert json.loads(out.read_text()) == {
         "test_sample.py::test_ok": "passed",
         "test_sample.py::test_fails": "failed",

@@ -4,6 +4,7 @@ all fails the run. And the skip rule (tests/conftest.py): in CI every skip that 
 not-applicable one fails."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,27 +111,69 @@ def test_in_ci_every_skip_fails_except_a_declared_not_applicable_one(tmp_path, c
         assert "ERROR test_probe.py::test_skipif" in proc.stdout
 
 
-def test_the_engine_tier_gets_a_control_plane_of_its_own_beside_the_cluster_tier(monkeypatch):
-    """The engine and cluster tiers run side by side: on one port they would share (and stop) one
-    control plane; every tier on a line beside another that starts a cluster gets other ports."""
+def test_every_tier_that_starts_a_control_plane_beside_another_gets_ports_of_its_own(monkeypatch):
+    """The tiers that start a control plane run side by side: on one port they would share (and stop)
+    one control plane; the engine tier's two parts and the cluster tier each get other ports, and no
+    two of them are on one line only by accident of the offsets."""
     monkeypatch.setenv("CACHE_PATTERNS_CLUSTER_PORT", "19443")
-    assert tiers.tier_env("engine")["CACHE_PATTERNS_CLUSTER_PORT"] == "19453"
-    assert tiers.tier_env("cluster")["CACHE_PATTERNS_CLUSTER_PORT"] == "19443"
-    lines = {name: i for i, line in enumerate(tiers.STAGES[-1]) for name in line}
-    assert lines["engine"] != lines["cluster"] and "engine" in tiers.PORT_OFFSET
+    ports = {name: tiers.tier_env(name)["CACHE_PATTERNS_CLUSTER_PORT"] for name in ("cluster", "engine", "engine-b")}
+    assert ports == {"cluster": "19443", "engine": "19453", "engine-b": "19463"}
+    # e2e/cluster.py uses the base port and the 5 after it: the offsets keep the ranges apart.
+    offsets = sorted([0, *tiers.PORT_OFFSET.values()])
+    assert all(b - a >= 6 for a, b in zip(offsets, offsets[1:])), offsets
 
 
-def test_every_live_test_is_in_exactly_one_tier_of_the_side_by_side_stage():
-    """Splitting the live tier must not drop a test: `-m live` equals the live and clients tiers."""
-    import subprocess
-    import sys
+# One interpreter collects every argument list in turn (pytest.main, in process): the test modules are
+# imported once, so the seven collections cost about one (a full collection is ~10 s of a core).
+COLLECT = """
+import json, sys, pytest
+class Rec:
+    def __init__(self): self.ids = []
+    def pytest_collection_finish(self, session): self.ids = [item.nodeid for item in session.items]
+out = {}
+for name, args in json.loads(sys.argv[1]).items():
+    rec = Rec()
+    code = pytest.main(["--collect-only", "-qq", "-p", "no:cacheprovider", *args], plugins=[rec])
+    out[name] = rec.ids if code == 0 else None
+print("COLLECTED" + json.dumps(out))
+"""
 
-    def collected(args):
-        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
-                             capture_output=True, text=True, check=True).stdout
-        return {line for line in out.splitlines() if "::" in line}
 
-    everything = collected(["-m", "live"])
-    live, clients = collected(tiers.TIERS["live"]), collected(tiers.TIERS["clients"])
-    assert everything and live and clients and not (live & clients)
-    assert live | clients == everything
+def _collect(arg_lists: dict[str, list[str]]) -> dict[str, list[str]]:
+    proc = subprocess.run([sys.executable, "-c", COLLECT, json.dumps(arg_lists)], capture_output=True,
+                          text=True, cwd=ROOT)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("COLLECTED")), None)
+    assert line is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = json.loads(line.removeprefix("COLLECTED"))
+    assert None not in got.values(), {name: ids for name, ids in got.items() if ids is None}
+    return got
+
+
+SPLITS = {"live": (["-m", "live"], ("live", "live-b", "clients")),
+          "engine": (["e2e/scenarios"], ("engine", "engine-b"))}
+
+
+def test_every_test_is_in_exactly_one_part_of_a_split_tier():
+    """Splitting a tier over the stage's lines must not drop or repeat a test: the parts' tests, together,
+    are the whole tier's, and no test is in two parts."""
+    lists = {f"whole {split}": whole for split, (whole, _) in SPLITS.items()}
+    lists.update({name: tiers.TIERS[name] for _, parts in SPLITS.values() for name in parts})
+    got = _collect(lists)
+    for split, (_, parts) in SPLITS.items():
+        everything = got[f"whole {split}"]
+        in_parts = [test for name in parts for test in got[name]]
+        assert everything and all(got[name] for name in parts), (split, {n: len(got[n]) for n in parts})
+        assert sorted(in_parts) == sorted(everything), (
+            split, set(everything) - set(in_parts), [t for t in in_parts if in_parts.count(t) > 1])
+
+
+def test_every_tier_runs_in_the_side_by_side_stage_or_the_unit_stage_exactly_once():
+    placed = [name for stage in tiers.STAGES for line in stage for name in line]
+    assert sorted(placed) == sorted(tiers.TIERS)
+
+
+def test_the_readme_names_the_lines_the_stage_runs():
+    """The README's quick start and command table say which tiers run side by side: as tools/tiers.py runs them."""
+    lines = " | ".join(" -> ".join(line) for line in tiers.STAGES[-1])
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count(f"side by side: {lines}") + readme.count(f"side by side: {lines.replace('|', chr(92) + '|')}") == 2, lines

@@ -328,6 +328,9 @@ MUTANTS = (
            "'exporter'?\") instead of saying only statefulset caches have it", "components/cache_patterns/config/errors.py",
            "        if loc[-1] in model.ELSEWHERE:\n", "        if False:\n",
            ("tests/test_expose.py::test_other_patterns_refuse_it_saying_why_beside_their_other_problems",)),
+    Mutant("split-tier-drops-a-file", "a split tier's second part loses a file: CI never runs its scenarios, and "
+           "says every tier passed", "tools/tiers.py", '    "engine-b": list(ENGINE_B),', '    "engine-b": list(ENGINE_B[1:]),',
+           ("tests/test_tiers.py::test_every_test_is_in_exactly_one_part_of_a_split_tier",)),
 )
 
 # Issue 22 (backups, restore, the empty-node protections and the stack-wide checks they met): their own module.

@@ -45,7 +45,9 @@ class Recorder:
 
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--outcomes-json")
-    if path:
+    # Under pytest-xdist the controller gets every worker's reports and writes the file once; a worker
+    # writing its share to the same path would race it.
+    if path and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Recorder(Path(path)), "cache-patterns-outcomes")
 
 

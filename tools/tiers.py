@@ -3,20 +3,23 @@ took and a summary at the end. With arguments `./run test` is plain pytest, so a
 with `./run test -m cluster` (or `-m live`, `-m "not live and not cluster"`).
 
     unit     everything offline: config, components under Pulumi mocks, renders, snapshots
-    live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1 (marker `live`, but tests/client)
+    live     real redis-server / redis-sentinel / haproxy processes on 127.0.0.1 (marker `live`, but tests/client;
+             run in two parts, live and live-b)
     clients  the two-tier clients (Python, TypeScript, Go) against real servers: the conformance suite
              and the clients' own suites (tests/client, marker `live`)
     cluster  every stack applied to a real control plane (e2e/cluster.py, toolchain from e2e/pins.toml)
     engine   `pulumi up` of every Kubernetes stack with the real engine on a control plane of its own
-             (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone)
+             (e2e/scenarios, docs/engine.md; `./run e2e` runs it alone; run in two parts, engine and engine-b)
     node     the rendered pods run for real on a kubelet node in namespaces of its own (tests/node,
              marker `node`, a part of the cluster tier run as its own line: docs/node.md)
 
-The unit tier runs first and alone (it keeps a core busy). Then four lines run side by side: live;
-clients then cluster; engine (on a control plane of its own: the ports `PORT_OFFSET` after the
-cluster tier's); node (a cluster of its own). They spend most of their time waiting on processes,
-timers, pods and the API server, not on a core, so side by side they take about as long as the
-longest line instead of the sum (docs/e2e.md#time). `--serial` runs every tier in turn.
+The unit tier runs first and alone, on two workers (pytest-xdist: it keeps both cores busy). Then four
+lines run side by side: live; clients, cluster, then live-b (the second part of the live tier);
+engine (on a control plane of its own: the ports `PORT_OFFSET` after the cluster tier's); node, then
+engine-b (the engine tier's second part, on a third control plane). They spend much of their time
+waiting on processes, timers, pods and the API server, so side by side they take about as long as the
+longest line instead of the sum; the live and engine tiers are split by file so that the lines end at
+about the same time (docs/e2e.md#time). `--serial` runs every tier in turn.
 Each tier's output is printed as a block when it finishes.
 
 What a tier reports comes from its pytest junit XML, not only its exit code: a tier whose every test
@@ -38,19 +41,41 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The live and engine tiers are each split in two by file, so that the lines of the side-by-side stage
+# end together (docs/e2e.md#time): the second part of each runs after a shorter line's tiers. Every
+# live and engine test is in exactly one part (tests/test_tiers.py).
+LIVE_B = ("tests/live/test_planning_live.py", "tests/live/test_backup_live.py",
+          "tests/live/test_backup_protect_live.py", "tests/live/test_backup_restore_procedure.py")
+# The engine-tier mutants (e2e/scenarios/test_mutants.py) stay with the scenarios whose passing in the
+# same session is their baseline (test_changes, test_rotation, test_stacks).
+ENGINE_B = ("e2e/scenarios/test_component_package.py", "e2e/scenarios/test_day2.py",
+            "e2e/scenarios/test_backup.py", "e2e/scenarios/test_config_errors.py")
+
+
+def _ignore(paths: tuple[str, ...]) -> list[str]:
+    return [f"--ignore={p}" for p in paths]
+
+
 # name, pytest arguments before the caller's
+# The unit tier on two workers (pytest-xdist): much of it waits on scripts' sleeps and subprocesses
+# (promtool, checkov, the provider), so two workers on two cores take about half the time of one.
+UNIT_WORKERS = 2
 TIERS = {
-    "unit": ["-m", "not live and not cluster"],
-    "live": ["-m", "live", "--ignore=tests/client"],
+    "unit": ["-m", "not live and not cluster", "-n", str(UNIT_WORKERS)],
+    "live": ["-m", "live", "--ignore=tests/client", *_ignore(LIVE_B)],
+    "live-b": ["-m", "live", *LIVE_B],
     "clients": ["-m", "live", "tests/client"],
     "cluster": ["-m", "cluster and not node"],
-    "engine": ["e2e/scenarios"],
+    "engine": ["e2e/scenarios", *_ignore(ENGINE_B)],
+    "engine-b": list(ENGINE_B),
     "node": ["-m", "node"],
 }
 # Stages run one after another; the lines of a stage run side by side, the tiers of a line in order.
-STAGES = ((("unit",),), (("live",), ("clients", "cluster"), ("engine",), ("node",)))
+STAGES = ((("unit",),), (("live",), ("clients", "cluster", "live-b"), ("engine",), ("node", "engine-b")))
 # A tier that starts a control plane of its own beside another's: its ports this far after the base.
-PORT_OFFSET = {"engine": 10}
+PORT_OFFSET = {"engine": 10, "engine-b": 20}
+# Each tier's log ends with its slowest tests: where CI's minutes go, in every run's output.
+DURATIONS = ("--durations=10", "--durations-min=5")
 NO_TESTS = 5   # pytest's exit code when it collected nothing
 RESULTS_ENV = "CACHE_PATTERNS_TEST_RESULTS"   # a folder: each tier writes <tier>.json there (tools/outcomes.py)
 
@@ -131,7 +156,8 @@ def run_tier(name: str, argv: list[str], logs: Path) -> Outcome:
     log, junit = logs / f"{name}.log", logs / f"{name}.xml"
     start = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, "-m", "pytest", *args, *outcomes_args(name), f"--junit-xml={junit}"],
+        code = subprocess.call([sys.executable, "-m", "pytest", *args, *outcomes_args(name), *DURATIONS,
+                                f"--junit-xml={junit}"],
                                stdout=out, stderr=subprocess.STDOUT, env=tier_env(name))
     outcome = classify(name, code, junit, time.monotonic() - start)
     with _print:
