@@ -129,6 +129,57 @@ def load_time(rdb: Path, work: Path) -> float:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def sched(pid: int) -> tuple[float, float]:
+    """(CPU seconds, seconds waiting for a CPU) of a process's live threads, from each thread's
+    /proc/PID/task/TID/schedstat: time on a CPU, time runnable in a run queue (kernel schedstats)."""
+    ran = waited = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran / 1e9, waited / 1e9
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds with its reaped children's (/proc/PID/stat utime stime cutime cstime):
+    the replica's, with the fork that streamed the RDB."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class Where:
+    """Where the CPU went in a window: the primary's CPU and run-queue wait (a write waits there when
+    every CPU is busy), each other server's and versitygw's CPU (with reaped children), the backup
+    job's processes (this process's reaped children) and this process (the writer)."""
+
+    def __init__(self, cluster: Cluster, primary: int, s3: S3Server) -> None:
+        self.primary = cluster.members[f"redis-{primary}"].proc.pid
+        self.others = {name: m.proc.pid for name, m in cluster.members.items()
+                       if m.proc is not None and m.proc.poll() is None and name != f"redis-{primary}"}
+        self.s3 = s3.proc.pid
+        self.start = self.read()
+
+    def read(self) -> dict[str, float]:
+        ran, waited = sched(self.primary)
+        usage = children = os.times()
+        out = {"t": time.monotonic(), "primary cpu": ran, "primary wait": waited,
+               "others": sum(cpu_seconds(p) for p in self.others.values()), "versitygw": cpu_seconds(self.s3),
+               "job": children.children_user + children.children_system, "bench": usage.user + usage.system}
+        return out
+
+    def window(self) -> dict[str, float]:
+        """Per second of wall clock since the last call, for each."""
+        now = self.read()
+        dt = now["t"] - self.start["t"]
+        out = {k: (now[k] - self.start[k]) / dt for k in now if k != "t"}
+        self.start = now
+        return out
+
+
 def pin(pid: int, cpu: int) -> None:
     """The process and its threads on one CPU (as if alone on a node's core)."""
     for task in os.listdir(f"/proc/{pid}/task"):
@@ -146,7 +197,7 @@ def pin_cluster(cluster: Cluster, primary: int, s3: S3Server) -> None:
     pin(s3.proc.pid, 1)
 
 
-def run(gib: float, rate: float, pinned: bool) -> int:
+def run(gib: float, rate: float, pinned: bool, job_nice: int = 0) -> int:
     keys = int(gib * 1024 ** 3 / VALUE)
     gib_mem = 3 * gib + 0.5
     plan = protected_plan()
@@ -173,13 +224,17 @@ def run(gib: float, rate: float, pinned: bool) -> int:
         if pinned:
             pin_cluster(source, primary, s3)
             backups.cpu = 1
+        backups.nice = job_nice
         writer = RateWriter(source.redis_addrs[primary].port, rate, cpu=0 if pinned else None)
         writer.start()
+        where = Where(source, primary, s3)
         time.sleep(20)
         quiet = writer.window()
+        cpu_quiet = where.window()
         loads.append(os.getloadavg()[0])
         job = backups.run(timeout=3600)
         during = writer.window()
+        cpu_during = where.window()
         assert job.returncode == 0, job.stderr
         m = backups.manifests()[-1]
         src = source.server_index(m["pod"]) if ":" in m["pod"] else int(m["pod"].rsplit("-", 1)[1])
@@ -216,6 +271,7 @@ def run(gib: float, rate: float, pinned: bool) -> int:
         base_p99, during_p99 = p99(quiet + after), p99(during)
         print()
         pinning = " (pinned: the primary and the writer on CPU 0, the rest on CPU 1)" if pinned else ""
+        pinning += f"; the backup job at nice {job_nice}" if job_nice else ""
         print(f"{engine_versions()}, restic {bk.RESTIC_IMAGE.split(':')[1]}, {s3_version()} (posix backend on "
               f"the same disk); 3 servers + 3 Sentinels on 127.0.0.1, backups on (PROTECT_DATA), busybox "
               f"{'yes' if source.busybox else 'no'}; {os.cpu_count()} CPUs{pinning}; 1-min load "
@@ -234,6 +290,8 @@ def run(gib: float, rate: float, pinned: bool) -> int:
         print(f"| primary p99 without / during the backup | {base_p99:.2f} ms / {during_p99:.2f} ms "
               f"({during_p99 / base_p99:.2f}x, {len(during)} writes, {writer.errors} errors) | <= 1.2x: "
               f"{'met' if during_p99 <= 1.2 * base_p99 else 'NOT met'} |")
+        shares = "; ".join(f"{k} {cpu_quiet[k]:.2f} / {cpu_during[k]:.2f}" for k in cpu_quiet)
+        print(f"| CPU-seconds per second, without / during the backup | {shares} | - |")
         print(f"| restore: primary ready (restore step, load) / 2 replicas synced | {t_primary:.1f} s / {t_ready:.1f} s "
               f"| - |")
         print(f"| download alone + RDB load alone | {t_download:.1f} s + {t_load:.1f} s = {t_download + t_load:.1f} s | - |")
@@ -253,13 +311,16 @@ def main() -> int:
     ap.add_argument("--gib", type=float, default=1.0, help="data set size in GiB (default 1)")
     ap.add_argument("--rate", type=float, default=500, help="writes per second on the primary (default 500)")
     ap.add_argument("--pin", action="store_true", help="the primary and the writer on CPU 0, the rest on CPU 1")
+    ap.add_argument("--job-nice", type=int, default=0,
+                    help="run the backup job's processes at this niceness: the lower CPU weight a node's kubelet "
+                         "gives the job's pod (CPU request 100m) against a Redis pod's (250m): about nice 4")
     args = ap.parse_args()
     missing = missing_binaries() + (["restic"] if restic() is None else []) + \
         (["versitygw"] if versitygw() is None else [])
     if missing:
         print(f"missing: {', '.join(missing)} (./run toolchain)", file=sys.stderr)
         return 2
-    return run(args.gib, args.rate, args.pin)
+    return run(args.gib, args.rate, args.pin, args.job_nice)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ class Backups:
         self.runs = 0
         self.restored_log = ""
         self.cpu: int | None = None          # benchmarks: the CPU the job runs on
+        self.nice = 0                        # benchmarks: the job's niceness (a pod's lower CPU weight)
 
     def _secret(self, name: str, value: str) -> Path:
         d = self.root / "secrets"
@@ -175,8 +176,13 @@ class Backups:
         self.cluster._own(work, 0o700)
         env = self.job_env(work) | (extra_env or {})
         t0 = time.monotonic()
-        cpu = self.cpu
-        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        cpu, nice = self.cpu, self.nice
+
+        def setup() -> None:
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            os.nice(nice)
+        pin = setup if cpu is not None or nice else None   # no preexec_fn unless asked (threads)
         p = subprocess.run([*self._prefix(), *self._shell(), str(self.conf / "backup.sh")], env=env, cwd=work,
                            capture_output=True, text=True, timeout=timeout, preexec_fn=pin)
         took = time.monotonic() - t0
