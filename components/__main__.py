@@ -6,7 +6,12 @@ import sys
 
 from pulumi.provider import main
 
+from cache_patterns.patterns.statefulset import rollout_step
 from cache_patterns.provider import Provider
 
 if __name__ == "__main__":
+    # The engine runs a Python dynamic provider with the *program's* Python (its project's virtualenv);
+    # a program in another language has none holding this package, so statefulset caches made through
+    # the package get no rollout driver inside `pulumi up`: it runs by hand (docs/upgrades.md).
+    rollout_step.ENABLED = False
     main(Provider(), sys.argv[1:])

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cache-patterns"
 # What a `pulumi up` of the program needs, from e2e/pins.toml.
 TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-random",
+         "pulumi-resource-pulumi-python",
          "pulumi-language-yaml")
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks")
 PASSPHRASE = "cache-patterns-e2e-passphrase"
@@ -130,7 +131,8 @@ class Workspace:
         (program / ".venv").symlink_to(Path(sys.prefix))
         (base / "state").mkdir()
         (base / "home").mkdir()
-        path = [str(toolchain.bin_dir(t)) for t in TOOLS]
+        # The pinned kubectl too: the statefulset rollout driver runs it inside `pulumi up`.
+        path = [str(toolchain.bin_dir(t)) for t in (*TOOLS, "kubernetes")]
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
             **cluster_env,

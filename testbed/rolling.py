@@ -104,6 +104,9 @@ class ProcessPods:
     def update_revision(self) -> str:
         return self.target
 
+    def started(self, pod: str) -> bool:
+        return self.cluster.members[pod].running()
+
     def run(self, pod: str, script: str, *args: str) -> tuple[int, str]:
         if not self.cluster.members[pod].running():
             return 1, ""

@@ -19,6 +19,7 @@ class FakePods:
     target: str = "new"
     synced: set[str] = field(default_factory=set)
     log: list[str] = field(default_factory=list)
+    idle: set[str] = field(default_factory=set)     # pods no runtime started: they answer nothing
 
     def names(self) -> list[str]:
         return sorted(self.roles)
@@ -31,6 +32,9 @@ class FakePods:
 
     def update_revision(self) -> str:
         return self.target
+
+    def started(self, pod: str) -> bool:
+        return pod not in self.idle
 
     def run(self, pod: str, script: str, *args: str) -> tuple[int, str]:
         self.log.append(f"{script} {' '.join(args)} {pod}")
@@ -153,3 +157,61 @@ def test_the_kubectl_backend_runs_scripts_in_the_pods_own_container(monkeypatch)
                         "--", "sh", "/etc/cache-patterns/conf/probe.sh", "state"]
     assert calls[3][7:9] == ["-c", "sentinel"]
     assert calls[4][-3:] == ["pod", "staging-sessions-2", "--wait=false"]
+
+
+def test_pods_no_runtime_started_are_replaced_without_being_read():
+    """kwok's nodes (the engine tier) and Pending pods run no server: nothing to read or hand over."""
+    pods = three("redis-1")
+    pods.idle = set(pods.roles)
+    report = driver(pods).roll()
+    assert report.order == ["redis-2", "redis-1", "redis-0"] and report.handovers == 0
+    assert not any(line.startswith(("probe.sh", "admin.sh")) for line in pods.log), pods.log
+    assert set(pods.revisions.values()) == {"new"}
+
+
+def test_an_idle_pod_goes_first_then_the_running_ones_in_the_driver_s_order():
+    pods = three("redis-0")
+    pods.idle = {"redis-1"}
+    pods.synced.discard("redis-1")      # it answers nothing; once replaced it runs and syncs
+    original = pods.delete
+
+    def delete(pod: str) -> None:
+        original(pod)
+        if pod in pods.idle:
+            pods.idle.discard(pod)
+            pods.synced.add(pod)
+    pods.delete = delete
+    report = driver(pods).roll()
+    assert report.order == ["redis-1", "redis-2", "redis-0"] and report.handovers == 1
+
+
+def test_a_set_already_on_the_revision_is_not_read_at_all():
+    pods = three("redis-0")
+    pods.revisions = {p: "new" for p in pods.revisions}
+    assert driver(pods).roll().order == []
+    assert pods.log == []
+
+
+def test_the_kubectl_backend_reads_container_ids_and_the_observed_generation(monkeypatch):
+    import subprocess
+
+    from cache_patterns.patterns.statefulset import rollout
+
+    answers = {}
+
+    def fake(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 0, answers.get(cmd[-1], ""), "")
+
+    monkeypatch.setattr(rollout.subprocess, "run", fake)
+    pods = rollout.KubectlPods("cache", "s")
+    ids = 'jsonpath={.status.containerStatuses[?(@.name=="redis")].containerID}'
+    assert not pods.started("s-0")                      # kwok: no container id
+    answers[ids] = "containerd://0123abcd"
+    assert pods.started("s-0")
+    seen = "jsonpath={.metadata.generation} {.status.observedGeneration}"
+    answers.update({seen: "3 2", "jsonpath={.status.updateRevision}": "s-abc"})
+    assert not pods.observed()
+    answers[seen] = "3"                                  # not observed at all yet
+    assert not pods.observed()
+    answers[seen] = "3 3"
+    assert pods.observed()

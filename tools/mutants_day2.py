@@ -66,4 +66,29 @@ DAY2 = (
            "without the rollout driver's hand-over", "components/cache_patterns/patterns/statefulset/autoscaling.py",
            '"scaleDown": {"selectPolicy": "Disabled"}', '"scaleDown": {"selectPolicy": "Max"}',
            ("tests/test_statefulset_autoscaling.py::test_the_hpa_scales_the_redis_statefulset_up_only_between_replicas_and_the_maximum",)),
+    Mutant("rollout-driver-unwired", "`pulumi up` of an engine upgrade or a password rotation leaves the Redis pods "
+           "(OnDelete) on the old template: the rollout driver's resource is not made",
+           "components/cache_patterns/patterns/statefulset/component.py",
+           "        self.rollout = rollout_step.wire(", "        self.rollout = (lambda *a: None)(",
+           ("tests/test_rollout_step.py::test_the_driver_runs_after_the_redis_sentinel_and_haproxy_workloads_of_each_statefulset_cache",
+            "e2e/scenarios/test_rotation.py::test_a_password_rotation_replaces_the_secrets_rolls_the_readers_and_the_old_passwords_are_refused")),
+    Mutant("rollout-template-ignored", "a changed Redis pod template is no change for the rollout driver's resource: "
+           "`pulumi up` skips the driver and the pods stay on the old template",
+           "components/cache_patterns/patterns/statefulset/rollout_step.py",
+           '    return hashlib.sha256(json.dumps(strip(template), sort_keys=True, separators=(",", ":")).encode()).hexdigest()',
+           '    return "0"',
+           ("tests/test_rollout_step.py::test_the_template_digest_moves_with_what_needs_new_pods_and_not_with_the_replica_count",)),
+    Mutant("rollout-refusal-recorded-as-rolled", "a refused rollout records the new template as rolled: the next "
+           "`pulumi up` sees no change and never runs the driver again",
+           "components/cache_patterns/patterns/statefulset/rollout_step.py",
+           '"template": previous if done["refused"] else props["template"]}', '"template": props["template"]}',
+           ("tests/test_rollout_step.py::test_the_provider_records_the_new_template_only_once_rolled",)),
+    Mutant("rollout-refusal-swallowed", "`pulumi up` succeeds although the rollout driver refused: pods stay on the "
+           "old template and nobody is told", "components/cache_patterns/patterns/statefulset/rollout_step.py",
+           "    if refused:\n        raise pulumi.RunError(", "    if False:\n        raise pulumi.RunError(",
+           ("tests/test_rollout_step.py::test_a_refused_rollout_fails_the_run_with_the_driver_s_reason",)),
+    Mutant("rollout-reads-idle-pods", "the driver reads pods no runtime started (Pending; kwok's): it refuses the "
+           "rollout it could do without reading them", "components/cache_patterns/patterns/statefulset/rollout.py",
+           "        for pod in [p for p in stale if not self.pods.started(p)]:", "        for pod in []:",
+           ("tests/test_rollout.py::test_pods_no_runtime_started_are_replaced_without_being_read",)),
 )

@@ -96,7 +96,8 @@ def build_caches(cfg: StackConfig, opts: pulumi.ResourceOptions) -> dict[str, Bo
         context = BuildContext(stack=cfg.stack, environment=cfg.environment, namespace=cfg.namespace,
                                cluster_domain=cfg.cluster_domain, native_sidecars=cfg.native_sidecars,
                                kubernetes_version=cfg.kubernetes_version, apps=cfg.apps_of(name), shared=shared, aws=cfg.aws, password=cfg.passwords.get(name),
-                               observability=cfg.observability, placement=cfg.placement, images=images)
+                               observability=cfg.observability, placement=cfg.placement, images=images,
+                               kube_context=cfg.kube_context)
         built[name] = PATTERNS[settings.pattern].build(name, settings, context, opts)
     return built
 

@@ -120,11 +120,11 @@ def test_a_password_rotation_replaces_the_secrets_rolls_the_readers_and_the_old_
             assert mounted_secrets(after) <= {r.name for r in new_secrets}, f"{ref} still reads an old Secret"
             assert after["metadata"]["generation"] > before["metadata"]["generation"], f"{ref}: template unchanged"
             if (after["spec"].get("updateStrategy") or {}).get("type") == "OnDelete":
-                # The Redis StatefulSet is OnDelete: its pods move when the rollout driver deletes them
-                # (docs/upgrades.md); kwok runs no Redis for the driver to read, so delete them as it would.
-                cluster.kubectl("delete", "pod", "-n", ref.namespace, "--wait=false",
-                                *[f"{ref.name}-{i}" for i in range(after["spec"]["replicas"])])
+                # The Redis StatefulSet is OnDelete: the rollout driver inside `pulumi up` moved its pods
+                # before the `up` returned (kwok runs no container: it replaced them without reading them).
+                assert pods_on_revision(cluster, ref, after) == [], f"{ref}: pods left on the old template"
             assert rolled(cluster, ref), f"{ref}: the pods did not move to the new template"
+        assert "sessions-rollout" in {s.name for s in result.ops("update")}, result.describe()
 
         leaked = {**{f"old {k}": v for k, v in old.items()}, **{f"new {k}": v for k, v in new.items()}}
         assert_secrets_not_in_backend(workspace, cluster, st, extra=leaked)
@@ -132,6 +132,14 @@ def test_a_password_rotation_replaces_the_secrets_rolls_the_readers_and_the_old_
         assert refused == {"default": True, "app": True}, f"an old password is accepted: {refused}"
         assert accepted == {"default": True, "app": True}, f"a new password is refused: {accepted}"
         assert st.preview_no_changes().code == 0
+
+
+def pods_on_revision(cluster, ref: live.Ref, obj: dict) -> list[str]:
+    """The StatefulSet's pods not on its update revision, read once (no waiting)."""
+    want = (get(cluster, "statefulset", ref.namespace, ref.name) or {}).get("status", {}).get("updateRevision")
+    pods = [get(cluster, "pod", ref.namespace, f"{ref.name}-{i}") or {} for i in range(obj["spec"]["replicas"])]
+    return [p.get("metadata", {}).get("name", "?") for p in pods
+            if not want or (p.get("metadata") or {}).get("labels", {}).get("controller-revision-hash") != want]
 
 
 def passwords(by_secret: dict[live.Ref, dict[str, str]]) -> dict[str, str]:

@@ -135,6 +135,11 @@ def assert_secrets_not_in_backend(workspace: engine.Workspace, cluster, st: engi
     assert leaks == [], f"{st.name}: secrets readable in the state backend:\n" + "\n".join(leaks)
 
 
+# The plugin of Python dynamic resources (statefulset caches' rollout driver) and the version its
+# GetPluginInfo reports (pulumi/dynamic/__main__.py: a constant, whatever the SDK's release).
+DYNAMIC, DYNAMIC_VERSION = "pulumi-python", "0.1.0"
+
+
 def assert_providers_as_pinned(st: engine.Stack, launched: dict[str, str], versions: set[str]) -> None:
     """The engine launched the toolchain's provider binaries (its log names each binary), they
     reported the versions the pins name (GetPluginInfo, in the same log), and each SDK asked for the
@@ -144,9 +149,10 @@ def assert_providers_as_pinned(st: engine.Stack, launched: dict[str, str], versi
     assert set(launched) == set(asked) and "kubernetes" in asked, (launched, asked)
     for name, binary in launched.items():
         assert binary == str(toolchain.bin_dir(f"pulumi-resource-{name}") / f"pulumi-resource-{name}"), binary
-        assert asked[name] == sdk[f"pulumi-{name}"], asked
+        # pulumi-python: the Python SDK's dynamic provider (the rollout driver), of the SDK the program runs.
+        assert asked[name] == ("" if name == DYNAMIC else sdk[f"pulumi-{name}"]), asked
     reported = {"kubernetes": tools["pulumi-resource-kubernetes"]["release"],
-                "random": tools["pulumi-resource-random"]["version"]}
+                "random": tools["pulumi-resource-random"]["version"], DYNAMIC: DYNAMIC_VERSION}
     assert reported["kubernetes"] == sdk["pulumi-kubernetes"] and reported["random"].startswith(sdk["pulumi-random"] + "+")
     assert versions == {reported[name] for name in launched}, versions
 

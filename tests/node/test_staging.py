@@ -269,3 +269,48 @@ def test_network_policies_admit_the_apps_and_the_scraper_and_refuse_the_rest(rea
     assert not connects(real_node, "elsewhere", "probe", redis_ip, 9121)
     assert not connects(real_node, "identity", other_app, app_pod["status"]["podIP"], 8080)
     assert connects(real_node, "shop", app_pod["metadata"]["name"], app_pod["status"]["podIP"], 8080)
+
+
+ROLL_WRITES_S = 120   # the writer runs this long: the whole roll must fit in it (28 s on the node at load ~10)
+
+
+def test_a_new_memory_limit_is_rolled_by_the_driver_replicas_first_and_the_primary_once(real_node, staging, monkeypatch):
+    """What `pulumi up` runs after a pod template change (rollout_step.roll: the driver through kubectl, as
+    the dynamic resource calls it), on real pods: a new memory limit on the OnDelete StatefulSet moves no
+    pod by itself; the driver replaces the replicas, then the primary through its preStop hand-over, and
+    returns with every pod on the new revision and Ready, under a steady writer through HAProxy."""
+    import os
+
+    from cache_patterns.patterns.statefulset import rollout_step
+    from e2e import toolchain
+
+    monkeypatch.setenv("KUBECONFIG", str(real_node.kubeconfig))
+    monkeypatch.setenv("PATH", f"{toolchain.bin_dir('kubernetes')}{os.pathsep}{os.environ['PATH']}")
+    first = primary(real_node, staging)
+    names = sorted(redis_pods(real_node))
+    sts = json.loads(real_node.kubectl("get", "statefulset", "-n", NS, "staging-sessions", "-o", "json").stdout)
+    i = [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]].index("redis")
+    patch = [{"op": "replace", "path": f"/spec/template/spec/containers/{i}/resources/{kind}/memory", "value": "1100Mi"}
+             for kind in ("limits", "requests")]
+    real_node.kubectl("patch", "statefulset", "-n", NS, "staging-sessions", "--type", "json", "-p", json.dumps(patch))
+    time.sleep(3)
+    assert sorted(redis_pods(real_node)) == names and primary(real_node, staging) == first, "OnDelete: no pod moves by itself"
+    (checkout,) = [a for a in staging.apps() if a["metadata"]["name"] == "checkout"]
+    writer = stacks.workload_pods(real_node, checkout)[0]["metadata"]["name"]
+    with pods.writes(real_node, "shop", writer, seconds=ROLL_WRITES_S, prefix="rollout") as w:
+        started = time.monotonic()
+        done = rollout_step.roll({"namespace": NS, "statefulset": "staging-sessions", "context": "", "timeout": 600})
+        took = time.monotonic() - started
+    assert done["refused"] == "", done
+    assert done["replaced"][-1] == first and sorted(done["replaced"]) == names and done["handovers"] == 1, done
+    assert took < ROLL_WRITES_S - 1, f"the roll took {took:.0f} s, longer than the writer ran: not all of it under writes"
+    sts = json.loads(real_node.kubectl("get", "statefulset", "-n", NS, "staging-sessions", "-o", "json").stdout)
+    ready = pods.wait_ready(real_node, NS, REDIS_LABELS, count=3, timeout=1)   # ready when the driver returned
+    assert {p["metadata"]["labels"]["controller-revision-hash"] for p in ready} == {sts["status"]["updateRevision"]}
+    assert all(p["spec"]["containers"][i]["resources"]["limits"]["memory"] == "1100Mi" for p in ready)
+    assert w.result.acked, w.result
+    missing = pods.lost(real_node, "shop", writer, "rollout", w.result.acked)
+    assert not missing["missing"] and not missing["wrong"], \
+        f"acknowledged writes lost through the roll: {missing}; {len(w.result.acked)} acked, {w.result.failed} failed"
+    print(f"roll: {done['replaced']} in {took:.1f} s, {len(w.result.acked)} acknowledged, {w.result.failed} failed "
+          f"({w.result.first}), new primary {primary(real_node, staging)}")

@@ -50,6 +50,8 @@ class BuildContext:
     # The stack's `placement` (a Placement; None: none) and `images` (an ImagesConfig; None: defaults).
     placement: Any = None
     images: Any = None
+    # The kubeconfig context of the stack's Kubernetes provider (`kubeContext`; None: the current one).
+    kube_context: str | None = None
 
     @property
     def production(self) -> bool:

@@ -16,17 +16,15 @@ from cache_patterns.config.common import image_key
 from cache_patterns.config.images import ImagesConfig
 from cache_patterns.config.placement import Placement
 from cache_patterns.core import component as api
-from cache_patterns.core import contract, passwords, sizing, tls
-from cache_patterns.core import placement as placing
+from cache_patterns.core import contract, passwords, sizing, tls, values
+from cache_patterns.core import k8s as kb, placement as placing
 from cache_patterns.core.image_set import CATALOGUE
-from cache_patterns.core import k8s as kb
-from cache_patterns.core import values
 from cache_patterns.core.contract import CacheBinding, CacheConnection, SecretRef
 from cache_patterns.observability import component as monitoring
 from cache_patterns.observability.settings import ObservabilityConfig
 from cache_patterns.patterns.base import BuildContext, parse_pods, parse_settings
 from cache_patterns.patterns.statefulset import backup_component as backups
-from cache_patterns.patterns.statefulset import autoscaling, ha, pods
+from cache_patterns.patterns.statefulset import autoscaling, ha, pods, rollout_step
 from cache_patterns.patterns.statefulset.binding import connection
 from cache_patterns.patterns.statefulset.exporter import (EXPORTER_PASSWORD_KEY, exporter_container, exporter_target,
                                                           monitoring_target)
@@ -81,6 +79,8 @@ class RedisStatefulSetArgs(TypedDict):
     placement: NotRequired[PlacementArgs]
     """The stack's `placement` block: where every pod of the cache runs unless its own `placement` says
     otherwise (docs/production.md). Default: the defaults (zone spread, host anti-affinity)."""
+    kube_context: NotRequired[str]
+    """The kubeconfig context the rollout driver's `kubectl` uses (the Kubernetes provider's). Default: current."""
 
 
 class RedisStatefulSet(pulumi.ComponentResource):
@@ -132,12 +132,13 @@ class RedisStatefulSet(pulumi.ComponentResource):
         self._make_redis(name)
         self._make_sentinels(name)
         self._make_endpoints(name)
+        self.rollout = rollout_step.wire(self, name, self.ns, self.names.statefulset, self.redis_template,
+                                         args.get("kube_context"), [self.statefulset, self.sentinel_set, self.endpoint])
         self._make_policies(name, obs)
         backups.wire(self, name)
         self.monitoring = monitoring.attach(name, self, monitoring_target(
             self.stack, self.cache, s, self.plan, self.selectors, self.apps), obs)
-        self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user)
-                             for a in self.apps}
+        self._connections = {(a.namespace, a.cache_user): self._connection(a.namespace, a.cache_user) for a in self.apps}
         self._outputs()
 
     def _outputs(self) -> None:
@@ -252,6 +253,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         if claims:
             spec["volumeClaimTemplates"] = claims
             spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": retention, "whenScaled": retention}
+        self.redis_template = spec["template"]
         backups.restore_into(self, spec["template"], mounts + [{"name": "data", "mountPath": ha.DATA_DIR}])
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-redis",
@@ -278,7 +280,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
             "resources": self._resources("sentinel"), "securityContext": kb.container_security_context(),
             "volumeMounts": self.pods.mounts("sentinel"), **plan.probes("sentinel"),
         }
-        k8s.apps.v1.StatefulSet(
+        self.sentinel_set = k8s.apps.v1.StatefulSet(
             f"{name}-sentinel",
             metadata={"name": self.names.sentinel_statefulset, "namespace": self.ns, "labels": self.labels["sentinel"]},
             spec={"serviceName": self.names.sentinel_headless, "replicas": s.sentinels,
@@ -301,7 +303,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         """The write and read endpoints: HAProxy, and a Service for each."""
         replicas = endpoint_replicas(self.environment)
         pod = haproxy_pod(self.plan, self.pods, self.images, self._resources)
-        k8s.apps.v1.Deployment(
+        self.endpoint = k8s.apps.v1.Deployment(
             f"{name}-endpoint",
             metadata={"namespace": self.ns, "labels": self.labels["endpoint"]},
             spec={"replicas": replicas, "selector": {"matchLabels": self.selectors["endpoint"]},
@@ -330,8 +332,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         if self.environment != "development":
             limits = self.plan.pdb_max_unavailable
-            for role, max_unavailable in (("redis", limits["redis"]), ("sentinel", limits["sentinel"]),
-                                          ("endpoint", 1)):
+            for role, max_unavailable in (("redis", limits["redis"]), ("sentinel", limits["sentinel"]), ("endpoint", 1)):
                 if role == "endpoint" and endpoint_replicas(self.environment) < 2:
                     continue
                 k8s.policy.v1.PodDisruptionBudget(
@@ -358,8 +359,7 @@ class RedisStatefulSet(pulumi.ComponentResource):
                              f"the `apps` arg")
         s = self.settings
         return with_l1(CacheBinding(cache=self.cache, pattern=TAG, connection=self._connections[(namespace, user)],
-                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars,
-                       self.images)
+                                    default_ttl_seconds=s.default_ttl_seconds), self.stack, s, self.native_sidecars, self.images)
 
     @property
     def discovery(self) -> dict:
@@ -395,6 +395,6 @@ def build(name: str, settings: StatefulSetSettings, context: BuildContext,
     """The registry's entry point."""
     return RedisStatefulSet(name, {"settings": settings, "namespace": context.namespace, "apps": list(context.apps),
                                    "environment": context.environment, "cluster_domain": context.cluster_domain,
-                                   "kubernetes_version": context.kubernetes_version,
+                                   "kubernetes_version": context.kubernetes_version, "kube_context": context.kube_context,
                                    "observability": context.observability, "placement": context.placement,
                                    "images": context.images}, opts)

@@ -64,6 +64,7 @@ class Pods(Protocol):
     def names(self) -> list[str]: ...                       # the Redis pods, in ordinal order
     def sentinel_names(self) -> list[str]: ...
     def revision(self, pod: str) -> str | None: ...         # None: the pod does not exist (yet)
+    def started(self, pod: str) -> bool: ...                # a runtime started its server (it may hold data)
     def update_revision(self) -> str: ...
     def run(self, pod: str, script: str, *args: str) -> tuple[int, str]: ...  # (exit status, stdout)
     def delete(self, pod: str) -> None: ...                 # returns once the deletion is requested
@@ -150,10 +151,20 @@ class Driver:
         """Replace every pod not on the update revision: replicas first (highest ordinal first), the
         primary last, through its preStop hand-over."""
         report = Report()
-        states = self.states()
-        primary = self.primary(states)
         target = self.pods.update_revision()
         stale = [p for p in reversed(self.pods.names()) if self.pods.revision(p) != target]
+        # A pod no runtime ever started (Pending; a node that runs no container, like kwok's) holds no
+        # server and no data: it is replaced first, without reading it, and made again on the new revision.
+        for pod in [p for p in stale if not self.pods.started(p)]:
+            report.steps.append(step := Step(pod, "idle", self.clock()))
+            self.pods.delete(pod)
+            self.wait(f"{pod} to come back on revision {target}", lambda: self.pods.revision(pod) == target)
+            step.done = self.clock()
+        stale = [p for p in stale if p not in report.order]
+        if not stale:
+            return report
+        states = self.states()
+        primary = self.primary(states)
         replicas = len(states) - 1
         current = {"primary": primary}
 
@@ -293,6 +304,14 @@ class KubectlPods:
 
     def update_revision(self) -> str:
         return self._field("statefulset", self.statefulset, ".status.updateRevision")
+
+    def observed(self) -> bool:
+        """The StatefulSet controller has seen the current template (its update revision is that one's)."""
+        seen = self._field("statefulset", self.statefulset, ".metadata.generation} {.status.observedGeneration").split()
+        return len(seen) == 2 and seen[0] == seen[1] and bool(self.update_revision())
+
+    def started(self, pod: str) -> bool:
+        return bool(self._field("pod", pod, '.status.containerStatuses[?(@.name=="redis")].containerID'))
 
     def run(self, pod: str, script: str, *args: str) -> tuple[int, str]:
         container = "sentinel" if pod.startswith(f"{self.statefulset}-sentinel-") else "redis"

@@ -46,9 +46,12 @@ class PasswordRotation(StrictModel):
     TITLE = "password rotation"
     generation: Annotated[int, Field(strict=True, ge=1, le=10_000)] = doc(
         1, "Bump to replace every generated password of the cache (the default user's and each ACL user's): new "
-           "Secrets, and every pod that reads one rolls onto them: Sentinel, HAProxy and bound apps at once, Redis (OnDelete) "
-           "when the rollout driver rolls it: run `rollout <namespace> <statefulset> roll` right after `pulumi up`, "
-           "apps on the new password are refused until it has; the old "
+           "Secrets, and every pod that reads one rolls onto them: Sentinel, HAProxy and bound apps at once, then the Redis "
+           "pods (OnDelete) by the rollout driver inside the same `pulumi up`. A server accepts one password at a time: "
+           "until every Redis pod has rolled, clients and Sentinels on the new password are refused, and a replica on "
+           "the new password cannot replicate from a primary on the old one, so on a cluster that runs the pods the "
+           "driver waits for the first replaced replica and fails the `up` at its time-out: a rotation is an outage "
+           "window today, not a rolling change (docs/upgrades.md). The old "
            "passwords are refused from then on. Production generators are protected: unprotect them first "
            "(docs/patterns/statefulset.md).")
 
