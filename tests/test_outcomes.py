@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from pathlib import Path
 
 from tools import mutate, outcomes, tiers
 
@@ -113,3 +114,51 @@ def test_ci_takes_the_baseline_from_the_tiers_it_just_ran():
     ci = (mutate.ROOT / ".ci" / "run").read_text()
     test_at = ci.index(f'{tiers.RESULTS_ENV}="$results" ./run test')
     assert ci.index('./run mutate --baseline-from "$results"') > test_at
+    # Both parts of the check run: the offline one once the unit tier's outcomes exist, the rest after the tiers.
+    offline = ci.index('./run mutate --baseline-from "$results" --part offline --idle')
+    assert test_at < ci.index('"$results/unit.json"') < offline < ci.index('wait "$tests"') \
+        < ci.index('./run mutate --baseline-from "$results" --part rest')
+
+
+def test_the_two_parts_of_the_check_are_every_mutant_once_and_the_offline_one_waits_on_no_clock():
+    ran = [m for m in mutate.MUTANTS if not mutate.run_by_engine_tier(m)]
+    parts = {name: [m for m in ran if keep(m)] for name, keep in mutate.PARTS.items()}
+    assert sorted(m.name for p in parts.values() for m in p) == sorted(m.name for m in ran)
+    assert parts["offline"] and parts["rest"]
+    for m in parts["offline"]:
+        for t in m.tests:
+            # No live test, and none of the unit-tier ones that run servers and timers (tests/live, tests/client).
+            assert mutate.tier(t) == "unit" and not t.startswith(("tests/live/", "tests/client/")), (m.name, t)
+    assert any(t.startswith("tests/live/") and mutate.tier(t) == "unit" for m in parts["rest"] for t in m.tests)
+    # The Alertmanager test starts a server and polls it against a deadline: not offline.
+    assert any(t.startswith("tests/observability/test_alertmanager.py") for m in parts["rest"] for t in m.tests)
+
+
+def test_a_mutant_caught_only_by_a_time_limit_at_the_lowest_priority_runs_again(monkeypatch, capsys):
+    """At nice 19 a starved test can hit a subprocess timeout: that failure proves nothing, so the mutant
+    runs again at normal priority, and only that run counts."""
+    calls = []
+
+    def fake_pytest(copy, tests, stop_first):
+        calls.append(mutate.IDLE)
+        out = "FAILED tests/x.py::t - subprocess.TimeoutExpired: timed out after 120 seconds" if mutate.IDLE else ""
+        return subprocess.CompletedProcess([], 1 if mutate.IDLE else 0, out, "")
+
+    m = mutate.MUTANTS[0]
+    monkeypatch.setattr(mutate, "pytest", fake_pytest)
+    monkeypatch.setattr(mutate, "copy_tree", lambda root, target: target.mkdir(parents=True))
+    # The mutant's file is neither read nor written for real: the edit is not what this is about.
+    monkeypatch.setattr(mutate, "baseline", lambda *a: True)
+    monkeypatch.setattr(mutate.Path, "read_text", lambda self: m.old if self.name == Path(m.path).name else "")
+    monkeypatch.setattr(mutate.Path, "write_text", lambda self, text: None)
+    code = mutate.main(["--idle", "--workers", "1", m.name])
+    out = capsys.readouterr().out
+    assert calls == [True, False], calls
+    assert "starved" in out and "SURVIVED" in out and code == 1, out
+
+
+def test_idle_runs_the_tests_at_nice_19_in_an_autogroup_of_their_own():
+    probe = [sys.executable, "-c", "import os; print(os.nice(0), os.getsid(0) == os.getpid(), "
+             "open('/proc/self/autogroup').read().split()[-1] if os.path.exists('/proc/self/autogroup') else 19)"]
+    out = subprocess.run(mutate.LOWEST_PRIORITY + probe, capture_output=True, text=True, start_new_session=True).stdout
+    assert out.split() == ["19", "True", "19"], out

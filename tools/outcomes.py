@@ -39,8 +39,11 @@ class Recorder:
         self.seen[report.nodeid] = worse(self.seen.get(report.nodeid, "passed"), outcome)
 
     def pytest_sessionfinish(self) -> None:
+        # Whole or not at all: .ci/run starts the offline mutants as soon as the unit tier's file exists.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.seen, indent=0, sort_keys=True))
+        part = self.path.with_name(self.path.name + ".part")
+        part.write_text(json.dumps(self.seen, indent=0, sort_keys=True))
+        part.replace(self.path)
 
 
 def pytest_configure(config: pytest.Config) -> None:
