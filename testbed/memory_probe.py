@@ -22,6 +22,7 @@ from typing import Iterator
 import redis
 
 from cache_patterns.planning.memory import Size
+from testbed import resp
 
 V1_ROOT = Path("/sys/fs/cgroup/memory")
 V2_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
@@ -190,13 +191,6 @@ def _cycle(size: Size) -> list[int]:
     return [v for v, _ in size.points()]
 
 
-def _set(name: bytes, payload: bytes, ttl: bool) -> bytes:
-    """SET name payload [EX 86400] in the protocol's own framing (RESP)."""
-    head = b"*5\r\n$3\r\nSET\r\n" if ttl else b"*3\r\n$3\r\nSET\r\n"
-    body = b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(payload), payload)
-    return head + body + (b"$2\r\nEX\r\n$5\r\n86400\r\n" if ttl else b"")
-
-
 def load(port: int, n: int, key: Size, value: Size, ttl_share: float, batch: int = 2000) -> None:
     """n string keys of exactly the given sizes (values: incompressible bytes, never integers), a TTL on
     ttl_share of them. Sent as RESP in batches on a connection of its own, closed before the caller
@@ -215,22 +209,9 @@ def load(port: int, n: int, key: Size, value: Size, ttl_share: float, batch: int
                     raise ValueError(f"key length {k} cannot hold {n} distinct keys")
                 v = values[(i * 31) % len(values)]
                 off = (i * step) % (len(BLOB) - v)
-                parts.append(_set(name, b"v" + BLOB[off:off + v - 1], (i % 100) < ttl_share * 100))
+                parts.append(resp.set_command(name, b"v" + BLOB[off:off + v - 1], (i % 100) < ttl_share * 100))
             conn.sendall(b"".join(parts))
-            _expect_ok(conn, len(parts))
-
-
-def _expect_ok(conn: socket.socket, count: int) -> None:
-    """Read `count` replies, each `+OK`; an error reply (or anything else) is raised with its text."""
-    want = b"+OK\r\n" * count
-    got = b""
-    while len(got) < len(want):
-        chunk = conn.recv(len(want) - len(got))
-        if not chunk:
-            raise ConnectionError(f"the server closed the connection after {len(got) // 5} of {count} replies")
-        got += chunk
-        if not want.startswith(got):
-            raise RuntimeError(f"a SET was refused: {got[got.find(b'-'):][:200]!r}")
+            resp.expect_ok(conn, len(parts))
 
 
 def settle(server: Server) -> None:

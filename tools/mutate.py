@@ -43,8 +43,13 @@ def tier(node: str) -> str:
         return "cluster"
     if path.startswith("tests/node/"):
         return "node"
-    source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
-    return "live" if "pytest.mark.live" in source else "unit"
+    return "live" if "pytest.mark.live" in source(node) else "unit"
+
+
+def source(node: str) -> str:
+    """The text of a test node's module ("" when it is not a file of this tree)."""
+    path = ROOT / node.split("::")[0]
+    return path.read_text() if path.is_file() else ""
 
 
 def run_by_engine_tier(m: Mutant) -> bool:
@@ -62,9 +67,7 @@ def offline(m: Mutant) -> bool:
     lowest CPU priority (`--part offline --idle`); a run that starved into a subprocess timeout anyway
     is not counted as caught but run again at normal priority (`run_mutant`)."""
     def calm(node: str) -> bool:
-        path = ROOT / node.split("::")[0]
-        source = path.read_text() if path.is_file() else ""
-        return not node.startswith(("tests/live/", "tests/client/")) and not any(c in source for c in CLOCKS)
+        return not node.startswith(("tests/live/", "tests/client/")) and not any(c in source(node) for c in CLOCKS)
     return all(tier(t) == "unit" and calm(t) for t in m.tests)
 
 
@@ -164,7 +167,8 @@ def run_mutant(m: Mutant, copy: Path) -> tuple[str, float, str]:
     if result.returncode == 1:
         failed = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
         if IDLE and "timeout" in result.stdout.lower():
-            # Starved at the lowest priority into a time limit: proves nothing; run_idle runs it again.
+            # Starved at the lowest priority into a time limit: proves nothing; main runs it again at
+            # normal priority.
             return "starved", seconds, failed[0] if failed else ""
         return "caught", seconds, failed[0] if failed else ""
     if result.returncode == 0:

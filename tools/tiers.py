@@ -16,10 +16,10 @@ with `./run test -m cluster` (or `-m live`, `-m "not live and not cluster"`).
 The unit tier runs first and alone, on two workers (pytest-xdist: it keeps both cores busy). Then four
 lines run side by side: engine; clients then engine-b; node, live-b, then cluster; live. The
 engine tier and its second part engine-b each get a control plane of their own (the ports
-`PORT_OFFSET` after the cluster tier's), the node tier a cluster in namespaces of its own. They spend
-much of their time waiting on processes, timers, pods and the API server, so side by side they take
-about as long as the longest line instead of the sum; the live and engine tiers are split by file so
-that the lines end at about the same time (docs/e2e.md#time). `--serial` runs every tier in turn.
+`PORT_OFFSET` after the cluster tier's), the node tier a cluster in namespaces of its own. Side by side
+they keep both cores busy (99 % in the warm CI runs), so the stage takes about its CPU time over two
+cores; the live and engine tiers are split by file so that no line runs on alone at the end with a
+core idle (docs/e2e.md#time). `--serial` runs every tier in turn.
 Each tier's output is printed as a block when it finishes.
 
 What a tier reports comes from its pytest junit XML, not only its exit code: a tier whose every test
@@ -55,8 +55,7 @@ def _ignore(paths: tuple[str, ...]) -> list[str]:
 
 
 # name, pytest arguments before the caller's
-# The unit tier on two workers (pytest-xdist): much of it waits on scripts' sleeps and subprocesses
-# (promtool, checkov, the provider), so two workers on two cores take about half the time of one.
+# The unit tier on two workers (pytest-xdist), one per core: 334 s on one process, 193 s on two (docs/e2e.md#time).
 UNIT_WORKERS = 2
 TIERS = {
     "unit": ["-m", "not live and not cluster", "-n", str(UNIT_WORKERS)],
